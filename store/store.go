@@ -1,0 +1,290 @@
+// Package store defines the storage contract of deviceauth: the records the
+// Service keeps and the interfaces a store implements to keep them.
+//
+// Stores are the only place state lives, so every Service instance behind a
+// load balancer sees one truth. Every method is a whole transition, never a
+// get-then-put: where two callers race on a one-time transition, exactly one
+// wins and the others get [ErrConflict] (or [ErrNotFound] for one-time
+// records that are gone).
+//
+// # Time
+//
+// Every record carries ExpiresAt and every read and transition compares it
+// with the now the caller passes in. An expired challenge behaves as
+// [StateExpired] before any sweep; expired registration tokens, counters and
+// nonces behave as absent. Server-side expiry (TTLs, sweeps) is garbage
+// collection only and must never remove a record before its ExpiresAt.
+//
+// # Errors
+//
+// Methods report the sentinels below, wrapped or not; driver errors are
+// wrapped with %w and never swallowed. No method returns a zero record with
+// a nil error.
+//
+// Implementations: store/memstore (in memory, one process), and the
+// adapters under adapters/. store/storetest is the conformance suite every
+// implementation must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors reported by every store. Callers test them with errors.Is.
+var (
+	// ErrNotFound: no such record, the record belongs to another user, or
+	// (for one-time records) it was already used or has expired.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a compare-and-set lost (the record was not in the expected
+	// state, or has expired), or a record with the same ID already exists,
+	// or a nonce was already claimed.
+	ErrConflict = errors.New("store: conflict")
+	// ErrLimit: creating the record would exceed a limit the caller set
+	// (MaxCredentialsPerUser).
+	ErrLimit = errors.New("store: limit reached")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Store is the whole storage contract. A Service needs one value that
+// implements all of it.
+type Store interface {
+	CredentialStore
+	ChallengeStore
+	RegistrationTokenStore
+	CounterStore
+	// Close releases what the store holds (goroutines, subscriptions). It does
+	// not close clients the application passed in. Methods called after Close
+	// return ErrClosed.
+	Close() error
+}
+
+// CredentialStore keeps credentials: registered device keys and passkeys.
+type CredentialStore interface {
+	// CreateCredential stores c. It fails with ErrLimit when c.UserID already
+	// has max credentials (max <= 0 means no limit), and with ErrConflict when
+	// a credential with c.ID exists. The count and the insert are one atomic
+	// step: N racing creates never leave more than max credentials.
+	CreateCredential(ctx context.Context, c Credential, max int) error
+	// GetCredential returns the credential with the given ID, or ErrNotFound.
+	GetCredential(ctx context.Context, id string) (Credential, error)
+	// ListCredentials returns userID's credentials ordered by CreatedAt, then
+	// ID. A user with none gets an empty, non-nil slice.
+	ListCredentials(ctx context.Context, userID string) ([]Credential, error)
+	// UpdateCredential applies u to userID's credential id and returns the
+	// result. ErrNotFound when the credential does not exist or belongs to
+	// another user. When u.SignCount is set and would not move the counter
+	// forward (see CredentialUpdate), nothing is changed and the error is
+	// ErrConflict.
+	UpdateCredential(ctx context.Context, userID, id string, u CredentialUpdate) (Credential, error)
+	// DeleteCredential deletes userID's credential id. ErrNotFound when it
+	// does not exist or belongs to another user (which is then untouched).
+	DeleteCredential(ctx context.Context, userID, id string) error
+	// DeleteUserCredentials deletes all of userID's credentials and returns
+	// how many there were.
+	DeleteUserCredentials(ctx context.Context, userID string) (int, error)
+}
+
+// ChallengeStore keeps challenges and makes each state change atomic.
+type ChallengeStore interface {
+	// CreateChallenge stores c (whose ID must be new) and returns the stored
+	// record. When c.IdempotencyKey is not empty and an unexpired challenge
+	// of c.UserID with the same key exists, nothing is stored and that
+	// challenge is returned instead: callers compare the returned ID with
+	// c.ID. ErrConflict when a challenge with c.ID exists.
+	CreateChallenge(ctx context.Context, c Challenge, now time.Time) (Challenge, error)
+	// GetChallenge returns the challenge with the given ID, or ErrNotFound.
+	// A challenge whose ExpiresAt is not after now and whose state is not
+	// final is returned with State StateExpired.
+	GetChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
+	// TransitionChallenge moves challenge id from t.From to t.To, setting the
+	// fields t carries, in one compare-and-set, and returns the new record.
+	// It fails with ErrConflict when the challenge is not in t.From, or has
+	// expired (ExpiresAt not after now), or t.UserID is set and differs from
+	// the challenge's; with ErrNotFound when there is no such challenge. Of N
+	// racing callers exactly one succeeds. Waiters of Watch are woken.
+	TransitionChallenge(ctx context.Context, id string, t Transition, now time.Time) (Challenge, error)
+	// RecordAttempt adds one to challenge id's Attempts while it is in state
+	// from and unexpired, and returns the new record; ErrConflict otherwise.
+	RecordAttempt(ctx context.Context, id string, from State, now time.Time) (Challenge, error)
+	// ListPendingChallenges returns userID's unexpired challenges in
+	// StatePending, oldest first. Empty, non-nil when there are none.
+	ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]Challenge, error)
+	// Watch returns a channel that receives a value after each change of
+	// challenge id, made through this store or through another store value
+	// over the same backend. The channel has a buffer of one and never blocks
+	// the writer: several changes may arrive as one wake-up, so a woken
+	// waiter re-reads the record. The channel is closed when ctx is done.
+	// Wake-ups are a hint: waiters also poll, so a lost wake-up costs latency,
+	// not correctness.
+	Watch(ctx context.Context, id string) (<-chan struct{}, error)
+}
+
+// RegistrationTokenStore keeps registration tokens, by hash only.
+type RegistrationTokenStore interface {
+	// PutRegistrationToken stores t. ErrConflict when t.Hash exists.
+	PutRegistrationToken(ctx context.Context, t RegistrationToken) error
+	// ConsumeRegistrationToken deletes and returns the unexpired token with
+	// the given hash. ErrNotFound when it is unknown, used or expired. Of N
+	// racing callers exactly one succeeds.
+	ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (RegistrationToken, error)
+}
+
+// CounterStore keeps fixed-window counters (rate limits, wrong codes) and a
+// nonce cache.
+type CounterStore interface {
+	// IncrementCounter adds one to the counter key and returns its new value.
+	// A counter that is absent or whose window has ended starts again at 1
+	// with a window ending at now+window; later increments do not move the
+	// window.
+	IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error)
+	// Counter returns the value of counter key, 0 when it is absent or its
+	// window has ended.
+	Counter(ctx context.Context, key string, now time.Time) (int64, error)
+	// ClaimNonce records nonce until expiresAt. ErrConflict when it is
+	// already recorded and unexpired. Of N racing callers exactly one
+	// succeeds.
+	ClaimNonce(ctx context.Context, nonce string, expiresAt, now time.Time) error
+}
+
+// CredentialKind says what sort of key a credential holds.
+type CredentialKind string
+
+// Credential kinds.
+const (
+	KindDevice  CredentialKind = "device"
+	KindPasskey CredentialKind = "passkey"
+)
+
+// Credential is a registered device key or passkey.
+type Credential struct {
+	ID     string         // server-generated, [A-Za-z0-9_-]{1,64}
+	UserID string         // the application's user ID
+	Kind   CredentialKind // device or passkey
+	// Algorithm is "ES256" or "EdDSA" for device keys.
+	Algorithm string
+	// PublicKey is the key in SPKI DER (device keys); empty for passkeys,
+	// whose key lives in Passkey.
+	PublicKey  []byte
+	Name       string // shown to the user
+	Platform   string // as the device reported it (ios, android, web, …)
+	PushToken  string // opaque, for a Notifier
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero until first use
+	// SignCount is the authenticator's signature counter (passkeys).
+	SignCount uint32
+	// Flags holds credential flags (passkeys: backup eligible and backup
+	// state, see FlagBackupEligible and FlagBackupState).
+	Flags uint32
+	// Passkey is an opaque blob the passkey package owns.
+	Passkey []byte
+}
+
+// Credential flag bits.
+const (
+	FlagBackupEligible uint32 = 1 << 0
+	FlagBackupState    uint32 = 1 << 1
+)
+
+// CredentialUpdate lists the changes UpdateCredential makes. Nil and zero
+// fields are left as they are.
+type CredentialUpdate struct {
+	LastUsedAt time.Time // set when not zero
+	Name       *string
+	PushToken  *string
+	Flags      *uint32
+	Passkey    []byte // set when not nil
+	// SignCount, when set, must move the counter forward: the update is made
+	// when the new value is greater than the stored one, or when both are 0
+	// (authenticators without a counter); otherwise ErrConflict.
+	SignCount *uint32
+}
+
+// State is a challenge's place in its lifecycle.
+type State string
+
+// Challenge states. Approved, Consumed, Denied, Failed, Expired and
+// Superseded are final except Approved, which may only become Consumed (or
+// Failed, when its credential is revoked).
+const (
+	StateUnclaimed  State = "UNCLAIMED" // QR: shown, not yet claimed by a device
+	StatePending    State = "PENDING"
+	StateApproved   State = "APPROVED"
+	StateConsumed   State = "CONSUMED"
+	StateDenied     State = "DENIED"
+	StateFailed     State = "FAILED"
+	StateExpired    State = "EXPIRED"
+	StateSuperseded State = "SUPERSEDED"
+)
+
+// Final reports whether s can never change again.
+func (s State) Final() bool {
+	switch s {
+	case StateConsumed, StateDenied, StateFailed, StateExpired, StateSuperseded:
+		return true
+	}
+	return false
+}
+
+// Challenge is one request for a user's device to approve an action.
+type Challenge struct {
+	ID     string // public handle, [A-Za-z0-9_-]{1,64}
+	UserID string // empty for a QR challenge until claimed
+	Action string
+	State  State
+	// Method is the verification method that created the challenge (DEVICE,
+	// PUSH, QR_CODE, PASSKEY); Methods, those the device may answer with.
+	Method  string
+	Methods []string
+	Nonce   []byte // random, signed into the response
+	// Details is the normalised details as canonical JSON; DetailsDigest its
+	// digest (DESIGN §4).
+	Details       []byte
+	DetailsDigest []byte
+	// VerificationCode is the number-matching code, empty when not asked.
+	VerificationCode string
+	IdempotencyKey   string
+	ClientIP         string
+	UserAgent        string
+	Origin           string
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+	// Set when a device answers.
+	CredentialID string
+	DenyReason   string
+	AnsweredAt   time.Time
+	// Attempts counts validly signed responses with a wrong code.
+	Attempts int
+	// ClaimedBy is the credential that claimed a QR challenge.
+	ClaimedBy string
+	// ClaimSecretHash and BrowserBindingHash are SHA-256 of the QR claim
+	// secret and of the browser-binding cookie.
+	ClaimSecretHash    []byte
+	BrowserBindingHash []byte
+	// Passkey is an opaque blob the passkey package owns (ceremony state).
+	Passkey []byte
+}
+
+// Transition is one compare-and-set on a challenge: From must be the current
+// state; To becomes it. The other fields are written when not empty.
+type Transition struct {
+	From, To State
+	// UserID, when not empty, must equal the challenge's UserID — or, for a
+	// challenge without a user (QR), becomes it.
+	UserID       string
+	CredentialID string
+	DenyReason   string
+	ClaimedBy    string
+	AnsweredAt   time.Time
+}
+
+// RegistrationToken is a single-use permission for UserID to register a
+// credential. Only its SHA-256 is stored.
+type RegistrationToken struct {
+	Hash      []byte // SHA-256 of the token's ASCII
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
