@@ -1,0 +1,360 @@
+// Package device is the Go client of the deviceauth wire protocol: what a
+// phone (or a terminal, or a test) does to bind its key and answer
+// challenges. It signs with any crypto.Signer, so hardware-backed keys
+// plug in; NewP256Key and NewEd25519Key make software keys.
+//
+// # Flow
+//
+//	c, _ := device.New("https://app.example.com/deviceauth", key)
+//	cred, _ := c.Register(ctx, registrationToken, "Ada's phone", "ios")
+//	pending, _ := c.Pending(ctx)          // or c.Challenge(ctx, id)
+//	res, _ := c.Approve(ctx, pending[0], codeTheUserTyped)
+//
+// The client rebuilds every signed message itself (docs/protocol.md) from
+// the challenge it fetched: the details it shows are the details it signs.
+//
+// # Security
+//
+// Fetch, list and remove are RFC 9421 signed requests with a fresh nonce
+// each; responses carry a signature over the challenge's ID, nonce, action,
+// details digest and the decision. The server never trusts bytes to verify
+// from the client.
+package device
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/deviceauth/deviceauth/internal/httpsig"
+	"github.com/deviceauth/deviceauth/internal/protocol"
+)
+
+// Client speaks the device side of the protocol for one key.
+type Client struct {
+	base   *url.URL
+	signer crypto.Signer
+	alg    string
+	// CredentialID is the credential this key is registered as; Register
+	// sets it. A client for an already registered key sets it directly.
+	CredentialID string
+	// HTTPClient sends the requests; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Now is the clock used for signature created times; nil means time.Now.
+	Now func() time.Time
+	// SignatureFormat is "der" (default) or "raw" for P-256 keys.
+	SignatureFormat string
+}
+
+// New returns a client for the deviceauth Handler at baseURL (the
+// server's Config.PublicURL) signing with signer, whose public key must be
+// P-256 ECDSA or Ed25519.
+func New(baseURL string, signer crypto.Signer) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("device: base URL %q is not an absolute http(s) URL", baseURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	c := &Client{base: u, signer: signer}
+	switch k := signer.Public().(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("device: only P-256 ECDSA keys are supported")
+		}
+		c.alg = protocol.AlgES256
+	case ed25519.PublicKey:
+		c.alg = protocol.AlgEdDSA
+	default:
+		return nil, fmt.Errorf("device: unsupported key type %T", k)
+	}
+	return c, nil
+}
+
+// NewP256Key returns a new software P-256 key.
+func NewP256Key() (*ecdsa.PrivateKey, error) {
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+}
+
+// NewEd25519Key returns a new software Ed25519 key.
+func NewEd25519Key() (ed25519.PrivateKey, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	return k, err
+}
+
+// Algorithm reports the protocol algorithm of the client's key (ES256 or
+// EdDSA).
+func (c *Client) Algorithm() string { return c.alg }
+
+// Credential is a registered credential as the server reports it.
+type Credential struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Algorithm string    `json:"algorithm"`
+	Name      string    `json:"name"`
+	Platform  string    `json:"platform"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Register binds the client's key to the user of registrationToken, with
+// a proof of possession, and sets c.CredentialID.
+func (c *Client) Register(ctx context.Context, registrationToken, name, platform string) (Credential, error) {
+	pub, err := x509.MarshalPKIXPublicKey(c.signer.Public())
+	if err != nil {
+		return Credential{}, fmt.Errorf("device: encoding public key: %w", err)
+	}
+	msg := protocol.RegistrationMessage(registrationToken, c.alg, pub, name, platform)
+	sig, format, err := c.sign(msg)
+	if err != nil {
+		return Credential{}, err
+	}
+	body := map[string]string{
+		"token": registrationToken, "algorithm": c.alg, "publicKey": protocol.EncodeBase64(pub),
+		"signature": protocol.EncodeBase64(sig), "name": name, "platform": platform,
+	}
+	if format != "" {
+		body["signatureFormat"] = format
+	}
+	var cred Credential
+	if err := c.do(ctx, http.MethodPost, "/v1/credentials", body, false, &cred); err != nil {
+		return Credential{}, err
+	}
+	c.CredentialID = cred.ID
+	return cred, nil
+}
+
+// Challenge is a challenge as the device sees it.
+type Challenge struct {
+	ID      string           `json:"challengeId"`
+	Action  string           `json:"action"`
+	State   string           `json:"state"`
+	Nonce   []byte           `json:"-"`
+	Details protocol.Details `json:"details"`
+	Method  string           `json:"method"`
+	// VerificationCodeRequired: ask the user to type the code shown on the
+	// other screen.
+	VerificationCodeRequired bool      `json:"verificationCodeRequired"`
+	ClientIP                 string    `json:"clientIp"`
+	UserAgent                string    `json:"userAgent"`
+	CreatedAt                time.Time `json:"createdAt"`
+	ExpiresAt                time.Time `json:"expiresAt"`
+}
+
+// UnmarshalJSON decodes a challenge, its nonce from base64url.
+func (ch *Challenge) UnmarshalJSON(b []byte) error {
+	type plain Challenge
+	var v struct {
+		plain
+		Nonce string `json:"nonce"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	n, err := protocol.DecodeBase64(v.Nonce)
+	if err != nil {
+		return fmt.Errorf("device: challenge nonce: %w", err)
+	}
+	*ch = Challenge(v.plain)
+	ch.Nonce = n
+	return nil
+}
+
+// Challenge fetches challenge id with a signed request.
+func (c *Client) Challenge(ctx context.Context, id string) (Challenge, error) {
+	var ch Challenge
+	err := c.do(ctx, http.MethodGet, "/v1/challenges/"+url.PathEscape(id), nil, true, &ch)
+	return ch, err
+}
+
+// Pending lists the user's pending challenges, oldest first, with a signed
+// request.
+func (c *Client) Pending(ctx context.Context) ([]Challenge, error) {
+	var v struct {
+		Challenges []Challenge `json:"challenges"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/challenges", nil, true, &v); err != nil {
+		return nil, err
+	}
+	return v.Challenges, nil
+}
+
+// Result is the challenge state after a response.
+type Result struct {
+	ChallengeID string `json:"challengeId"`
+	State       string `json:"state"`
+}
+
+// Approve approves ch; code is the verification code the user typed ("" when
+// none was asked).
+func (c *Client) Approve(ctx context.Context, ch Challenge, code string) (Result, error) {
+	return c.respond(ctx, ch, protocol.DecisionApprove, "", code)
+}
+
+// Deny denies ch with an optional reason such as "not_me".
+func (c *Client) Deny(ctx context.Context, ch Challenge, reason string) (Result, error) {
+	return c.respond(ctx, ch, protocol.DecisionDeny, reason, "")
+}
+
+// ResponseMessage returns the exact bytes a response to ch signs
+// (DESIGN §4), for clients that sign elsewhere.
+func (c *Client) ResponseMessage(ch Challenge, decision, denyReason, code string) []byte {
+	digest := protocol.DetailsDigest(ch.Details)
+	return protocol.ResponseMessage(protocol.Response{
+		ChallengeID: ch.ID, Nonce: ch.Nonce, Action: ch.Action, CredentialID: c.CredentialID,
+		Decision: decision, DenyReason: denyReason, VerificationCode: code, DetailsDigest: digest[:],
+	})
+}
+
+func (c *Client) respond(ctx context.Context, ch Challenge, decision, reason, code string) (Result, error) {
+	if c.CredentialID == "" {
+		return Result{}, errors.New("device: no CredentialID: register first")
+	}
+	sig, format, err := c.sign(c.ResponseMessage(ch, decision, reason, code))
+	if err != nil {
+		return Result{}, err
+	}
+	body := map[string]string{"credentialId": c.CredentialID, "decision": decision, "signature": protocol.EncodeBase64(sig)}
+	if reason != "" {
+		body["denyReason"] = reason
+	}
+	if code != "" {
+		body["verificationCode"] = code
+	}
+	if format != "" {
+		body["signatureFormat"] = format
+	}
+	var res Result
+	err = c.do(ctx, http.MethodPost, "/v1/challenges/"+url.PathEscape(ch.ID)+"/response", body, false, &res)
+	return res, err
+}
+
+// Remove deletes this device's own credential with a signed request.
+func (c *Client) Remove(ctx context.Context) error {
+	if c.CredentialID == "" {
+		return errors.New("device: no CredentialID: register first")
+	}
+	return c.do(ctx, http.MethodDelete, "/v1/credentials/"+url.PathEscape(c.CredentialID), nil, true, nil)
+}
+
+// sign signs msg as the protocol wants: ES256 over SHA-256 (DER from the
+// signer, converted to raw when SignatureFormat is raw), or pure Ed25519.
+func (c *Client) sign(msg []byte) (sig []byte, format string, err error) {
+	if c.alg == protocol.AlgEdDSA {
+		sig, err = c.signer.Sign(rand.Reader, msg, crypto.Hash(0))
+		return sig, "", err
+	}
+	h := sha256.Sum256(msg)
+	sig, err = c.signer.Sign(rand.Reader, h[:], crypto.SHA256)
+	if err != nil {
+		return nil, "", fmt.Errorf("device: signing: %w", err)
+	}
+	if c.SignatureFormat == protocol.FormatRaw {
+		raw, err := derToRaw(sig)
+		return raw, protocol.FormatRaw, err
+	}
+	return sig, protocol.FormatDER, nil
+}
+
+// Error is an error answer from the server.
+type Error struct {
+	Status  int
+	Code    string // the "error" member, e.g. "wrong_code"
+	Message string
+	State   string // the challenge state, where the error is about one
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("device: server answered %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// do sends a request and decodes a 2xx JSON answer into out.
+func (c *Client) do(ctx context.Context, method, path string, body any, signed bool, out any) error {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawPath = ""
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if signed {
+		if c.CredentialID == "" {
+			return errors.New("device: no CredentialID: register first")
+		}
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
+		if err := httpsig.Sign(req, raw, c.CredentialID, c.signer, now(), ""); err != nil {
+			return fmt.Errorf("device: signing request: %w", err)
+		}
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &Error{Status: resp.StatusCode}
+		var b struct {
+			Error, Message, State string
+		}
+		if json.Unmarshal(data, &b) == nil {
+			e.Code, e.Message, e.State = b.Error, b.Message, b.State
+		}
+		return e
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("device: decoding answer: %w", err)
+	}
+	return nil
+}
+
+// derToRaw converts an ASN.1 DER ECDSA P-256 signature to r‖s.
+func derToRaw(der []byte) ([]byte, error) {
+	var v struct{ R, S *big.Int }
+	rest, err := asn1.Unmarshal(der, &v)
+	if err != nil || len(rest) != 0 || v.R == nil || v.S == nil || v.R.Sign() <= 0 || v.S.Sign() <= 0 || v.R.BitLen() > 256 || v.S.BitLen() > 256 {
+		return nil, errors.New("device: signer returned a malformed ECDSA signature")
+	}
+	raw := make([]byte, 64)
+	v.R.FillBytes(raw[:32])
+	v.S.FillBytes(raw[32:])
+	return raw, nil
+}

@@ -1,0 +1,296 @@
+package deviceauth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/deviceauth/deviceauth/internal/httpsig"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Limits of the configuration that New enforces.
+const (
+	// MaxRegistrationTokenTTL and MaxChallengeTTL are the hard caps of
+	// DESIGN §5.
+	MaxRegistrationTokenTTL = 10 * time.Minute
+	MaxChallengeTTL         = 10 * time.Minute
+	// MinKeyBytes is the shortest token-signing key New accepts.
+	MinKeyBytes = 32
+)
+
+// Config configures a Service. Zero fields take the default their comment
+// gives; New validates every field and says which one is wrong.
+type Config struct {
+	// Store keeps all state. Required. Every instance of the application
+	// must use the same store.
+	Store store.Store
+
+	// Keys sign and verify challenge tokens (HMAC-SHA256). Required: at
+	// least one key of at least MinKeyBytes random bytes. The first key
+	// signs; all verify, so a key can be rotated by putting the new one
+	// first and dropping the old one after the longest challenge TTL.
+	Keys [][]byte
+
+	// PublicURL is the absolute http(s) URL at which the Handler is
+	// reachable by devices, e.g. "https://app.example.com/deviceauth".
+	// Required. Its host is the @authority that device-signed requests must
+	// cover, whatever Host header a proxy forwards.
+	PublicURL string
+
+	// TrustedProxies lists the networks of reverse proxies whose
+	// X-Forwarded-For is believed. Empty (the default) means the client IP is
+	// the connection's remote address.
+	TrustedProxies []netip.Prefix
+
+	// RegistrationTokenTTL is how long a registration token is valid.
+	// Default 10 minutes; at most MaxRegistrationTokenTTL.
+	RegistrationTokenTTL time.Duration
+	// ChallengeTTL is how long a challenge can be answered and validated.
+	// Default 5 minutes; at most MaxChallengeTTL.
+	ChallengeTTL time.Duration
+	// ClockSkew is how far a device-signed request's created time may be
+	// from the server's clock. Default 120 seconds; at most 10 minutes.
+	ClockSkew time.Duration
+
+	// MaxCredentialsPerUser caps each user's credentials. Default 10.
+	MaxCredentialsPerUser int
+	// MaxBodyBytes caps request bodies. Default 64 KiB.
+	MaxBodyBytes int64
+	// WrongCodeLimit is how many validly signed wrong verification codes a
+	// user may enter for one action within WrongCodeWindow before the
+	// challenge fails and Track answers BLOCK. Default 5.
+	WrongCodeLimit int
+	// WrongCodeWindow is the window of WrongCodeLimit. Default 10 minutes.
+	WrongCodeWindow time.Duration
+	// VerificationCodeDigits is the length of a verification code when a
+	// policy asks for one without a length. Default 2; at least 2.
+	VerificationCodeDigits int
+
+	// RateLimits caps requests per client IP and per user; see RateLimits
+	// for the defaults.
+	RateLimits RateLimits
+
+	// Policy decides what Track answers. Default DefaultPolicy.
+	Policy Policy
+
+	// Logger receives the Service's logs; they carry IDs and hashes only,
+	// never tokens, nonces, codes, details or signatures. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// OnEvent, when set, receives every Event (for audit trails and
+	// metrics). It is called synchronously and must not block.
+	OnEvent func(context.Context, Event)
+
+	// Now is the clock. Default time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+// RateLimits caps requests in fixed windows through the store, so every
+// instance counts against one limit. A zero Limit takes the default; a
+// negative Limit turns that limit off.
+type RateLimits struct {
+	// Register: registrations per client IP. Default 20 per 10 minutes.
+	Register Rate
+	// Fetch: device-signed reads (fetch, list pending) per client IP.
+	// Default 300 per minute.
+	Fetch Rate
+	// Respond: challenge responses per client IP. Default 60 per minute.
+	Respond Rate
+	// Challenges: challenges created per user. Default 30 per 10 minutes.
+	Challenges Rate
+}
+
+// Rate is Limit events per Window.
+type Rate struct {
+	Limit  int
+	Window time.Duration
+}
+
+// Service is the deviceauth core: it holds every rule (state machine,
+// bindings, limits) between the HTTP handlers and the store. It is safe for
+// concurrent use. Create it with New and stop it with Close.
+type Service struct {
+	cfg       Config
+	store     store.Store
+	keys      [][]byte
+	log       *slog.Logger
+	now       func() time.Time
+	policy    Policy
+	profile   httpsig.Profile
+	proxies   []netip.Prefix
+	authority string
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// New validates cfg, fills in its defaults and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(cfg.PublicURL)
+	s := &Service{
+		cfg:       cfg,
+		store:     cfg.Store,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		policy:    cfg.Policy,
+		proxies:   cfg.TrustedProxies,
+		authority: u.Host,
+		profile:   httpsig.Profile{Authority: u.Host, Skew: cfg.ClockSkew},
+	}
+	for _, k := range cfg.Keys {
+		s.keys = append(s.keys, append([]byte(nil), k...))
+	}
+	return s, nil
+}
+
+func (c *Config) setDefaults() error {
+	bad := func(field, why string) error {
+		return fmt.Errorf("deviceauth: Config.%s %s", field, why)
+	}
+	if c.Store == nil {
+		return bad("Store", "is required")
+	}
+	if len(c.Keys) == 0 {
+		return bad("Keys", "needs at least one key")
+	}
+	for i, k := range c.Keys {
+		if len(k) < MinKeyBytes {
+			return bad(fmt.Sprintf("Keys[%d]", i), fmt.Sprintf("is %d bytes; at least %d random bytes are required", len(k), MinKeyBytes))
+		}
+	}
+	if c.PublicURL == "" {
+		return bad("PublicURL", "is required")
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return bad("PublicURL", "must be an absolute http or https URL without user, query or fragment")
+	}
+	for i, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return bad(fmt.Sprintf("TrustedProxies[%d]", i), "is not a valid prefix")
+		}
+	}
+	durations := []struct {
+		name     string
+		v        *time.Duration
+		def, max time.Duration
+	}{
+		{"RegistrationTokenTTL", &c.RegistrationTokenTTL, 10 * time.Minute, MaxRegistrationTokenTTL},
+		{"ChallengeTTL", &c.ChallengeTTL, 5 * time.Minute, MaxChallengeTTL},
+		{"ClockSkew", &c.ClockSkew, 120 * time.Second, 10 * time.Minute},
+		{"WrongCodeWindow", &c.WrongCodeWindow, 10 * time.Minute, 24 * time.Hour},
+	}
+	for _, d := range durations {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < time.Second:
+			return bad(d.name, "must be at least one second")
+		case *d.v > d.max:
+			return bad(d.name, "must be at most "+d.max.String())
+		}
+	}
+	ints := []struct {
+		name     string
+		v        *int
+		def, min int
+	}{
+		{"MaxCredentialsPerUser", &c.MaxCredentialsPerUser, 10, 1},
+		{"WrongCodeLimit", &c.WrongCodeLimit, 5, 1},
+		{"VerificationCodeDigits", &c.VerificationCodeDigits, 2, 2},
+	}
+	for _, n := range ints {
+		switch {
+		case *n.v == 0:
+			*n.v = n.def
+		case *n.v < n.min:
+			return bad(n.name, fmt.Sprintf("must be at least %d", n.min))
+		}
+	}
+	if c.VerificationCodeDigits > maxCodeDigits {
+		return bad("VerificationCodeDigits", fmt.Sprintf("must be at most %d", maxCodeDigits))
+	}
+	switch {
+	case c.MaxBodyBytes == 0:
+		c.MaxBodyBytes = 64 << 10
+	case c.MaxBodyBytes < 1<<10:
+		return bad("MaxBodyBytes", "must be at least 1 KiB")
+	}
+	rates := []struct {
+		name string
+		r    *Rate
+		def  Rate
+	}{
+		{"RateLimits.Register", &c.RateLimits.Register, Rate{20, 10 * time.Minute}},
+		{"RateLimits.Fetch", &c.RateLimits.Fetch, Rate{300, time.Minute}},
+		{"RateLimits.Respond", &c.RateLimits.Respond, Rate{60, time.Minute}},
+		{"RateLimits.Challenges", &c.RateLimits.Challenges, Rate{30, 10 * time.Minute}},
+	}
+	for _, r := range rates {
+		if r.r.Limit == 0 {
+			r.r.Limit = r.def.Limit
+		}
+		switch {
+		case r.r.Window == 0:
+			r.r.Window = r.def.Window
+		case r.r.Window < time.Second:
+			return bad(r.name+".Window", "must be at least one second")
+		}
+	}
+	if c.Policy == nil {
+		c.Policy = DefaultPolicy{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Close stops the Service: it waits for the work it started to finish or
+// for ctx to end, whichever is first. It does not close the store, which
+// the application owns. Calls after the first return nil.
+func (s *Service) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// spawn runs f on a goroutine the Service owns: Close waits for it. It
+// reports false, and does not run f, after Close.
+func (s *Service) spawn(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}

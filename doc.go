@@ -1,0 +1,51 @@
+// Package deviceauth gives a net/http application trusted-device
+// authentication: a logged-in user binds a device key (a P-256 key in a
+// phone's Secure Enclave or Android Keystore, or an Ed25519 key), and the
+// application gates sensitive actions — payments, new sign-ins, settings —
+// on a challenge that only that device can sign.
+//
+// # Flow
+//
+// Registration: the backend calls [Service.MintRegistrationToken] for the
+// logged-in user and hands the token to the device (a QR code, a deep
+// link). The device generates a key pair and posts the public key with the
+// token and a proof-of-possession signature to the [Service.Handler]
+// (package device is a Go client). A user who already has a credential
+// needs a validated [ActionAddAuthenticator] challenge to mint a token.
+//
+// Verification: the backend calls [Service.Track] for an action. When the
+// answer is [StateChallengeRequired] it gets a challenge ID and a token;
+// the device fetches the challenge by ID with a signed request, shows its
+// details, and signs an approval or denial. The backend then calls
+// [Service.Validate] with the token, which is valid exactly once, for that
+// user, action and details.
+//
+//	res, err := svc.Track(ctx, deviceauth.TrackRequest{UserID: "u1", Action: "transfer",
+//		Details: deviceauth.Details{Message: "Send 10 EUR to Bob"}})
+//	// … the user approves on the device …
+//	v, err := svc.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token,
+//		UserID: "u1", Action: "transfer", Details: deviceauth.Details{Message: "Send 10 EUR to Bob"}})
+//	if err != nil { /* store failure: fail closed */ }
+//	if v.Valid { /* proceed */ }
+//
+// # Storage
+//
+// All state lives in a [store.Store] given in [Config.Store]: the
+// in-memory store/memstore for one process, or an adapter under adapters/
+// so that every instance behind a load balancer sees one truth. Every state
+// change is one atomic compare-and-set in the store; the Service keeps no
+// state of its own. Challenge tokens are derived with HMAC from
+// [Config.Keys] and never stored; registration tokens are stored as
+// SHA-256.
+//
+// # Security
+//
+// The signed messages are fixed byte for byte (docs/protocol.md); the
+// server always rebuilds them from stored state and verifies with the key
+// stored for the challenge's user. Secrets come from crypto/rand and are
+// compared in constant time or looked up by hash. Store failures fail
+// closed ([ErrUnavailable], 503). Bad input is a 4xx with a stable code
+// ([Error]) and changes nothing. Rate limits are counted in the store.
+// Logs and events carry IDs only — never tokens, nonces, codes, details or
+// signatures.
+package deviceauth

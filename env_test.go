@@ -1,0 +1,336 @@
+package deviceauth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/store/memstore"
+)
+
+// clock is the injected clock of the tests: it moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is one Service over a memstore behind an httptest server, with every
+// log line and event captured.
+type env struct {
+	t      testing.TB
+	svc    *deviceauth.Service
+	store  *faultStore
+	clock  *clock
+	srv    *httptest.Server
+	logs   *syncBuffer
+	events *eventLog
+}
+
+type envOption func(*deviceauth.Config)
+
+func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	e := &env{t: t, clock: newClock(), logs: &syncBuffer{}, events: &eventLog{}}
+	e.store = &faultStore{Store: memstore.New()}
+	mux := http.NewServeMux()
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	cfg := deviceauth.Config{
+		Store:     e.store,
+		Keys:      [][]byte{bytes.Repeat([]byte{7}, 32)},
+		PublicURL: e.srv.URL + "/deviceauth",
+		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnEvent:   e.events.add,
+		Now:       e.clock.Now,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := deviceauth.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	e.svc = svc
+	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", svc.Handler()))
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	return e
+}
+
+// device returns a device client with a new key of the given algorithm
+// ("ES256" or "EdDSA"), whose clock is the env's.
+func (e *env) device(alg string) *device.Client {
+	e.t.Helper()
+	var signer crypto.Signer
+	var err error
+	if alg == "EdDSA" {
+		signer, err = device.NewEd25519Key()
+	} else {
+		signer, err = device.NewP256Key()
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := device.New(e.srv.URL+"/deviceauth", signer)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.Now = e.clock.Now
+	return c
+}
+
+// enrol mints a registration token for user (no step-up: first device) and
+// registers a new device for it.
+func (e *env) enrol(user, alg string) *device.Client {
+	e.t.Helper()
+	g, err := e.svc.MintRegistrationToken(context.Background(), user, "")
+	if err != nil {
+		e.t.Fatalf("MintRegistrationToken(%s): %v", user, err)
+	}
+	d := e.device(alg)
+	if _, err := d.Register(context.Background(), g.Token, "phone of "+user, "test"); err != nil {
+		e.t.Fatalf("Register(%s): %v", user, err)
+	}
+	return d
+}
+
+// track tracks action for user and fails the test unless a challenge was made.
+func (e *env) track(user, action string, details deviceauth.Details, code bool) deviceauth.TrackResult {
+	e.t.Helper()
+	res, err := e.svc.Track(context.Background(), deviceauth.TrackRequest{UserID: user, Action: action, Details: details, VerificationCode: code})
+	if err != nil {
+		e.t.Fatalf("Track: %v", err)
+	}
+	if res.State != deviceauth.StateChallengeRequired || res.ChallengeID == "" || res.Token == "" {
+		e.t.Fatalf("Track = %+v, want a challenge", res)
+	}
+	return res
+}
+
+func (e *env) validate(token, user, action string, details deviceauth.Details) deviceauth.Validation {
+	e.t.Helper()
+	v, err := e.svc.Validate(context.Background(), deviceauth.ValidateRequest{Token: token, UserID: user, Action: action, Details: details})
+	if err != nil {
+		e.t.Fatalf("Validate: %v", err)
+	}
+	return v
+}
+
+// apiCode returns the error code of a device client error ("" for nil).
+func apiCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *device.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return "not an API error: " + err.Error()
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []deviceauth.Event
+}
+
+func (l *eventLog) add(_ context.Context, e deviceauth.Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+func (l *eventLog) count(t deviceauth.EventType) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.events {
+		if e.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *eventLog) all() []deviceauth.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]deviceauth.Event(nil), l.events...)
+}
+
+// errInjected is what a failing faultStore returns.
+var errInjected = errors.New("injected store failure")
+
+// faultStore wraps a store: while fail is set every method fails; it counts
+// calls, so tests can see what was (not) written.
+type faultStore struct {
+	store.Store
+	fail   atomic.Bool
+	calls  atomic.Int64
+	nonces atomic.Int64
+	writes atomic.Int64
+}
+
+func (f *faultStore) check(write bool) error {
+	f.calls.Add(1)
+	if write {
+		f.writes.Add(1)
+	}
+	if f.fail.Load() {
+		return errInjected
+	}
+	return nil
+}
+
+func (f *faultStore) CreateCredential(ctx context.Context, c store.Credential, max int) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.Store.CreateCredential(ctx, c, max)
+}
+
+func (f *faultStore) GetCredential(ctx context.Context, id string) (store.Credential, error) {
+	if err := f.check(false); err != nil {
+		return store.Credential{}, err
+	}
+	return f.Store.GetCredential(ctx, id)
+}
+
+func (f *faultStore) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
+	if err := f.check(false); err != nil {
+		return nil, err
+	}
+	return f.Store.ListCredentials(ctx, userID)
+}
+
+func (f *faultStore) UpdateCredential(ctx context.Context, userID, id string, u store.CredentialUpdate) (store.Credential, error) {
+	if err := f.check(true); err != nil {
+		return store.Credential{}, err
+	}
+	return f.Store.UpdateCredential(ctx, userID, id, u)
+}
+
+func (f *faultStore) DeleteCredential(ctx context.Context, userID, id string) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.Store.DeleteCredential(ctx, userID, id)
+}
+
+func (f *faultStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
+	if err := f.check(true); err != nil {
+		return 0, err
+	}
+	return f.Store.DeleteUserCredentials(ctx, userID)
+}
+
+func (f *faultStore) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
+	if err := f.check(true); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.CreateChallenge(ctx, c, now)
+}
+
+func (f *faultStore) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
+	if err := f.check(false); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.GetChallenge(ctx, id, now)
+}
+
+func (f *faultStore) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
+	if err := f.check(true); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.TransitionChallenge(ctx, id, t, now)
+}
+
+func (f *faultStore) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
+	if err := f.check(true); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.RecordAttempt(ctx, id, from, now)
+}
+
+func (f *faultStore) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
+	if err := f.check(false); err != nil {
+		return nil, err
+	}
+	return f.Store.ListPendingChallenges(ctx, userID, now)
+}
+
+func (f *faultStore) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.Store.PutRegistrationToken(ctx, t)
+}
+
+func (f *faultStore) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
+	if err := f.check(true); err != nil {
+		return store.RegistrationToken{}, err
+	}
+	return f.Store.ConsumeRegistrationToken(ctx, hash, now)
+}
+
+func (f *faultStore) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
+	if err := f.check(false); err != nil { // counters are not state a test compares
+		return 0, err
+	}
+	return f.Store.IncrementCounter(ctx, key, window, now)
+}
+
+func (f *faultStore) Counter(ctx context.Context, key string, now time.Time) (int64, error) {
+	if err := f.check(false); err != nil {
+		return 0, err
+	}
+	return f.Store.Counter(ctx, key, now)
+}
+
+func (f *faultStore) ClaimNonce(ctx context.Context, nonce string, expiresAt, now time.Time) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	f.nonces.Add(1)
+	return f.Store.ClaimNonce(ctx, nonce, expiresAt, now)
+}

@@ -1,0 +1,74 @@
+package deviceauth
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// EventType names what happened.
+type EventType string
+
+// Event types.
+const (
+	EventRegistrationTokenIssued EventType = "registrationToken.issued"
+	EventCredentialRegistered    EventType = "credential.registered"
+	EventCredentialRemoved       EventType = "credential.removed"
+	EventChallengeCreated        EventType = "challenge.created"
+	EventChallengeApproved       EventType = "challenge.approved"
+	EventChallengeDenied         EventType = "challenge.denied"
+	EventChallengeFailed         EventType = "challenge.failed" // the wrong-code limit was reached
+	EventWrongCode               EventType = "challenge.wrongCode"
+	EventChallengeValidated      EventType = "challenge.validated"
+	EventValidationFailed        EventType = "challenge.validationFailed"
+	EventActionBlocked           EventType = "action.blocked"
+	EventRateLimited             EventType = "rateLimited"
+	EventSignatureRejected       EventType = "signature.rejected"
+	EventStoreError              EventType = "store.error"
+)
+
+// Event is one thing that happened, for audit trails and metrics. It
+// carries IDs only — never tokens, nonces, codes, details or signatures.
+type Event struct {
+	Type         EventType
+	Time         time.Time
+	UserID       string
+	CredentialID string
+	ChallengeID  string
+	Action       string
+	ClientIP     string
+	// Reason is a short machine-readable reason, e.g. an error code.
+	Reason string
+}
+
+// emit logs e and hands it to Config.OnEvent.
+func (s *Service) emit(ctx context.Context, e Event) {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	level := slog.LevelInfo
+	switch e.Type {
+	case EventStoreError:
+		level = slog.LevelError
+	case EventSignatureRejected, EventRateLimited, EventWrongCode, EventValidationFailed, EventActionBlocked, EventChallengeFailed:
+		level = slog.LevelWarn
+	}
+	if s.log.Enabled(ctx, level) {
+		attrs := make([]slog.Attr, 0, 7)
+		add := func(k, v string) {
+			if v != "" {
+				attrs = append(attrs, slog.String(k, v))
+			}
+		}
+		add("userId", e.UserID)
+		add("credentialId", e.CredentialID)
+		add("challengeId", e.ChallengeID)
+		add("action", e.Action)
+		add("clientIp", e.ClientIP)
+		add("reason", e.Reason)
+		s.log.LogAttrs(ctx, level, "deviceauth: "+string(e.Type), attrs...)
+	}
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ctx, e)
+	}
+}

@@ -1,0 +1,245 @@
+package deviceauth
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Handler returns the device endpoints (docs/protocol.md). Mount it under
+// any prefix, e.g.
+//
+//	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", svc.Handler()))
+//
+// and set Config.PublicURL to the URL of that prefix. Device-signed
+// requests cover the path as the client sent it, so prefixes and proxies
+// that keep the request URI do not break signatures.
+//
+//	POST   /v1/credentials                 register a device key
+//	DELETE /v1/credentials/{id}            a device removes itself (signed)
+//	GET    /v1/challenges                  the user's pending challenges (signed)
+//	GET    /v1/challenges/{id}             one challenge (signed)
+//	POST   /v1/challenges/{id}/response    approve or deny (the body is signed)
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != method {
+				w.Header().Set("Allow", method)
+				writeError(w, ErrMethodNotAllowed)
+				return
+			}
+			h(w, r)
+		})
+	}
+	route("/v1/credentials", http.MethodPost, s.handleRegister)
+	route("/v1/credentials/{id}", http.MethodDelete, s.handleRemoveSelf)
+	route("/v1/challenges", http.MethodGet, s.handlePending)
+	route("/v1/challenges/{id}", http.MethodGet, s.handleFetch)
+	route("/v1/challenges/{id}/response", http.MethodPost, s.handleRespond)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrNotFound) })
+	return mux
+}
+
+// registerBody is the JSON of POST /v1/credentials.
+type registerBody struct {
+	Token           string    `json:"token"`
+	Algorithm       string    `json:"algorithm"`
+	PublicKey       Base64URL `json:"publicKey"`
+	SignatureFormat string    `json:"signatureFormat,omitempty"`
+	Signature       Base64URL `json:"signature"`
+	Name            string    `json:"name"`
+	Platform        string    `json:"platform,omitempty"`
+	PushToken       string    `json:"pushToken,omitempty"`
+}
+
+func (s *Service) handleRegister(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b registerBody
+	if err := decodeJSON(body, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	if b.Token == "" || b.Algorithm == "" || len(b.PublicKey) == 0 || len(b.Signature) == 0 {
+		writeError(w, ErrInvalidRequest.withMessage("token, algorithm, publicKey and signature are required"))
+		return
+	}
+	c, err := s.Register(r.Context(), Registration{
+		Token: b.Token, Algorithm: b.Algorithm, PublicKey: b.PublicKey, SignatureFormat: b.SignatureFormat,
+		Signature: b.Signature, Name: b.Name, Platform: b.Platform, PushToken: b.PushToken, ClientIP: s.ClientIP(r),
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, c)
+}
+
+// respondBody is the JSON of POST /v1/challenges/{id}/response.
+type respondBody struct {
+	CredentialID     string    `json:"credentialId"`
+	Decision         string    `json:"decision"`
+	DenyReason       string    `json:"denyReason,omitempty"`
+	VerificationCode string    `json:"verificationCode,omitempty"`
+	SignatureFormat  string    `json:"signatureFormat,omitempty"`
+	Signature        Base64URL `json:"signature"`
+}
+
+func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b respondBody
+	if err := decodeJSON(body, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	if b.CredentialID == "" || b.Decision == "" || len(b.Signature) == 0 {
+		writeError(w, ErrInvalidRequest.withMessage("credentialId, decision and signature are required"))
+		return
+	}
+	res, err := s.Respond(r.Context(), Response{
+		ChallengeID: r.PathValue("id"), CredentialID: b.CredentialID, Decision: b.Decision,
+		DenyReason: b.DenyReason, VerificationCode: b.VerificationCode, SignatureFormat: b.SignatureFormat,
+		Signature: b.Signature, ClientIP: s.ClientIP(r),
+	})
+	if err != nil {
+		e := asError(err)
+		writeJSON(w, e.Status, ErrorBody{Error: e.Code, Message: e.Message, State: res.State})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Service) handleFetch(w http.ResponseWriter, r *http.Request) {
+	dev, err := s.authenticateDevice(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := s.FetchChallenge(r.Context(), dev, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// PendingList is the JSON of GET /v1/challenges.
+type PendingList struct {
+	Challenges []ChallengeView `json:"challenges"`
+}
+
+func (s *Service) handlePending(w http.ResponseWriter, r *http.Request) {
+	dev, err := s.authenticateDevice(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	vs, err := s.PendingChallenges(r.Context(), dev)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PendingList{Challenges: vs})
+}
+
+func (s *Service) handleRemoveSelf(w http.ResponseWriter, r *http.Request) {
+	dev, err := s.authenticateDevice(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.PathValue("id") != dev.CredentialID {
+		// A device removes only itself; other removals go through the web
+		// with step-up.
+		writeError(w, ErrNotFound)
+		return
+	}
+	if err := s.deleteCredential(r.Context(), dev.UserID, dev.CredentialID); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// DeviceIdentity is the credential that signed a device request.
+type DeviceIdentity struct {
+	CredentialID string
+	UserID       string
+}
+
+// authenticateDevice verifies a device-signed request (RFC 9421, DESIGN §4)
+// and records its nonce — only after the signature verified, so an
+// unsigned flood cannot fill the replay cache. Every failure of the
+// signature is the same ErrUnauthorized.
+func (s *Service) authenticateDevice(w http.ResponseWriter, r *http.Request) (DeviceIdentity, error) {
+	ctx := r.Context()
+	ip := s.ClientIP(r)
+	if err := s.limit(ctx, "fetch", ip.String(), s.cfg.RateLimits.Fetch); err != nil {
+		return DeviceIdentity{}, err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return DeviceIdentity{}, err
+	}
+	var cred store.Credential
+	var storeErr error
+	keyFunc := func(ctx context.Context, keyID string) (string, crypto.PublicKey, error) {
+		c, err := s.store.GetCredential(ctx, keyID)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				storeErr = err
+			}
+			return "", nil, err
+		}
+		if c.Kind != store.KindDevice {
+			return "", nil, store.ErrNotFound
+		}
+		k, err := protocol.ParseSPKI(c.Algorithm, c.PublicKey)
+		if err != nil {
+			storeErr = err
+			return "", nil, err
+		}
+		cred = c
+		return httpsigAlgorithm(c.Algorithm), k.Key, nil
+	}
+	now := s.now()
+	v, err := s.profile.Verify(ctx, r, body, now, keyFunc)
+	if storeErr != nil {
+		return DeviceIdentity{}, s.storeFailed(ctx, storeErr)
+	}
+	if err != nil {
+		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: ipString(ip), Reason: "request"})
+		return DeviceIdentity{}, ErrUnauthorized.with(err)
+	}
+	nonceKey := "nonce:" + v.KeyID + ":" + v.Nonce
+	switch err := s.store.ClaimNonce(ctx, nonceKey, now.Add(2*s.cfg.ClockSkew), now); {
+	case errors.Is(err, store.ErrConflict):
+		s.emit(ctx, Event{Type: EventSignatureRejected, CredentialID: v.KeyID, ClientIP: ipString(ip), Reason: "replayed_nonce"})
+		return DeviceIdentity{}, ErrUnauthorized
+	case err != nil:
+		return DeviceIdentity{}, s.storeFailed(ctx, err)
+	}
+	return DeviceIdentity{CredentialID: cred.ID, UserID: cred.UserID}, nil
+}
+
+// httpsigAlgorithm maps a credential algorithm to its RFC 9421 name.
+func httpsigAlgorithm(alg string) string {
+	if strings.EqualFold(alg, protocol.AlgEdDSA) {
+		return "ed25519"
+	}
+	return "ecdsa-p256-sha256"
+}

@@ -1,0 +1,108 @@
+package deviceauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/deviceauth/deviceauth/internal/protocol"
+)
+
+// Base64URL is binary data that travels in JSON as base64url without
+// padding (RFC 4648 §5), as the wire protocol requires.
+type Base64URL []byte
+
+// MarshalJSON encodes b as a base64url string without padding.
+func (b Base64URL) MarshalJSON() ([]byte, error) {
+	return json.Marshal(protocol.EncodeBase64(b))
+}
+
+// UnmarshalJSON decodes a base64url string without padding; padding and the
+// standard alphabet are refused.
+func (b *Base64URL) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	v, err := protocol.DecodeBase64(s)
+	if err != nil {
+		return errBase64
+	}
+	*b = v
+	return nil
+}
+
+var errBase64 = errors.New("not base64url without padding")
+
+// readBody reads r's body, capped at the configured limit.
+func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, ErrBodyTooLarge
+		}
+		return nil, ErrInvalidRequest.with(err).withMessage("the body could not be read")
+	}
+	return b, nil
+}
+
+// decodeJSON strictly decodes body into v: unknown fields, trailing data,
+// wrong types and bad base64 are ErrInvalidRequest with a message naming
+// the problem.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := "the body is not valid JSON for this endpoint"
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te):
+			msg = "field " + te.Field + " has the wrong type"
+		case errors.Is(err, errBase64):
+			msg = "a binary field is not base64url without padding"
+		case errors.Is(err, io.EOF):
+			msg = "the body is empty"
+		default:
+			if e := err.Error(); len(e) < 200 {
+				msg = e
+			}
+		}
+		return ErrInvalidRequest.with(err).withMessage(msg)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ErrInvalidRequest.withMessage("the body has data after the JSON value")
+	}
+	return nil
+}
+
+// writeJSON writes v with status; every answer is Cache-Control: no-store.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	// State is the challenge state where an error is about one.
+	State string `json:"state,omitempty"`
+}
+
+// writeError writes err as its status and ErrorBody. Store failures are
+// 503 "unavailable"; the cause is never sent.
+func writeError(w http.ResponseWriter, err error) {
+	e := asError(err)
+	writeJSON(w, e.Status, ErrorBody{Error: e.Code, Message: e.Message})
+}

@@ -1,0 +1,87 @@
+package deviceauth
+
+import (
+	"context"
+	"net/netip"
+)
+
+// ActionState is what Track and Validate report about an action.
+type ActionState string
+
+// Action states (DESIGN §1).
+const (
+	StateAllow              ActionState = "ALLOW"
+	StateBlock              ActionState = "BLOCK"
+	StateReview             ActionState = "REVIEW"
+	StateChallengeRequired  ActionState = "CHALLENGE_REQUIRED"
+	StateChallengeSucceeded ActionState = "CHALLENGE_SUCCEEDED"
+	StateChallengeFailed    ActionState = "CHALLENGE_FAILED"
+)
+
+// Method is a verification method: how a challenge may be answered.
+type Method string
+
+// Verification methods.
+const (
+	MethodDevice  Method = "DEVICE"  // in-app: the app's own device key
+	MethodPush    Method = "PUSH"    // a second device, notified
+	MethodQRCode  Method = "QR_CODE" // a device scans a code shown by a browser
+	MethodPasskey Method = "PASSKEY" // a WebAuthn assertion
+)
+
+// Well-known actions.
+const (
+	// ActionAddAuthenticator must be validated before a user who already
+	// has a credential may mint a registration token.
+	ActionAddAuthenticator = "addAuthenticator"
+	// ActionRemoveAuthenticator must be validated before a credential is
+	// removed from the web while the user has others.
+	ActionRemoveAuthenticator = "removeAuthenticator"
+)
+
+// Policy decides whether an action may proceed. Track asks it once per
+// call, after it has checked the wrong-code block.
+type Policy interface {
+	Decide(ctx context.Context, in PolicyInput) (Decision, error)
+}
+
+// PolicyInput is what a Policy knows about an action.
+type PolicyInput struct {
+	UserID    string
+	Action    string
+	Details   Details
+	Enrolled  bool // the user has at least one credential
+	ClientIP  netip.Addr
+	UserAgent string
+	Methods   []Method // the methods the caller offers
+}
+
+// Decision is a Policy's answer.
+type Decision struct {
+	// State is StateAllow, StateBlock, StateReview or
+	// StateChallengeRequired. A challenge is created only for
+	// StateChallengeRequired and only when the user is enrolled; otherwise
+	// Track answers StateChallengeRequired with Enrolled false and no
+	// challenge (the enrollment_required case of DESIGN §7).
+	State ActionState
+	// VerificationCode asks for number matching: the primary screen shows a
+	// code the user types on the device.
+	VerificationCode bool
+	// CodeDigits is the code's length; 0 means Config.VerificationCodeDigits.
+	CodeDigits int
+}
+
+// DefaultPolicy challenges every action of an enrolled user; a user without
+// a credential gets enrollment_required. It asks for no verification code.
+type DefaultPolicy struct{}
+
+// Decide implements Policy.
+func (DefaultPolicy) Decide(_ context.Context, in PolicyInput) (Decision, error) {
+	return Decision{State: StateChallengeRequired}, nil
+}
+
+// PolicyFunc adapts a function to Policy.
+type PolicyFunc func(ctx context.Context, in PolicyInput) (Decision, error)
+
+// Decide calls f.
+func (f PolicyFunc) Decide(ctx context.Context, in PolicyInput) (Decision, error) { return f(ctx, in) }

@@ -1,0 +1,238 @@
+package deviceauth
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// RegistrationGrant is a freshly minted registration token. The token is
+// shown to the user's device once (a QR code, a deep link); only its hash
+// is stored.
+type RegistrationGrant struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// Registration is a device's request to bind its key (DESIGN §2.1, §4).
+type Registration struct {
+	Token     string // the registration token
+	Algorithm string // ES256 or EdDSA
+	// PublicKey is the key as the device sent it (SPKI DER, or the raw
+	// 65-byte P-256 point or 32-byte Ed25519 key); the proof of possession
+	// signs these exact bytes.
+	PublicKey       []byte
+	SignatureFormat string // der (default) or raw, for ES256
+	Signature       []byte // the proof of possession
+	Name            string // ≤64 bytes, shown to the user
+	Platform        string // ≤32 bytes: ios, android, web, …
+	PushToken       string // optional, for a Notifier
+	ClientIP        netip.Addr
+}
+
+// Credential is the public view of a registered device key or passkey.
+type Credential struct {
+	ID         string    `json:"id"`
+	UserID     string    `json:"-"`
+	Kind       string    `json:"kind"`
+	Algorithm  string    `json:"algorithm,omitempty"`
+	Name       string    `json:"name"`
+	Platform   string    `json:"platform,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+}
+
+func publicCredential(c store.Credential) Credential {
+	return Credential{
+		ID: c.ID, UserID: c.UserID, Kind: string(c.Kind), Algorithm: c.Algorithm,
+		Name: c.Name, Platform: c.Platform, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt,
+	}
+}
+
+const (
+	maxUserIDBytes   = 256
+	maxNameBytes     = 64
+	maxPlatformBytes = 32
+	maxPushToken     = 4096
+)
+
+// MintRegistrationToken issues a single-use registration token for userID,
+// valid for Config.RegistrationTokenTTL. When the user already has a
+// credential, stepUpToken must be the token of a challenge for
+// ActionAddAuthenticator (empty details) that the user's device approved; it
+// is consumed. Otherwise ErrStepUpRequired: a stolen session alone cannot
+// enrol the thief's phone.
+func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken string) (RegistrationGrant, error) {
+	if !validUserID(userID) {
+		return RegistrationGrant{}, ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
+	}
+	creds, err := s.store.ListCredentials(ctx, userID)
+	if err != nil {
+		return RegistrationGrant{}, s.storeFailed(ctx, err)
+	}
+	if len(creds) > 0 {
+		if err := s.stepUp(ctx, userID, ActionAddAuthenticator, stepUpToken); err != nil {
+			return RegistrationGrant{}, err
+		}
+	}
+	token, hash := newRegistrationToken()
+	now := s.now()
+	rt := store.RegistrationToken{Hash: hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RegistrationTokenTTL)}
+	if err := s.store.PutRegistrationToken(ctx, rt); err != nil {
+		return RegistrationGrant{}, s.storeFailed(ctx, err)
+	}
+	s.emit(ctx, Event{Type: EventRegistrationTokenIssued, UserID: userID})
+	return RegistrationGrant{Token: token, ExpiresAt: rt.ExpiresAt}, nil
+}
+
+// Register binds a device key to the user of reg.Token. The proof of
+// possession (DESIGN §4) is checked before the token is consumed, so a
+// forged request cannot burn a good token; the token is single use.
+func (s *Service) Register(ctx context.Context, reg Registration) (Credential, error) {
+	if err := s.limit(ctx, "register", reg.ClientIP.String(), s.cfg.RateLimits.Register); err != nil {
+		return Credential{}, err
+	}
+	switch {
+	case len(reg.Name) > maxNameBytes || !validText(reg.Name):
+		return Credential{}, ErrInvalidRequest.withMessage("name must be at most 64 bytes of printable UTF-8")
+	case len(reg.Platform) > maxPlatformBytes || !validText(reg.Platform):
+		return Credential{}, ErrInvalidRequest.withMessage("platform must be at most 32 bytes of printable UTF-8")
+	case len(reg.PushToken) > maxPushToken || !validText(reg.PushToken):
+		return Credential{}, ErrInvalidRequest.withMessage("pushToken must be at most 4096 bytes of printable UTF-8")
+	case reg.Token == "" || len(reg.Token) > 256:
+		return Credential{}, ErrRegistrationFailed
+	}
+	key, err := protocol.ParsePublicKey(reg.Algorithm, reg.PublicKey)
+	if err != nil {
+		return Credential{}, keyError(err)
+	}
+	msg := protocol.RegistrationMessage(reg.Token, reg.Algorithm, reg.PublicKey, reg.Name, reg.Platform)
+	if err := key.Verify(reg.SignatureFormat, msg, reg.Signature); err != nil {
+		if e := signatureError(err); e != nil {
+			return Credential{}, e
+		}
+		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "registration"})
+		return Credential{}, ErrRegistrationFailed.with(err)
+	}
+	now := s.now()
+	rt, err := s.store.ConsumeRegistrationToken(ctx, hashToken(reg.Token), now)
+	if errors.Is(err, store.ErrNotFound) {
+		return Credential{}, ErrRegistrationFailed.with(err)
+	}
+	if err != nil {
+		return Credential{}, s.storeFailed(ctx, err)
+	}
+	c := store.Credential{
+		ID: protocol.NewID(), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
+		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: reg.PushToken, CreatedAt: now,
+	}
+	switch err := s.store.CreateCredential(ctx, c, s.cfg.MaxCredentialsPerUser); {
+	case errors.Is(err, store.ErrLimit):
+		return Credential{}, ErrCredentialLimit.with(err)
+	case err != nil:
+		return Credential{}, s.storeFailed(ctx, err)
+	}
+	s.emit(ctx, Event{Type: EventCredentialRegistered, UserID: c.UserID, CredentialID: c.ID, ClientIP: reg.ClientIP.String()})
+	return publicCredential(c), nil
+}
+
+// Credentials lists userID's credentials, oldest first (empty, not nil).
+func (s *Service) Credentials(ctx context.Context, userID string) ([]Credential, error) {
+	if !validUserID(userID) {
+		return nil, ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
+	}
+	cs, err := s.store.ListCredentials(ctx, userID)
+	if err != nil {
+		return nil, s.storeFailed(ctx, err)
+	}
+	out := make([]Credential, len(cs))
+	for i, c := range cs {
+		out[i] = publicCredential(c)
+	}
+	return out, nil
+}
+
+// RemoveCredential removes userID's credential credentialID, as asked from
+// the web. While the user has other credentials, stepUpToken must be the
+// token of an approved ActionRemoveAuthenticator challenge (empty details),
+// which is consumed; otherwise ErrStepUpRequired. Removal takes effect at
+// once: challenges the credential approved no longer validate, and it can
+// answer none. ErrNotFound when the user has no such credential.
+func (s *Service) RemoveCredential(ctx context.Context, userID, credentialID, stepUpToken string) error {
+	if !validUserID(userID) || !protocol.ValidID(credentialID) {
+		return ErrNotFound
+	}
+	creds, err := s.store.ListCredentials(ctx, userID)
+	if err != nil {
+		return s.storeFailed(ctx, err)
+	}
+	found := false
+	for _, c := range creds {
+		found = found || c.ID == credentialID
+	}
+	if !found {
+		return ErrNotFound
+	}
+	if len(creds) > 1 {
+		if err := s.stepUp(ctx, userID, ActionRemoveAuthenticator, stepUpToken); err != nil {
+			return err
+		}
+	}
+	return s.deleteCredential(ctx, userID, credentialID)
+}
+
+// deleteCredential deletes a credential and reports it.
+func (s *Service) deleteCredential(ctx context.Context, userID, credentialID string) error {
+	switch err := s.store.DeleteCredential(ctx, userID, credentialID); {
+	case errors.Is(err, store.ErrNotFound):
+		return ErrNotFound
+	case err != nil:
+		return s.storeFailed(ctx, err)
+	}
+	s.emit(ctx, Event{Type: EventCredentialRemoved, UserID: userID, CredentialID: credentialID})
+	return nil
+}
+
+// stepUp validates and consumes a step-up token for action with empty
+// details; any failure is ErrStepUpRequired, except a store failure.
+func (s *Service) stepUp(ctx context.Context, userID, action, token string) error {
+	if token == "" {
+		return ErrStepUpRequired
+	}
+	v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: userID, Action: action})
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		return ErrStepUpRequired.with(err)
+	}
+	if !v.Valid {
+		return ErrStepUpRequired
+	}
+	return nil
+}
+
+// keyError maps a key parsing error to the endpoint error.
+func keyError(err error) error {
+	if errors.Is(err, protocol.ErrUnsupportedAlgorithm) {
+		return ErrUnsupportedAlgorithm.with(err)
+	}
+	return ErrInvalidKey.with(err)
+}
+
+// signatureError maps a malformed signature or unknown format to its
+// endpoint error; it returns nil for a well-formed signature that does not
+// verify, which callers report as the failure of what it was to prove.
+func signatureError(err error) error {
+	switch {
+	case errors.Is(err, protocol.ErrUnsupportedAlgorithm):
+		return ErrUnsupportedAlgorithm.with(err)
+	case errors.Is(err, protocol.ErrMalformedSignature):
+		return ErrInvalidSignature.with(err)
+	}
+	return nil
+}

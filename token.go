@@ -1,0 +1,88 @@
+package deviceauth
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"math/big"
+	"strings"
+)
+
+const (
+	tokenPrefix             = "dat_"
+	registrationTokenPrefix = "drt_"
+	tokenLabel              = "deviceauth/v1/token"
+	maxCodeDigits           = 9
+)
+
+// challengeToken derives the token of a challenge (DESIGN §5):
+// "dat_" ‖ base64url(challengeID ‖ HMAC-SHA256(key, "deviceauth/v1/token" ‖ challengeID)).
+// It is derived, never stored, so the same challenge always has the same
+// token and the store holds none.
+func (s *Service) challengeToken(challengeID string) string {
+	mac := tokenMAC(s.keys[0], challengeID)
+	buf := make([]byte, 0, len(challengeID)+len(mac))
+	buf = append(append(buf, challengeID...), mac...)
+	return tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
+}
+
+// parseChallengeToken returns the challenge ID a token names when its MAC
+// verifies under one of the keys.
+func (s *Service) parseChallengeToken(token string) (string, bool) {
+	rest, ok := strings.CutPrefix(token, tokenPrefix)
+	if !ok || len(rest) > 200 {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || len(raw) <= sha256.Size {
+		return "", false
+	}
+	id, mac := string(raw[:len(raw)-sha256.Size]), raw[len(raw)-sha256.Size:]
+	for _, k := range s.keys {
+		if hmac.Equal(mac, tokenMAC(k, id)) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+func tokenMAC(key []byte, challengeID string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(tokenLabel))
+	h.Write([]byte(challengeID))
+	return h.Sum(nil)
+}
+
+// newRegistrationToken returns a random registration token (256 bits) and
+// the SHA-256 under which it is stored.
+func newRegistrationToken() (string, []byte) {
+	t := registrationTokenPrefix + rand.Text() + rand.Text()
+	return t, hashToken(t)
+}
+
+func hashToken(t string) []byte {
+	h := sha256.Sum256([]byte(t))
+	return h[:]
+}
+
+// newCode returns a uniformly random verification code of n digits.
+func newCode(n int) string {
+	max := big.NewInt(1)
+	for range n {
+		max.Mul(max, big.NewInt(10))
+	}
+	v, err := rand.Int(rand.Reader, max)
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	s := v.String()
+	return strings.Repeat("0", n-len(s)) + s
+}
+
+// newNonce returns 32 random bytes.
+func newNonce() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return b
+}
