@@ -117,7 +117,8 @@ type Rate struct {
 type Service struct {
 	cfg       Config
 	store     store.Store
-	keys      [][]byte
+	tokenKeys [][]byte
+	pubkeys   keyCache
 	log       *slog.Logger
 	now       func() time.Time
 	policy    Policy
@@ -147,7 +148,7 @@ func New(cfg Config) (*Service, error) {
 		profile:   httpsig.Profile{Authority: u.Host, Skew: cfg.ClockSkew},
 	}
 	for _, k := range cfg.Keys {
-		s.keys = append(s.keys, append([]byte(nil), k...))
+		s.tokenKeys = append(s.tokenKeys, append([]byte(nil), k...))
 	}
 	return s, nil
 }

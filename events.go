@@ -48,6 +48,8 @@ func (s *Service) emit(ctx context.Context, e Event) {
 	}
 	level := slog.LevelInfo
 	switch e.Type {
+	case EventChallengeCreated, EventChallengeApproved, EventChallengeValidated, EventRegistrationTokenIssued:
+		level = slog.LevelDebug // routine: every cycle has them; OnEvent sees them all
 	case EventStoreError:
 		level = slog.LevelError
 	case EventSignatureRejected, EventRateLimited, EventWrongCode, EventValidationFailed, EventActionBlocked, EventChallengeFailed:

@@ -208,7 +208,7 @@ func (s *Service) authenticateDevice(w http.ResponseWriter, r *http.Request) (De
 		if c.Kind != store.KindDevice {
 			return "", nil, store.ErrNotFound
 		}
-		k, err := protocol.ParseSPKI(c.Algorithm, c.PublicKey)
+		k, err := s.pubkeys.parse(c.Algorithm, c.PublicKey)
 		if err != nil {
 			storeErr = err
 			return "", nil, err

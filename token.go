@@ -21,7 +21,7 @@ const (
 // It is derived, never stored, so the same challenge always has the same
 // token and the store holds none.
 func (s *Service) challengeToken(challengeID string) string {
-	mac := tokenMAC(s.keys[0], challengeID)
+	mac := tokenMAC(s.tokenKeys[0], challengeID)
 	buf := make([]byte, 0, len(challengeID)+len(mac))
 	buf = append(append(buf, challengeID...), mac...)
 	return tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
@@ -39,7 +39,7 @@ func (s *Service) parseChallengeToken(token string) (string, bool) {
 		return "", false
 	}
 	id, mac := string(raw[:len(raw)-sha256.Size]), raw[len(raw)-sha256.Size:]
-	for _, k := range s.keys {
+	for _, k := range s.tokenKeys {
 		if hmac.Equal(mac, tokenMAC(k, id)) {
 			return id, true
 		}

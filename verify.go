@@ -3,6 +3,7 @@ package deviceauth
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -271,9 +272,11 @@ type ChallengeView struct {
 }
 
 func (s *Service) view(ch store.Challenge) ChallengeView {
-	d, err := protocol.ParseDetailsJSON(ch.Details)
-	if err != nil {
-		d = Details{Fields: []Field{}} // stored by Track, so always valid; never show garbage
+	// Track stored the canonical JSON of normalised details; a record that
+	// does not decode is shown as empty rather than as anything else.
+	d := Details{Fields: []Field{}}
+	if err := json.Unmarshal(ch.Details, &d); err != nil || d.Fields == nil {
+		d = Details{Fields: []Field{}}
 	}
 	return ChallengeView{
 		ChallengeID: ch.ID, Action: ch.Action, State: string(ch.State), Nonce: ch.Nonce, Details: d,
@@ -371,7 +374,7 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
-	key, err := protocol.ParseSPKI(cred.Algorithm, cred.PublicKey)
+	key, err := s.pubkeys.parse(cred.Algorithm, cred.PublicKey)
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, fmt.Errorf("stored key of credential %s: %w", cred.ID, err))
 	}

@@ -1,0 +1,73 @@
+package deviceauth_test
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/store/memstore"
+)
+
+func TestNew_ValidatesConfig(t *testing.T) {
+	good := func() deviceauth.Config {
+		return deviceauth.Config{Store: memstore.New(), Keys: [][]byte{bytes.Repeat([]byte{1}, 32)}, PublicURL: "https://app.example.com/deviceauth"}
+	}
+	cases := []struct {
+		name string
+		mod  func(*deviceauth.Config)
+		want string // "" means New succeeds
+	}{
+		{"defaults", func(*deviceauth.Config) {}, ""},
+		{"no store", func(c *deviceauth.Config) { c.Store = nil }, "Config.Store is required"},
+		{"no keys", func(c *deviceauth.Config) { c.Keys = nil }, "Config.Keys needs at least one key"},
+		{"short second key", func(c *deviceauth.Config) { c.Keys = append(c.Keys, make([]byte, 31)) }, "Config.Keys[1] is 31 bytes"},
+		{"no public URL", func(c *deviceauth.Config) { c.PublicURL = "" }, "Config.PublicURL is required"},
+		{"relative public URL", func(c *deviceauth.Config) { c.PublicURL = "/deviceauth" }, "Config.PublicURL must be an absolute"},
+		{"public URL with query", func(c *deviceauth.Config) { c.PublicURL = "https://a.example/?x=1" }, "Config.PublicURL must be"},
+		{"ftp public URL", func(c *deviceauth.Config) { c.PublicURL = "ftp://a.example/" }, "Config.PublicURL must be"},
+		{"invalid proxy prefix", func(c *deviceauth.Config) { c.TrustedProxies = []netip.Prefix{{}} }, "Config.TrustedProxies[0] is not a valid prefix"},
+		{"registration TTL over the cap", func(c *deviceauth.Config) { c.RegistrationTokenTTL = 11 * time.Minute }, "Config.RegistrationTokenTTL must be at most 10m0s"},
+		{"challenge TTL over the cap", func(c *deviceauth.Config) { c.ChallengeTTL = 10*time.Minute + time.Second }, "Config.ChallengeTTL must be at most 10m0s"},
+		{"challenge TTL under a second", func(c *deviceauth.Config) { c.ChallengeTTL = time.Millisecond }, "Config.ChallengeTTL must be at least one second"},
+		{"negative skew", func(c *deviceauth.Config) { c.ClockSkew = -time.Second }, "Config.ClockSkew must be at least one second"},
+		{"zero credentials", func(c *deviceauth.Config) { c.MaxCredentialsPerUser = -1 }, "Config.MaxCredentialsPerUser must be at least 1"},
+		{"one-digit code", func(c *deviceauth.Config) { c.VerificationCodeDigits = 1 }, "Config.VerificationCodeDigits must be at least 2"},
+		{"ten-digit code", func(c *deviceauth.Config) { c.VerificationCodeDigits = 10 }, "Config.VerificationCodeDigits must be at most 9"},
+		{"tiny body limit", func(c *deviceauth.Config) { c.MaxBodyBytes = 100 }, "Config.MaxBodyBytes must be at least 1 KiB"},
+		{"rate window under a second", func(c *deviceauth.Config) { c.RateLimits.Respond = deviceauth.Rate{Limit: 5, Window: time.Millisecond} }, "Config.RateLimits.Respond.Window must be at least one second"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := good()
+			c.mod(&cfg)
+			_, err := deviceauth.New(cfg)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("New: %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestRateLimits_CountedInTheStore(t *testing.T) {
+	e := newEnv(t, func(c *deviceauth.Config) {
+		c.RateLimits.Register = deviceauth.Rate{Limit: 2, Window: time.Minute}
+	})
+	for i, want := range []int{400, 400, 429} {
+		if st, _ := e.postJSON("/v1/credentials", []byte(`{"token":"drt_x","algorithm":"ES256","publicKey":"AAAA","signature":"AAAA","name":"x"}`)); st != want {
+			t.Fatalf("registration %d: %d, want %d", i+1, st, want)
+		}
+	}
+	e.clock.Advance(time.Minute + time.Second)
+	if st, _ := e.postJSON("/v1/credentials", []byte(`{"token":"drt_x","algorithm":"ES256","publicKey":"AAAA","signature":"AAAA","name":"x"}`)); st == 429 {
+		t.Fatal("still limited after the window")
+	}
+	if n := e.events.count(deviceauth.EventRateLimited); n != 1 {
+		t.Fatalf("%d rate-limit events, want 1", n)
+	}
+}
