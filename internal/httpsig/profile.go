@@ -1,0 +1,264 @@
+package httpsig
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+)
+
+// The deviceauth profile's fixed values.
+const (
+	// ProfileTag is the tag parameter value that marks the deviceauth
+	// signature among any others on a request.
+	ProfileTag = "deviceauth"
+	// ProfileLabel is the label [Sign] gives the deviceauth signature.
+	// Verification selects by tag, never by label.
+	ProfileLabel = "deviceauth"
+	// DefaultSkew is the allowed |now - created| when Profile.Skew is 0.
+	DefaultSkew = 120 * time.Second
+)
+
+// Profile is the deviceauth policy over RFC 9421 for device-signed requests.
+type Profile struct {
+	// Authority is host[:port] of Config.PublicURL; @authority is checked
+	// against it, never against the Host header. It is lowercased and a
+	// default port (":443", ":80") is dropped, as [Sign] does.
+	Authority string
+	// Skew is the allowed |now - created|; 0 (or less) means [DefaultSkew].
+	Skew time.Duration
+}
+
+// KeyFunc returns the key for keyID (the credential ID): alg is
+// "ecdsa-p256-sha256" or "ed25519", pub is *ecdsa.PublicKey or
+// ed25519.PublicKey. An error from it is returned by [Profile.Verify] wrapped
+// with %w, so callers can tell store failures (503) from unknown keys (401)
+// with errors.Is / errors.As.
+type KeyFunc func(ctx context.Context, keyID string) (alg string, pub crypto.PublicKey, err error)
+
+// Verified is what a verified request proved.
+type Verified struct {
+	// KeyID is the keyid parameter: the credential ID that signed.
+	KeyID string
+	// Nonce is the nonce parameter, for the caller's replay cache.
+	Nonce string
+	// Created is the created parameter.
+	Created time.Time
+}
+
+// Verify checks the deviceauth signature of r, whose body has already been
+// read into body (nil or empty when none), at time now.
+//
+// Rules, checked in this order so that unsigned garbage never reaches key:
+//   - exactly one Signature-Input member with tag="deviceauth" (others are
+//     ignored, but both fields must parse), with a Signature member;
+//   - parameters created, keyid, nonce and tag present; keyid 1..64 and
+//     nonce 16..128 characters of [A-Za-z0-9_-]; expires, if present, after
+//     now; |now - created| ≤ Skew;
+//   - covered components include "@method", "@authority", "@path", "@query"
+//     and, when body is non-empty, "content-digest" (each without parameters);
+//   - Content-Digest, when body is non-empty or the field is present, has a
+//     sha-256 or sha-512 member and every such member matches body;
+//   - key(ctx, keyid) resolves the key; an alg parameter, if present, equals
+//     the key's algorithm;
+//   - the signature verifies over the base built with @authority =
+//     p.Authority and @path/@query from r.RequestURI (r.URL when RequestURI is
+//     empty, as for requests built in-process).
+//
+// Failures wrap [ErrMissingSignature], [ErrMalformed], [ErrPolicy],
+// [ErrDigest], [ErrComponent], [ErrAlgorithm] or [ErrBadSignature], or the
+// error from key. A request signed for another authority, path, query or
+// method fails as [ErrBadSignature]: those values are never taken from the
+// request's own claims, so a mismatch shows only in the signature.
+//
+// Verify does not touch any replay cache: the caller records Verified.Nonce
+// (set-if-absent, kept ≥ 2 × Skew) only after Verify succeeded, so an
+// unsigned flood cannot fill the cache.
+func (p Profile) Verify(ctx context.Context, r *http.Request, body []byte, now time.Time, key KeyFunc) (Verified, error) {
+	if p.Authority == "" || key == nil {
+		return Verified{}, fmt.Errorf("httpsig: Profile.Authority is empty or KeyFunc is nil")
+	}
+	sig, err := selectProfileSignature(r.Header)
+	if err != nil {
+		return Verified{}, err
+	}
+	v, err := p.checkParams(sig.Input, now)
+	if err != nil {
+		return Verified{}, err
+	}
+	required := []string{"@method", "@authority", "@path", "@query"}
+	if len(body) > 0 {
+		required = append(required, "content-digest")
+	}
+	for _, name := range required {
+		if !sig.Input.Covers(name) {
+			return Verified{}, fmt.Errorf("%w: %q is not covered", ErrPolicy, name)
+		}
+	}
+	if lines := r.Header.Values("Content-Digest"); len(body) > 0 || len(lines) > 0 {
+		if err := VerifyContentDigest(lines, body); err != nil {
+			return Verified{}, err
+		}
+	}
+	alg, pub, err := key(ctx, v.KeyID)
+	if err != nil {
+		return Verified{}, fmt.Errorf("httpsig: key for keyid %q: %w", v.KeyID, err)
+	}
+	if a, ok := sig.Input.Alg(); ok && a != alg {
+		return Verified{}, fmt.Errorf("%w: alg %q is not the key's %q", ErrPolicy, a, alg)
+	}
+	// No scheme: the profile does not know it, so a signature that also
+	// covers @scheme or @target-uri fails with ErrComponent.
+	m := Message{Method: r.Method, Authority: profileAuthority(p.Authority), Header: r.Header}
+	m.Path, m.Query = requestTarget(r)
+	if err := VerifySignature(m, sig, alg, pub); err != nil {
+		return Verified{}, err
+	}
+	return v, nil
+}
+
+// selectProfileSignature returns the one signature tagged deviceauth.
+func selectProfileSignature(h http.Header) (Signature, error) {
+	if len(h.Values("Signature-Input")) == 0 && len(h.Values("Signature")) == 0 {
+		return Signature{}, fmt.Errorf("%w: no Signature-Input or Signature field", ErrMissingSignature)
+	}
+	sigs, err := ParseSignatures(h)
+	if err != nil {
+		return Signature{}, err
+	}
+	var (
+		found Signature
+		n     int
+	)
+	for _, s := range sigs {
+		if tag, _ := s.Input.Tag(); tag == ProfileTag {
+			found = s
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return Signature{}, fmt.Errorf("%w: no signature tagged %q", ErrMissingSignature, ProfileTag)
+	case n > 1:
+		return Signature{}, fmt.Errorf("%w: %d signatures tagged %q", ErrPolicy, n, ProfileTag)
+	case found.Value == nil:
+		return Signature{}, fmt.Errorf("%w: no Signature member for label %q", ErrMissingSignature, found.Label)
+	}
+	return found, nil
+}
+
+// checkParams applies the profile's rules on signature parameters.
+func (p Profile) checkParams(in SignatureInput, now time.Time) (Verified, error) {
+	created, ok := in.Created()
+	if !ok {
+		return Verified{}, fmt.Errorf("%w: no created parameter", ErrPolicy)
+	}
+	keyID, ok := in.KeyID()
+	if !ok {
+		return Verified{}, fmt.Errorf("%w: no keyid parameter", ErrPolicy)
+	}
+	if !validToken(keyID, 1, 64) {
+		return Verified{}, fmt.Errorf("%w: keyid is not 1..64 characters of [A-Za-z0-9_-]", ErrPolicy)
+	}
+	nonce, ok := in.Nonce()
+	if !ok {
+		return Verified{}, fmt.Errorf("%w: no nonce parameter", ErrPolicy)
+	}
+	if !validToken(nonce, 16, 128) {
+		return Verified{}, fmt.Errorf("%w: nonce is not 16..128 characters of [A-Za-z0-9_-]", ErrPolicy)
+	}
+	if expires, ok := in.Expires(); ok && !now.Before(expires) {
+		return Verified{}, fmt.Errorf("%w: expired at %s", ErrPolicy, expires.UTC().Format(time.RFC3339))
+	}
+	skew := p.Skew
+	if skew <= 0 {
+		skew = DefaultSkew
+	}
+	if d := now.Sub(created); d > skew || d < -skew {
+		return Verified{}, fmt.Errorf("%w: created is %s from now, beyond the allowed %s", ErrPolicy, d.Truncate(time.Second), skew)
+	}
+	return Verified{KeyID: keyID, Nonce: nonce, Created: created}, nil
+}
+
+// Sign adds Content-Digest (sha-256, when body is non-empty), Signature-Input
+// and Signature (label "deviceauth") to r, covering @method @authority @path
+// @query and, with a body, content-digest, with the parameters created=now,
+// keyid, nonce (a fresh random one when nonce is ""), alg and
+// tag="deviceauth", in that order. @authority is r.Host if set, else r.URL.Host
+// (lowercased, default port dropped); @path is r.URL.EscapedPath(); @query
+// comes from r.URL.RawQuery. The algorithm follows signer.Public(): P-256
+// ECDSA signers return ASN.1 DER, which Sign converts to r‖s; Ed25519 signers
+// sign the base directly. keyID and nonce must have the formats
+// [Profile.Verify] accepts ([ErrPolicy] otherwise).
+func Sign(r *http.Request, body []byte, keyID string, signer crypto.Signer, now time.Time, nonce string) error {
+	if !validToken(keyID, 1, 64) {
+		return fmt.Errorf("%w: keyid is not 1..64 characters of [A-Za-z0-9_-]", ErrPolicy)
+	}
+	if nonce == "" {
+		nonce = rand.Text()
+	}
+	if !validToken(nonce, 16, 128) {
+		return fmt.Errorf("%w: nonce is not 16..128 characters of [A-Za-z0-9_-]", ErrPolicy)
+	}
+	alg, err := AlgorithmFor(signer.Public())
+	if err != nil {
+		return err
+	}
+	if r.Header == nil {
+		r.Header = make(http.Header)
+	}
+	components := []Component{{Name: "@method"}, {Name: "@authority"}, {Name: "@path"}, {Name: "@query"}}
+	if len(body) > 0 {
+		r.Header.Set("Content-Digest", ContentDigest(body))
+		components = append(components, Component{Name: "content-digest"})
+	}
+	params := httpsfv.NewParams()
+	params.Add("created", now.Unix())
+	params.Add("keyid", keyID)
+	params.Add("nonce", nonce)
+	params.Add("alg", alg)
+	params.Add("tag", ProfileTag)
+
+	if r.URL == nil {
+		return fmt.Errorf("%w: request has no URL", ErrComponent)
+	}
+	m := RequestMessage(r)
+	m.Path, m.Query = r.URL.EscapedPath(), r.URL.RawQuery
+
+	s, err := SignMessage(m, ProfileLabel, SignatureInput{Components: components, Params: params}, alg, signer)
+	if err != nil {
+		return err
+	}
+	return AddSignature(r.Header, s)
+}
+
+// profileAuthority normalizes the configured authority the way Sign
+// normalizes the client's: lowercase, no default port.
+func profileAuthority(a string) string {
+	a = strings.ToLower(a)
+	for _, port := range []string{":443", ":80"} {
+		a = strings.TrimSuffix(a, port)
+	}
+	return a
+}
+
+// validToken reports whether s is min..max characters of [A-Za-z0-9_-]: the
+// alphabet of server-generated IDs and of base64url, so nonces can be random
+// bytes in base64url or crypto/rand.Text output.
+func validToken(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

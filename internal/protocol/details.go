@@ -1,0 +1,195 @@
+package protocol
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Limits on details, in bytes of UTF-8 after NFC.
+const (
+	MaxMessageBytes = 256
+	MaxFields       = 20
+	MaxLabelBytes   = 36
+	MaxValueBytes   = 128
+)
+
+// ErrInvalidDetails means details were refused; the error is a *DetailsError that says which
+// rule and where.
+var ErrInvalidDetails = errors.New("protocol: invalid details")
+
+// Details are what the device shows, as plain text, while the user answers a challenge.
+// The zero value (no message, no fields) is valid: a challenge need not carry details.
+type Details struct {
+	Message string  `json:"message"`
+	Fields  []Field `json:"fields"`
+}
+
+// Field is one labelled line of Details, such as {"label": "Amount", "value": "€20.00"}.
+type Field struct {
+	Label string `json:"label"`
+	Value string `json:"value"`
+}
+
+// Rules a DetailsError names.
+const (
+	RuleJSON          = "json"          // not one strict JSON object of the Details shape
+	RuleInvalidUTF8   = "invalidUTF8"   // a string is not valid UTF-8
+	RuleControl       = "control"       // C0 or C1 control, U+0000–001F, U+007F–009F
+	RuleBidiControl   = "bidiControl"   // U+061C, U+200E–200F, U+202A–202E, U+2066–2069
+	RuleZeroWidth     = "zeroWidth"     // U+200B–200D, U+2060, U+FEFF
+	RuleTooLong       = "tooLong"       // over MaxMessageBytes, MaxLabelBytes or MaxValueBytes
+	RuleTooManyFields = "tooManyFields" // more than MaxFields fields
+	RuleEmptyLabel    = "emptyLabel"    // a field without a label
+)
+
+// DetailsError says which rule refused details and where. It matches ErrInvalidDetails with
+// errors.Is. It never quotes the text of the details, which must not reach logs.
+type DetailsError struct {
+	Rule  string // one of the Rule constants
+	Where string // "message", "fields", "fields[i].label" or "fields[i].value"; "" when the whole JSON input is at fault
+	Rune  rune   // the refused character, for RuleControl, RuleBidiControl and RuleZeroWidth
+	Err   error  // the decoder's error, for RuleJSON
+}
+
+// Error names the rule, the place and, for a refused character, its code point.
+func (e *DetailsError) Error() string {
+	switch e.Rule {
+	case RuleJSON:
+		return fmt.Sprintf("protocol: invalid details: %v", e.Err)
+	case RuleControl, RuleBidiControl, RuleZeroWidth:
+		return fmt.Sprintf("protocol: invalid details: %s: %s character %U", e.Where, e.Rule, e.Rune)
+	}
+	if e.Where == "" {
+		return "protocol: invalid details: " + e.Rule
+	}
+	return fmt.Sprintf("protocol: invalid details: %s: %s", e.Where, e.Rule)
+}
+
+// Unwrap makes every DetailsError match ErrInvalidDetails.
+func (e *DetailsError) Unwrap() error { return ErrInvalidDetails }
+
+// NormalizeDetails applies NFC to every string and enforces DESIGN §4: invalid UTF-8, C0 and
+// C1 controls, bidi controls and zero-width characters are refused; the message is at most
+// MaxMessageBytes, there are at most MaxFields fields, each label at most MaxLabelBytes and
+// each value at most MaxValueBytes, measured after NFC. A label may not be empty (a value
+// may). Nothing is trimmed or replaced: what passes is shown exactly as it is. The result's
+// Fields is never nil. The error is a *DetailsError for the first rule broken.
+func NormalizeDetails(d Details) (Details, error) {
+	if len(d.Fields) > MaxFields {
+		return Details{}, &DetailsError{Rule: RuleTooManyFields, Where: "fields"}
+	}
+	msg, err := normalizeText(d.Message, MaxMessageBytes, "message")
+	if err != nil {
+		return Details{}, err
+	}
+	out := Details{Message: msg, Fields: make([]Field, len(d.Fields))}
+	for i, f := range d.Fields {
+		where := fmt.Sprintf("fields[%d].label", i)
+		if out.Fields[i].Label, err = normalizeText(f.Label, MaxLabelBytes, where); err != nil {
+			return Details{}, err
+		}
+		if out.Fields[i].Label == "" {
+			return Details{}, &DetailsError{Rule: RuleEmptyLabel, Where: where}
+		}
+		where = fmt.Sprintf("fields[%d].value", i)
+		if out.Fields[i].Value, err = normalizeText(f.Value, MaxValueBytes, where); err != nil {
+			return Details{}, err
+		}
+	}
+	return out, nil
+}
+
+// normalizeText returns the NFC form of s after checking it against the rules of §4. The
+// characters are checked after NFC, on what the device will show.
+func normalizeText(s string, maxBytes int, where string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", &DetailsError{Rule: RuleInvalidUTF8, Where: where}
+	}
+	s = norm.NFC.String(s)
+	for _, r := range s {
+		if rule := refusedRule(r); rule != "" {
+			return "", &DetailsError{Rule: rule, Where: where, Rune: r}
+		}
+	}
+	if len(s) > maxBytes {
+		return "", &DetailsError{Rule: RuleTooLong, Where: where}
+	}
+	return s, nil
+}
+
+// refusedRule names the rule that refuses r, or "" when r may be shown. Controls and
+// zero-width characters can hide or reorder text on the device's screen.
+func refusedRule(r rune) string {
+	switch {
+	case r <= 0x1f, 0x7f <= r && r <= 0x9f:
+		return RuleControl
+	case r == 0x061c, r == 0x200e, r == 0x200f, 0x202a <= r && r <= 0x202e, 0x2066 <= r && r <= 0x2069:
+		return RuleBidiControl
+	case 0x200b <= r && r <= 0x200d, r == 0x2060, r == 0xfeff:
+		return RuleZeroWidth
+	}
+	return ""
+}
+
+// DetailsDigest is the SHA-256 a challenge response signs: label LabelDetails ‖ 0x00 ‖
+// field(message) ‖ uint32be(number of fields) ‖ field(label₁) ‖ field(value₁) ‖ … where
+// field(x) = uint32be(len(x)) ‖ x. It takes details from NormalizeDetails.
+func DetailsDigest(d Details) [32]byte {
+	msg := Frame(LabelDetails, []byte(d.Message))
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(d.Fields)))
+	for _, f := range d.Fields {
+		msg = appendField(msg, []byte(f.Label))
+		msg = appendField(msg, []byte(f.Value))
+	}
+	return sha256.Sum256(msg)
+}
+
+// CanonicalJSON is the JSON of details as stored and sent to devices:
+// {"message":…,"fields":[{"label":…,"value":…},…]}, fields always an array, no HTML escaping.
+// It takes details from NormalizeDetails and does not check them again.
+func CanonicalJSON(d Details) []byte {
+	if d.Fields == nil {
+		d.Fields = []Field{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		panic("protocol: encoding details: " + err.Error()) // strings and slices always encode
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// ParseDetailsJSON strictly decodes one JSON object of the Details shape and normalises it.
+// Unknown fields, trailing data, a top level other than an object, and invalid UTF-8 anywhere
+// in b are refused (encoding/json would silently replace invalid UTF-8 with U+FFFD). Missing
+// or null "message" and "fields" mean empty. Left to encoding/json: keys match
+// case-insensitively, a repeated key keeps its last value, and an escaped lone surrogate
+// becomes U+FFFD; none of this can reach a device, which only ever gets CanonicalJSON.
+// Callers cap the size of b.
+func ParseDetailsJSON(b []byte) (Details, error) {
+	if !utf8.Valid(b) {
+		return Details{}, &DetailsError{Rule: RuleInvalidUTF8}
+	}
+	if trimmed := bytes.TrimLeft(b, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		return Details{}, &DetailsError{Rule: RuleJSON, Err: errors.New("details must be a JSON object")}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var d Details
+	if err := dec.Decode(&d); err != nil {
+		return Details{}, &DetailsError{Rule: RuleJSON, Err: err}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Details{}, &DetailsError{Rule: RuleJSON, Err: errors.New("trailing data after details")}
+	}
+	return NormalizeDetails(d)
+}
