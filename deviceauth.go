@@ -75,6 +75,11 @@ type Config struct {
 	// for the defaults.
 	RateLimits RateLimits
 
+	// Users says who is logged in, for Require and the web endpoints.
+	// Optional: without it, Require needs WithUserResolver and the web
+	// endpoints answer 401. adapters/gorillasession provides one.
+	Users UserResolver
+
 	// Policy decides what Track answers. Default DefaultPolicy.
 	Policy Policy
 

@@ -10,7 +10,9 @@
 // # Time
 //
 // Every record carries ExpiresAt and every read and transition compares it
-// with the now the caller passes in. An expired challenge behaves as
+// with the now the caller passes in: a record is expired when its ExpiresAt
+// (for a counter, its window's end) is not after now. An expired challenge
+// behaves as
 // [StateExpired] before any sweep; expired registration tokens, counters and
 // nonces behave as absent. Server-side expiry (TTLs, sweeps) is garbage
 // collection only and must never remove a record before its ExpiresAt.
@@ -55,9 +57,10 @@ type Store interface {
 	ChallengeStore
 	RegistrationTokenStore
 	CounterStore
-	// Close releases what the store holds (goroutines, subscriptions). It does
-	// not close clients the application passed in. Methods called after Close
-	// return ErrClosed.
+	// Close releases what the store holds (goroutines, subscriptions) and
+	// closes the channels of every Watch. It does not close clients the
+	// application passed in. Methods called after Close return ErrClosed;
+	// Close may be called more than once (later calls return nil).
 	Close() error
 }
 
@@ -101,22 +104,28 @@ type ChallengeStore interface {
 	GetChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
 	// TransitionChallenge moves challenge id from t.From to t.To, setting the
 	// fields t carries, in one compare-and-set, and returns the new record.
-	// It fails with ErrConflict when the challenge is not in t.From, or has
+	// It fails with ErrConflict when the challenge is not in t.From, or t.From
+	// is a final state (final states never change), or the challenge has
 	// expired (ExpiresAt not after now), or t.UserID is set and differs from
 	// the challenge's; with ErrNotFound when there is no such challenge. Of N
 	// racing callers exactly one succeeds. Waiters of Watch are woken.
 	TransitionChallenge(ctx context.Context, id string, t Transition, now time.Time) (Challenge, error)
 	// RecordAttempt adds one to challenge id's Attempts while it is in state
-	// from and unexpired, and returns the new record; ErrConflict otherwise.
+	// from and unexpired, and returns the new record. ErrNotFound when there
+	// is no such challenge; ErrConflict otherwise.
 	RecordAttempt(ctx context.Context, id string, from State, now time.Time) (Challenge, error)
 	// ListPendingChallenges returns userID's unexpired challenges in
-	// StatePending, oldest first. Empty, non-nil when there are none.
+	// StatePending, ordered by CreatedAt, then ID. Empty, non-nil when there
+	// are none.
 	ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]Challenge, error)
 	// Watch returns a channel that receives a value after each change of
 	// challenge id, made through this store or through another store value
 	// over the same backend. The channel has a buffer of one and never blocks
 	// the writer: several changes may arrive as one wake-up, so a woken
-	// waiter re-reads the record. The channel is closed when ctx is done.
+	// waiter re-reads the record. A change made after Watch returns wakes the
+	// channel (implementations subscribe before returning); watching an ID
+	// that does not exist yet is not an error. The channel is closed when
+	// ctx is done.
 	// Wake-ups are a hint: waiters also poll, so a lost wake-up costs latency,
 	// not correctness.
 	Watch(ctx context.Context, id string) (<-chan struct{}, error)
@@ -205,9 +214,9 @@ type CredentialUpdate struct {
 // State is a challenge's place in its lifecycle.
 type State string
 
-// Challenge states. Approved, Consumed, Denied, Failed, Expired and
-// Superseded are final except Approved, which may only become Consumed (or
-// Failed, when its credential is revoked).
+// Challenge states. Consumed, Denied, Failed, Expired and Superseded are
+// final; Approved may only become Consumed (or Failed, when its credential
+// is revoked).
 const (
 	StateUnclaimed  State = "UNCLAIMED" // QR: shown, not yet claimed by a device
 	StatePending    State = "PENDING"

@@ -1,0 +1,240 @@
+package deviceauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// TokenHeader carries a challenge token when a client retries a gated
+// request. Tokens never travel in URLs.
+const TokenHeader = "Deviceauth-Token"
+
+// UserResolver says who is logged in. ResolveUser returns the user ID, ""
+// with a nil error when nobody is (a missing, stale or undecodable session
+// is nobody, not an error), or an error when it cannot tell (its store
+// failed), on which gated routes fail closed with 503.
+type UserResolver interface {
+	ResolveUser(r *http.Request) (string, error)
+}
+
+// UserResolverFunc adapts a function to UserResolver.
+type UserResolverFunc func(r *http.Request) (string, error)
+
+// ResolveUser calls f.
+func (f UserResolverFunc) ResolveUser(r *http.Request) (string, error) { return f(r) }
+
+// DetailsFunc extracts the details of a gated request (amount, payee, …)
+// so they are bound into the challenge: a token approved for one amount
+// does not pass a request with another. body is the request body, buffered
+// up to Config.MaxBodyBytes; the handler still reads it in full. An error
+// answers 400 invalid_request with the error's text as the message.
+type DetailsFunc func(r *http.Request, body []byte) (Details, error)
+
+// RequireOption configures Require.
+type RequireOption func(*requireConfig)
+
+type requireConfig struct {
+	details  DetailsFunc
+	onError  func(http.ResponseWriter, *http.Request, *Denial)
+	methods  []Method
+	code     bool
+	resolver UserResolver
+}
+
+// WithDetails binds the details that f extracts from each request.
+func WithDetails(f DetailsFunc) RequireOption { return func(c *requireConfig) { c.details = f } }
+
+// WithMethods sets the verification methods offered (default DEVICE).
+func WithMethods(ms ...Method) RequireOption {
+	return func(c *requireConfig) { c.methods = append([]Method(nil), ms...) }
+}
+
+// WithVerificationCode asks for number matching on every challenge of this
+// route, whatever the policy says.
+func WithVerificationCode() RequireOption { return func(c *requireConfig) { c.code = true } }
+
+// WithErrorHandler replaces how refusals are written. f must write the
+// response; d.Status and d.Body are what Require would have sent, and
+// d.Header its WWW-Authenticate.
+func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, d *Denial)) RequireOption {
+	return func(c *requireConfig) { c.onError = f }
+}
+
+// WithUserResolver sets who is logged in for this route, instead of
+// Config.Users.
+func WithUserResolver(u UserResolver) RequireOption { return func(c *requireConfig) { c.resolver = u } }
+
+// Denial is a refusal of a gated request (DESIGN §7).
+type Denial struct {
+	Status int
+	// Header is the WWW-Authenticate value, set only for challenge_required.
+	Header string
+	Body   DenialBody
+	// Err is the cause, for logs; never sent.
+	Err error
+}
+
+// DenialBody is the JSON body of a refusal.
+type DenialBody struct {
+	Error            string      `json:"error"`
+	Message          string      `json:"message"`
+	State            ActionState `json:"state,omitempty"`
+	ChallengeID      string      `json:"challengeId,omitempty"`
+	Token            string      `json:"token,omitempty"`
+	ExpiresAt        time.Time   `json:"expiresAt,omitzero"`
+	Methods          []Method    `json:"methods,omitempty"`
+	VerificationCode string      `json:"verificationCode,omitempty"`
+}
+
+// Require gates a route on action: the handler runs only when the policy
+// allows the action or the request carries a valid Deviceauth-Token for
+// this user, action and details. Otherwise it answers as DESIGN §7 says:
+//
+//	no logged-in user                401 unauthenticated
+//	no token, challenge needed       401 challenge_required, WWW-Authenticate: Deviceauth …,
+//	                                     with challengeId, token, expiresAt, methods
+//	token invalid/used/other binding 403 challenge_failed (never tracks again)
+//	policy BLOCK / REVIEW            403 blocked / review
+//	user without a credential        403 enrollment_required
+//	store error                      503 unavailable (the handler never runs)
+//
+// FromContext gives the handler the validation. Require panics when no
+// UserResolver is configured, as a mux panics on a bad pattern.
+func (s *Service) Require(action string, opts ...RequireOption) func(http.Handler) http.Handler {
+	c := requireConfig{resolver: s.cfg.Users}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.resolver == nil {
+		panic("deviceauth: Require needs Config.Users or WithUserResolver")
+	}
+	if _, err := checkMethods(c.methods); err != nil {
+		panic("deviceauth: Require: " + err.Error())
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v, d := s.gate(w, r, action, &c)
+			if d != nil {
+				if c.onError != nil {
+					c.onError(w, r, d)
+					return
+				}
+				writeDenial(w, d)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), validationKey{}, v)))
+		})
+	}
+}
+
+// gate decides a gated request: a validation to run the handler with, or a
+// denial.
+func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c *requireConfig) (Validation, *Denial) {
+	ctx := r.Context()
+	user, err := c.resolver.ResolveUser(r)
+	if err != nil {
+		return Validation{}, deny(ErrUnavailable.with(err))
+	}
+	if user == "" {
+		return Validation{}, deny(errUnauthenticated)
+	}
+	var details Details
+	if c.details != nil {
+		body, err := s.bufferBody(w, r)
+		if err != nil {
+			return Validation{}, deny(err)
+		}
+		if details, err = c.details(r, body); err != nil {
+			return Validation{}, deny(ErrInvalidRequest.with(err).withMessage(err.Error()))
+		}
+	}
+	if token := r.Header.Get(TokenHeader); token != "" {
+		v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: user, Action: action, Details: details})
+		if err != nil {
+			return Validation{}, deny(err)
+		}
+		if !v.Valid {
+			return Validation{}, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: "challenge_failed",
+				Message: "the token is not valid for this user, action and details", State: StateChallengeFailed}}
+		}
+		return v, nil
+	}
+	res, err := s.Track(ctx, TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
+		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code})
+	if err != nil {
+		return Validation{}, deny(err)
+	}
+	return s.trackDenial(user, action, details, res)
+}
+
+// trackDenial turns a Track result into the answer of a gated request.
+func (s *Service) trackDenial(user, action string, details Details, res TrackResult) (Validation, *Denial) {
+	refuse := func(code, msg string) (Validation, *Denial) {
+		return Validation{}, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: code, Message: msg, State: res.State}}
+	}
+	switch {
+	case res.State == StateAllow:
+		return Validation{State: StateAllow, UserID: user, Action: action, Details: details}, nil
+	case res.State == StateBlock:
+		return refuse("blocked", "the action is blocked")
+	case res.State == StateReview:
+		return refuse("review", "the action is held for review")
+	case !res.Enrolled || res.ChallengeID == "":
+		return refuse("enrollment_required", "the user has no device to approve with")
+	}
+	return Validation{}, &Denial{
+		Status: http.StatusUnauthorized,
+		Header: `Deviceauth challenge_id=` + strconv.Quote(res.ChallengeID) + `, action=` + strconv.Quote(action),
+		Body: DenialBody{Error: "challenge_required", Message: "approve the challenge on your device, then retry with the token",
+			State: res.State, ChallengeID: res.ChallengeID, Token: res.Token, ExpiresAt: res.ExpiresAt,
+			Methods: res.Methods, VerificationCode: res.VerificationCode},
+	}
+}
+
+var errUnauthenticated = &Error{Code: "unauthenticated", Status: http.StatusUnauthorized, Message: "sign in first"}
+
+// deny turns a Service error into a denial with its status and code.
+func deny(err error) *Denial {
+	e := asError(err)
+	return &Denial{Status: e.Status, Body: DenialBody{Error: e.Code, Message: e.Message}, Err: err}
+}
+
+func writeDenial(w http.ResponseWriter, d *Denial) {
+	if d.Header != "" {
+		w.Header().Set("WWW-Authenticate", d.Header)
+	}
+	writeJSON(w, d.Status, d.Body)
+}
+
+// bufferBody reads r's body up to the limit and puts it back for the
+// handler.
+func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
+}
+
+type validationKey struct{}
+
+// FromContext returns the validation of the gated request whose context
+// this is: State StateChallengeSucceeded with the credential and method
+// that approved, or StateAllow when the policy let the action through
+// without a challenge. ok is false outside Require.
+func FromContext(ctx context.Context) (Validation, bool) {
+	v, ok := ctx.Value(validationKey{}).(Validation)
+	return v, ok
+}
+
+// isStepUp reports whether err asks for a step-up challenge.
+func isStepUp(err error) bool { return errors.Is(err, ErrStepUpRequired) }

@@ -1,0 +1,153 @@
+package memstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// CreateChallenge implements [store.ChallengeStore].
+func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	if existing, ok := s.findByIdempotencyKey(c.UserID, c.IdempotencyKey, now); ok {
+		return cloneChallenge(existing), nil
+	}
+	if _, ok := s.challenges[c.ID]; ok {
+		return store.Challenge{}, store.ErrConflict
+	}
+	s.challenges[c.ID] = cloneChallenge(c)
+	addToIndex(s.userChallenges, c.UserID, c.ID)
+	s.garbage.add(c.ExpiresAt.Add(expiredChallengeRetention), gcChallenge, c.ID)
+	s.wake(c.ID)
+	return cloneChallenge(c), nil
+}
+
+// findByIdempotencyKey returns userID's unexpired challenge created with key.
+// A user holds few live challenges (rate limits see to it), so a scan of
+// them is cheap. The caller holds s.mu.
+func (s *Store) findByIdempotencyKey(userID, key string, now time.Time) (store.Challenge, bool) {
+	if key == "" {
+		return store.Challenge{}, false
+	}
+	for id := range s.userChallenges[userID] {
+		if c := s.challenges[id]; c.IdempotencyKey == key && c.ExpiresAt.After(now) {
+			return c, true
+		}
+	}
+	return store.Challenge{}, false
+}
+
+// GetChallenge implements [store.ChallengeStore].
+func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	c, ok := s.challenges[id]
+	if !ok {
+		return store.Challenge{}, store.ErrNotFound
+	}
+	c = cloneChallenge(c)
+	if !c.ExpiresAt.After(now) && !c.State.Final() {
+		c.State = store.StateExpired
+	}
+	return c, nil
+}
+
+// TransitionChallenge implements [store.ChallengeStore]. A transition out of
+// a final state always fails with ErrConflict.
+func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	c, ok := s.challenges[id]
+	if !ok {
+		return store.Challenge{}, store.ErrNotFound
+	}
+	if t.From.Final() || c.State != t.From || !c.ExpiresAt.After(now) ||
+		(t.UserID != "" && c.UserID != "" && t.UserID != c.UserID) {
+		return store.Challenge{}, store.ErrConflict
+	}
+	c.State = t.To
+	if c.UserID == "" && t.UserID != "" {
+		removeFromIndex(s.userChallenges, "", id)
+		addToIndex(s.userChallenges, t.UserID, id)
+		c.UserID = t.UserID
+	}
+	if t.CredentialID != "" {
+		c.CredentialID = t.CredentialID
+	}
+	if t.DenyReason != "" {
+		c.DenyReason = t.DenyReason
+	}
+	if t.ClaimedBy != "" {
+		c.ClaimedBy = t.ClaimedBy
+	}
+	if !t.AnsweredAt.IsZero() {
+		c.AnsweredAt = t.AnsweredAt
+	}
+	s.challenges[id] = c
+	s.wake(id)
+	return cloneChallenge(c), nil
+}
+
+// RecordAttempt implements [store.ChallengeStore].
+func (s *Store) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	c, ok := s.challenges[id]
+	if !ok {
+		return store.Challenge{}, store.ErrNotFound
+	}
+	if c.State != from || !c.ExpiresAt.After(now) {
+		return store.Challenge{}, store.ErrConflict
+	}
+	c.Attempts++
+	s.challenges[id] = c
+	s.wake(id)
+	return cloneChallenge(c), nil
+}
+
+// ListPendingChallenges implements [store.ChallengeStore].
+func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	list := make([]store.Challenge, 0)
+	for id := range s.userChallenges[userID] {
+		if c := s.challenges[id]; c.State == store.StatePending && c.ExpiresAt.After(now) {
+			list = append(list, cloneChallenge(c))
+		}
+	}
+	slices.SortFunc(list, func(a, b store.Challenge) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return list, nil
+}
+
+func cloneChallenge(c store.Challenge) store.Challenge {
+	c.Methods = slices.Clone(c.Methods)
+	c.Nonce = bytes.Clone(c.Nonce)
+	c.Details = bytes.Clone(c.Details)
+	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
+	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
+	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
+	c.Passkey = bytes.Clone(c.Passkey)
+	return c
+}

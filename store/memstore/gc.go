@@ -1,0 +1,80 @@
+package memstore
+
+import (
+	"container/heap"
+	"time"
+)
+
+// gcBudget bounds how many queued records one call examines, so a jump of
+// the caller's clock costs later calls a little each rather than one call a
+// lot. Each write queues at most one entry, so the queue still drains.
+const gcBudget = 64
+
+// collectGarbage deletes records whose deadline is not after now, at most
+// gcBudget queue entries per call. The caller holds s.mu.
+func (s *Store) collectGarbage(now time.Time) {
+	for range gcBudget {
+		if len(s.garbage) == 0 || s.garbage[0].at.After(now) {
+			return
+		}
+		e := heap.Pop(&s.garbage).(gcEntry)
+		// The entry may be stale: the record is gone, or was renewed (a
+		// counter's new window, a nonce claimed again) and queued again.
+		switch e.kind {
+		case gcChallenge:
+			// Waiters of a deleted challenge stay registered until their
+			// contexts end.
+			if c, ok := s.challenges[e.key]; ok && !c.ExpiresAt.Add(expiredChallengeRetention).After(now) {
+				delete(s.challenges, e.key)
+				removeFromIndex(s.userChallenges, c.UserID, e.key)
+			}
+		case gcToken:
+			if t, ok := s.tokens[e.key]; ok && !t.ExpiresAt.After(now) {
+				delete(s.tokens, e.key)
+			}
+		case gcCounter:
+			if c, ok := s.counters[e.key]; ok && !c.end.After(now) {
+				delete(s.counters, e.key)
+			}
+		case gcNonce:
+			if end, ok := s.nonces[e.key]; ok && !end.After(now) {
+				delete(s.nonces, e.key)
+			}
+		}
+	}
+}
+
+type gcKind uint8
+
+const (
+	gcChallenge gcKind = iota
+	gcToken
+	gcCounter
+	gcNonce
+)
+
+// gcEntry says that the record key of kind may be deleted from at on.
+type gcEntry struct {
+	at   time.Time
+	kind gcKind
+	key  string
+}
+
+// gcQueue is a min-heap of gcEntry by at.
+type gcQueue []gcEntry
+
+func (q *gcQueue) add(at time.Time, kind gcKind, key string) {
+	heap.Push(q, gcEntry{at: at, kind: kind, key: key})
+}
+
+func (q gcQueue) Len() int           { return len(q) }
+func (q gcQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q gcQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *gcQueue) Push(x any)        { *q = append(*q, x.(gcEntry)) }
+func (q *gcQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = gcEntry{} // drop the key string
+	*q = old[:len(old)-1]
+	return e
+}
