@@ -99,7 +99,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
-			writes := e.store.writes.Load()
+			writes := e.store.Writes.Load()
 			req, _ := http.NewRequest(r.method, e.srv.URL+"/deviceauth"+r.path, bytes.NewReader([]byte(r.body)))
 			for k, v := range r.header {
 				req.Header.Set(k, v)
@@ -108,7 +108,7 @@ func TestBadInput(t *testing.T) {
 			if status != r.status || code != r.code {
 				t.Fatalf("got %d %q, want %d %q", status, code, r.status, r.code)
 			}
-			if w := e.store.writes.Load(); w != writes {
+			if w := e.store.Writes.Load(); w != writes {
 				t.Fatalf("the store was written %d times", w-writes)
 			}
 		})
@@ -142,12 +142,12 @@ func TestBadInput_ServiceCalls(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			writes := e.store.writes.Load()
+			writes := e.store.Writes.Load()
 			_, err := e.svc.Track(ctx, c.req)
 			if !errorsIs(err, c.want) {
 				t.Fatalf("Track: %v, want %s", err, c.want.Code)
 			}
-			if e.store.writes.Load() != writes {
+			if e.store.Writes.Load() != writes {
 				t.Fatal("the store was written")
 			}
 		})
@@ -163,7 +163,7 @@ func TestStoreFailure_FailsClosed(t *testing.T) {
 	sig := protocol.EncodeBase64(d.signDER(t, d.ResponseMessage(ch, "approve", "", "")))
 	g, _ := e.svc.MintRegistrationToken(ctx, "bob", "")
 
-	e.store.fail.Store(true)
+	e.store.Fail.Store(true)
 	if _, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer"}); !errorsIs(err, deviceauth.ErrUnavailable) {
 		t.Fatalf("Track: %v", err)
 	}
@@ -187,7 +187,7 @@ func TestStoreFailure_FailsClosed(t *testing.T) {
 		t.Fatal("the store failure was not logged")
 	}
 	// Nothing was half-written: once the store is back, everything proceeds.
-	e.store.fail.Store(false)
+	e.store.Fail.Store(false)
 	if _, err := d.Approve(ctx, ch, ""); err != nil {
 		t.Fatalf("approve after recovery: %v", err)
 	}

@@ -9,13 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
-	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
@@ -44,7 +43,7 @@ func (c *clock) Advance(d time.Duration) {
 type env struct {
 	t      testing.TB
 	svc    *deviceauth.Service
-	store  *faultStore
+	store  *instancetest.Faulty
 	clock  *clock
 	srv    *httptest.Server
 	logs   *syncBuffer
@@ -56,7 +55,7 @@ type envOption func(*deviceauth.Config)
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock(), logs: &syncBuffer{}, events: &eventLog{}}
-	e.store = &faultStore{Store: memstore.New()}
+	e.store = &instancetest.Faulty{Store: memstore.New()}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
@@ -196,141 +195,4 @@ func (l *eventLog) all() []deviceauth.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]deviceauth.Event(nil), l.events...)
-}
-
-// errInjected is what a failing faultStore returns.
-var errInjected = errors.New("injected store failure")
-
-// faultStore wraps a store: while fail is set every method fails; it counts
-// calls, so tests can see what was (not) written.
-type faultStore struct {
-	store.Store
-	fail   atomic.Bool
-	calls  atomic.Int64
-	nonces atomic.Int64
-	writes atomic.Int64
-}
-
-func (f *faultStore) check(write bool) error {
-	f.calls.Add(1)
-	if write {
-		f.writes.Add(1)
-	}
-	if f.fail.Load() {
-		return errInjected
-	}
-	return nil
-}
-
-func (f *faultStore) CreateCredential(ctx context.Context, c store.Credential, max int) error {
-	if err := f.check(true); err != nil {
-		return err
-	}
-	return f.Store.CreateCredential(ctx, c, max)
-}
-
-func (f *faultStore) GetCredential(ctx context.Context, id string) (store.Credential, error) {
-	if err := f.check(false); err != nil {
-		return store.Credential{}, err
-	}
-	return f.Store.GetCredential(ctx, id)
-}
-
-func (f *faultStore) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
-	if err := f.check(false); err != nil {
-		return nil, err
-	}
-	return f.Store.ListCredentials(ctx, userID)
-}
-
-func (f *faultStore) UpdateCredential(ctx context.Context, userID, id string, u store.CredentialUpdate) (store.Credential, error) {
-	if err := f.check(true); err != nil {
-		return store.Credential{}, err
-	}
-	return f.Store.UpdateCredential(ctx, userID, id, u)
-}
-
-func (f *faultStore) DeleteCredential(ctx context.Context, userID, id string) error {
-	if err := f.check(true); err != nil {
-		return err
-	}
-	return f.Store.DeleteCredential(ctx, userID, id)
-}
-
-func (f *faultStore) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
-	if err := f.check(true); err != nil {
-		return 0, err
-	}
-	return f.Store.DeleteUserCredentials(ctx, userID)
-}
-
-func (f *faultStore) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
-	if err := f.check(true); err != nil {
-		return store.Challenge{}, err
-	}
-	return f.Store.CreateChallenge(ctx, c, now)
-}
-
-func (f *faultStore) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
-	if err := f.check(false); err != nil {
-		return store.Challenge{}, err
-	}
-	return f.Store.GetChallenge(ctx, id, now)
-}
-
-func (f *faultStore) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
-	if err := f.check(true); err != nil {
-		return store.Challenge{}, err
-	}
-	return f.Store.TransitionChallenge(ctx, id, t, now)
-}
-
-func (f *faultStore) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
-	if err := f.check(true); err != nil {
-		return store.Challenge{}, err
-	}
-	return f.Store.RecordAttempt(ctx, id, from, now)
-}
-
-func (f *faultStore) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
-	if err := f.check(false); err != nil {
-		return nil, err
-	}
-	return f.Store.ListPendingChallenges(ctx, userID, now)
-}
-
-func (f *faultStore) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
-	if err := f.check(true); err != nil {
-		return err
-	}
-	return f.Store.PutRegistrationToken(ctx, t)
-}
-
-func (f *faultStore) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
-	if err := f.check(true); err != nil {
-		return store.RegistrationToken{}, err
-	}
-	return f.Store.ConsumeRegistrationToken(ctx, hash, now)
-}
-
-func (f *faultStore) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
-	if err := f.check(false); err != nil { // counters are not state a test compares
-		return 0, err
-	}
-	return f.Store.IncrementCounter(ctx, key, window, now)
-}
-
-func (f *faultStore) Counter(ctx context.Context, key string, now time.Time) (int64, error) {
-	if err := f.check(false); err != nil {
-		return 0, err
-	}
-	return f.Store.Counter(ctx, key, now)
-}
-
-func (f *faultStore) ClaimNonce(ctx context.Context, nonce string, expiresAt, now time.Time) error {
-	if err := f.check(true); err != nil {
-		return err
-	}
-	f.nonces.Add(1)
-	return f.Store.ClaimNonce(ctx, nonce, expiresAt, now)
 }

@@ -66,9 +66,9 @@ func TestLogs_NoSecrets(t *testing.T) {
 	secrets = append(secrets, denied.Token)
 	dch, _ := d.Challenge(ctx, denied.ChallengeID)
 	d.Deny(ctx, dch, "not_me")
-	e.store.fail.Store(true)
+	e.store.Fail.Store(true)
 	e.svc.Validate(ctx, deviceauth.ValidateRequest{Token: denied.Token, UserID: "bob", Action: "signIn"})
-	e.store.fail.Store(false)
+	e.store.Fail.Store(false)
 
 	logs := e.logs.String()
 	events := fmt.Sprintf("%+v", e.events.all())

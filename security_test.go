@@ -444,7 +444,7 @@ func TestReplay_SignedRequests(t *testing.T) {
 func TestReplay_UnsignedFloodDoesNotFillNonceCache(t *testing.T) {
 	e := newEnv(t, noRateLimits)
 	d := e.enrolKeyed("alice")
-	before := e.store.nonces.Load()
+	before := e.store.Nonces.Load()
 	evil := e.enrolKeyed("mallory")
 	for i := range 200 {
 		// Signed by mallory's key but claiming alice's keyid: never verifies.
@@ -454,7 +454,7 @@ func TestReplay_UnsignedFloodDoesNotFillNonceCache(t *testing.T) {
 			t.Fatalf("forged request %d: %d", i, st)
 		}
 	}
-	if got := e.store.nonces.Load() - before; got != 0 {
+	if got := e.store.Nonces.Load() - before; got != 0 {
 		t.Fatalf("%d nonces claimed by unverified requests, want 0", got)
 	}
 }

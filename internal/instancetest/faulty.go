@@ -1,0 +1,148 @@
+package instancetest
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// ErrInjected is what a failing Faulty returns.
+var ErrInjected = errors.New("injected store failure")
+
+// Faulty wraps a store: while Fail is set every method fails with
+// ErrInjected; it counts calls, so tests can see what was (not) written.
+// Counter increments are not counted as writes.
+type Faulty struct {
+	store.Store
+	Fail   atomic.Bool
+	Calls  atomic.Int64
+	Nonces atomic.Int64
+	Writes atomic.Int64
+}
+
+func (f *Faulty) check(write bool) error {
+	f.Calls.Add(1)
+	if write {
+		f.Writes.Add(1)
+	}
+	if f.Fail.Load() {
+		return ErrInjected
+	}
+	return nil
+}
+
+func (f *Faulty) CreateCredential(ctx context.Context, c store.Credential, max int) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.Store.CreateCredential(ctx, c, max)
+}
+
+func (f *Faulty) GetCredential(ctx context.Context, id string) (store.Credential, error) {
+	if err := f.check(false); err != nil {
+		return store.Credential{}, err
+	}
+	return f.Store.GetCredential(ctx, id)
+}
+
+func (f *Faulty) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
+	if err := f.check(false); err != nil {
+		return nil, err
+	}
+	return f.Store.ListCredentials(ctx, userID)
+}
+
+func (f *Faulty) UpdateCredential(ctx context.Context, userID, id string, u store.CredentialUpdate) (store.Credential, error) {
+	if err := f.check(true); err != nil {
+		return store.Credential{}, err
+	}
+	return f.Store.UpdateCredential(ctx, userID, id, u)
+}
+
+func (f *Faulty) DeleteCredential(ctx context.Context, userID, id string) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.Store.DeleteCredential(ctx, userID, id)
+}
+
+func (f *Faulty) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
+	if err := f.check(true); err != nil {
+		return 0, err
+	}
+	return f.Store.DeleteUserCredentials(ctx, userID)
+}
+
+func (f *Faulty) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
+	if err := f.check(true); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.CreateChallenge(ctx, c, now)
+}
+
+func (f *Faulty) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
+	if err := f.check(false); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.GetChallenge(ctx, id, now)
+}
+
+func (f *Faulty) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
+	if err := f.check(true); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.TransitionChallenge(ctx, id, t, now)
+}
+
+func (f *Faulty) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
+	if err := f.check(true); err != nil {
+		return store.Challenge{}, err
+	}
+	return f.Store.RecordAttempt(ctx, id, from, now)
+}
+
+func (f *Faulty) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
+	if err := f.check(false); err != nil {
+		return nil, err
+	}
+	return f.Store.ListPendingChallenges(ctx, userID, now)
+}
+
+func (f *Faulty) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.Store.PutRegistrationToken(ctx, t)
+}
+
+func (f *Faulty) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
+	if err := f.check(true); err != nil {
+		return store.RegistrationToken{}, err
+	}
+	return f.Store.ConsumeRegistrationToken(ctx, hash, now)
+}
+
+func (f *Faulty) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
+	if err := f.check(false); err != nil { // counters are not state a test compares
+		return 0, err
+	}
+	return f.Store.IncrementCounter(ctx, key, window, now)
+}
+
+func (f *Faulty) Counter(ctx context.Context, key string, now time.Time) (int64, error) {
+	if err := f.check(false); err != nil {
+		return 0, err
+	}
+	return f.Store.Counter(ctx, key, now)
+}
+
+func (f *Faulty) ClaimNonce(ctx context.Context, nonce string, expiresAt, now time.Time) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	f.Nonces.Add(1)
+	return f.Store.ClaimNonce(ctx, nonce, expiresAt, now)
+}
