@@ -109,6 +109,9 @@ var (
 	// ErrUnavailable: the store failed. Nothing was changed that could be
 	// half-done; gated routes fail closed.
 	ErrUnavailable = &Error{Code: "unavailable", Status: http.StatusServiceUnavailable, Message: "the service is unavailable"}
+	// ErrCrossOrigin: a browser sent a cross-origin request to a web
+	// endpoint (http.CrossOriginProtection).
+	ErrCrossOrigin = &Error{Code: "cross_origin", Status: http.StatusForbidden, Message: "cross-origin requests are refused"}
 	// ErrMethodNotAllowed: the endpoint exists but not for this method.
 	ErrMethodNotAllowed = &Error{Code: "method_not_allowed", Status: http.StatusMethodNotAllowed, Message: "method not allowed"}
 )

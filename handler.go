@@ -25,6 +25,9 @@ import (
 //	GET    /v1/challenges                  the user's pending challenges (signed)
 //	GET    /v1/challenges/{id}             one challenge (signed)
 //	POST   /v1/challenges/{id}/response    approve or deny (the body is signed)
+//
+// and, for the logged-in user of Config.Users, the web endpoints (see
+// webRoutes): /v1/web/registration-tokens and /v1/web/credentials.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
@@ -42,6 +45,13 @@ func (s *Service) Handler() http.Handler {
 	route("/v1/challenges", http.MethodGet, s.handlePending)
 	route("/v1/challenges/{id}", http.MethodGet, s.handleFetch)
 	route("/v1/challenges/{id}/response", http.MethodPost, s.handleRespond)
+	// The web endpoints act for a browser's session: cross-origin
+	// requests are refused before they reach them.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrCrossOrigin) }))
+	s.webRoutes(func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
+		route(pattern, method, cop.Handler(http.HandlerFunc(h)).ServeHTTP)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrNotFound) })
 	return mux
 }

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/store"
 )
 
 // TokenHeader carries a challenge token when a client retries a gated
@@ -39,6 +42,7 @@ type DetailsFunc func(r *http.Request, body []byte) (Details, error)
 type RequireOption func(*requireConfig)
 
 type requireConfig struct {
+	memory   StepUpMemory
 	details  DetailsFunc
 	onError  func(http.ResponseWriter, *http.Request, *Denial)
 	methods  []Method
@@ -63,6 +67,31 @@ func WithVerificationCode() RequireOption { return func(c *requireConfig) { c.co
 // d.Header its WWW-Authenticate.
 func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, d *Denial)) RequireOption {
 	return func(c *requireConfig) { c.onError = f }
+}
+
+// WithStepUpMemory lets a recent approval of the same action and details
+// by the same user pass without a new challenge, for as long as m
+// remembers it (adapters/gorillasession keeps it in the session). The
+// approving credential must still exist. Off unless given.
+func WithStepUpMemory(m StepUpMemory) RequireOption { return func(c *requireConfig) { c.memory = m } }
+
+// StepUp is a remembered approval: UserID passed Action with the details
+// whose digest is DetailsDigest, approved by CredentialID, at At.
+type StepUp struct {
+	UserID        string    `json:"u"`
+	Action        string    `json:"a"`
+	DetailsDigest []byte    `json:"d"`
+	CredentialID  string    `json:"c"`
+	At            time.Time `json:"t"`
+}
+
+// StepUpMemory remembers approvals for a while. Recall reports the
+// remembered approval of (user, action, digest) that is still within the
+// memory's window at now; Remember records one after a token validated.
+// Recall errors fail the request closed (503); Remember errors are logged.
+type StepUpMemory interface {
+	Recall(r *http.Request, userID, action string, detailsDigest []byte, now time.Time) (StepUp, bool, error)
+	Remember(w http.ResponseWriter, r *http.Request, su StepUp) error
 }
 
 // WithUserResolver sets who is logged in for this route, instead of
@@ -162,7 +191,20 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 			return Validation{}, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: "challenge_failed",
 				Message: "the token is not valid for this user, action and details", State: StateChallengeFailed}}
 		}
+		if c.memory != nil {
+			su := StepUp{UserID: user, Action: action, DetailsDigest: digestOf(v.Details), CredentialID: v.CredentialID, At: v.ValidatedAt}
+			if err := c.memory.Remember(w, r, su); err != nil {
+				s.log.WarnContext(ctx, "deviceauth: remembering a step-up failed", "userId", user, "action", action, "error", err.Error())
+			}
+		}
 		return v, nil
+	}
+	if c.memory != nil {
+		if v, ok, err := s.recall(r, c.memory, user, action, details); err != nil {
+			return Validation{}, deny(err)
+		} else if ok {
+			return v, nil
+		}
 	}
 	res, err := s.Track(ctx, TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
 		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code})
@@ -223,6 +265,37 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, er
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return body, nil
+}
+
+// recall looks for a remembered step-up and checks that its credential
+// still exists for the user.
+func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details) (Validation, bool, error) {
+	norm, err := protocol.NormalizeDetails(details)
+	if err != nil {
+		return Validation{}, false, ErrInvalidDetails.with(err).withMessage(err.Error())
+	}
+	su, ok, err := m.Recall(r, user, action, digestOf(norm), s.now())
+	if err != nil {
+		return Validation{}, false, ErrUnavailable.with(err)
+	}
+	if !ok || su.UserID != user || su.Action != action {
+		return Validation{}, false, nil
+	}
+	cred, err := s.store.GetCredential(r.Context(), su.CredentialID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && cred.UserID != user) {
+		return Validation{}, false, nil
+	}
+	if err != nil {
+		return Validation{}, false, s.storeFailed(r.Context(), err)
+	}
+	return Validation{Valid: true, State: StateChallengeSucceeded, UserID: user, Action: action, CredentialID: cred.ID,
+		Method: methodOf(store.Challenge{}, cred), Details: norm, ValidatedAt: su.At, Remembered: true}, true, nil
+}
+
+// digestOf is the details digest of normalised details.
+func digestOf(d Details) []byte {
+	h := protocol.DetailsDigest(d)
+	return h[:]
 }
 
 type validationKey struct{}

@@ -175,6 +175,9 @@ type Validation struct {
 	Method       Method      `json:"verificationMethod,omitempty"`
 	Details      Details     `json:"details"`
 	ValidatedAt  time.Time   `json:"validatedAt,omitzero"`
+	// Remembered is true when Require let the request through on a
+	// remembered step-up (WithStepUpMemory) rather than a token.
+	Remembered bool `json:"remembered,omitempty"`
 }
 
 // Validate is the backend's one-time check that the challenge behind token
