@@ -26,6 +26,7 @@ type gatedEnv struct {
 	body    string
 	handler http.Handler
 	devices map[string]*device.Client
+	mux     *http.ServeMux // the device handler, for in-process clients
 }
 
 type transferBody struct {
