@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"sync"
@@ -80,6 +81,36 @@ type Config struct {
 	// endpoints answer 401. adapters/gorillasession provides one.
 	Users UserResolver
 
+	// Notifier tells devices about push challenges and new credentials.
+	// Optional: without it devices poll their pending challenges.
+	Notifier Notifier
+	// NotifyTimeout bounds each Notifier call. Default 10 seconds.
+	NotifyTimeout time.Duration
+	// ConcurrentPushes keeps older pending push challenges when a new one is
+	// tracked. By default a user has one pending push: a newer one
+	// supersedes the older, so a flood of pushes cannot queue up.
+	ConcurrentPushes bool
+	// PushMute is how long pushes to a user stay muted after one was denied
+	// with reason not_me. Default 1 hour.
+	PushMute time.Duration
+
+	// PollInterval is how often a waiting browser's challenge is re-read
+	// in case a wake-up from the store was lost. Default 2 seconds;
+	// negative turns polling off (wake-ups only).
+	PollInterval time.Duration
+
+	// QRCode renders a QR payload as a PNG for the browser (package qrcode
+	// provides one). Optional: without it the browser renders the payload
+	// itself.
+	QRCode func(payload string) ([]byte, error)
+	// QRWithoutCode turns number matching off for QR sign-in, which asks
+	// for it by default.
+	QRWithoutCode bool
+	// SignIn signs userID in through the application's session (and
+	// rotates it) when a browser completes a QR sign-in. Required for the
+	// QR completion endpoint; gorillasession.Resolver.SignIn fits.
+	SignIn func(w http.ResponseWriter, r *http.Request, userID string) error
+
 	// Policy decides what Track answers. Default DefaultPolicy.
 	Policy Policy
 
@@ -93,6 +124,10 @@ type Config struct {
 
 	// Now is the clock. Default time.Now. Tests inject their own.
 	Now func() time.Time
+	// After is the clock's timer, for long-polls and polling: it returns a
+	// channel that receives after d. Default time.After. Tests inject
+	// their own with Now.
+	After func(d time.Duration) <-chan time.Time
 }
 
 // RateLimits caps requests in fixed windows through the store, so every
@@ -108,6 +143,10 @@ type RateLimits struct {
 	Respond Rate
 	// Challenges: challenges created per user. Default 30 per 10 minutes.
 	Challenges Rate
+	// Pushes: push challenges per user. Default 10 per hour.
+	Pushes Rate
+	// QR: QR challenges created per client IP. Default 30 per minute.
+	QR Rate
 }
 
 // Rate is Limit events per Window.
@@ -130,10 +169,12 @@ type Service struct {
 	profile   httpsig.Profile
 	proxies   []netip.Prefix
 	authority string
+	publicURL *url.URL
 
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
+	done   chan struct{} // closed by Close: waiters return
 }
 
 // New validates cfg, fills in its defaults and returns a Service.
@@ -151,6 +192,8 @@ func New(cfg Config) (*Service, error) {
 		proxies:   cfg.TrustedProxies,
 		authority: u.Host,
 		profile:   httpsig.Profile{Authority: u.Host, Skew: cfg.ClockSkew},
+		publicURL: u,
+		done:      make(chan struct{}),
 	}
 	for _, k := range cfg.Keys {
 		s.tokenKeys = append(s.tokenKeys, append([]byte(nil), k...))
@@ -194,6 +237,8 @@ func (c *Config) setDefaults() error {
 		{"ChallengeTTL", &c.ChallengeTTL, 5 * time.Minute, MaxChallengeTTL},
 		{"ClockSkew", &c.ClockSkew, 120 * time.Second, 10 * time.Minute},
 		{"WrongCodeWindow", &c.WrongCodeWindow, 10 * time.Minute, 24 * time.Hour},
+		{"NotifyTimeout", &c.NotifyTimeout, 10 * time.Second, 5 * time.Minute},
+		{"PushMute", &c.PushMute, time.Hour, 30 * 24 * time.Hour},
 	}
 	for _, d := range durations {
 		switch {
@@ -240,6 +285,8 @@ func (c *Config) setDefaults() error {
 		{"RateLimits.Fetch", &c.RateLimits.Fetch, Rate{300, time.Minute}},
 		{"RateLimits.Respond", &c.RateLimits.Respond, Rate{60, time.Minute}},
 		{"RateLimits.Challenges", &c.RateLimits.Challenges, Rate{30, 10 * time.Minute}},
+		{"RateLimits.Pushes", &c.RateLimits.Pushes, Rate{10, time.Hour}},
+		{"RateLimits.QR", &c.RateLimits.QR, Rate{30, time.Minute}},
 	}
 	for _, r := range rates {
 		if r.r.Limit == 0 {
@@ -261,6 +308,15 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.After == nil {
+		c.After = time.After
+	}
+	switch {
+	case c.PollInterval == 0:
+		c.PollInterval = 2 * time.Second
+	case c.PollInterval > 0 && c.PollInterval < 10*time.Millisecond:
+		return bad("PollInterval", "must be at least 10 milliseconds (or negative for none)")
+	}
 	return nil
 }
 
@@ -274,6 +330,7 @@ func (s *Service) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
+	close(s.done)
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

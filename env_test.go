@@ -18,10 +18,37 @@ import (
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
-// clock is the injected clock of the tests: it moves only when told.
+// clock is the injected clock of the tests: it moves only when told, and
+// its timers fire when Advance passes their deadline.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	timers []clockTimer
+}
+
+type clockTimer struct {
+	at time.Time
+	c  chan time.Time
+}
+
+// After implements Config.After on the injected clock.
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.t
+		return ch
+	}
+	c.timers = append(c.timers, clockTimer{at: c.t.Add(d), c: ch})
+	return ch
+}
+
+// Timers reports how many timers are waiting.
+func (c *clock) Timers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
 }
 
 func newClock() *clock { return &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
@@ -34,8 +61,17 @@ func (c *clock) Now() time.Time {
 
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if t.at.After(c.t) {
+			kept = append(kept, t)
+			continue
+		}
+		t.c <- c.t
+	}
+	c.timers = kept
 }
 
 // env is one Service over a memstore behind an httptest server, with every
@@ -66,6 +102,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnEvent:   e.events.add,
 		Now:       e.clock.Now,
+		After:     e.clock.After,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -25,6 +25,13 @@ const (
 	EventRateLimited             EventType = "rateLimited"
 	EventSignatureRejected       EventType = "signature.rejected"
 	EventStoreError              EventType = "store.error"
+	EventPushSent                EventType = "push.sent"
+	EventPushFailed              EventType = "push.failed"
+	EventPushSuperseded          EventType = "push.superseded" // an older pending push gave way to a newer one
+	EventPushMuted               EventType = "push.muted"      // not sent: the user reported not_me recently
+	EventFraudReported           EventType = "fraud.reported"  // a device denied with reason not_me
+	EventQRClaimed               EventType = "qr.claimed"
+	EventSignedIn                EventType = "signedIn" // a QR sign-in completed
 )
 
 // Event is one thing that happened, for audit trails and metrics. It
@@ -48,11 +55,11 @@ func (s *Service) emit(ctx context.Context, e Event) {
 	}
 	level := slog.LevelInfo
 	switch e.Type {
-	case EventChallengeCreated, EventChallengeApproved, EventChallengeValidated, EventRegistrationTokenIssued:
+	case EventChallengeCreated, EventQRClaimed, EventChallengeApproved, EventChallengeValidated, EventRegistrationTokenIssued:
 		level = slog.LevelDebug // routine: every cycle has them; OnEvent sees them all
 	case EventStoreError:
 		level = slog.LevelError
-	case EventSignatureRejected, EventRateLimited, EventWrongCode, EventValidationFailed, EventActionBlocked, EventChallengeFailed:
+	case EventPushFailed, EventFraudReported, EventPushMuted, EventSignatureRejected, EventRateLimited, EventWrongCode, EventValidationFailed, EventActionBlocked, EventChallengeFailed:
 		level = slog.LevelWarn
 	}
 	if s.log.Enabled(ctx, level) {

@@ -49,9 +49,11 @@ func (s *Service) Handler() http.Handler {
 	// requests are refused before they reach them.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrCrossOrigin) }))
+	browser := func(h http.HandlerFunc) func(http.ResponseWriter, *http.Request) { return cop.Handler(h).ServeHTTP }
 	s.webRoutes(func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
-		route(pattern, method, cop.Handler(http.HandlerFunc(h)).ServeHTTP)
+		route(pattern, method, browser(h))
 	})
+	s.qrRoutes(route, browser)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrNotFound) })
 	return mux
 }
@@ -196,14 +198,21 @@ type DeviceIdentity struct {
 // unsigned flood cannot fill the replay cache. Every failure of the
 // signature is the same ErrUnauthorized.
 func (s *Service) authenticateDevice(w http.ResponseWriter, r *http.Request) (DeviceIdentity, error) {
+	dev, _, err := s.authenticateDeviceBody(w, r)
+	return dev, err
+}
+
+// authenticateDeviceBody is authenticateDevice for requests with a body,
+// which it returns once the signature (and its content digest) verified.
+func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request) (DeviceIdentity, []byte, error) {
 	ctx := r.Context()
 	ip := s.ClientIP(r)
 	if err := s.limit(ctx, "fetch", ip.String(), s.cfg.RateLimits.Fetch); err != nil {
-		return DeviceIdentity{}, err
+		return DeviceIdentity{}, nil, err
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return DeviceIdentity{}, err
+		return DeviceIdentity{}, nil, err
 	}
 	var cred store.Credential
 	var storeErr error
@@ -229,21 +238,21 @@ func (s *Service) authenticateDevice(w http.ResponseWriter, r *http.Request) (De
 	now := s.now()
 	v, err := s.profile.Verify(ctx, r, body, now, keyFunc)
 	if storeErr != nil {
-		return DeviceIdentity{}, s.storeFailed(ctx, storeErr)
+		return DeviceIdentity{}, nil, s.storeFailed(ctx, storeErr)
 	}
 	if err != nil {
 		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: ipString(ip), Reason: "request"})
-		return DeviceIdentity{}, ErrUnauthorized.with(err)
+		return DeviceIdentity{}, nil, ErrUnauthorized.with(err)
 	}
 	nonceKey := "nonce:" + v.KeyID + ":" + v.Nonce
 	switch err := s.store.ClaimNonce(ctx, nonceKey, now.Add(2*s.cfg.ClockSkew), now); {
 	case errors.Is(err, store.ErrConflict):
 		s.emit(ctx, Event{Type: EventSignatureRejected, CredentialID: v.KeyID, ClientIP: ipString(ip), Reason: "replayed_nonce"})
-		return DeviceIdentity{}, ErrUnauthorized
+		return DeviceIdentity{}, nil, ErrUnauthorized
 	case err != nil:
-		return DeviceIdentity{}, s.storeFailed(ctx, err)
+		return DeviceIdentity{}, nil, s.storeFailed(ctx, err)
 	}
-	return DeviceIdentity{CredentialID: cred.ID, UserID: cred.UserID}, nil
+	return DeviceIdentity{CredentialID: cred.ID, UserID: cred.UserID}, body, nil
 }
 
 // httpsigAlgorithm maps a credential algorithm to its RFC 9421 name.

@@ -137,7 +137,21 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		return Credential{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, Event{Type: EventCredentialRegistered, UserID: c.UserID, CredentialID: c.ID, ClientIP: reg.ClientIP.String()})
+	s.notifyNewCredential(ctx, c)
 	return publicCredential(c), nil
+}
+
+// notifyNewCredential tells the user's other devices that c was added.
+func (s *Service) notifyNewCredential(ctx context.Context, c store.Credential) {
+	if s.cfg.Notifier == nil {
+		return
+	}
+	creds, err := s.store.ListCredentials(ctx, c.UserID)
+	if err != nil {
+		s.storeFailed(ctx, err)
+		return
+	}
+	s.notify(Notification{Type: NotificationCredentialAdded, CredentialIDs: deviceIDs(creds, c.ID), NewCredentialID: c.ID}, c.UserID)
 }
 
 // Credentials lists userID's credentials, oldest first (empty, not nil).

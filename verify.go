@@ -118,6 +118,12 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	if err := s.limit(ctx, "challenges", req.UserID, s.cfg.RateLimits.Challenges); err != nil {
 		return TrackResult{}, err
 	}
+	push := slices.Contains(methods, MethodPush)
+	if push {
+		if err := s.pushLimit(ctx, req.UserID); err != nil {
+			return TrackResult{}, err
+		}
+	}
 	digest := protocol.DetailsDigest(details)
 	ch := store.Challenge{
 		ID: protocol.NewID(), UserID: req.UserID, Action: req.Action, State: store.StatePending,
@@ -143,6 +149,9 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 		}
 	} else {
 		s.emit(ctx, Event{Type: EventChallengeCreated, UserID: req.UserID, ChallengeID: ch.ID, Action: req.Action, ClientIP: ch.ClientIP})
+		if push {
+			s.pushRules(ctx, stored, creds)
+		}
 	}
 	res.ChallengeID = stored.ID
 	res.Token = s.challengeToken(stored.ID)
@@ -270,6 +279,8 @@ type ChallengeView struct {
 	Method                   string    `json:"method"`
 	ClientIP                 string    `json:"clientIp,omitempty"`
 	UserAgent                string    `json:"userAgent,omitempty"`
+	// Origin is the web page that asked for a QR challenge.
+	Origin string `json:"origin,omitempty"`
 	CreatedAt                time.Time `json:"createdAt"`
 	ExpiresAt                time.Time `json:"expiresAt"`
 }
@@ -284,7 +295,7 @@ func (s *Service) view(ch store.Challenge) ChallengeView {
 	return ChallengeView{
 		ChallengeID: ch.ID, Action: ch.Action, State: string(ch.State), Nonce: ch.Nonce, Details: d,
 		VerificationCodeRequired: ch.VerificationCode != "", Method: ch.Method,
-		ClientIP: ch.ClientIP, UserAgent: ch.UserAgent, CreatedAt: ch.CreatedAt, ExpiresAt: ch.ExpiresAt,
+		ClientIP: ch.ClientIP, UserAgent: ch.UserAgent, Origin: ch.Origin, CreatedAt: ch.CreatedAt, ExpiresAt: ch.ExpiresAt,
 	}
 }
 
@@ -421,6 +432,9 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		s.log.WarnContext(ctx, "deviceauth: recording last use failed", "credentialId", cred.ID, "error", err.Error())
 	}
 	s.emit(ctx, Event{Type: event, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP), Reason: r.DenyReason})
+	if r.DenyReason == DenyReasonNotMe {
+		s.reportNotMe(ctx, ch, cred.ID)
+	}
 	return ResponseResult{ChallengeID: ch.ID, State: string(next.State)}, nil
 }
 

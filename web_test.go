@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deviceauth/deviceauth"
 )
@@ -69,6 +70,7 @@ func TestWeb_MintListRemoveWithStepUp(t *testing.T) {
 	if st, _, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", d.Token, nil, &g); st != 201 {
 		t.Fatalf("mint with step-up: %d", st)
 	}
+	e.clock.Advance(time.Second) // listing is oldest first
 	second := e.device("EdDSA")
 	if _, err := second.Register(ctx, g.Token, "tablet", "android"); err != nil {
 		t.Fatal(err)

@@ -243,6 +243,41 @@ func (c *Client) respond(ctx context.Context, ch Challenge, decision, reason, co
 	return res, err
 }
 
+// QRCode is what a QR code of a deviceauth server carries.
+type QRCode struct {
+	BaseURL     string // the server's PublicURL
+	ChallengeID string
+	ClaimSecret string
+}
+
+// ParseQRPayload reads a QR payload:
+// <PublicURL>/v1/qr/claim#c=<challengeId>&s=<claim secret>. A device should
+// only claim codes whose BaseURL is a server it is registered with.
+func ParseQRPayload(payload string) (QRCode, error) {
+	u, err := url.Parse(payload)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.HasSuffix(u.Path, "/v1/qr/claim") {
+		return QRCode{}, fmt.Errorf("device: %q is not a deviceauth QR payload", payload)
+	}
+	frag, err := url.ParseQuery(u.Fragment)
+	if err != nil || frag.Get("c") == "" || frag.Get("s") == "" {
+		return QRCode{}, fmt.Errorf("device: the QR payload has no challenge or claim secret")
+	}
+	base := *u
+	base.Path = strings.TrimSuffix(u.Path, "/v1/qr/claim")
+	base.RawPath, base.Fragment, base.RawFragment = "", "", ""
+	return QRCode{BaseURL: base.String(), ChallengeID: frag.Get("c"), ClaimSecret: frag.Get("s")}, nil
+}
+
+// Claim claims the QR challenge of code with a signed request. The
+// returned challenge shows where the browser is (Origin, ClientIP,
+// UserAgent) and whether the user must type the code shown beside the QR
+// code; approve or deny it as any other challenge.
+func (c *Client) Claim(ctx context.Context, code QRCode) (Challenge, error) {
+	var ch Challenge
+	err := c.do(ctx, http.MethodPost, "/v1/qr/"+url.PathEscape(code.ChallengeID)+"/claim", map[string]string{"claimSecret": code.ClaimSecret}, true, &ch)
+	return ch, err
+}
+
 // Remove deletes this device's own credential with a signed request.
 func (c *Client) Remove(ctx context.Context) error {
 	if c.CredentialID == "" {

@@ -1,0 +1,243 @@
+package deviceauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// QR sign-in (DESIGN §2.4). A browser asks for a QR challenge and shows
+// it; a device scans it, claims the challenge with a signed request that
+// carries the claim secret from the code, sees the browser's context and
+// approves; the browser, watching the state, completes sign-in with a POST
+// that only it can make, because the challenge is bound to a secret in an
+// HttpOnly, SameSite=Strict cookie of that browser.
+
+// QRBindingCookie is the cookie that binds QR challenges to the browser
+// that created them.
+const QRBindingCookie = "deviceauth_qr"
+
+// QRRequest asks for a QR challenge.
+type QRRequest struct {
+	Action string // default ActionSignIn
+	// Binding is the browser's binding secret (the QRBindingCookie value)
+	// when it has one; otherwise CreateQR makes one.
+	Binding   string
+	ClientIP  netip.Addr
+	UserAgent string
+	Origin    string // the page's origin, shown to the device
+	// Replaces is a challenge of this browser that the new one replaces
+	// ("refresh"): it is superseded if still unclaimed.
+	Replaces string
+}
+
+// ActionSignIn is the default action of QR challenges.
+const ActionSignIn = "signIn"
+
+// QRChallenge is what the browser shows.
+type QRChallenge struct {
+	ChallengeID string `json:"challengeId"`
+	// Payload is the URL the QR code encodes:
+	// <PublicURL>/v1/qr/claim#c=<challengeId>&s=<claim secret>.
+	Payload string `json:"payload"`
+	// Image is the QR code as a data: URL of a PNG, when Config.QRCode is set.
+	Image string `json:"image,omitempty"`
+	// VerificationCode is shown beside the code; the user types it on the
+	// device.
+	VerificationCode string    `json:"verificationCode,omitempty"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+	State            string    `json:"state"`
+	// Binding is the binding secret to set as the QRBindingCookie.
+	Binding string `json:"-"`
+}
+
+// CreateQR creates an unclaimed QR challenge bound to the browser.
+func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, error) {
+	if req.Action == "" {
+		req.Action = ActionSignIn
+	}
+	if !protocol.ValidAction(req.Action) {
+		return QRChallenge{}, ErrInvalidRequest.withMessage("action must be 1 to 64 characters of [A-Za-z0-9_.:-]")
+	}
+	if req.Replaces != "" && !protocol.ValidID(req.Replaces) {
+		return QRChallenge{}, ErrInvalidRequest.withMessage("replaces must be a challenge ID")
+	}
+	if err := s.limit(ctx, "qr", ipString(req.ClientIP), s.cfg.RateLimits.QR); err != nil {
+		return QRChallenge{}, err
+	}
+	binding := req.Binding
+	if !validSecret(binding) {
+		binding = newSecret()
+	}
+	now := s.now()
+	if req.Replaces != "" {
+		if err := s.supersedeQR(ctx, req.Replaces, binding, now); err != nil {
+			return QRChallenge{}, err
+		}
+	}
+	claim := newSecret()
+	digest := protocol.DetailsDigest(Details{})
+	ch := store.Challenge{
+		ID: protocol.NewID(), Action: req.Action, State: store.StateUnclaimed,
+		Method: string(MethodQRCode), Methods: []string{string(MethodQRCode)}, Nonce: newNonce(),
+		Details: protocol.CanonicalJSON(Details{}), DetailsDigest: digest[:],
+		ClientIP: ipString(req.ClientIP), UserAgent: truncate(req.UserAgent, 512), Origin: truncate(req.Origin, 256),
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+		ClaimSecretHash: hashToken(claim), BrowserBindingHash: hashToken(binding),
+	}
+	if !s.cfg.QRWithoutCode {
+		ch.VerificationCode = newCode(s.cfg.VerificationCodeDigits)
+	}
+	if _, err := s.store.CreateChallenge(ctx, ch, now); err != nil {
+		return QRChallenge{}, s.storeFailed(ctx, err)
+	}
+	s.emit(ctx, Event{Type: EventChallengeCreated, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ch.ClientIP, Reason: "qr"})
+	q := QRChallenge{
+		ChallengeID: ch.ID, Payload: s.qrPayload(ch.ID, claim), VerificationCode: ch.VerificationCode,
+		ExpiresAt: ch.ExpiresAt, State: string(ch.State), Binding: binding,
+	}
+	if s.cfg.QRCode != nil {
+		png, err := s.cfg.QRCode(q.Payload)
+		if err != nil {
+			return QRChallenge{}, s.storeFailed(ctx, err)
+		}
+		q.Image = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	}
+	return q, nil
+}
+
+// supersedeQR retires a browser's unclaimed challenge when it refreshes.
+func (s *Service) supersedeQR(ctx context.Context, id, binding string, now time.Time) error {
+	old, err := s.boundQR(ctx, id, binding)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.TransitionChallenge(ctx, old.ID, store.Transition{From: store.StateUnclaimed, To: store.StateSuperseded}, now)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return s.storeFailed(ctx, err)
+	}
+	return nil
+}
+
+// qrPayload is the URL a QR code carries. The claim secret is in the
+// fragment, which browsers never send to a server.
+func (s *Service) qrPayload(id, claim string) string {
+	u := *s.publicURL
+	u.Path = u.Path + "/v1/qr/claim"
+	u.RawPath = ""
+	u.Fragment = ""
+	return u.String() + "#" + url.Values{"c": {id}, "s": {claim}}.Encode()
+}
+
+// ClaimQR claims a QR challenge for the device: it must be unclaimed and
+// the claim secret must match (an unknown challenge and a wrong secret are
+// the same ErrNotFound). Exactly one device can claim a challenge; a
+// second claim is ErrChallengeClosed. The challenge becomes PENDING for
+// the device's user, and the device sees the browser's context and
+// answers it as any challenge.
+func (s *Service) ClaimQR(ctx context.Context, dev DeviceIdentity, id, claimSecret string) (ChallengeView, error) {
+	if !protocol.ValidID(id) || !validSecret(claimSecret) {
+		return ChallengeView{}, ErrNotFound
+	}
+	now := s.now()
+	ch, err := s.store.GetChallenge(ctx, id, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return ChallengeView{}, ErrNotFound
+	}
+	if err != nil {
+		return ChallengeView{}, s.storeFailed(ctx, err)
+	}
+	if len(ch.ClaimSecretHash) == 0 || subtle.ConstantTimeCompare(ch.ClaimSecretHash, hashToken(claimSecret)) != 1 {
+		return ChallengeView{}, ErrNotFound
+	}
+	claimed, err := s.store.TransitionChallenge(ctx, id, store.Transition{
+		From: store.StateUnclaimed, To: store.StatePending, UserID: dev.UserID, ClaimedBy: dev.CredentialID,
+	}, now)
+	if errors.Is(err, store.ErrConflict) {
+		return ChallengeView{}, ErrChallengeClosed
+	}
+	if err != nil {
+		return ChallengeView{}, s.storeFailed(ctx, err)
+	}
+	s.emit(ctx, Event{Type: EventQRClaimed, UserID: dev.UserID, CredentialID: dev.CredentialID, ChallengeID: id, Action: ch.Action})
+	return s.view(claimed), nil
+}
+
+// QRStatus is what the waiting browser learns: the state only.
+type QRStatus struct {
+	ChallengeID string `json:"challengeId"`
+	State       string `json:"state"`
+}
+
+// WaitQR reports the state of the browser's QR challenge id, waiting up to
+// wait (at most MaxWait) for it to differ from since. It only reports: it
+// never completes a sign-in. A challenge not bound to binding is
+// ErrNotFound.
+func (s *Service) WaitQR(ctx context.Context, id, binding, since string, wait time.Duration) (QRStatus, error) {
+	ch, err := s.boundQR(ctx, id, binding)
+	if err != nil {
+		return QRStatus{}, err
+	}
+	if wait > 0 && string(ch.State) == since {
+		if ch, err = s.waitChange(ctx, id, ch.State, min(wait, MaxWait)); err != nil {
+			return QRStatus{}, err
+		}
+	}
+	return QRStatus{ChallengeID: id, State: string(ch.State)}, nil
+}
+
+// CompleteQR finishes a QR sign-in for the browser that created challenge
+// id: the challenge must be approved, and its token is validated (so it is
+// consumed exactly once). It returns the user to sign in. Any failure —
+// another browser, not approved, already used — is a Validation with
+// Valid false.
+func (s *Service) CompleteQR(ctx context.Context, id, binding string) (Validation, error) {
+	ch, err := s.boundQR(ctx, id, binding)
+	if errors.Is(err, ErrNotFound) || (err == nil && ch.UserID == "") {
+		return Validation{State: StateChallengeFailed}, nil
+	}
+	if err != nil {
+		return Validation{}, err
+	}
+	return s.Validate(ctx, ValidateRequest{Token: s.challengeToken(id), UserID: ch.UserID, Action: ch.Action})
+}
+
+// boundQR returns QR challenge id when binding is the browser secret it
+// was created with; otherwise ErrNotFound.
+func (s *Service) boundQR(ctx context.Context, id, binding string) (store.Challenge, error) {
+	if !protocol.ValidID(id) || !validSecret(binding) {
+		return store.Challenge{}, ErrNotFound
+	}
+	ch, err := s.store.GetChallenge(ctx, id, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Challenge{}, ErrNotFound
+	}
+	if err != nil {
+		return store.Challenge{}, s.storeFailed(ctx, err)
+	}
+	if len(ch.BrowserBindingHash) == 0 || subtle.ConstantTimeCompare(ch.BrowserBindingHash, hashToken(binding)) != 1 {
+		return store.Challenge{}, ErrNotFound
+	}
+	return ch, nil
+}
+
+// newSecret returns 256 random bits as base64url.
+func newSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return protocol.EncodeBase64(b)
+}
+
+// validSecret reports whether s has the shape of newSecret's output.
+func validSecret(s string) bool {
+	b, err := protocol.DecodeBase64(s)
+	return err == nil && len(b) == 32
+}

@@ -1,0 +1,353 @@
+package deviceauth_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/device"
+)
+
+// qrEnv records the users that the QR completion signed in.
+type qrEnv struct {
+	*env
+	mu       sync.Mutex
+	signedIn []string
+}
+
+func newQREnv(t *testing.T, opts ...envOption) *qrEnv {
+	q := &qrEnv{}
+	q.env = newEnv(t, append([]envOption{func(c *deviceauth.Config) {
+		c.SignIn = func(w http.ResponseWriter, r *http.Request, user string) error {
+			q.mu.Lock()
+			q.signedIn = append(q.signedIn, user)
+			q.mu.Unlock()
+			http.SetCookie(w, &http.Cookie{Name: "app", Value: "session-of-" + user})
+			return nil
+		}
+	}}, opts...)...)
+	return q
+}
+
+func (q *qrEnv) signIns() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]string(nil), q.signedIn...)
+}
+
+// browser is an HTTP client with its own cookie jar, as one browser tab.
+func (q *qrEnv) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+func (q *qrEnv) call(t *testing.T, c *http.Client, method, path, body string, out any) (int, deviceauth.ErrorBody) {
+	t.Helper()
+	req, _ := http.NewRequest(method, q.srv.URL+"/deviceauth"+path, strings.NewReader(body))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var eb deviceauth.ErrorBody
+	if resp.StatusCode >= 300 {
+		json.NewDecoder(resp.Body).Decode(&eb)
+	} else if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode, eb
+}
+
+func (q *qrEnv) createQR(t *testing.T, c *http.Client, body string) deviceauth.QRChallenge {
+	t.Helper()
+	var qc deviceauth.QRChallenge
+	if st, eb := q.call(t, c, "POST", "/v1/qr", body, &qc); st != 201 {
+		t.Fatalf("create QR: %d %+v", st, eb)
+	}
+	return qc
+}
+
+func TestQR_SignInFlow(t *testing.T) {
+	q := newQREnv(t)
+	ctx := context.Background()
+	phone := q.enrol("alice", "ES256")
+	browser := q.browser()
+
+	req, _ := http.NewRequest("POST", q.srv.URL+"/deviceauth/v1/qr", strings.NewReader(`{}`))
+	req.Header.Set("User-Agent", "Firefox/140")
+	resp, err := browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qc deviceauth.QRChallenge
+	json.NewDecoder(resp.Body).Decode(&qc)
+	resp.Body.Close()
+	var binding *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == deviceauth.QRBindingCookie {
+			binding = c
+		}
+	}
+	if resp.StatusCode != 201 || binding == nil || !binding.HttpOnly || binding.SameSite != http.SameSiteStrictMode || binding.Path != "/deviceauth" {
+		t.Fatalf("create: %d, binding cookie %+v", resp.StatusCode, binding)
+	}
+	if qc.State != "UNCLAIMED" || len(qc.VerificationCode) != 2 || !strings.HasPrefix(qc.Payload, q.srv.URL+"/deviceauth/v1/qr/claim#") {
+		t.Fatalf("QR challenge %+v", qc)
+	}
+
+	code, err := device.ParseQRPayload(qc.Payload)
+	if err != nil || code.ChallengeID != qc.ChallengeID || code.BaseURL != q.srv.URL+"/deviceauth" {
+		t.Fatalf("ParseQRPayload = %+v, %v", code, err)
+	}
+	ch, err := phone.Claim(ctx, code)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	if ch.State != "PENDING" || ch.Action != "signIn" || ch.UserAgent != "Firefox/140" || ch.ClientIP != "127.0.0.1" || !ch.VerificationCodeRequired {
+		t.Fatalf("claimed challenge %+v", ch)
+	}
+	// Completing before approval fails and signs nobody in.
+	if st, eb := q.call(t, browser, "POST", "/v1/qr/"+qc.ChallengeID+"/complete", "", nil); st != 403 || eb.Error != "challenge_failed" {
+		t.Fatalf("complete before approval: %d %+v", st, eb)
+	}
+	if _, err := phone.Approve(ctx, ch, qc.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	// Reading the state never signs in.
+	var st deviceauth.QRStatus
+	if code, _ := q.call(t, browser, "GET", "/v1/qr/"+qc.ChallengeID, "", &st); code != 200 || st.State != "APPROVED" {
+		t.Fatalf("status: %d %+v", code, st)
+	}
+	if got := q.signIns(); len(got) != 0 {
+		t.Fatalf("signed in by a GET: %v", got)
+	}
+	// Another browser, without the binding cookie, cannot complete.
+	if st, eb := q.call(t, q.browser(), "POST", "/v1/qr/"+qc.ChallengeID+"/complete", "", nil); st != 403 || eb.Error != "challenge_failed" {
+		t.Fatalf("complete without the binding cookie: %d %+v", st, eb)
+	}
+	if st, _ := q.call(t, browser, "POST", "/v1/qr/"+qc.ChallengeID+"/complete", "", nil); st != 200 {
+		t.Fatalf("complete: %d", st)
+	}
+	if got := q.signIns(); len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("signed in %v, want [alice]", got)
+	}
+	if st, _ := q.call(t, browser, "POST", "/v1/qr/"+qc.ChallengeID+"/complete", "", nil); st != 403 {
+		t.Fatalf("second completion: %d", st)
+	}
+}
+
+func TestQR_ClaimRules(t *testing.T) {
+	q := newQREnv(t, noRateLimits)
+	ctx := context.Background()
+	browser := q.browser()
+	var phones []*device.Client
+	for _, u := range []string{"alice", "bob"} {
+		phones = append(phones, q.enrol(u, "ES256"))
+	}
+	qc := q.createQR(t, browser, "")
+	code, _ := device.ParseQRPayload(qc.Payload)
+
+	wrong := code
+	wrong.ClaimSecret = strings.Repeat("A", 43)
+	if _, err := phones[0].Claim(ctx, wrong); apiCode(err) != "not_found" {
+		t.Fatalf("claim with a wrong secret: %v", err)
+	}
+	noSecret := code
+	noSecret.ClaimSecret = "x"
+	if _, err := phones[0].Claim(ctx, noSecret); apiCode(err) != "not_found" {
+		t.Fatalf("claim without the secret: %v", err)
+	}
+	// 64 racing claims by two users' devices: exactly one wins.
+	for round := range 20 {
+		qc := q.createQR(t, browser, "")
+		code, _ := device.ParseQRPayload(qc.Payload)
+		var won, closed atomic.Int64
+		race(64, func(i int) {
+			_, err := phones[i%2].Claim(ctx, code)
+			switch apiCode(err) {
+			case "":
+				won.Add(1)
+			case "challenge_closed":
+				closed.Add(1)
+			default:
+				t.Errorf("claim: %v", err)
+			}
+		})
+		if won.Load() != 1 || closed.Load() != 63 {
+			t.Fatalf("round %d: %d claims won, %d closed", round, won.Load(), closed.Load())
+		}
+	}
+}
+
+func TestQR_RefreshReplacesTheChallenge(t *testing.T) {
+	q := newQREnv(t)
+	phone := q.enrol("alice", "ES256")
+	browser := q.browser()
+	old := q.createQR(t, browser, "")
+	fresh := q.createQR(t, browser, `{"replaces":"`+old.ChallengeID+`"}`)
+	var st deviceauth.QRStatus
+	q.call(t, browser, "GET", "/v1/qr/"+old.ChallengeID, "", &st)
+	if st.State != "SUPERSEDED" || fresh.ChallengeID == old.ChallengeID {
+		t.Fatalf("old state %s", st.State)
+	}
+	code, _ := device.ParseQRPayload(old.Payload)
+	if _, err := phone.Claim(context.Background(), code); apiCode(err) != "challenge_closed" {
+		t.Fatalf("claiming a replaced code: %v", err)
+	}
+	// Another browser cannot retire this one's challenge.
+	if st, eb := q.call(t, q.browser(), "POST", "/v1/qr", `{"replaces":"`+fresh.ChallengeID+`"}`, nil); st != 404 || eb.Error != "not_found" {
+		t.Fatalf("another browser's refresh: %d %+v", st, eb)
+	}
+	q.call(t, browser, "GET", "/v1/qr/"+fresh.ChallengeID, "", &st)
+	if st.State != "UNCLAIMED" {
+		t.Fatalf("fresh state %s after another browser's refresh", st.State)
+	}
+}
+
+func TestQR_LongPoll(t *testing.T) {
+	t.Run("returns on approval before its deadline", func(t *testing.T) {
+		q := newQREnv(t)
+		phone := q.enrol("alice", "ES256")
+		browser := q.browser()
+		qc := q.createQR(t, browser, "")
+		code, _ := device.ParseQRPayload(qc.Payload)
+		ch, _ := phone.Claim(context.Background(), code)
+		done := make(chan deviceauth.QRStatus, 1)
+		go func() {
+			var st deviceauth.QRStatus
+			q.call(t, browser, "GET", "/v1/qr/"+qc.ChallengeID+"?since=PENDING&wait=25s", "", &st)
+			done <- st
+		}()
+		waitForTimers(t, q.clock, 2) // the long-poll's deadline and its poll
+		if _, err := phone.Approve(context.Background(), ch, qc.VerificationCode); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case st := <-done:
+			if st.State != "APPROVED" {
+				t.Fatalf("long-poll returned %+v", st)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the long-poll did not return on approval")
+		}
+	})
+	t.Run("times out by the injected clock", func(t *testing.T) {
+		q := newQREnv(t, func(c *deviceauth.Config) { c.PollInterval = -1 })
+		browser := q.browser()
+		qc := q.createQR(t, browser, "")
+		done := make(chan deviceauth.QRStatus, 1)
+		go func() {
+			var st deviceauth.QRStatus
+			q.call(t, browser, "GET", "/v1/qr/"+qc.ChallengeID+"?since=UNCLAIMED&wait=25s", "", &st)
+			done <- st
+		}()
+		waitForTimers(t, q.clock, 1)
+		q.clock.Advance(25*time.Second - time.Millisecond)
+		select {
+		case st := <-done:
+			t.Fatalf("returned before the deadline: %+v", st)
+		default:
+		}
+		q.clock.Advance(time.Millisecond)
+		select {
+		case st := <-done:
+			if st.State != "UNCLAIMED" {
+				t.Fatalf("timed-out long-poll %+v", st)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the long-poll did not time out")
+		}
+	})
+}
+
+// waitForTimers waits until n timers are set on the injected clock: the
+// waiter is then blocked. The real-time bound only limits a failure.
+func waitForTimers(t *testing.T, c *clock, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Timers() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d timers set, want %d", c.Timers(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestQR_ServerSentEventsDeliverApproval(t *testing.T) {
+	q := newQREnv(t)
+	phone := q.enrol("alice", "ES256")
+	browser := q.browser()
+	qc := q.createQR(t, browser, "")
+	req, _ := http.NewRequest("GET", q.srv.URL+"/deviceauth/v1/qr/"+qc.ChallengeID+"/events", nil)
+	resp, err := browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var st deviceauth.QRStatus
+				json.Unmarshal([]byte(data), &st)
+				events <- st.State
+			}
+		}
+		close(events)
+	}()
+	next := func() string {
+		select {
+		case s := <-events:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+			return ""
+		}
+	}
+	if s := next(); s != "UNCLAIMED" {
+		t.Fatalf("first event %s", s)
+	}
+	code, _ := device.ParseQRPayload(qc.Payload)
+	ch, err := phone.Claim(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := next(); s != "PENDING" {
+		t.Fatalf("after the claim %s", s)
+	}
+	if _, err := phone.Approve(context.Background(), ch, qc.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	if s := next(); s != "APPROVED" {
+		t.Fatalf("after approval %s", s)
+	}
+	if got := q.signIns(); len(got) != 0 {
+		t.Fatalf("SSE signed someone in: %v", got)
+	}
+	// Without the binding cookie there is nothing to watch.
+	if st, eb := q.call(t, q.browser(), "GET", "/v1/qr/"+qc.ChallengeID+"/events", "", nil); st != 404 || eb.Error != "not_found" {
+		t.Fatalf("events for another browser: %d %+v", st, eb)
+	}
+}
+
+func TestQR_CreateIsRateLimitedPerIP(t *testing.T) {
+	q := newQREnv(t, func(c *deviceauth.Config) { c.RateLimits.QR = deviceauth.Rate{Limit: 2, Window: time.Minute} })
+	b := q.browser()
+	q.createQR(t, b, "")
+	q.createQR(t, b, "")
+	if st, eb := q.call(t, b, "POST", "/v1/qr", "", nil); st != 429 || eb.Error != "rate_limited" {
+		t.Fatalf("third QR: %d %+v", st, eb)
+	}
+}

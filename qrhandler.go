@@ -1,0 +1,185 @@
+package deviceauth
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// The QR endpoints. Browser side (behind http.CrossOriginProtection; the
+// GETs only report state):
+//
+//	POST /v1/qr                      create (or refresh) a QR challenge; sets the binding cookie
+//	GET  /v1/qr/{id}?since=S&wait=D  the state, long-polling up to D while it is S
+//	GET  /v1/qr/{id}/events          the state as server-sent events
+//	POST /v1/qr/{id}/complete        sign in (Config.SignIn) once approved
+//
+// Device side (RFC 9421 signed):
+//
+//	POST /v1/qr/{id}/claim           claim with the secret from the code
+func (s *Service) qrRoutes(route func(pattern, method string, h func(http.ResponseWriter, *http.Request)), browser func(http.HandlerFunc) func(http.ResponseWriter, *http.Request)) {
+	route("/v1/qr", http.MethodPost, browser(s.handleCreateQR))
+	route("/v1/qr/{id}", http.MethodGet, s.handleQRStatus)
+	route("/v1/qr/{id}/events", http.MethodGet, s.handleQREvents)
+	route("/v1/qr/{id}/complete", http.MethodPost, browser(s.handleCompleteQR))
+	route("/v1/qr/{id}/claim", http.MethodPost, s.handleClaimQR)
+}
+
+type createQRBody struct {
+	Action   string `json:"action,omitempty"`
+	Replaces string `json:"replaces,omitempty"`
+}
+
+func (s *Service) handleCreateQR(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b createQRBody
+	if len(body) > 0 {
+		if err := decodeJSON(body, &b); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	q, err := s.CreateQR(r.Context(), QRRequest{
+		Action: b.Action, Replaces: b.Replaces, Binding: s.bindingCookie(r), ClientIP: s.ClientIP(r),
+		UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: QRBindingCookie, Value: q.Binding, Path: s.cookiePath(), HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: s.publicURL.Scheme == "https", MaxAge: int(MaxChallengeTTL / time.Second * 6),
+	})
+	writeJSON(w, http.StatusCreated, q)
+}
+
+func (s *Service) bindingCookie(r *http.Request) string {
+	if c, err := r.Cookie(QRBindingCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// cookiePath scopes the binding cookie to the handler's mount.
+func (s *Service) cookiePath() string {
+	if p := s.publicURL.Path; p != "" {
+		return p
+	}
+	return "/"
+}
+
+func (s *Service) handleQRStatus(w http.ResponseWriter, r *http.Request) {
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			writeError(w, ErrInvalidRequest.withMessage("wait must be a duration such as 25s"))
+			return
+		}
+		wait = d
+	}
+	st, err := s.WaitQR(r.Context(), r.PathValue("id"), s.bindingCookie(r), r.URL.Query().Get("since"), wait)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// handleQREvents streams the state as server-sent events: one "state"
+// event now and one at every change, until a final state, the challenge's
+// expiry, the client leaving or the Service closing.
+func (s *Service) handleQREvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id, binding := r.PathValue("id"), s.bindingCookie(r)
+	ch, err := s.boundQR(ctx, id, binding)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, ErrInvalidRequest.withMessage("streaming is not supported here; use ?wait="))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	state := ch.State
+	for {
+		b, _ := json.Marshal(QRStatus{ChallengeID: id, State: string(state)})
+		if _, err := fmt.Fprintf(w, "event: state\ndata: %s\n\n", b); err != nil {
+			return
+		}
+		flusher.Flush()
+		if state.Final() || ctx.Err() != nil {
+			return
+		}
+		next, err := s.waitChange(ctx, id, state, MaxWait)
+		if err != nil {
+			fmt.Fprintf(w, "event: error\ndata: {\"error\":\"unavailable\"}\n\n")
+			flusher.Flush()
+			return
+		}
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		state = next.State
+	}
+}
+
+func (s *Service) handleCompleteQR(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.SignIn == nil {
+		writeError(w, ErrNotFound.withMessage("QR sign-in is not configured (Config.SignIn)"))
+		return
+	}
+	v, err := s.CompleteQR(r.Context(), r.PathValue("id"), s.bindingCookie(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !v.Valid {
+		writeDenial(w, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: "challenge_failed",
+			Message: "the QR challenge is not approved for this browser", State: StateChallengeFailed}})
+		return
+	}
+	if err := s.cfg.SignIn(w, r, v.UserID); err != nil {
+		writeError(w, ErrUnavailable.with(err))
+		return
+	}
+	s.emit(r.Context(), Event{Type: EventSignedIn, UserID: v.UserID, CredentialID: v.CredentialID, ChallengeID: v.ChallengeID, ClientIP: ipString(s.ClientIP(r))})
+	writeJSON(w, http.StatusOK, QRStatus{ChallengeID: v.ChallengeID, State: "CONSUMED"})
+}
+
+type claimBody struct {
+	ClaimSecret string `json:"claimSecret"`
+}
+
+func (s *Service) handleClaimQR(w http.ResponseWriter, r *http.Request) {
+	dev, body, err := s.authenticateDeviceBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var b claimBody
+	if err := decodeJSON(body, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := s.ClaimQR(r.Context(), dev, r.PathValue("id"), b.ClaimSecret)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
