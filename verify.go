@@ -275,14 +275,14 @@ type ChallengeView struct {
 	Details Details   `json:"details"`
 	// VerificationCodeRequired says the user must type the code shown on
 	// the primary screen.
-	VerificationCodeRequired bool      `json:"verificationCodeRequired"`
-	Method                   string    `json:"method"`
-	ClientIP                 string    `json:"clientIp,omitempty"`
-	UserAgent                string    `json:"userAgent,omitempty"`
+	VerificationCodeRequired bool   `json:"verificationCodeRequired"`
+	Method                   string `json:"method"`
+	ClientIP                 string `json:"clientIp,omitempty"`
+	UserAgent                string `json:"userAgent,omitempty"`
 	// Origin is the web page that asked for a QR challenge.
-	Origin string `json:"origin,omitempty"`
-	CreatedAt                time.Time `json:"createdAt"`
-	ExpiresAt                time.Time `json:"expiresAt"`
+	Origin    string    `json:"origin,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 func (s *Service) view(ch store.Challenge) ChallengeView {
