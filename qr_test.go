@@ -2,6 +2,8 @@ package deviceauth_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/qrcode"
 )
 
 // qrEnv records the users that the QR completion signed in.
@@ -349,5 +352,22 @@ func TestQR_CreateIsRateLimitedPerIP(t *testing.T) {
 	q.createQR(t, b, "")
 	if st, eb := q.call(t, b, "POST", "/v1/qr", "", nil); st != 429 || eb.Error != "rate_limited" {
 		t.Fatalf("third QR: %d %+v", st, eb)
+	}
+}
+
+func TestQR_ImageRenderedByConfig(t *testing.T) {
+	q := newQREnv(t, func(c *deviceauth.Config) { c.QRCode = qrcode.PNG })
+	qc := q.createQR(t, q.browser(), "")
+	data, ok := strings.CutPrefix(qc.Image, "data:image/png;base64,")
+	if !ok {
+		t.Fatalf("image %.40q", qc.Image)
+	}
+	raw, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := qrcode.PNG(qc.Payload)
+	if !bytes.Equal(raw, want) {
+		t.Fatal("the image is not the QR code of the payload")
 	}
 }
