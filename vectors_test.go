@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -224,7 +225,46 @@ func renderVectors(t *testing.T, old string) string {
 	w("- `GET https://app.example.com/deviceauth/v1/challenges/%s`, keyid `%s`, created `%d`, nonce `bm9uY2Utbm9uY2Utbm9uY2U`\n", challengeID, credEd, created.Unix())
 	w("- signature base:\n\n```\n%s\n```\n\n", base)
 	w("- `Signature-Input: %s`\n", req.Header.Get("Signature-Input"))
-	w("- `Signature: %s`\n\n", req.Header.Get("Signature"))
+	w("- `Signature: %s`\n", req.Header.Get("Signature"))
+
+	w("\n### QR claim (RFC 9421 signed, with a body), ES256\n\n")
+	const claimSecret = "Q2xhaW1TZWNyZXRDbGFpbVNlY3JldENsYWltU2VjcmV0"
+	qrSvc := &Service{publicURL: mustURL(t, "https://app.example.com/deviceauth")}
+	payload := qrSvc.qrPayload(challengeID, claimSecret)
+	w("- QR payload: `%s`\n", payload)
+	claimBody := []byte(`{"claimSecret":"` + claimSecret + `"}`)
+	claimReq, _ := http.NewRequest(http.MethodPost, "https://app.example.com/deviceauth/v1/qr/"+challengeID+"/claim", bytes.NewReader(claimBody))
+	if err := httpsig.Sign(claimReq, claimBody, credP256, p256, created, "Y2xhaW0tbm9uY2UtY2xhaW0"); err != nil {
+		t.Fatal(err)
+	}
+	claimSigs, _ := httpsig.ParseSignatures(claimReq.Header)
+	claimBase, err := httpsig.Base(httpsig.RequestMessage(claimReq), claimSigs[0].Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimReq.RequestURI = claimReq.URL.RequestURI()
+	p256KeyFunc := func(context.Context, string) (string, crypto.PublicKey, error) {
+		return "ecdsa-p256-sha256", &p256.PublicKey, nil
+	}
+	if _, err := prof.Verify(t.Context(), claimReq, claimBody, created, p256KeyFunc); err != nil {
+		t.Fatalf("the claim vector does not verify: %v", err)
+	}
+	w("- `POST https://app.example.com/deviceauth/v1/qr/%s/claim`, body `%s`, keyid `%s`, created `%d`, nonce `Y2xhaW0tbm9uY2UtY2xhaW0`\n", challengeID, claimBody, credP256, created.Unix())
+	w("- `Content-Digest: %s`\n", claimReq.Header.Get("Content-Digest"))
+	w("- signature base:\n\n```\n%s\n```\n\n", claimBase)
+	w("- `Signature-Input: %s`\n", claimReq.Header.Get("Signature-Input"))
+	w("- `Signature: %s` (ECDSA is randomised: this one verifies, yours will differ)\n", oldOrNewClaimSig(t, old, claimReq))
+
+	w("\n### Webhook signature\n\n")
+	whSecret := bytes.Repeat([]byte{0x77}, 32)
+	whBody := []byte(`{"eventId":"ev_Vector01","type":"challenge.pending","challengeId":"ch_VectorChallenge01","credentialIds":["cred_P256Vector01"]}`)
+	whHeader := SignWebhook(created, whBody, whSecret)
+	if err := VerifyWebhook(whHeader, whBody, created, whSecret); err != nil {
+		t.Fatal(err)
+	}
+	w("- secret: `%x`, time `%d`\n", whSecret, created.Unix())
+	w("- body: `%s`\n", whBody)
+	w("- `%s: %s`\n\n", WebhookSignatureHeader, whHeader)
 	return b.String()
 }
 
@@ -237,6 +277,38 @@ func derToRawForVectors(t *testing.T, der []byte) []byte {
 	v.R.FillBytes(raw[:32])
 	v.S.FillBytes(raw[32:])
 	return raw
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// oldOrNewClaimSig returns the claim request's Signature value: the one in
+// the document when it still verifies over this request, so the document
+// does not change at every run.
+func oldOrNewClaimSig(t *testing.T, old string, req *http.Request) string {
+	m := regexp.MustCompile("(?m)^- `Signature: (deviceauth=:[^`]+:)` \\(ECDSA").FindStringSubmatch(old)
+	if m != nil {
+		trial := req.Clone(t.Context())
+		trial.Header = req.Header.Clone()
+		trial.Header.Set("Signature", m[1])
+		trial.RequestURI = req.RequestURI
+		body := []byte(`{"claimSecret":"Q2xhaW1TZWNyZXRDbGFpbVNlY3JldENsYWltU2VjcmV0"}`)
+		prof := httpsig.Profile{Authority: "app.example.com"}
+		p256, _ := ecdsa.ParseRawPrivateKey(elliptic.P256(), vectorP256Scalar)
+		kf := func(context.Context, string) (string, crypto.PublicKey, error) {
+			return "ecdsa-p256-sha256", &p256.PublicKey, nil
+		}
+		created := time.Unix(1767225600, 0)
+		if _, err := prof.Verify(t.Context(), trial, body, created, kf); err == nil {
+			return m[1]
+		}
+	}
+	return req.Header.Get("Signature")
 }
 
 func mustHex(s string) []byte {
