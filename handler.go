@@ -54,6 +54,7 @@ func (s *Service) Handler() http.Handler {
 		route(pattern, method, browser(h))
 	})
 	s.qrRoutes(route, browser)
+	route("/v1/deviceauth.js", http.MethodGet, s.handleScript)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrNotFound) })
 	return mux
 }

@@ -1,0 +1,126 @@
+// deviceauth.js — the browser side of deviceauth's QR sign-in, served by
+// the deviceauth handler at <mount>/v1/deviceauth.js. No build step, no
+// framework. Usage:
+//
+//   <img id="qr"> <span id="code"></span> <span id="state"></span>
+//   <script src="/deviceauth/v1/deviceauth.js"></script>
+//   <script>
+//     const qr = DeviceAuth.qrSignIn({base: "/deviceauth", action: "signIn",
+//       onChallenge: c => { qr_img.src = c.image; code.textContent = c.verificationCode; },
+//       onState: s => { state.textContent = s; },
+//       onSignedIn: () => location.assign("/") });
+//     refreshButton.onclick = () => qr.refresh();
+//   </script>
+(function (global) {
+  "use strict";
+
+  const FINAL = ["CONSUMED", "DENIED", "FAILED", "EXPIRED", "SUPERSEDED"];
+
+  async function call(method, url, body) {
+    const res = await fetch(url, {
+      method,
+      credentials: "same-origin",
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = res.status === 204 ? {} : await res.json();
+    if (!res.ok) {
+      const err = new Error(data.message || res.statusText);
+      err.code = data.error;
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+
+  // qrSignIn creates a QR challenge, watches it (server-sent events, or
+  // long-polling where EventSource fails) and completes the sign-in with a
+  // POST once the phone approved. It returns {refresh(), stop()}.
+  function qrSignIn(opts) {
+    const base = (opts.base || "/deviceauth").replace(/\/$/, "");
+    const onChallenge = opts.onChallenge || function () {};
+    const onState = opts.onState || function () {};
+    const onSignedIn = opts.onSignedIn || function () {};
+    const onError = opts.onError || function (e) { console.error("deviceauth:", e); };
+    let current = null;
+    let source = null;
+    let stopped = false;
+    let generation = 0;
+
+    function stopWatching() {
+      if (source) { source.close(); source = null; }
+    }
+
+    async function handle(state, gen) {
+      if (gen !== generation || stopped) return;
+      onState(state);
+      if (state === "APPROVED") {
+        stopWatching();
+        try {
+          await call("POST", base + "/v1/qr/" + current.challengeId + "/complete");
+          onState("CONSUMED");
+          onSignedIn();
+        } catch (e) { onError(e); }
+      } else if (FINAL.includes(state)) {
+        stopWatching();
+      }
+    }
+
+    async function longPoll(gen, since) {
+      while (gen === generation && !stopped) {
+        let st;
+        try {
+          st = await call("GET", base + "/v1/qr/" + current.challengeId + "?since=" + encodeURIComponent(since) + "&wait=25s");
+        } catch (e) { onError(e); return; }
+        if (st.state !== since) {
+          since = st.state;
+          await handle(since, gen);
+          if (FINAL.includes(since) || since === "APPROVED") return;
+        }
+      }
+    }
+
+    function watch(gen) {
+      if (typeof EventSource === "undefined" || opts.longPoll) {
+        longPoll(gen, current.state);
+        return;
+      }
+      let last = current.state;
+      let opened = false;
+      source = new EventSource(base + "/v1/qr/" + current.challengeId + "/events", { withCredentials: true });
+      source.addEventListener("state", function (ev) {
+        opened = true;
+        const st = JSON.parse(ev.data).state;
+        if (st !== last) { last = st; handle(st, gen); }
+      });
+      source.onerror = function () {
+        stopWatching();
+        if (gen === generation && !stopped && !FINAL.includes(last)) longPoll(gen, last);
+      };
+      void opened;
+    }
+
+    async function start(replaces) {
+      const gen = ++generation;
+      stopWatching();
+      try {
+        const body = { action: opts.action || "signIn" };
+        if (replaces) body.replaces = replaces;
+        current = await call("POST", base + "/v1/qr", body);
+      } catch (e) { onError(e); return; }
+      if (gen !== generation) return;
+      onChallenge(current);
+      onState(current.state);
+      watch(gen);
+    }
+
+    start();
+    return {
+      refresh: function () { return start(current && current.challengeId); },
+      stop: function () { stopped = true; stopWatching(); },
+      challenge: function () { return current; },
+    };
+  }
+
+  global.DeviceAuth = Object.assign(global.DeviceAuth || {}, { qrSignIn: qrSignIn, call: call });
+})(window);
