@@ -66,8 +66,8 @@ var (
 	// ErrInvalidDetails: the details break a rule of DESIGN §4 (a refused
 	// character, a cap).
 	ErrInvalidDetails = &Error{Code: "invalid_details", Status: http.StatusBadRequest, Message: "the details are not acceptable"}
-	// ErrUnsupportedAlgorithm: the key algorithm is not ES256 or EdDSA, or the
-	// signature format is not der or raw.
+	// ErrUnsupportedAlgorithm: the key algorithm is not ES256 or EdDSA. (An
+	// unknown signatureFormat is ErrInvalidSignature.)
 	ErrUnsupportedAlgorithm = &Error{Code: "unsupported_algorithm", Status: http.StatusBadRequest, Message: "the algorithm or signature format is not supported"}
 	// ErrInvalidKey: the public key does not parse for its algorithm.
 	ErrInvalidKey = &Error{Code: "invalid_key", Status: http.StatusBadRequest, Message: "the public key is not valid for its algorithm"}
