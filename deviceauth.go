@@ -111,6 +111,10 @@ type Config struct {
 	// QR completion endpoint; gorillasession.Resolver.SignIn fits.
 	SignIn func(w http.ResponseWriter, r *http.Request, userID string) error
 
+	// Passkeys verifies passkey assertions for step-up (MethodPasskey).
+	// Optional; package passkey provides it.
+	Passkeys PasskeyVerifier
+
 	// Policy decides what Track answers. Default DefaultPolicy.
 	Policy Policy
 

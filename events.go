@@ -31,7 +31,8 @@ const (
 	EventPushMuted               EventType = "push.muted"      // not sent: the user reported not_me recently
 	EventFraudReported           EventType = "fraud.reported"  // a device denied with reason not_me
 	EventQRClaimed               EventType = "qr.claimed"
-	EventSignedIn                EventType = "signedIn" // a QR sign-in completed
+	EventSignedIn                EventType = "signedIn"      // a QR or passkey sign-in completed
+	EventPasskeyClone            EventType = "passkey.clone" // a passkey's counter went backwards
 )
 
 // Event is one thing that happened, for audit trails and metrics. It
@@ -59,7 +60,7 @@ func (s *Service) emit(ctx context.Context, e Event) {
 		level = slog.LevelDebug // routine: every cycle has them; OnEvent sees them all
 	case EventStoreError:
 		level = slog.LevelError
-	case EventPushFailed, EventFraudReported, EventPushMuted, EventSignatureRejected, EventRateLimited, EventWrongCode, EventValidationFailed, EventActionBlocked, EventChallengeFailed:
+	case EventPasskeyClone, EventPushFailed, EventFraudReported, EventPushMuted, EventSignatureRejected, EventRateLimited, EventWrongCode, EventValidationFailed, EventActionBlocked, EventChallengeFailed:
 		level = slog.LevelWarn
 	}
 	if s.log.Enabled(ctx, level) {

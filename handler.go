@@ -54,6 +54,9 @@ func (s *Service) Handler() http.Handler {
 		route(pattern, method, browser(h))
 	})
 	s.qrRoutes(route, browser)
+	s.passkeyRoutes(func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
+		route(pattern, method, browser(h))
+	})
 	route("/v1/deviceauth.js", http.MethodGet, s.handleScript)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrNotFound) })
 	return mux

@@ -312,7 +312,7 @@ func (s *Service) FetchChallenge(ctx context.Context, dev DeviceIdentity, id str
 	if err != nil {
 		return ChallengeView{}, s.storeFailed(ctx, err)
 	}
-	if ch.UserID != dev.UserID {
+	if ch.UserID != dev.UserID || ch.Method == ceremonyMethod {
 		return ChallengeView{}, ErrNotFound
 	}
 	return s.view(ch), nil

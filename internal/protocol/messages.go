@@ -12,6 +12,7 @@ const (
 	LabelRegister = "deviceauth/v1/register"
 	LabelResponse = "deviceauth/v1/response"
 	LabelDetails  = "deviceauth/v1/details"
+	LabelPasskey  = "deviceauth/v1/passkey"
 )
 
 // Decisions a device signs in a Response.
@@ -80,4 +81,12 @@ func ResponseMessage(r Response) []byte {
 		[]byte(r.VerificationCode),
 		r.DetailsDigest,
 	)
+}
+
+// PasskeyChallenge is the WebAuthn challenge of a passkey step-up:
+// SHA-256 of label LabelPasskey with the fields challenge ID, nonce, action
+// and details digest. Setting it as the assertion's challenge binds the
+// passkey's signature to the action and its details.
+func PasskeyChallenge(challengeID string, nonce []byte, action string, detailsDigest []byte) [32]byte {
+	return sha256.Sum256(Frame(LabelPasskey, []byte(challengeID), nonce, []byte(action), detailsDigest))
 }

@@ -142,3 +142,15 @@ func TestDetailsDigest_HandFramed(t *testing.T) {
 		})
 	}
 }
+
+func TestPasskeyChallenge_HandFramed(t *testing.T) {
+	// label ‖ 00 ‖ len("c1") "c1" ‖ len(nonce) nonce ‖ len("pay") "pay" ‖ len(digest) digest
+	want := sha256.Sum256(unhex(t, "646576696365617574682f76312f706173736b657900"+
+		"00000002"+"6331"+
+		"00000002"+"abcd"+
+		"00000003"+"706179"+
+		"00000001"+"ff"))
+	if got := PasskeyChallenge("c1", []byte{0xab, 0xcd}, "pay", []byte{0xff}); got != want {
+		t.Fatalf("PasskeyChallenge = %x, want %x", got, want)
+	}
+}

@@ -1,0 +1,197 @@
+package deviceauth_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// fakePasskeys stands in for package passkey: an "assertion" is the JSON
+// {"id": credential ID, "challenge": base64 challenge, "signCount": n}, and
+// it verifies when the challenge is the one asked for.
+type fakePasskeys struct{}
+
+type fakeAssertion struct {
+	ID        string `json:"id"`
+	Challenge []byte `json:"challenge"`
+	SignCount uint32 `json:"signCount"`
+}
+
+func (fakePasskeys) AssertionOptions(_ context.Context, challenge []byte, creds []store.Credential) ([]byte, error) {
+	ids := []string{}
+	for _, c := range creds {
+		ids = append(ids, c.ID)
+	}
+	return json.Marshal(map[string]any{"publicKey": map[string]any{"challenge": challenge, "allow": ids}})
+}
+
+func (fakePasskeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge []byte, creds []store.Credential, response []byte) (deviceauth.PasskeyAssertion, error) {
+	var a fakeAssertion
+	if err := json.Unmarshal(response, &a); err != nil {
+		return deviceauth.PasskeyAssertion{}, err
+	}
+	if !bytes.Equal(a.Challenge, challenge) {
+		return deviceauth.PasskeyAssertion{}, errors.New("assertion over another challenge")
+	}
+	return deviceauth.PasskeyAssertion{CredentialID: a.ID, SignCount: a.SignCount}, nil
+}
+
+// addFakePasskey registers a passkey for user through a finished ceremony.
+func addFakePasskey(t *testing.T, e *env, user string, rawID []byte, signCount uint32) deviceauth.Credential {
+	t.Helper()
+	ctx := context.Background()
+	c, err := e.svc.BeginPasskeyRegistration(ctx, user, "", []byte("session"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyRegistration, user)
+	if err != nil || string(fin.Data) != "session" {
+		t.Fatalf("FinishCeremony = %+v, %v", fin, err)
+	}
+	cred, err := e.svc.AddPasskey(ctx, fin, deviceauth.PasskeyRegistration{RawID: rawID, Name: "passkey", SignCount: signCount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+func TestCeremony_SingleUseBoundAndExpiring(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c, err := e.svc.BeginCeremony(ctx, deviceauth.CeremonyPasskeyLogin, "", []byte("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyRegistration, ""); !errors.Is(err, deviceauth.ErrNotFound) {
+		t.Fatalf("another kind: %v", err)
+	}
+	if _, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyLogin, "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
+		t.Fatalf("another user: %v", err)
+	}
+	var won atomic.Int64
+	race(64, func(int) {
+		if f, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyLogin, ""); err == nil && string(f.Data) == "state" {
+			won.Add(1)
+		} else if !errors.Is(err, deviceauth.ErrNotFound) {
+			t.Errorf("FinishCeremony: %v", err)
+		}
+	})
+	if won.Load() != 1 {
+		t.Fatalf("%d finishes won, want 1", won.Load())
+	}
+	late, _ := e.svc.BeginCeremony(ctx, deviceauth.CeremonyPasskeyLogin, "", nil)
+	e.clock.Advance(5*time.Minute + time.Second)
+	if _, err := e.svc.FinishCeremony(ctx, late.ID, deviceauth.CeremonyPasskeyLogin, ""); !errors.Is(err, deviceauth.ErrNotFound) {
+		t.Fatalf("expired ceremony: %v", err)
+	}
+}
+
+func TestPasskey_RegistrationNeedsAFinishedCeremonyAndStepUp(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.svc.AddPasskey(ctx, deviceauth.Ceremony{Kind: deviceauth.CeremonyPasskeyRegistration, UserID: "alice"},
+		deviceauth.PasskeyRegistration{RawID: []byte{1}}); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
+		t.Fatalf("AddPasskey with a made-up ceremony: %v", err)
+	}
+	cred := addFakePasskey(t, e, "alice", []byte{1, 2, 3}, 0)
+	if cred.Kind != "passkey" || cred.ID != deviceauth.PasskeyCredentialID([]byte{1, 2, 3}) {
+		t.Fatalf("passkey credential %+v", cred)
+	}
+	if _, err := e.svc.BeginPasskeyRegistration(ctx, "alice", "", nil); !errors.Is(err, deviceauth.ErrStepUpRequired) {
+		t.Fatalf("second passkey without step-up: %v", err)
+	}
+	creds, _ := e.svc.Credentials(ctx, "alice")
+	if len(creds) != 1 || creds[0].Kind != "passkey" {
+		t.Fatalf("credentials %+v", creds)
+	}
+}
+
+func TestPasskey_StepUp(t *testing.T) {
+	e := newEnv(t, headerUsers, func(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} })
+	ctx := context.Background()
+	cred := addFakePasskey(t, e, "alice", []byte("raw-1"), 5)
+	track := func(details deviceauth.Details) deviceauth.TrackResult {
+		res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: details,
+			Methods: []deviceauth.Method{deviceauth.MethodPasskey}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	optionsChallenge := func(id string) []byte {
+		opts, err := e.svc.PasskeyOptions(ctx, "alice", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o struct {
+			PublicKey struct {
+				Challenge []byte `json:"challenge"`
+			} `json:"publicKey"`
+		}
+		json.Unmarshal(opts, &o)
+		return o.PublicKey.Challenge
+	}
+	req, _ := http.NewRequest("POST", "/", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	respond := func(id string, a fakeAssertion) error {
+		b, _ := json.Marshal(a)
+		_, err := e.svc.RespondPasskey(ctx, req, "alice", id, b)
+		return err
+	}
+
+	res := track(transferDetails)
+	other := track(deviceauth.Details{Message: "Send 1 EUR"})
+	// An assertion made for other details does not approve this challenge.
+	if err := respond(res.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(other.ChallengeID), SignCount: 6}); !errors.Is(err, deviceauth.ErrPasskeyAssertion) {
+		t.Fatalf("assertion for other details: %v", err)
+	}
+	if err := respond(res.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(res.ChallengeID), SignCount: 6}); err != nil {
+		t.Fatalf("RespondPasskey: %v", err)
+	}
+	v := e.validate(res.Token, "alice", "transfer", transferDetails)
+	if !v.Valid || v.Method != deviceauth.MethodPasskey || v.CredentialID != cred.ID {
+		t.Fatalf("Validate = %+v, want valid by PASSKEY", v)
+	}
+	// A counter that goes backwards is a clone: refused, with an event.
+	next := track(deviceauth.Details{})
+	if err := respond(next.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(next.ChallengeID), SignCount: 3}); !errors.Is(err, deviceauth.ErrPasskeyClone) {
+		t.Fatalf("counter backwards: %v", err)
+	}
+	if n := e.events.count(deviceauth.EventPasskeyClone); n != 1 {
+		t.Fatalf("%d clone events", n)
+	}
+	// A removed passkey approves nothing.
+	if err := e.svc.RemoveCredential(ctx, "alice", cred.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := respond(next.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge2(t, e, next.ChallengeID), SignCount: 9}); err == nil {
+		t.Fatal("a removed passkey approved a challenge")
+	}
+}
+
+// optionsChallenge2 asks for options after the user's last passkey is
+// gone: there is nothing to ask with.
+func optionsChallenge2(t *testing.T, e *env, id string) []byte {
+	if _, err := e.svc.PasskeyOptions(context.Background(), "alice", id); !errors.Is(err, deviceauth.ErrNotFound) {
+		t.Fatalf("options without a passkey: %v", err)
+	}
+	return nil
+}
+
+func TestPasskey_ZeroCountersAreNotAClone(t *testing.T) {
+	e := newEnv(t)
+	cred := addFakePasskey(t, e, "alice", []byte("synced"), 0)
+	for range 2 {
+		if err := e.svc.UsePasskey(context.Background(), "alice", cred.ID, 0, store.FlagBackupEligible|store.FlagBackupState); err != nil {
+			t.Fatalf("0 after 0: %v", err)
+		}
+	}
+}
