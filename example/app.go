@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/adapters/gorillasession"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// AppConfig configures the demo app.
+type AppConfig struct {
+	// BaseURL is where browsers and phones reach the app, e.g.
+	// "http://127.0.0.1:8080". Required. The device endpoints are served,
+	// and advertised to phones, at BaseURL + "/deviceauth".
+	BaseURL string
+	// Store keeps deviceauth's state. Required. The App does not close it:
+	// whoever opened it does.
+	Store store.Store
+	// Key signs challenge tokens; the session cookie key is derived from
+	// it. Required: at least deviceauth.MinKeyBytes random bytes.
+	Key []byte
+	// Logger receives the Service's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// App is the demo web application: username-only sign-in, a device list,
+// and a transfer form gated by deviceauth. Build it with NewApp, serve
+// Handler, stop it with Close.
+type App struct {
+	publicURL string // BaseURL + "/deviceauth": what phones are told
+	svc       *deviceauth.Service
+	users     *gorillasession.Resolver
+	pages     map[string]*template.Template
+	log       *slog.Logger
+	handler   http.Handler
+}
+
+const (
+	// sessionName is the gorilla/sessions cookie of the app.
+	sessionName = "deviceauth-example"
+	// sessionMaxAge is how long a sign-in lasts.
+	sessionMaxAge = 8 * time.Hour
+	// tokenField is the hidden form field that carries a challenge token
+	// when the user presses Continue (see tokenFromForm).
+	tokenField = "deviceauth_token"
+	// deviceCommand is how the README and the pages run the terminal phone.
+	deviceCommand = "go run ./example/device"
+)
+
+// NewApp builds the app and its deviceauth Service.
+func NewApp(cfg AppConfig) (*App, error) {
+	base := strings.TrimSuffix(cfg.BaseURL, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+		return nil, fmt.Errorf("example: BaseURL %q must be an absolute http(s) URL without a path", cfg.BaseURL)
+	}
+	if len(cfg.Key) < deviceauth.MinKeyBytes {
+		return nil, fmt.Errorf("example: Key must be at least %d bytes", deviceauth.MinKeyBytes)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	// One secret on disk; the cookie key is derived from it so that the two
+	// uses never share a key.
+	cookieKey, err := hkdf.Key(sha256.New, cfg.Key, nil, "deviceauth example: session cookie", 32)
+	if err != nil {
+		return nil, err
+	}
+	cookies := sessions.NewCookieStore(cookieKey)
+	cookies.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: u.Scheme == "https"}
+	cookies.MaxAge(int(sessionMaxAge / time.Second))
+	users := gorillasession.New(cookies, sessionName)
+
+	publicURL := base + "/deviceauth"
+	svc, err := deviceauth.New(deviceauth.Config{
+		Store:     cfg.Store,
+		Keys:      [][]byte{cfg.Key},
+		PublicURL: publicURL,
+		Users:     users,
+		Logger:    cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{publicURL: publicURL, svc: svc, users: users, pages: pages, log: cfg.Logger}
+	a.handler = a.routes()
+	return a, nil
+}
+
+// Handler serves the app's pages and, under /deviceauth/, the device
+// endpoints.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close stops the deviceauth Service. It does not close the store.
+func (a *App) Close(ctx context.Context) error { return a.svc.Close(ctx) }
+
+func (a *App) routes() http.Handler {
+	app := http.NewServeMux()
+	app.HandleFunc("GET /{$}", a.home)
+	app.HandleFunc("POST /signin", a.signIn)
+	app.HandleFunc("POST /signout", a.signOut)
+	app.HandleFunc("GET /devices", a.devices)
+	app.HandleFunc("POST /devices/add", a.addDevice)
+	app.HandleFunc("POST /devices/{id}/remove", a.removeDevice)
+	app.HandleFunc("GET /transfer", a.transferForm)
+	app.Handle("POST /transfer", tokenFromForm(a.svc.Require("transfer",
+		deviceauth.WithDetails(transferDetails),
+		deviceauth.WithVerificationCode(),
+		deviceauth.WithErrorHandler(a.transferDenied),
+	)(http.HandlerFunc(a.transfer))))
+
+	// Every POST of the app acts for the signed-in browser: cross-origin
+	// ones are refused (with the SameSite=Lax cookie, a second line).
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.problem(w, r, http.StatusForbidden, "cross_origin", "Cross-origin requests are refused.")
+	}))
+
+	root := http.NewServeMux()
+	// The device endpoints verify signatures over the path as the phone
+	// sent it (with the prefix), so StripPrefix does not break them.
+	root.Handle("/deviceauth/", http.StripPrefix("/deviceauth", a.svc.Handler()))
+	root.Handle("/", cop.Handler(app))
+	return root
+}
+
+// frame is what every page's layout needs.
+type frame struct {
+	Title string
+	User  string
+}
+
+type signInView struct {
+	frame
+	Username string
+	Error    string
+}
+
+type homeView struct {
+	frame
+	Devices int
+}
+
+func (a *App) home(w http.ResponseWriter, r *http.Request) {
+	user, err := a.users.ResolveUser(r)
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	if user == "" {
+		a.render(w, http.StatusOK, "signin", signInView{frame: frame{Title: "Sign in"}})
+		return
+	}
+	creds, err := a.svc.Credentials(r.Context(), user)
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	a.render(w, http.StatusOK, "home", homeView{frame: frame{Title: "Home", User: user}, Devices: len(creds)})
+}
+
+// validUsername keeps the demo's user IDs boring: there are no passwords,
+// so anything typed is an account.
+var validUsername = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+
+func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimSpace(r.PostFormValue("username"))
+	if !validUsername.MatchString(name) {
+		a.render(w, http.StatusBadRequest, "signin", signInView{frame: frame{Title: "Sign in"}, Username: name,
+			Error: "A username is 1 to 64 letters, digits or . _ @ -"})
+		return
+	}
+	// SignIn starts a new session, so a session planted before sign-in is
+	// not reused.
+	if err := a.users.SignIn(w, r, name); err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
+	if err := a.users.SignOut(w, r); err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signedIn returns the signed-in user, or sends the browser to the sign-in
+// page.
+func (a *App) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
+	user, err := a.users.ResolveUser(r)
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return "", false
+	}
+	if user == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return "", false
+	}
+	return user, true
+}
+
+type problemView struct {
+	frame
+	Status   int
+	Code     string
+	Message  string
+	Link     string
+	LinkText string
+}
+
+// problem renders an error page; code is the stable deviceauth error code
+// (or the app's own), shown so that what happened can be looked up.
+func (a *App) problem(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	v := problemView{frame: frame{Title: http.StatusText(status)}, Status: status, Code: code, Message: message,
+		Link: "/", LinkText: "Home"}
+	v.User, _ = a.users.ResolveUser(r)
+	switch code {
+	case "unauthenticated":
+		v.LinkText = "Sign in"
+	case "enrollment_required":
+		v.Link, v.LinkText = "/devices", "Add a device"
+	}
+	a.render(w, status, "problem", v)
+}
+
+// serviceProblem renders a Service error with its status and code; any
+// other error is the store or the session failing.
+func (a *App) serviceProblem(w http.ResponseWriter, r *http.Request, err error) {
+	var e *deviceauth.Error
+	if !errors.As(err, &e) {
+		e = deviceauth.ErrUnavailable
+	}
+	if e.Status >= 500 {
+		a.log.ErrorContext(r.Context(), "example: request failed", "path", r.URL.Path, "error", err.Error())
+	}
+	a.problem(w, r, e.Status, e.Code, e.Message)
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// parsePages parses each page together with the shared layout.
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"device": func() string { return deviceCommand },
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.Local().Format("2006-01-02 15:04:05")
+		},
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"signin", "home", "devices", "enrol", "challenge", "transfer", "sent", "problem"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("example: page %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// render writes page with data. Pages can carry tokens, so none is cached.
+func (a *App) render(w http.ResponseWriter, status int, page string, data any) {
+	var buf bytes.Buffer
+	if err := a.pages[page].ExecuteTemplate(&buf, "layout", data); err != nil {
+		a.log.Error("example: rendering a page failed", "page", page, "error", err.Error())
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}

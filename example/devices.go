@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/deviceauth/deviceauth"
+)
+
+type devicesView struct {
+	frame
+	Devices []deviceauth.Credential
+}
+
+func (a *App) devices(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.signedIn(w, r)
+	if !ok {
+		return
+	}
+	creds, err := a.svc.Credentials(r.Context(), user)
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	a.render(w, http.StatusOK, "devices", devicesView{frame: frame{Title: "Devices", User: user}, Devices: creds})
+}
+
+type enrolView struct {
+	frame
+	Token     string
+	ExpiresAt time.Time
+	Command   string
+}
+
+// addDevice mints a registration token. A user who already has a device
+// must first approve an addAuthenticator challenge on it (a stolen session
+// alone cannot enrol the thief's phone): the first POST shows that
+// challenge, and its Continue button posts again with the token.
+func (a *App) addDevice(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.signedIn(w, r)
+	if !ok {
+		return
+	}
+	token := r.PostFormValue(tokenField)
+	grant, err := a.svc.MintRegistrationToken(r.Context(), user, token)
+	if errors.Is(err, deviceauth.ErrStepUpRequired) {
+		a.stepUp(w, r, user, stepUpPage{action: deviceauth.ActionAddAuthenticator, formAction: "/devices/add",
+			title: "Approve adding a device", summary: "Add a new device to your account"}, token)
+		return
+	}
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	a.render(w, http.StatusOK, "enrol", enrolView{frame: frame{Title: "Add a device", User: user},
+		Token: grant.Token, ExpiresAt: grant.ExpiresAt,
+		Command: deviceCommand + " enrol -server " + a.publicURL + " -token " + grant.Token})
+}
+
+// removeDevice removes one of the user's devices; while others remain,
+// only after one of them approved a removeAuthenticator challenge.
+func (a *App) removeDevice(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.signedIn(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	token := r.PostFormValue(tokenField)
+	err := a.svc.RemoveCredential(r.Context(), user, id, token)
+	if errors.Is(err, deviceauth.ErrStepUpRequired) {
+		name := id
+		if creds, err := a.svc.Credentials(r.Context(), user); err == nil {
+			for _, c := range creds {
+				if c.ID == id {
+					name = c.Name
+				}
+			}
+		}
+		a.stepUp(w, r, user, stepUpPage{action: deviceauth.ActionRemoveAuthenticator, formAction: "/devices/" + id + "/remove",
+			title: "Approve removing a device", summary: "Remove “" + name + "” from your account"}, token)
+		return
+	}
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
+}
+
+// stepUpPage describes the challenge page of a step-up.
+type stepUpPage struct {
+	action     string // deviceauth.ActionAddAuthenticator or ActionRemoveAuthenticator
+	formAction string // where Continue posts
+	title      string
+	summary    string // what is being approved, for this page only: step-up challenges carry no details
+}
+
+// stepUp answers a request that needs a step-up. Without a token it tracks
+// a new challenge and asks the user to approve it on a device. With one,
+// the token did not validate: not approved yet, denied, expired or used —
+// the Service cannot say which without consuming it — so the page offers
+// the same token again (it works once the phone approves) and a fresh
+// start.
+func (a *App) stepUp(w http.ResponseWriter, r *http.Request, user string, p stepUpPage, token string) {
+	v := challengeView{frame: frame{Title: p.title, User: user}, Action: p.action, Summary: p.summary, FormAction: p.formAction}
+	if token != "" {
+		v.Code, v.Failed, v.Token = "challenge_failed", true, token
+		a.render(w, http.StatusForbidden, "challenge", v)
+		return
+	}
+	res, err := a.svc.Track(r.Context(), deviceauth.TrackRequest{UserID: user, Action: p.action,
+		ClientIP: a.svc.ClientIP(r), UserAgent: r.UserAgent(), VerificationCode: true})
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	switch {
+	case res.State == deviceauth.StateBlock:
+		a.problem(w, r, http.StatusForbidden, "blocked", "Too many wrong codes: try again in a few minutes.")
+		return
+	case res.State == deviceauth.StateReview:
+		a.problem(w, r, http.StatusForbidden, "review", "This is held for review.")
+		return
+	case res.State != deviceauth.StateChallengeRequired || res.ChallengeID == "":
+		// A policy that allows the action outright still gives no token,
+		// and without one the Service will not add or remove a device.
+		a.problem(w, r, http.StatusForbidden, "step_up_required", "This needs an approval on one of your devices.")
+		return
+	}
+	v.Code, v.ChallengeID, v.Token = "challenge_required", res.ChallengeID, res.Token
+	v.VerificationCode, v.ExpiresAt = res.VerificationCode, res.ExpiresAt
+	w.Header().Set("WWW-Authenticate", "Deviceauth challenge_id="+strconv.Quote(res.ChallengeID)+", action="+strconv.Quote(p.action))
+	a.render(w, http.StatusUnauthorized, "challenge", v)
+}
+
+// challengeView is the "approve on your phone" page, shared by the
+// step-ups and the transfer.
+type challengeView struct {
+	frame
+	Code             string // challenge_required or challenge_failed
+	Failed           bool   // a Continue with Token did not pass
+	Action           string
+	Summary          string
+	ChallengeID      string
+	VerificationCode string
+	ExpiresAt        time.Time
+	FormAction       string
+	Fields           []hiddenField // posted again with Continue
+	Token            string
+}
+
+type hiddenField struct{ Name, Value string }

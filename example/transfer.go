@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deviceauth/deviceauth"
+)
+
+// maxFormBytes caps the transfer form; deviceauth's own cap is 64 KiB.
+const maxFormBytes = 16 << 10
+
+// transferRequest is a transfer as the form asks for it.
+type transferRequest struct {
+	cents int64
+	payee string
+}
+
+var amountPattern = regexp.MustCompile(`^([0-9]{1,7})(?:\.([0-9]{1,2}))?$`)
+
+// parseTransfer checks the form's amount and payee. The gate and the
+// handler both call it, so what the phone approves is what is sent.
+func parseTransfer(amount, payee string) (transferRequest, error) {
+	m := amountPattern.FindStringSubmatch(strings.TrimSpace(amount))
+	if m == nil {
+		return transferRequest{}, errors.New("the amount must be a number such as 25 or 25.00")
+	}
+	whole, _ := strconv.ParseInt(m[1], 10, 64)
+	frac := m[2] + strings.Repeat("0", 2-len(m[2]))
+	cents, _ := strconv.ParseInt(frac, 10, 64)
+	t := transferRequest{cents: whole*100 + cents, payee: strings.TrimSpace(payee)}
+	switch {
+	case t.cents == 0:
+		return transferRequest{}, errors.New("the amount must be more than zero")
+	case t.payee == "" || len(t.payee) > 64:
+		return transferRequest{}, errors.New("the payee must be 1 to 64 bytes")
+	}
+	return t, nil
+}
+
+// Amount is the amount as shown everywhere, e.g. "25.00 EUR".
+func (t transferRequest) Amount() string {
+	return fmt.Sprintf("%d.%02d EUR", t.cents/100, t.cents%100)
+}
+
+// Payee is the payee as typed, trimmed.
+func (t transferRequest) Payee() string { return t.payee }
+
+// details are what the phone shows and signs. deviceauth refuses control,
+// bidi and zero-width characters in them, so a payee cannot disguise
+// itself on the phone.
+func (t transferRequest) details() deviceauth.Details {
+	return deviceauth.Details{
+		Message: "Send " + t.Amount() + " to " + t.payee,
+		Fields:  []deviceauth.Field{{Label: "Amount", Value: t.Amount()}, {Label: "Payee", Value: t.payee}},
+	}
+}
+
+// transferDetails is the gate's details extractor: the amount and payee of
+// the form body that Require buffered.
+func transferDetails(_ *http.Request, body []byte) (deviceauth.Details, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return deviceauth.Details{}, errors.New("the form is malformed")
+	}
+	t, err := parseTransfer(form.Get("amount"), form.Get("payee"))
+	if err != nil {
+		return deviceauth.Details{}, err
+	}
+	return t.details(), nil
+}
+
+// tokenFromForm moves the challenge token from the hidden form field
+// deviceauth_token into the Deviceauth-Token header that Require reads, and
+// removes it from the body. Browsers cannot set headers on a form post, so
+// the Continue button carries the token in the body instead — still never
+// in a URL, where it would end up in logs and history.
+func tokenFromForm(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			next.ServeHTTP(w, r) // an API client that sets the header itself
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
+		if err != nil {
+			http.Error(w, "the form is too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			http.Error(w, "the form is malformed", http.StatusBadRequest)
+			return
+		}
+		r = r.Clone(r.Context())
+		if token := form.Get(tokenField); token != "" {
+			r.Header.Set(deviceauth.TokenHeader, token)
+		}
+		form.Del(tokenField)
+		rest := form.Encode()
+		r.Body = io.NopCloser(strings.NewReader(rest))
+		r.ContentLength = int64(len(rest))
+		next.ServeHTTP(w, r)
+	})
+}
+
+type transferView struct {
+	frame
+	Amount string
+	Payee  string
+	Error  string
+}
+
+func (a *App) transferForm(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.signedIn(w, r)
+	if !ok {
+		return
+	}
+	a.render(w, http.StatusOK, "transfer", transferView{frame: frame{Title: "Transfer", User: user}})
+}
+
+type sentView struct {
+	frame
+	Transfer     transferRequest
+	CredentialID string
+	ValidatedAt  time.Time
+}
+
+// transfer runs only when Require let the request through: a valid token
+// for this user, "transfer" and exactly this amount and payee.
+func (a *App) transfer(w http.ResponseWriter, r *http.Request) {
+	v, _ := deviceauth.FromContext(r.Context())
+	t, err := parseTransfer(r.PostFormValue("amount"), r.PostFormValue("payee"))
+	if err != nil { // the gate parsed the same body: not reached
+		a.problem(w, r, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	a.render(w, http.StatusOK, "sent", sentView{frame: frame{Title: "Sent", User: v.UserID},
+		Transfer: t, CredentialID: v.CredentialID, ValidatedAt: v.ValidatedAt})
+}
+
+// transferDenied renders Require's refusals as pages instead of JSON,
+// keeping Require's status codes.
+func (a *App) transferDenied(w http.ResponseWriter, r *http.Request, d *deviceauth.Denial) {
+	if d.Err != nil && d.Status >= 500 {
+		a.log.ErrorContext(r.Context(), "example: transfer gate failed", "error", d.Err.Error())
+	}
+	user, _ := a.users.ResolveUser(r)
+	// Require restored the body it buffered, so the form is still here.
+	amount, payee := r.PostFormValue("amount"), r.PostFormValue("payee")
+	v := challengeView{frame: frame{Title: "Approve the transfer on your phone", User: user}, Code: d.Body.Error,
+		Action: "transfer", FormAction: "/transfer",
+		Fields: []hiddenField{{"amount", amount}, {"payee", payee}}}
+	if t, err := parseTransfer(amount, payee); err == nil {
+		v.Summary = t.details().Message
+	}
+	switch d.Body.Error {
+	case "challenge_required":
+		v.ChallengeID, v.Token, v.VerificationCode, v.ExpiresAt = d.Body.ChallengeID, d.Body.Token, d.Body.VerificationCode, d.Body.ExpiresAt
+		w.Header().Set("WWW-Authenticate", d.Header)
+		a.render(w, d.Status, "challenge", v)
+	case "challenge_failed":
+		v.Title, v.Failed, v.Token = "The transfer was not approved", true, r.Header.Get(deviceauth.TokenHeader)
+		a.render(w, d.Status, "challenge", v)
+	case "invalid_request", "invalid_details":
+		a.render(w, d.Status, "transfer", transferView{frame: frame{Title: "Transfer", User: user},
+			Amount: amount, Payee: payee, Error: d.Body.Message})
+	default:
+		a.problem(w, r, d.Status, d.Body.Error, d.Body.Message)
+	}
+}
