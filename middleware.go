@@ -42,6 +42,8 @@ type DetailsFunc func(r *http.Request, body []byte) (Details, error)
 type RequireOption func(*requireConfig)
 
 type requireConfig struct {
+	tokenOf  func(*http.Request) string
+	idemOf   func(*http.Request) string
 	memory   StepUpMemory
 	details  DetailsFunc
 	onError  func(http.ResponseWriter, *http.Request, *Denial)
@@ -67,6 +69,20 @@ func WithVerificationCode() RequireOption { return func(c *requireConfig) { c.co
 // d.Header its WWW-Authenticate.
 func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, d *Denial)) RequireOption {
 	return func(c *requireConfig) { c.onError = f }
+}
+
+// WithTokenFrom reads the challenge token with f instead of from the
+// Deviceauth-Token header — for an HTML form, which cannot set headers,
+// from a hidden field. Never read it from the URL.
+func WithTokenFrom(f func(r *http.Request) string) RequireOption {
+	return func(c *requireConfig) { c.tokenOf = f }
+}
+
+// WithIdempotencyKey derives Track's idempotency key from the request
+// (e.g. an Idempotency-Key header or a form's nonce), so a re-submitted
+// request gets the same challenge instead of a new one.
+func WithIdempotencyKey(f func(r *http.Request) string) RequireOption {
+	return func(c *requireConfig) { c.idemOf = f }
 }
 
 // WithStepUpMemory lets a recent approval of the same action and details
@@ -182,7 +198,11 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 			return Validation{}, deny(ErrInvalidRequest.with(err).withMessage(err.Error()))
 		}
 	}
-	if token := r.Header.Get(TokenHeader); token != "" {
+	token := r.Header.Get(TokenHeader)
+	if c.tokenOf != nil {
+		token = c.tokenOf(r)
+	}
+	if token != "" {
 		v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: user, Action: action, Details: details})
 		if err != nil {
 			return Validation{}, deny(err)
@@ -206,8 +226,12 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 			return v, nil
 		}
 	}
+	var idem string
+	if c.idemOf != nil {
+		idem = c.idemOf(r)
+	}
 	res, err := s.Track(ctx, TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
-		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code})
+		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code, IdempotencyKey: idem})
 	if err != nil {
 		return Validation{}, deny(err)
 	}
@@ -272,7 +296,7 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, er
 func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details) (Validation, bool, error) {
 	norm, err := protocol.NormalizeDetails(details)
 	if err != nil {
-		return Validation{}, false, ErrInvalidDetails.with(err).withMessage(err.Error())
+		return Validation{}, false, detailsError(err)
 	}
 	su, ok, err := m.Recall(r, user, action, digestOf(norm), s.now())
 	if err != nil {

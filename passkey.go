@@ -90,7 +90,7 @@ func (s *Service) BeginCeremony(ctx context.Context, kind, userID string, data [
 	}
 	now := s.now()
 	ch := store.Challenge{
-		ID: protocol.NewID(), UserID: userID, Action: kind, State: store.StateUnclaimed, Method: ceremonyMethod,
+		ID: "ce_" + protocol.NewID(), UserID: userID, Action: kind, State: store.StateUnclaimed, Method: ceremonyMethod,
 		Methods: []string{ceremonyMethod}, Nonce: newNonce(), Passkey: data, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 	}
 	if _, err := s.store.CreateChallenge(ctx, ch, now); err != nil {
@@ -140,7 +140,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, stepUpTo
 		return Ceremony{}, s.storeFailed(ctx, err)
 	}
 	if len(creds) > 0 {
-		if err := s.stepUp(ctx, userID, ActionAddAuthenticator, stepUpToken); err != nil {
+		if err := s.stepUp(ctx, userID, ActionAddAuthenticator, stepUpToken, Details{}); err != nil {
 			return Ceremony{}, err
 		}
 	}

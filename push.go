@@ -93,7 +93,7 @@ func (s *Service) notify(n Notification, userID string) {
 	if s.cfg.Notifier == nil || len(n.CredentialIDs) == 0 {
 		return
 	}
-	n.EventID = protocol.NewID()
+	n.EventID = "ev_" + protocol.NewID()
 	s.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.NotifyTimeout)
 		defer cancel()

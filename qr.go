@@ -86,7 +86,7 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 	claim := newSecret()
 	digest := protocol.DetailsDigest(Details{})
 	ch := store.Challenge{
-		ID: protocol.NewID(), Action: req.Action, State: store.StateUnclaimed,
+		ID: "ch_" + protocol.NewID(), Action: req.Action, State: store.StateUnclaimed,
 		Method: string(MethodQRCode), Methods: []string{string(MethodQRCode)}, Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(Details{}), DetailsDigest: digest[:],
 		ClientIP: ipString(req.ClientIP), UserAgent: truncate(req.UserAgent, 512), Origin: truncate(req.Origin, 256),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/deviceauth/deviceauth/internal/protocol"
@@ -75,7 +76,7 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 		return RegistrationGrant{}, s.storeFailed(ctx, err)
 	}
 	if len(creds) > 0 {
-		if err := s.stepUp(ctx, userID, ActionAddAuthenticator, stepUpToken); err != nil {
+		if err := s.stepUp(ctx, userID, ActionAddAuthenticator, stepUpToken, Details{}); err != nil {
 			return RegistrationGrant{}, err
 		}
 	}
@@ -127,7 +128,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		return Credential{}, s.storeFailed(ctx, err)
 	}
 	c := store.Credential{
-		ID: protocol.NewID(), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
+		ID: "cr_" + protocol.NewID(), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: reg.PushToken, CreatedAt: now,
 	}
 	switch err := s.store.CreateCredential(ctx, c, s.cfg.MaxCredentialsPerUser); {
@@ -172,8 +173,10 @@ func (s *Service) Credentials(ctx context.Context, userID string) ([]Credential,
 
 // RemoveCredential removes userID's credential credentialID, as asked from
 // the web. While the user has other credentials, stepUpToken must be the
-// token of an approved ActionRemoveAuthenticator challenge (empty details),
-// which is consumed; otherwise ErrStepUpRequired. Removal takes effect at
+// token of an approved ActionRemoveAuthenticator challenge whose details
+// are RemovalDetails of this credential — so an approval to remove one
+// device cannot remove another — which is consumed; otherwise
+// ErrStepUpRequired. Removal takes effect at
 // once: challenges the credential approved no longer validate, and it can
 // answer none. ErrNotFound when the user has no such credential.
 func (s *Service) RemoveCredential(ctx context.Context, userID, credentialID, stepUpToken string) error {
@@ -184,19 +187,30 @@ func (s *Service) RemoveCredential(ctx context.Context, userID, credentialID, st
 	if err != nil {
 		return s.storeFailed(ctx, err)
 	}
-	found := false
-	for _, c := range creds {
-		found = found || c.ID == credentialID
-	}
-	if !found {
+	i := slices.IndexFunc(creds, func(c store.Credential) bool { return c.ID == credentialID })
+	if i < 0 {
 		return ErrNotFound
 	}
 	if len(creds) > 1 {
-		if err := s.stepUp(ctx, userID, ActionRemoveAuthenticator, stepUpToken); err != nil {
+		if err := s.stepUp(ctx, userID, ActionRemoveAuthenticator, stepUpToken, RemovalDetails(publicCredential(creds[i]))); err != nil {
 			return err
 		}
 	}
 	return s.deleteCredential(ctx, userID, credentialID)
+}
+
+// removalDetails returns RemovalDetails of userID's credential id.
+func (s *Service) removalDetails(ctx context.Context, userID, id string) (Details, error) {
+	cs, err := s.Credentials(ctx, userID)
+	if err != nil {
+		return Details{}, err
+	}
+	for _, c := range cs {
+		if c.ID == id {
+			return RemovalDetails(c), nil
+		}
+	}
+	return Details{}, ErrNotFound
 }
 
 // deleteCredential deletes a credential and reports it.
@@ -211,13 +225,25 @@ func (s *Service) deleteCredential(ctx context.Context, userID, credentialID str
 	return nil
 }
 
-// stepUp validates and consumes a step-up token for action with empty
-// details; any failure is ErrStepUpRequired, except a store failure.
-func (s *Service) stepUp(ctx context.Context, userID, action, token string) error {
+// RemovalDetails are the details of the removeAuthenticator step-up that
+// removes c: the device shows which credential is being removed, and the
+// approval is bound to it.
+func RemovalDetails(c Credential) Details {
+	d := Details{Message: "Remove " + c.Name, Fields: []Field{{Label: "Device", Value: c.Name}, {Label: "Credential", Value: c.ID}}}
+	if _, err := protocol.NormalizeDetails(d); err != nil {
+		// A name the details rules refuse is left out; the ID still binds.
+		d = Details{Message: "Remove a device", Fields: []Field{{Label: "Credential", Value: c.ID}}}
+	}
+	return d
+}
+
+// stepUp validates and consumes a step-up token for action with details;
+// any failure is ErrStepUpRequired, except a store failure.
+func (s *Service) stepUp(ctx context.Context, userID, action, token string, details Details) error {
 	if token == "" {
 		return ErrStepUpRequired
 	}
-	v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: userID, Action: action})
+	v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: userID, Action: action, Details: details})
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			return err

@@ -130,12 +130,24 @@ func TestStepUp_RemovingACredential(t *testing.T) {
 	if err := e.svc.RemoveCredential(ctx, "bob", second.CredentialID, ""); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("removal by another user: %v, want not_found", err)
 	}
-	rm := e.track("alice", deviceauth.ActionRemoveAuthenticator, deviceauth.Details{}, false)
+	creds, _ := e.svc.Credentials(ctx, "alice")
+	byID := map[string]deviceauth.Credential{creds[0].ID: creds[0], creds[1].ID: creds[1]}
+	// An approval bound to removing the first device cannot remove the second.
+	wrong := e.track("alice", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(byID[first.CredentialID]), false)
+	approve(t, first, wrong.ChallengeID)
+	if err := e.svc.RemoveCredential(ctx, "alice", second.CredentialID, wrong.Token); !errors.Is(err, deviceauth.ErrStepUpRequired) {
+		t.Fatalf("removal with an approval for another device: %v", err)
+	}
+	rm := e.track("alice", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(byID[second.CredentialID]), false)
+	ch, _ := first.Challenge(ctx, rm.ChallengeID)
+	if ch.Details.Message != "Remove tablet" || ch.Details.Fields[1].Value != second.CredentialID {
+		t.Fatalf("the device is not shown what it removes: %+v", ch.Details)
+	}
 	approve(t, first, rm.ChallengeID)
 	if err := e.svc.RemoveCredential(ctx, "alice", second.CredentialID, rm.Token); err != nil {
 		t.Fatalf("removal with step-up: %v", err)
 	}
-	creds, _ := e.svc.Credentials(ctx, "alice")
+	creds, _ = e.svc.Credentials(ctx, "alice")
 	if len(creds) != 1 || creds[0].ID != first.CredentialID {
 		t.Fatalf("credentials after removal: %+v", creds)
 	}

@@ -304,3 +304,57 @@ func TestRequire_PanicsWithoutResolver(t *testing.T) {
 	}()
 	e.svc.Require("transfer")
 }
+
+func TestRequire_TokenFromAndIdempotencyKeyOptions(t *testing.T) {
+	g := newGatedEnv(t, []deviceauth.RequireOption{
+		deviceauth.WithTokenFrom(func(r *http.Request) string { return r.Header.Get("X-Form-Token") }),
+		deviceauth.WithIdempotencyKey(func(r *http.Request) string { return r.Header.Get("Idempotency-Key") }),
+	})
+	d := g.enrol("alice", "ES256")
+	send := func(token, idem string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/transfer", strings.NewReader(`{"amount":"10","payee":"Bob"}`))
+		req.Header.Set("X-User", "alice")
+		req.Header.Set("X-Form-Token", token)
+		req.Header.Set("Idempotency-Key", idem)
+		rec := httptest.NewRecorder()
+		g.handler.ServeHTTP(rec, req)
+		return rec
+	}
+	first := denialOf(t, send("", "form-1"))
+	again := denialOf(t, send("", "form-1"))
+	other := denialOf(t, send("", "form-2"))
+	if first.ChallengeID != again.ChallengeID || first.Token != again.Token || other.ChallengeID == first.ChallengeID {
+		t.Fatalf("idempotency: %s %s %s", first.ChallengeID, again.ChallengeID, other.ChallengeID)
+	}
+	approve(t, d, first.ChallengeID)
+	if rec := send(first.Token, "form-1"); rec.Code != 200 || g.ran != 1 {
+		t.Fatalf("token from the form field: %d", rec.Code)
+	}
+}
+
+func TestStatus_ReadsWithoutConsuming(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := e.enrol("alice", "ES256")
+	res := e.track("alice", "transfer", deviceauth.Details{}, false)
+	for _, want := range []string{"PENDING", "APPROVED", "APPROVED"} {
+		if got, err := e.svc.Status(ctx, res.Token, "alice"); err != nil || got != want {
+			t.Fatalf("Status = %q, %v; want %q", got, err, want)
+		}
+		if want == "PENDING" {
+			approve(t, d, res.ChallengeID)
+		}
+	}
+	if _, err := e.svc.Status(ctx, res.Token, "bob"); !errors.Is(err, deviceauth.ErrNotFound) {
+		t.Fatalf("another user's status: %v", err)
+	}
+	if _, err := e.svc.Status(ctx, "dat_nonsense", "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
+		t.Fatalf("a garbage token's status: %v", err)
+	}
+	if v := e.validate(res.Token, "alice", "transfer", deviceauth.Details{}); !v.Valid {
+		t.Fatal("Status consumed the challenge")
+	}
+	if got, _ := e.svc.Status(ctx, res.Token, "alice"); got != "CONSUMED" {
+		t.Fatalf("after validation %q", got)
+	}
+}

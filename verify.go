@@ -79,7 +79,7 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	}
 	details, err := protocol.NormalizeDetails(req.Details)
 	if err != nil {
-		return TrackResult{}, ErrInvalidDetails.with(err).withMessage(err.Error())
+		return TrackResult{}, detailsError(err)
 	}
 	now := s.now()
 	wrong, err := s.store.Counter(ctx, s.wrongCodeKey(req.UserID, req.Action), now)
@@ -126,7 +126,7 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	}
 	digest := protocol.DetailsDigest(details)
 	ch := store.Challenge{
-		ID: protocol.NewID(), UserID: req.UserID, Action: req.Action, State: store.StatePending,
+		ID: "ch_" + protocol.NewID(), UserID: req.UserID, Action: req.Action, State: store.StatePending,
 		Method: string(methods[0]), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
@@ -250,6 +250,32 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		Valid: true, State: StateChallengeSucceeded, ChallengeID: id, UserID: ch.UserID, Action: ch.Action,
 		CredentialID: cred.ID, Method: methodOf(consumed, cred), Details: details, ValidatedAt: now,
 	}, nil
+}
+
+// Status reports the lifecycle state of the challenge behind token
+// (PENDING, APPROVED, DENIED, …) without consuming it, so a page can tell
+// "not approved yet" from "denied". A token that is not valid, or not
+// userID's, is ErrNotFound.
+func (s *Service) Status(ctx context.Context, token, userID string) (string, error) {
+	id, ok := s.parseChallengeToken(token)
+	if !ok {
+		return "", ErrNotFound
+	}
+	ch, err := s.store.GetChallenge(ctx, id, s.now())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (ch.UserID != userID || userID == "")) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", s.storeFailed(ctx, err)
+	}
+	return string(ch.State), nil
+}
+
+// detailsError is ErrInvalidDetails saying which rule refused the details,
+// without the internal package's prefix.
+func detailsError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "protocol: invalid details: ")
+	return ErrInvalidDetails.with(err).withMessage("the details are not acceptable: " + msg)
 }
 
 // methodOf reports how a challenge was answered.

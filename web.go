@@ -44,22 +44,31 @@ func (s *Service) webUser(w http.ResponseWriter, r *http.Request) (string, bool)
 
 // stepUpDenial answers a step-up refusal: a new challenge when the request
 // carried no token, challenge_failed when its token did not validate.
-func (s *Service) stepUpDenial(w http.ResponseWriter, r *http.Request, user, action string) {
+func (s *Service) stepUpDenial(w http.ResponseWriter, r *http.Request, user, action string, details Details) {
 	if r.Header.Get(TokenHeader) != "" {
 		writeDenial(w, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: "challenge_failed",
 			Message: "the token is not valid for this user and action", State: StateChallengeFailed}})
 		return
 	}
-	res, err := s.Track(r.Context(), TrackRequest{UserID: user, Action: action, ClientIP: s.ClientIP(r), UserAgent: r.UserAgent()})
+	writeDenial(w, s.StepUp(r, user, action, details))
+}
+
+// StepUp starts a step-up challenge for action outside Require — for a
+// server-rendered page that mints a registration token or removes a
+// device and must ask the user's device first. It returns the refusal
+// Require would answer: 401 challenge_required with the challenge ID and
+// token, or blocked, review, enrollment_required, unavailable. Retry the
+// operation with the token once the device approved.
+func (s *Service) StepUp(r *http.Request, userID, action string, details Details) *Denial {
+	res, err := s.Track(r.Context(), TrackRequest{UserID: userID, Action: action, Details: details, ClientIP: s.ClientIP(r), UserAgent: r.UserAgent()})
 	if err != nil {
-		writeDenial(w, deny(err))
-		return
+		return deny(err)
 	}
-	_, d := s.trackDenial(user, action, Details{}, res)
+	_, d := s.trackDenial(userID, action, details, res)
 	if d == nil { // a policy allowed the step-up action without a challenge: still no token
 		d = deny(ErrStepUpRequired)
 	}
-	writeDenial(w, d)
+	return d
 }
 
 func (s *Service) handleMint(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +78,7 @@ func (s *Service) handleMint(w http.ResponseWriter, r *http.Request) {
 	}
 	g, err := s.MintRegistrationToken(r.Context(), user, r.Header.Get(TokenHeader))
 	if isStepUp(err) {
-		s.stepUpDenial(w, r, user, ActionAddAuthenticator)
+		s.stepUpDenial(w, r, user, ActionAddAuthenticator, Details{})
 		return
 	}
 	if err != nil {
@@ -102,9 +111,15 @@ func (s *Service) handleRemoveCredential(w http.ResponseWriter, r *http.Request)
 	if !ok {
 		return
 	}
-	err := s.RemoveCredential(r.Context(), user, r.PathValue("id"), r.Header.Get(TokenHeader))
+	id := r.PathValue("id")
+	err := s.RemoveCredential(r.Context(), user, id, r.Header.Get(TokenHeader))
 	if isStepUp(err) {
-		s.stepUpDenial(w, r, user, ActionRemoveAuthenticator)
+		d, lerr := s.removalDetails(r.Context(), user, id)
+		if lerr != nil {
+			writeError(w, lerr)
+			return
+		}
+		s.stepUpDenial(w, r, user, ActionRemoveAuthenticator, d)
 		return
 	}
 	if err != nil {

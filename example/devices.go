@@ -70,16 +70,17 @@ func (a *App) removeDevice(w http.ResponseWriter, r *http.Request) {
 	token := r.PostFormValue(tokenField)
 	err := a.svc.RemoveCredential(r.Context(), user, id, token)
 	if errors.Is(err, deviceauth.ErrStepUpRequired) {
+		var details deviceauth.Details
 		name := id
 		if creds, err := a.svc.Credentials(r.Context(), user); err == nil {
 			for _, c := range creds {
 				if c.ID == id {
-					name = c.Name
+					name, details = c.Name, deviceauth.RemovalDetails(c)
 				}
 			}
 		}
 		a.stepUp(w, r, user, stepUpPage{action: deviceauth.ActionRemoveAuthenticator, formAction: "/devices/" + id + "/remove",
-			title: "Approve removing a device", summary: "Remove “" + name + "” from your account"}, token)
+			title: "Approve removing a device", summary: "Remove “" + name + "” from your account", details: details}, token)
 		return
 	}
 	if err != nil {
@@ -94,7 +95,8 @@ type stepUpPage struct {
 	action     string // deviceauth.ActionAddAuthenticator or ActionRemoveAuthenticator
 	formAction string // where Continue posts
 	title      string
-	summary    string // what is being approved, for this page only: step-up challenges carry no details
+	summary    string             // what is being approved, for this page
+	details    deviceauth.Details // what the phone shows and the approval is bound to
 }
 
 // stepUp answers a request that needs a step-up. Without a token it tracks
@@ -110,7 +112,7 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request, user string, p step
 		a.render(w, http.StatusForbidden, "challenge", v)
 		return
 	}
-	res, err := a.svc.Track(r.Context(), deviceauth.TrackRequest{UserID: user, Action: p.action,
+	res, err := a.svc.Track(r.Context(), deviceauth.TrackRequest{UserID: user, Action: p.action, Details: p.details,
 		ClientIP: a.svc.ClientIP(r), UserAgent: r.UserAgent(), VerificationCode: true})
 	if err != nil {
 		a.serviceProblem(w, r, err)
