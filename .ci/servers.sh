@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Starts the real servers the tests need on this machine and exports the
-# variables that point the tests at them. Sourced by .ci/run; also usable by
-# hand: `source .ci/servers.sh`. Installs PostgreSQL and Redis with apt-get
-# when they are missing (as on a fresh machine). Stops only what it started,
-# by pid file.
+# Installs the browser and starts the real servers the tests need on this
+# machine, and exports the variables that point the tests at them. Sourced
+# by .ci/run; also usable by hand: `source .ci/servers.sh`. Installs
+# Chromium, PostgreSQL and Redis with apt-get when they are missing (as on
+# a fresh machine). Stops only what it started, by pid file.
 
 DEVICEAUTH_RUN_DIR=${DEVICEAUTH_RUN_DIR:-/tmp/deviceauth-ci}
 mkdir -p "$DEVICEAUTH_RUN_DIR"
@@ -26,6 +26,9 @@ wait_for() { # wait_for DESCRIPTION COMMAND...: up to 30 s
 	echo "$what did not come up" >&2
 	return 1
 }
+
+# Headless Chromium for the browser tests (Debian's package).
+ensure_pkg chromium chromium
 
 # PostgreSQL: the machine's own, started when it is not answering.
 ensure_pkg pg_ctlcluster postgresql
