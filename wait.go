@@ -19,10 +19,15 @@ const MaxWait = 60 * time.Second
 func (s *Service) waitChange(ctx context.Context, id string, since store.State, d time.Duration) (store.Challenge, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Subscribe before reading, so no change falls between the two.
+	// Subscribe before reading, so no change falls between the two. A
+	// store that cannot subscribe now is still polled, if polling is on.
 	woken, err := s.store.Watch(ctx, id)
 	if err != nil {
-		return store.Challenge{}, s.storeFailed(ctx, err)
+		if s.cfg.PollInterval <= 0 {
+			return store.Challenge{}, s.storeFailed(ctx, err)
+		}
+		s.log.WarnContext(ctx, "deviceauth: watching a challenge failed; polling", "challengeId", id, "error", err.Error())
+		woken = nil
 	}
 	timeout := s.cfg.After(d)
 	var poll <-chan time.Time

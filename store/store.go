@@ -111,8 +111,9 @@ type ChallengeStore interface {
 	// racing callers exactly one succeeds. Waiters of Watch are woken.
 	TransitionChallenge(ctx context.Context, id string, t Transition, now time.Time) (Challenge, error)
 	// RecordAttempt adds one to challenge id's Attempts while it is in state
-	// from and unexpired, and returns the new record. ErrNotFound when there
-	// is no such challenge; ErrConflict otherwise.
+	// from (which must not be final) and unexpired, and returns the new
+	// record. ErrNotFound when there is no such challenge; ErrConflict
+	// otherwise.
 	RecordAttempt(ctx context.Context, id string, from State, now time.Time) (Challenge, error)
 	// ListPendingChallenges returns userID's unexpired challenges in
 	// StatePending, ordered by CreatedAt, then ID. Empty, non-nil when there
@@ -124,8 +125,9 @@ type ChallengeStore interface {
 	// the writer: several changes may arrive as one wake-up, so a woken
 	// waiter re-reads the record. A change made after Watch returns wakes the
 	// channel (implementations subscribe before returning); watching an ID
-	// that does not exist yet is not an error. The channel is closed when
-	// ctx is done.
+	// that does not exist yet is not an error. Watch may fail when it cannot
+	// subscribe (the backend is down); callers then poll. The channel is
+	// closed when ctx is done.
 	// Wake-ups are a hint: waiters also poll, so a lost wake-up costs latency,
 	// not correctness.
 	Watch(ctx context.Context, id string) (<-chan struct{}, error)

@@ -113,7 +113,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, from store.State, 
 	if !ok {
 		return store.Challenge{}, store.ErrNotFound
 	}
-	if c.State != from || !c.ExpiresAt.After(now) {
+	if c.State != from || from.Final() || !c.ExpiresAt.After(now) {
 		return store.Challenge{}, store.ErrConflict
 	}
 	c.Attempts++

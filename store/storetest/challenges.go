@@ -472,6 +472,8 @@ func (s suite) challengeRecordAttempt(t *testing.T) {
 	want.State = store.StateFailed
 	_, err = st.RecordAttempt(ctx, want.ID, store.StatePending, now)
 	mustFail(t, err, store.ErrConflict, "RecordAttempt from PENDING of a FAILED challenge")
+	_, err = st.RecordAttempt(ctx, want.ID, store.StateFailed, now)
+	mustFail(t, err, store.ErrConflict, "RecordAttempt from FAILED (final states never change)")
 	wantChallenge(t, st, want, now, "GetChallenge of a FAILED challenge after RecordAttempt")
 }
 

@@ -1,0 +1,172 @@
+package pgxstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// CreateChallenge implements [store.ChallengeStore] in one statement that
+// claims the idempotency key and inserts the challenge. When the key is
+// held by an unexpired challenge, a second statement reads that challenge.
+func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
+	if err := s.check(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	// The holder of the key can only vanish between the two statements if a
+	// Sweep with a later clock deletes it; then the key is free: try again.
+	for range 3 {
+		tag, err := s.pool.Exec(ctx, s.q.createChallenge,
+			c.ID, c.UserID, c.Action, string(c.State), c.Method, c.Methods, c.Nonce, c.Details,
+			c.DetailsDigest, c.VerificationCode, c.IdempotencyKey, c.ClientIP, c.UserAgent, c.Origin,
+			c.CreatedAt, c.ExpiresAt, c.CredentialID, c.DenyReason, nullTime(c.AnsweredAt), c.Attempts,
+			c.ClaimedBy, c.ClaimSecretHash, c.BrowserBindingHash, c.Passkey, now)
+		switch {
+		case isUniqueViolation(err):
+			return store.Challenge{}, store.ErrConflict
+		case err != nil:
+			return store.Challenge{}, wrap("create challenge", err)
+		case tag.RowsAffected() == 1:
+			return storedChallenge(c), nil
+		}
+		existing, err := scanChallenge(s.pool.QueryRow(ctx, s.q.idempotentChallenge, c.UserID, c.IdempotencyKey, now))
+		if err == nil {
+			return existing, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return store.Challenge{}, wrap("create challenge", err)
+		}
+	}
+	return store.Challenge{}, wrap("create challenge", errors.New("idempotency key held by a challenge that keeps disappearing"))
+}
+
+// GetChallenge implements [store.ChallengeStore].
+func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
+	if err := s.check(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	c, err := scanChallenge(s.pool.QueryRow(ctx, s.q.getChallenge, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Challenge{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Challenge{}, wrap("get challenge", err)
+	}
+	if !c.ExpiresAt.After(now) && !c.State.Final() {
+		c.State = store.StateExpired
+	}
+	return c, nil
+}
+
+// TransitionChallenge implements [store.ChallengeStore] as one
+// UPDATE … WHERE id AND state AND expires_at > now RETURNING. Only when it
+// matches nothing does a second statement tell ErrNotFound from
+// ErrConflict.
+func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
+	if err := s.check(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	if !t.From.Final() {
+		c, err := scanChallenge(s.pool.QueryRow(ctx, s.q.transitionChallenge, id, string(t.From), string(t.To),
+			t.UserID, t.CredentialID, t.DenyReason, t.ClaimedBy, nullTime(t.AnsweredAt), now))
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return store.Challenge{}, wrap("transition challenge", err)
+		}
+	}
+	return store.Challenge{}, s.missingOrConflict(ctx, id, "transition challenge")
+}
+
+// RecordAttempt implements [store.ChallengeStore] as one UPDATE, like
+// TransitionChallenge.
+func (s *Store) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
+	if err := s.check(ctx); err != nil {
+		return store.Challenge{}, err
+	}
+	if from.Final() {
+		return store.Challenge{}, s.missingOrConflict(ctx, id, "record attempt")
+	}
+	c, err := scanChallenge(s.pool.QueryRow(ctx, s.q.recordAttempt, id, string(from), now))
+	if err == nil {
+		return c, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return store.Challenge{}, wrap("record attempt", err)
+	}
+	return store.Challenge{}, s.missingOrConflict(ctx, id, "record attempt")
+}
+
+// missingOrConflict is the error of a compare-and-set on challenge id that
+// matched nothing: ErrNotFound when there is no such challenge, ErrConflict
+// otherwise.
+func (s *Store) missingOrConflict(ctx context.Context, id, what string) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, s.q.challengeExists, id).Scan(&exists); err != nil {
+		return wrap(what, err)
+	}
+	if exists {
+		return store.ErrConflict
+	}
+	return store.ErrNotFound
+}
+
+// ListPendingChallenges implements [store.ChallengeStore].
+func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, _ := s.pool.Query(ctx, s.q.listPending, userID, now)
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Challenge, error) {
+		return scanChallenge(row)
+	})
+	if err != nil {
+		return nil, wrap("list pending challenges", err)
+	}
+	if list == nil {
+		list = []store.Challenge{}
+	}
+	return list, nil
+}
+
+// scanChallenge reads one row of challengeColumns.
+func scanChallenge(row pgx.Row) (store.Challenge, error) {
+	var (
+		c        store.Challenge
+		state    string
+		answered *time.Time
+	)
+	err := row.Scan(&c.ID, &c.UserID, &c.Action, &state, &c.Method, &c.Methods, &c.Nonce, &c.Details,
+		&c.DetailsDigest, &c.VerificationCode, &c.IdempotencyKey, &c.ClientIP, &c.UserAgent, &c.Origin,
+		&c.CreatedAt, &c.ExpiresAt, &c.CredentialID, &c.DenyReason, &answered, &c.Attempts, &c.ClaimedBy,
+		&c.ClaimSecretHash, &c.BrowserBindingHash, &c.Passkey)
+	if err != nil {
+		return store.Challenge{}, err
+	}
+	c.State = store.State(state)
+	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
+	c.AnsweredAt = fromNullTime(answered)
+	return c, nil
+}
+
+// storedChallenge is c as a later read returns it: its own copy of every
+// slice, times to the microsecond.
+func storedChallenge(c store.Challenge) store.Challenge {
+	c.Methods = slices.Clone(c.Methods)
+	c.Nonce = bytes.Clone(c.Nonce)
+	c.Details = bytes.Clone(c.Details)
+	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
+	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
+	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
+	c.Passkey = bytes.Clone(c.Passkey)
+	c.CreatedAt, c.ExpiresAt = storedTime(c.CreatedAt), storedTime(c.ExpiresAt)
+	c.AnsweredAt = storedTime(c.AnsweredAt)
+	return c
+}

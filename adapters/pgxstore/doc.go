@@ -1,0 +1,68 @@
+// Package pgxstore keeps deviceauth's state in PostgreSQL through pgx v5.
+//
+// It implements [store.Store] over the application's own *pgxpool.Pool,
+// which it never closes, so every instance behind a load balancer sees one
+// truth:
+//
+//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	if err != nil { … }
+//	defer pool.Close()
+//	st, err := pgxstore.New(pool, pgxstore.WithSchema("deviceauth"))
+//	if err != nil { … }
+//	defer st.Close()
+//	if err := st.Migrate(ctx); err != nil { … } // at every start; idempotent
+//	svc, err := deviceauth.New(deviceauth.Config{Store: st, … })
+//
+// # Schema and migrations
+//
+// The tables live in one schema, "deviceauth" unless [WithSchema] names
+// another. [Store.Migrate] creates the schema and applies the migrations
+// embedded in the package (migrations/NNNN_*.sql), recording each in the
+// table schema_version. It runs in one transaction under
+// pg_advisory_xact_lock, so instances started together migrate one after the
+// other; it refuses a schema at a newer version than it knows
+// ([ErrSchemaTooNew]).
+//
+// # Atomicity
+//
+// Every transition is one statement: UPDATE … WHERE id AND state AND
+// expires_at > now RETURNING for challenges; DELETE … RETURNING for
+// registration tokens; INSERT … ON CONFLICT DO UPDATE for counters (the
+// window resets inside the statement), for nonces (claimed only when absent
+// or expired) and for idempotency keys (unique per user among unexpired
+// challenges). ErrNotFound and ErrConflict are told apart by a second read
+// only when a compare-and-set matched nothing. The credential cap is one
+// pipelined round trip, an advisory lock on the user and a counting INSERT
+// in one implicit transaction.
+//
+// # Time
+//
+// The database clock is never read: every comparison is with the now the
+// caller passes (a query parameter, never now()). Times are stored as
+// timestamptz, to the microsecond. Expired rows are invisible to reads
+// before any sweep; an expired challenge reads as EXPIRED. [Store.Sweep]
+// deletes what has expired, keeping challenges [ExpiredChallengeRetention]
+// longer; it is garbage collection only, to be run from time to time.
+//
+// # Wake-ups
+//
+// A trigger on the challenges table sends pg_notify(schema, challengeID) in
+// the transaction of every insert or update, whoever the writer. Each Store
+// holds one LISTEN connection, taken from the pool and hijacked out of it
+// (so the pool's settings and hooks apply and its capacity is not reduced),
+// run by one goroutine started at the first [Store.Watch] and stopped by
+// [Store.Close]. Watch returns once the connection is listening; on
+// connection loss the goroutine reconnects with a backoff capped at the poll
+// interval ([WithPollInterval]), waking every watcher at each attempt and
+// once more when it is back, since notifications sent meanwhile are lost.
+// Waiters poll anyway, so a lost wake-up costs latency, not correctness.
+//
+// # Connections
+//
+// Each method is one round trip on one pooled connection; a failed
+// compare-and-set, a refused credential and a repeated idempotency key take
+// a second. A challenge cycle (track → fetch → respond → validate) is 11
+// round trips with rate limits off, 13 with the default ones. Size the pool
+// for the expected concurrency; the LISTEN connection is one more server
+// connection per Store. Close the Store before the pool.
+package pgxstore
