@@ -1,0 +1,55 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// PutRegistrationToken implements [store.RegistrationTokenStore].
+func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
+	if err := s.lockWrites(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrites()
+	res, err := s.exec(ctx, nil, `INSERT INTO registration_tokens (hash, user_id, created_at, expires_at)
+		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+		t.Hash, t.UserID, millis(t.CreatedAt), millis(t.ExpiresAt))
+	if err != nil {
+		return s.fail(ctx, "put registration token", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.fail(ctx, "put registration token", err)
+	}
+	if n == 0 {
+		return store.ErrConflict
+	}
+	return nil
+}
+
+// ConsumeRegistrationToken implements [store.RegistrationTokenStore]: one
+// DELETE … RETURNING of the unexpired token, so of racing callers exactly
+// one gets the row. An expired token stays until Sweep.
+func (s *Store) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
+	if err := s.lockWrites(ctx); err != nil {
+		return store.RegistrationToken{}, err
+	}
+	defer s.unlockWrites()
+	var created, expires sql.NullInt64
+	t := store.RegistrationToken{Hash: bytes.Clone(hash)}
+	err := s.queryRow(ctx, nil, `DELETE FROM registration_tokens WHERE hash = ? AND expires_at > ?
+		RETURNING user_id, created_at, expires_at`, hash, now.UnixMilli()).Scan(&t.UserID, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.RegistrationToken{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.RegistrationToken{}, s.fail(ctx, "consume registration token", err)
+	}
+	t.CreatedAt, t.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return t, nil
+}
