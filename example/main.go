@@ -20,12 +20,19 @@
 //     or removing a device while you have one needs its approval;
 //   - adapters/gorillasession for who is signed in;
 //   - the device endpoints mounted at /deviceauth/, with Config.PublicURL
-//     set from the real listening address (so -addr 127.0.0.1:0 works).
+//     set from the real listening address (so -addr 127.0.0.1:0 works);
+//   - "Sign in with your phone": Config.QRCode and Config.SignIn, and the
+//     handler's deviceauth.js on the sign-in page;
+//   - push with number matching (WithMethods(DEVICE, PUSH) and a Notifier
+//     that logs what a push would carry);
+//   - a phone simulator page (/phone) that keeps a non-extractable WebCrypto
+//     key in IndexedDB and speaks the wire protocol, so every flow can be
+//     tried with one browser.
 //
 // # Flags
 //
 //	-addr      host:port to listen on (default 127.0.0.1:8080; port 0 picks one)
-//	-store     memory (default), sqlite:PATH, redis://…, postgres://…
+//	-store     sqlite:deviceauth-example.db (default), memory, redis://…, postgres://…
 //	-key-file  the token-signing key, created on first run; default next to
 //	           the SQLite database, random per run for memory
 //
@@ -50,7 +57,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
-	storeURL := flag.String("store", "memory", "where deviceauth keeps its state: memory, sqlite:PATH, redis://… or postgres://…")
+	storeURL := flag.String("store", defaultStore, "where deviceauth keeps its state: sqlite:PATH, memory, redis://… or postgres://…")
 	keyFile := flag.String("key-file", "", "`file` of the token-signing key, created on first run (default: PATH.key for sqlite:PATH, deviceauth-example.key for servers, a random key per run for memory)")
 	flag.Parse()
 	if flag.NArg() != 0 {

@@ -1,0 +1,263 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The Lua scripts. Each touches the keys it declares, all in one hash slot,
+// compares times with the now in its arguments (unix ms), and reports
+// outcomes as values, never as Redis errors. Field names are those of
+// codec.go.
+var (
+	// challengeCreate stores a challenge unless its key exists, and
+	// publishes its ID.
+	// KEYS: challenge. ARGV: TTL ms, channel, ID, field, value, …
+	challengeCreate = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1`)
+
+	// challengeIndex claims an idempotency key (when KEYS[2] is given) for
+	// a new challenge, or returns the ID of the unexpired challenge that
+	// holds it; then adds the new challenge to its user's pending index and
+	// trims entries long expired. It returns "" when the new challenge is
+	// the one that counts.
+	// KEYS: pending index[, idempotency key]. ARGV: ID, ExpiresAt, now,
+	// trim bound ("(ms"), index TTL, mapping TTL, stale ID (a holder whose
+	// record is gone, to replace), "1" to index.
+	challengeIndex = newScript(`
+if KEYS[2] then
+  local v = redis.call('GET', KEYS[2])
+  if v then
+    local sep = string.find(v, ' ', 1, true)
+    if sep then
+      local exp, other = tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1)
+      if other ~= ARGV[1] and other ~= ARGV[7] and exp and exp > tonumber(ARGV[3]) then return other end
+    end
+  end
+  redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[1], 'PX', ARGV[6])
+end
+if ARGV[8] == '1' then
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+end
+return ''`)
+
+	// challengeTransition is the compare-and-set of a challenge's state. It
+	// returns {"notfound"}, {"conflict"} or {"ok", claimed, field, value,
+	// …}, claimed being "1" when the transition gave the challenge its user.
+	// KEYS: challenge. ARGV: now, channel, ID, from, "1" when from is final,
+	// to, user, credential ID, deny reason, claimed by, answered at.
+	challengeTransition = newScript(`
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return {'notfound'} end
+local cur = redis.call('HMGET', k, 's', 'ea', 'u')
+local state, exp, user = cur[1] or '', tonumber(cur[2] or ''), cur[3] or ''
+if ARGV[5] == '1' or state ~= ARGV[4] or not exp or exp <= tonumber(ARGV[1])
+  or (ARGV[7] ~= '' and user ~= '' and user ~= ARGV[7]) then
+  return {'conflict'}
+end
+local set, claimed = {'s', ARGV[6]}, '0'
+if ARGV[7] ~= '' and user == '' then
+  set[#set + 1] = 'u'
+  set[#set + 1] = ARGV[7]
+  claimed = '1'
+end
+local fields = {'ci', 'dr', 'cb', 'aa'}
+for i = 1, 4 do
+  if ARGV[7 + i] ~= '' then
+    set[#set + 1] = fields[i]
+    set[#set + 1] = ARGV[7 + i]
+  end
+end
+redis.call('HSET', k, unpack(set))
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+local r = redis.call('HGETALL', k)
+table.insert(r, 1, claimed)
+table.insert(r, 1, 'ok')
+return r`)
+
+	// challengeAttempt adds one to a challenge's attempts while it is in a
+	// state that is not final, and unexpired. Replies as challengeTransition.
+	// KEYS: challenge. ARGV: now, channel, ID, from, "1" when from is final.
+	challengeAttempt = newScript(`
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return {'notfound'} end
+local cur = redis.call('HMGET', k, 's', 'ea')
+local exp = tonumber(cur[2] or '')
+if ARGV[5] == '1' or (cur[1] or '') ~= ARGV[4] or not exp or exp <= tonumber(ARGV[1]) then return {'conflict'} end
+redis.call('HINCRBY', k, 'at', 1)
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+local r = redis.call('HGETALL', k)
+table.insert(r, 1, '0')
+table.insert(r, 1, 'ok')
+return r`)
+
+	// credentialInsert stores a credential unless its key exists.
+	// KEYS: credential. ARGV: field, value, …
+	credentialInsert = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`)
+
+	// credentialReserve adds a credential ID to its user's set while the
+	// set holds fewer than max (max <= 0: no limit). 1 added, 0 limit.
+	// KEYS: the user's credential set. ARGV: ID, max.
+	credentialReserve = newScript(`
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+local max = tonumber(ARGV[2])
+if max > 0 and redis.call('SCARD', KEYS[1]) >= max then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1`)
+
+	// credentialUpdate changes a user's credential: fields with an empty
+	// value are removed (the zero value), others set. A sign count must move
+	// forward (or stay 0). Returns {"notfound"}, {"conflict"} or {"ok",
+	// field, value, …}.
+	// KEYS: credential. ARGV: user, new sign count or "", field, value, …
+	credentialUpdate = newScript(`
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 or (redis.call('HGET', k, 'u') or '') ~= ARGV[1] then return {'notfound'} end
+if ARGV[2] ~= '' then
+  local cur, nxt = tonumber(redis.call('HGET', k, 'sc') or '0'), tonumber(ARGV[2])
+  if nxt <= cur and (nxt ~= 0 or cur ~= 0) then return {'conflict'} end
+end
+for i = 3, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', k, ARGV[i])
+  else
+    redis.call('HSET', k, ARGV[i], ARGV[i + 1])
+  end
+end
+local r = redis.call('HGETALL', k)
+table.insert(r, 1, 'ok')
+return r`)
+
+	// credentialDelete deletes a credential if it is the user's: 1 deleted,
+	// 0 not found.
+	// KEYS: credential. ARGV: user.
+	credentialDelete = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 or (redis.call('HGET', KEYS[1], 'u') or '') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1`)
+
+	// tokenPut stores a registration token unless its key exists.
+	// KEYS: token. ARGV: TTL ms, field, value, …
+	tokenPut = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`)
+
+	// tokenConsume deletes a registration token and returns it while
+	// unexpired: {"notfound"} or {"ok", field, value, …}.
+	// KEYS: token. ARGV: now.
+	tokenConsume = newScript(`
+local exp = tonumber(redis.call('HGET', KEYS[1], 'ea') or '')
+local r = redis.call('HGETALL', KEYS[1])
+if #r == 0 then return {'notfound'} end
+redis.call('DEL', KEYS[1])
+if not exp or exp <= tonumber(ARGV[1]) then return {'notfound'} end
+table.insert(r, 1, 'ok')
+return r`)
+
+	// counterIncrement adds one to a fixed-window counter, starting a new
+	// window at 1 when there is none or it has ended. Returns the value.
+	// KEYS: counter. ARGV: now, the new window's end, TTL ms.
+	counterIncrement = newScript(`
+local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '')
+if not e or e <= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'v', '1', 'e', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 1
+end
+return redis.call('HINCRBY', KEYS[1], 'v', 1)`)
+
+	// nonceClaim records a nonce until its expiry unless it is recorded and
+	// unexpired (an expired nonce the server still holds is claimed again):
+	// 1 claimed, 0 taken.
+	// KEYS: nonce. ARGV: now, ExpiresAt, TTL ms.
+	nonceClaim = newScript(`
+local e = tonumber(redis.call('GET', KEYS[1]) or '')
+if e and e > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`)
+)
+
+// script is a Lua script with its source, which loadScripts sends in a
+// pipeline (redis.Script keeps it to itself).
+type script struct {
+	*redis.Script
+	src string
+}
+
+func newScript(src string) script { return script{Script: redis.NewScript(src), src: src} }
+
+var allScripts = []script{
+	challengeCreate, challengeIndex, challengeTransition, challengeAttempt,
+	credentialInsert, credentialReserve, credentialUpdate, credentialDelete,
+	tokenPut, tokenConsume, counterIncrement, nonceClaim,
+}
+
+// loadScripts loads every script on every master in one pipeline each, so
+// that EVALSHA finds them from the first call.
+func (s *Store) loadScripts(ctx context.Context) error {
+	return s.eachMaster(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, sc := range allScripts {
+				p.ScriptLoad(ctx, sc.src)
+			}
+			return nil
+		})
+		if err != nil {
+			return wrap("loading scripts", err)
+		}
+		for i, cmd := range cmds {
+			if got := cmd.(*redis.StringCmd).Val(); got != allScripts[i].Hash() {
+				return fmt.Errorf("redisstore: loading scripts: the server's SHA1 %s differs from %s", got, allScripts[i].Hash())
+			}
+		}
+		return nil
+	})
+}
+
+// call is one script with its keys and arguments.
+type call struct {
+	script script
+	keys   []string
+	args   []any
+}
+
+// run runs one script: EVALSHA, then EVAL if the server lacks it.
+func (s *Store) run(ctx context.Context, c call) *redis.Cmd {
+	return c.script.Run(ctx, s.client, c.keys, c.args...)
+}
+
+// runPipelined runs scripts in one pipeline (one round trip on a single
+// node; one per node involved in a Cluster) and returns their commands,
+// each with its own result or error. Scripts the server lacked are run again
+// with EVAL, one by one.
+func (s *Store) runPipelined(ctx context.Context, calls ...call) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	// The pipeline's error is that of its first failed command, which each
+	// caller reads from its own command.
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range calls {
+			cmds[i] = c.script.EvalSha(ctx, p, c.keys, c.args...)
+		}
+		return nil
+	})
+	for i, c := range calls {
+		if err := cmds[i].Err(); err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")) {
+			cmds[i] = c.script.Eval(ctx, s.client, c.keys, c.args...)
+		}
+	}
+	return cmds
+}
