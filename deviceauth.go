@@ -151,6 +151,9 @@ type RateLimits struct {
 	Pushes Rate
 	// QR: QR challenges created per client IP. Default 30 per minute.
 	QR Rate
+	// Ceremonies: anonymous ceremonies (passkey sign-in) begun per client
+	// IP, see Service.LimitCeremonies. Default 60 per minute.
+	Ceremonies Rate
 }
 
 // Rate is Limit events per Window.
@@ -291,6 +294,7 @@ func (c *Config) setDefaults() error {
 		{"RateLimits.Challenges", &c.RateLimits.Challenges, Rate{30, 10 * time.Minute}},
 		{"RateLimits.Pushes", &c.RateLimits.Pushes, Rate{10, time.Hour}},
 		{"RateLimits.QR", &c.RateLimits.QR, Rate{30, time.Minute}},
+		{"RateLimits.Ceremonies", &c.RateLimits.Ceremonies, Rate{60, time.Minute}},
 	}
 	for _, r := range rates {
 		if r.r.Limit == 0 {

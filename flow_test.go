@@ -235,3 +235,18 @@ func TestFlow_RemovedCredentialCannotAnswerPending(t *testing.T) {
 		t.Fatalf("removed credential approving: %v", err)
 	}
 }
+
+func TestTrack_DefaultMethodsFollowTheUsersCredentials(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.enrol("alice", "ES256")
+	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer"})
+	if err != nil || len(res.Methods) != 1 || res.Methods[0] != deviceauth.MethodDevice {
+		t.Fatalf("device user: %+v, %v", res.Methods, err)
+	}
+	addFakePasskey(t, e, "bob", []byte("bob-key"), 0)
+	res, err = e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "bob", Action: "transfer"})
+	if err != nil || len(res.Methods) != 1 || res.Methods[0] != deviceauth.MethodPasskey {
+		t.Fatalf("passkey-only user: %+v, %v", res.Methods, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -69,6 +70,14 @@ type Ceremony struct {
 	Data      []byte // the caller's state (go-webauthn session data)
 	ExpiresAt time.Time
 	finished  bool // set by FinishCeremony: only a finished ceremony grants anything
+}
+
+// LimitCeremonies counts a ceremony begun by the client at ip against
+// RateLimits.Ceremonies; over the limit it is ErrRateLimited. Call it
+// before BeginCeremony for anonymous ceremonies, which otherwise let anyone
+// write to the store.
+func (s *Service) LimitCeremonies(ctx context.Context, ip netip.Addr) error {
+	return s.limit(ctx, "ceremony", ipString(ip), s.cfg.RateLimits.Ceremonies)
 }
 
 // Ceremony kinds the Service itself knows.
@@ -223,15 +232,25 @@ func (s *Service) Passkeys(ctx context.Context, userID string) ([]store.Credenti
 // UsePasskey records a verified use of userID's passkey credentialID: the
 // new sign count (which must move forward, unless both old and new are 0,
 // as synced passkeys report), the flags, and the time. A counter that went
-// backwards emits EventPasskeyClone and is ErrPasskeyClone: refuse the
-// sign-in. A removed passkey is ErrNotFound.
+// backwards emits EventPasskeyClone, marks the credential with
+// store.FlagCloneWarning (Credential.CloneWarning) and is ErrPasskeyClone:
+// refuse the sign-in. A removed passkey is ErrNotFound.
 func (s *Service) UsePasskey(ctx context.Context, userID, credentialID string, signCount, flags uint32) error {
-	_, err := s.store.UpdateCredential(ctx, userID, credentialID, store.CredentialUpdate{
+	cur, err := s.store.GetCredential(ctx, credentialID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || (err == nil && cur.UserID != userID):
+		return ErrNotFound
+	case err != nil:
+		return s.storeFailed(ctx, err)
+	}
+	flags = flags&^store.FlagCloneWarning | cur.Flags&store.FlagCloneWarning // the warning stays
+	_, err = s.store.UpdateCredential(ctx, userID, credentialID, store.CredentialUpdate{
 		SignCount: &signCount, Flags: &flags, LastUsedAt: s.now(),
 	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		s.emit(ctx, Event{Type: EventPasskeyClone, UserID: userID, CredentialID: credentialID})
+		s.markClone(ctx, userID, credentialID)
 		return ErrPasskeyClone
 	case errors.Is(err, store.ErrNotFound):
 		return ErrNotFound
@@ -239,6 +258,18 @@ func (s *Service) UsePasskey(ctx context.Context, userID, credentialID string, s
 		return s.storeFailed(ctx, err)
 	}
 	return nil
+}
+
+// markClone keeps the clone warning on the credential for the user to see.
+func (s *Service) markClone(ctx context.Context, userID, credentialID string) {
+	c, err := s.store.GetCredential(ctx, credentialID)
+	if err == nil && c.UserID == userID {
+		flags := c.Flags | store.FlagCloneWarning
+		_, err = s.store.UpdateCredential(ctx, userID, credentialID, store.CredentialUpdate{Flags: &flags})
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.storeFailed(ctx, err)
+	}
 }
 
 // passkeyStepUp returns userID's pending challenge id that a passkey may

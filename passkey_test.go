@@ -168,6 +168,16 @@ func TestPasskey_StepUp(t *testing.T) {
 	if n := e.events.count(deviceauth.EventPasskeyClone); n != 1 {
 		t.Fatalf("%d clone events", n)
 	}
+	if creds, _ := e.svc.Credentials(ctx, "alice"); len(creds) != 1 || !creds[0].CloneWarning {
+		t.Fatalf("the clone warning is not kept: %+v", creds)
+	}
+	// A later good use keeps the warning.
+	if err := e.svc.UsePasskey(ctx, "alice", cred.ID, 10, 0); err != nil {
+		t.Fatal(err)
+	}
+	if creds, _ := e.svc.Credentials(ctx, "alice"); !creds[0].CloneWarning {
+		t.Fatal("a later sign-in cleared the clone warning")
+	}
 	// A removed passkey approves nothing.
 	if err := e.svc.RemoveCredential(ctx, "alice", cred.ID, ""); err != nil {
 		t.Fatal(err)

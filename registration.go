@@ -45,12 +45,15 @@ type Credential struct {
 	Platform   string    `json:"platform,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
 	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+	// CloneWarning is set when a passkey's counter once went backwards.
+	CloneWarning bool `json:"cloneWarning,omitempty"`
 }
 
 func publicCredential(c store.Credential) Credential {
 	return Credential{
 		ID: c.ID, UserID: c.UserID, Kind: string(c.Kind), Algorithm: c.Algorithm,
 		Name: c.Name, Platform: c.Platform, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt,
+		CloneWarning: c.Flags&store.FlagCloneWarning != 0,
 	}
 }
 

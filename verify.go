@@ -37,7 +37,9 @@ type TrackRequest struct {
 	IdempotencyKey string
 	ClientIP       netip.Addr
 	UserAgent      string
-	// Methods are the verification methods offered. Default [MethodDevice].
+	// Methods are the verification methods offered. Default: those the
+	// user's credentials can answer — MethodDevice for device keys,
+	// MethodPasskey for passkeys (MethodDevice for a user with none).
 	Methods []Method
 	// VerificationCode asks for number matching whatever the policy says.
 	VerificationCode bool
@@ -73,8 +75,7 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	if len(req.IdempotencyKey) > 128 || !validText(req.IdempotencyKey) {
 		return TrackResult{}, ErrInvalidRequest.withMessage("idempotencyKey must be at most 128 bytes of printable UTF-8")
 	}
-	methods, err := checkMethods(req.Methods)
-	if err != nil {
+	if _, err := checkMethods(req.Methods); err != nil {
 		return TrackResult{}, err
 	}
 	details, err := protocol.NormalizeDetails(req.Details)
@@ -91,6 +92,10 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 		return TrackResult{}, s.storeFailed(ctx, err)
 	}
 	res := TrackResult{Enrolled: len(creds) > 0}
+	methods := req.Methods
+	if len(methods) == 0 {
+		methods = defaultMethods(creds)
+	}
 	if wrong >= int64(s.cfg.WrongCodeLimit) {
 		res.State = StateBlock
 		s.emit(ctx, Event{Type: EventActionBlocked, UserID: req.UserID, Action: req.Action, ClientIP: ipString(req.ClientIP), Reason: "wrong_code_limit"})
@@ -528,10 +533,22 @@ func (s *Service) storeFailed(ctx context.Context, err error) error {
 	return ErrUnavailable.with(err)
 }
 
-func checkMethods(ms []Method) ([]Method, error) {
-	if len(ms) == 0 {
-		return []Method{MethodDevice}, nil
+// defaultMethods are the methods a user's credentials can answer.
+func defaultMethods(creds []store.Credential) []Method {
+	var ms []Method
+	if slices.ContainsFunc(creds, func(c store.Credential) bool { return c.Kind == store.KindDevice }) {
+		ms = append(ms, MethodDevice)
 	}
+	if slices.ContainsFunc(creds, func(c store.Credential) bool { return c.Kind == store.KindPasskey }) {
+		ms = append(ms, MethodPasskey)
+	}
+	if len(ms) == 0 {
+		ms = []Method{MethodDevice}
+	}
+	return ms
+}
+
+func checkMethods(ms []Method) ([]Method, error) {
 	for i, m := range ms {
 		switch m {
 		case MethodDevice, MethodPush, MethodQRCode, MethodPasskey:

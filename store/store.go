@@ -197,6 +197,9 @@ type Credential struct {
 const (
 	FlagBackupEligible uint32 = 1 << 0
 	FlagBackupState    uint32 = 1 << 1
+	// FlagCloneWarning: the passkey's signature counter once went
+	// backwards, a sign of a cloned authenticator.
+	FlagCloneWarning uint32 = 1 << 2
 )
 
 // CredentialUpdate lists the changes UpdateCredential makes. Nil and zero
