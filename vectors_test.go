@@ -192,6 +192,18 @@ func renderVectors(t *testing.T, old string) string {
 	w("- message to sign (%d bytes): `%x`\n", len(denyMsg), denyMsg)
 	w("- EdDSA response signature: `%x`\n", denySig)
 
+	w("\n### Passkey step-up challenge\n\n")
+	pkMsg := protocol.Frame(protocol.LabelPasskey, []byte(challengeID), nonce, []byte("transfer"), digest[:])
+	pkChallenge := protocol.PasskeyChallenge(challengeID, nonce, "transfer", digest[:])
+	if sha256.Sum256(pkMsg) != pkChallenge {
+		t.Fatal("the passkey message does not hash to PasskeyChallenge")
+	}
+	w("- the same challenge ID, nonce, action `transfer` and details digest as above\n")
+	w("- message (%d bytes): `%x`\n", len(pkMsg), pkMsg)
+	w("- WebAuthn challenge = SHA-256 of the message: `%x` (base64url `%s`)\n", pkChallenge, protocol.EncodeBase64(pkChallenge[:]))
+	rawID := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	w("- the credential ID of the passkey whose raw ID is `%x`: `%s`\n", rawID, PasskeyCredentialID(rawID))
+
 	w("\n### Challenge token\n\n")
 	svc := &Service{tokenKeys: [][]byte{vectorTokenKey}}
 	token := svc.challengeToken(challengeID)
