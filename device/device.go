@@ -146,6 +146,8 @@ type Challenge struct {
 	Nonce   []byte           `json:"-"`
 	Details protocol.Details `json:"details"`
 	Method  string           `json:"method"`
+	// Origin is the web page that shows a QR code (QR challenges).
+	Origin string `json:"origin"`
 	// VerificationCodeRequired: ask the user to type the code shown on the
 	// other screen.
 	VerificationCodeRequired bool      `json:"verificationCodeRequired"`

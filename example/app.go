@@ -20,6 +20,8 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/adapters/gorillasession"
+	"github.com/deviceauth/deviceauth/passkey"
+	"github.com/deviceauth/deviceauth/qrcode"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -49,6 +51,7 @@ type App struct {
 	pages     map[string]*template.Template
 	log       *slog.Logger
 	handler   http.Handler
+	passkeys  *passkey.Passkeys // nil when BaseURL cannot have passkeys (passkey.go)
 }
 
 const (
@@ -88,12 +91,24 @@ func NewApp(cfg AppConfig) (*App, error) {
 	users := gorillasession.New(cookies, sessionName)
 
 	publicURL := base + "/deviceauth"
+	pk, err := newPasskeys(u, cfg.Key, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := deviceauth.New(deviceauth.Config{
 		Store:     cfg.Store,
 		Keys:      [][]byte{cfg.Key},
 		PublicURL: publicURL,
 		Users:     users,
 		Logger:    cfg.Logger,
+		// Sign in with your phone (qr-signin.js): QR codes rendered as
+		// PNGs, and a completed QR sign-in starts a new session.
+		QRCode: qrcode.PNG,
+		SignIn: users.SignIn,
+		// Pushes are logged (push.go): IDs only.
+		Notifier: logNotifier(cfg.Logger),
+		// Passkeys (passkey.go): a credential kind and a step-up method.
+		Passkeys: passkeyVerifier(pk),
 	})
 	if err != nil {
 		return nil, err
@@ -102,7 +117,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{publicURL: publicURL, svc: svc, users: users, pages: pages, log: cfg.Logger}
+	a := &App{publicURL: publicURL, svc: svc, users: users, pages: pages, log: cfg.Logger, passkeys: pk}
 	a.handler = a.routes()
 	return a, nil
 }
@@ -125,9 +140,15 @@ func (a *App) routes() http.Handler {
 	app.HandleFunc("GET /transfer", a.transferForm)
 	app.Handle("POST /transfer", tokenFromForm(a.svc.Require("transfer",
 		deviceauth.WithDetails(transferDetails),
+		// The phone that approves may be another device of the user,
+		// told by a push; number matching ties it to this screen.
+		// Or a passkey on this device (passkey.go).
+		deviceauth.WithMethods(deviceauth.MethodDevice, deviceauth.MethodPush, deviceauth.MethodPasskey),
 		deviceauth.WithVerificationCode(),
 		deviceauth.WithErrorHandler(a.transferDenied),
 	)(http.HandlerFunc(a.transfer))))
+	app.HandleFunc("GET /phone", a.phone)
+	app.Handle("GET /static/", staticFiles())
 
 	// Every POST of the app acts for the signed-in browser: cross-origin
 	// ones are refused (with the SameSite=Lax cookie, a second line).
@@ -140,6 +161,7 @@ func (a *App) routes() http.Handler {
 	// The device endpoints verify signatures over the path as the phone
 	// sent it (with the prefix), so StripPrefix does not break them.
 	root.Handle("/deviceauth/", http.StripPrefix("/deviceauth", a.svc.Handler()))
+	a.passkeyRoutes(root)
 	root.Handle("/", cop.Handler(app))
 	return root
 }
@@ -274,7 +296,7 @@ func parsePages() (map[string]*template.Template, error) {
 		},
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "home", "devices", "enrol", "challenge", "transfer", "sent", "problem"} {
+	for _, name := range []string{"signin", "home", "devices", "enrol", "challenge", "transfer", "sent", "problem", "phone"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("example: page %s: %w", name, err)
@@ -295,7 +317,9 @@ func (a *App) render(w http.ResponseWriter, status int, page string, data any) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// Scripts only from the app's own files (static/, and deviceauth.js
+	// under /deviceauth/), never inline; QR codes are data: images.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())

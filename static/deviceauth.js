@@ -23,7 +23,8 @@
       headers: body === undefined ? {} : { "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const data = res.status === 204 ? {} : await res.json();
+    // A proxy's error page is not JSON: keep the status, not a SyntaxError.
+    const data = res.status === 204 ? {} : await res.json().catch(function () { return {}; });
     if (!res.ok) {
       const err = new Error(data.message || res.statusText);
       err.code = data.error;
@@ -71,7 +72,14 @@
         let st;
         try {
           st = await call("GET", base + "/v1/qr/" + current.challengeId + "?since=" + encodeURIComponent(since) + "&wait=25s");
-        } catch (e) { onError(e); return; }
+        } catch (e) {
+          // A refusal (404: not this browser's challenge) ends the wait; a
+          // network error, 429 or 5xx is retried after a pause, or the page
+          // would wait forever for a state it no longer watches.
+          if (e.status && e.status < 500 && e.status !== 429) { onError(e); return; }
+          await new Promise(function (resolve) { setTimeout(resolve, 3000); });
+          continue;
+        }
         if (st.state !== since) {
           since = st.state;
           await handle(since, gen);
