@@ -100,8 +100,8 @@ type Config struct {
 	PollInterval time.Duration
 
 	// QRCode renders a QR payload as a PNG for the browser (package qrcode
-	// provides one). Optional: without it the browser renders the payload
-	// itself.
+	// provides one). Optional: without it the answer carries the payload
+	// only, and the page must render it.
 	QRCode func(payload string) ([]byte, error)
 	// QRWithoutCode turns number matching off for QR sign-in, which asks
 	// for it by default.

@@ -132,7 +132,7 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	digest := protocol.DetailsDigest(details)
 	ch := store.Challenge{
 		ID: "ch_" + protocol.NewID(), UserID: req.UserID, Action: req.Action, State: store.StatePending,
-		Method: string(methods[0]), Methods: methodStrings(methods), Nonce: newNonce(),
+		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
 		UserAgent: truncate(req.UserAgent, 512), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
@@ -531,6 +531,15 @@ func (s *Service) storeFailed(ctx context.Context, err error) error {
 	}
 	s.emit(ctx, Event{Type: EventStoreError, Reason: err.Error()})
 	return ErrUnavailable.with(err)
+}
+
+// primaryMethod is how a challenge reaches the user: PUSH when it is
+// pushed to devices, else the first method offered.
+func primaryMethod(ms []Method) Method {
+	if slices.Contains(ms, MethodPush) {
+		return MethodPush
+	}
+	return ms[0]
 }
 
 // defaultMethods are the methods a user's credentials can answer.
