@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -39,7 +40,7 @@ func BenchmarkBaselineSignVerify(b *testing.B) {
 // BenchmarkChallengeCycle is one whole cycle through Service calls over
 // memstore: track → fetch → the device signs → respond → validate.
 func BenchmarkChallengeCycle(b *testing.B) {
-	e := newEnv(b, noRateLimits)
+	e := newEnv(b, noRateLimits, benchLogging)
 	ctx := context.Background()
 	d := e.enrolKeyed("alice")
 	dev := deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: "alice"}
@@ -70,7 +71,7 @@ func BenchmarkChallengeCycle(b *testing.B) {
 
 // BenchmarkValidate is Validate alone on approved challenges.
 func BenchmarkValidate(b *testing.B) {
-	e := newEnv(b, noRateLimits)
+	e := newEnv(b, noRateLimits, benchLogging)
 	ctx := context.Background()
 	d := e.enrolKeyed("alice")
 	tokens := approvedTokens(b, e, d, b.N)
@@ -209,7 +210,7 @@ func TestRequire_AllocationsOverValidate(t *testing.T) {
 // transferDetails for amount "10.00 EUR", with rate limits off.
 func newGatedBenchEnv(tb testing.TB) *gatedEnv {
 	g := &gatedEnv{}
-	g.env = newEnv(tb, noRateLimits, headerUsers, func(c *deviceauth.Config) { c.Logger = slog.New(slog.DiscardHandler) })
+	g.env = newEnv(tb, noRateLimits, headerUsers, benchLogging)
 	details := deviceauth.WithDetails(func(r *http.Request, body []byte) (deviceauth.Details, error) {
 		var t transferBody
 		if err := json.Unmarshal(body, &t); err != nil {
@@ -234,4 +235,12 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.RequestURI = r.URL.RequestURI()
 	t.h.ServeHTTP(rec, r)
 	return rec.Result(), nil
+}
+
+// benchLogging logs as an application would (JSON at Info, here to
+// io.Discard) and keeps no event log, so benchmarks measure the Service,
+// not the tests' recorders.
+func benchLogging(c *deviceauth.Config) {
+	c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	c.OnEvent = nil
 }

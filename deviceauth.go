@@ -168,7 +168,7 @@ type Rate struct {
 type Service struct {
 	cfg       Config
 	store     store.Store
-	tokenKeys [][]byte
+	macs      []*tokenMACer // one per Config.Keys entry; the first signs
 	pubkeys   keyCache
 	log       *slog.Logger
 	now       func() time.Time
@@ -203,7 +203,7 @@ func New(cfg Config) (*Service, error) {
 		done:      make(chan struct{}),
 	}
 	for _, k := range cfg.Keys {
-		s.tokenKeys = append(s.tokenKeys, append([]byte(nil), k...))
+		s.macs = append(s.macs, newTokenMACer(k))
 	}
 	return s, nil
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"math/big"
 	"strings"
+	"sync"
 )
 
 const (
@@ -21,7 +23,7 @@ const (
 // It is derived, never stored, so the same challenge always has the same
 // token and the store holds none.
 func (s *Service) challengeToken(challengeID string) string {
-	mac := tokenMAC(s.tokenKeys[0], challengeID)
+	mac := s.macs[0].sum(challengeID)
 	buf := make([]byte, 0, len(challengeID)+len(mac))
 	buf = append(append(buf, challengeID...), mac...)
 	return tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
@@ -39,16 +41,27 @@ func (s *Service) parseChallengeToken(token string) (string, bool) {
 		return "", false
 	}
 	id, mac := string(raw[:len(raw)-sha256.Size]), raw[len(raw)-sha256.Size:]
-	for _, k := range s.tokenKeys {
-		if hmac.Equal(mac, tokenMAC(k, id)) {
+	for _, m := range s.macs {
+		if hmac.Equal(mac, m.sum(id)) {
 			return id, true
 		}
 	}
 	return "", false
 }
 
-func tokenMAC(key []byte, challengeID string) []byte {
-	h := hmac.New(sha256.New, key)
+// tokenMACer computes token MACs under one key, reusing HMAC states: the
+// keyed state is set up once per pooled value, not at every token.
+type tokenMACer struct{ pool sync.Pool }
+
+func newTokenMACer(key []byte) *tokenMACer {
+	k := append([]byte(nil), key...)
+	return &tokenMACer{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+}
+
+func (m *tokenMACer) sum(challengeID string) []byte {
+	h := m.pool.Get().(hash.Hash)
+	defer m.pool.Put(h)
+	h.Reset()
 	h.Write([]byte(tokenLabel))
 	h.Write([]byte(challengeID))
 	return h.Sum(nil)

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -205,13 +206,19 @@ func renderVectors(t *testing.T, old string) string {
 	w("- the credential ID of the passkey whose raw ID is `%x`: `%s`\n", rawID, PasskeyCredentialID(rawID))
 
 	w("\n### Challenge token\n\n")
-	svc := &Service{tokenKeys: [][]byte{vectorTokenKey}}
+	svc := &Service{macs: []*tokenMACer{newTokenMACer(vectorTokenKey)}}
 	token := svc.challengeToken(challengeID)
 	if id, ok := svc.parseChallengeToken(token); !ok || id != challengeID {
 		t.Fatal("the vector token does not parse")
 	}
 	w("- key: `%x`, challenge ID `%s`\n", vectorTokenKey, challengeID)
-	w("- HMAC-SHA256(key, \"deviceauth/v1/token\" ‖ challenge ID): `%x`\n", tokenMAC(vectorTokenKey, challengeID))
+	mac := hmac.New(sha256.New, vectorTokenKey) // computed here, independently of the package
+	mac.Write([]byte("deviceauth/v1/token" + challengeID))
+	wantToken := "dat_" + protocol.EncodeBase64(append([]byte(challengeID), mac.Sum(nil)...))
+	if token != wantToken {
+		t.Fatalf("challenge token %s, want %s", token, wantToken)
+	}
+	w("- HMAC-SHA256(key, \"deviceauth/v1/token\" ‖ challenge ID): `%x`\n", mac.Sum(nil))
 	w("- token: `%s`\n", token)
 
 	w("\n### Device-signed request (RFC 9421), Ed25519\n\n")
