@@ -3,7 +3,6 @@ package deviceauth_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -16,27 +15,13 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
 // BenchmarkBaselineSignVerify is the floor of a challenge cycle: one ES256
 // signature by the device and one verification by the server.
-func BenchmarkBaselineSignVerify(b *testing.B) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: protocol.NewID(), Nonce: make([]byte, 32),
-		Action: "transfer", CredentialID: protocol.NewID(), Decision: "approve", DetailsDigest: make([]byte, 32)})
-	for b.Loop() {
-		h := sha256.Sum256(msg)
-		sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
-		if err != nil {
-			b.Fatal(err)
-		}
-		h2 := sha256.Sum256(msg)
-		if !ecdsa.VerifyASN1(&key.PublicKey, h2[:], sig) {
-			b.Fatal("did not verify")
-		}
-	}
-}
+func BenchmarkBaselineSignVerify(b *testing.B) { cycletest.BaselineSignVerify(b) }
 
 // BenchmarkChallengeCycle is one whole cycle through Service calls over
 // memstore: track → fetch → the device signs → respond → validate.

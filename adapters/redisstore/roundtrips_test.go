@@ -1,15 +1,8 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -17,8 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deviceauth/deviceauth"
-	"github.com/deviceauth/deviceauth/internal/protocol"
-	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/internal/cycletest"
 )
 
 // A challenge cycle costs a fixed number of round trips to Redis once the
@@ -43,10 +35,10 @@ func TestRoundTrips_ChallengeCycle(t *testing.T) {
 	tests := []struct {
 		name   string
 		limits bool
-		want   [steps]counts
+		want   [cycletest.Steps]counts
 	}{
-		{"RateLimitsOff", false, [steps]counts{{4, 5}, {1, 1}, {4, 4}, {3, 3}}},
-		{"DefaultRateLimits", true, [steps]counts{{5, 6}, {1, 1}, {5, 5}, {3, 3}}},
+		{"RateLimitsOff", false, [cycletest.Steps]counts{{4, 5}, {1, 1}, {4, 4}, {3, 3}}},
+		{"DefaultRateLimits", true, [cycletest.Steps]counts{{5, 6}, {1, 1}, {5, 5}, {3, 3}}},
 	}
 	servers := []struct {
 		name   string
@@ -68,15 +60,19 @@ func TestRoundTrips_ChallengeCycle(t *testing.T) {
 					client, prefix := srv.client(t)
 					log := &commandLog{}
 					client.AddHook(log)
-					e := newCycleEnv(t, newStore(t, client, prefix), tt.limits)
-					e.run(t, nil) // warm-up: connections made, scripts known
+					var opts []func(*deviceauth.Config)
+					if tt.limits {
+						opts = append(opts, defaultRateLimits)
+					}
+					e := cycletest.New(t, newStore(t, client, prefix), opts...)
+					e.Cycle(t, nil) // warm-up: connections made, scripts known
 					log.take()
 					for range 3 {
-						e.run(t, func(step int) {
+						e.Cycle(t, func(step int) {
 							trips, commands, text := log.take()
 							if want := tt.want[step]; trips != want.trips || commands != want.commands {
 								t.Errorf("%s took %d round trips with %d commands, want %d and %d:%s",
-									stepNames[step], trips, commands, want.trips, want.commands, text)
+									cycletest.StepNames[step], trips, commands, want.trips, want.commands, text)
 							}
 						})
 					}
@@ -134,102 +130,6 @@ func (l *commandLog) take() (trips, commands int, text string) {
 	return trips, commands, b.String()
 }
 
-// cycleEnv is a Service over a Store, with one user and an enrolled ES256
-// device, for driving challenge cycles through Service calls as the
-// application and the device would.
-type cycleEnv struct {
-	svc  *deviceauth.Service
-	user string
-	dev  deviceauth.DeviceIdentity
-	key  *ecdsa.PrivateKey
-}
-
-var cycleDetails = deviceauth.Details{Message: "Send 10.00 EUR to Bob",
-	Fields: []deviceauth.Field{{Label: "Amount", Value: "10.00 EUR"}, {Label: "Payee", Value: "Bob"}}}
-
-// newCycleEnv starts a Service over st, with the default rate limits or
-// none, and registers a device.
-func newCycleEnv(t testing.TB, st store.Store, limits bool) *cycleEnv {
-	t.Helper()
-	cfg := deviceauth.Config{
-		Store: st, Keys: [][]byte{bytes.Repeat([]byte{7}, 32)}, PublicURL: "https://app.example/deviceauth",
-		Logger: slog.New(slog.DiscardHandler), // logs are not the store's cost
-	}
-	if !limits {
-		off := deviceauth.Rate{Limit: -1}
-		cfg.RateLimits = deviceauth.RateLimits{Register: off, Fetch: off, Respond: off, Challenges: off}
-	}
-	svc, err := deviceauth.New(cfg)
-	if err != nil {
-		t.Fatalf("deviceauth.New: %v", err)
-	}
-	t.Cleanup(func() { svc.Close(context.Background()) })
-	e := &cycleEnv{svc: svc, user: "alice"}
-	ctx := context.Background()
-	grant, err := svc.MintRegistrationToken(ctx, e.user, "")
-	if err != nil {
-		t.Fatalf("MintRegistrationToken: %v", err)
-	}
-	e.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	spki, _ := x509.MarshalPKIXPublicKey(&e.key.PublicKey)
-	pop := sha256.Sum256(protocol.RegistrationMessage(grant.Token, "ES256", spki, "phone", "ios"))
-	sig, err := ecdsa.SignASN1(rand.Reader, e.key, pop[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := svc.Register(ctx, deviceauth.Registration{Token: grant.Token, Algorithm: "ES256",
-		PublicKey: spki, Signature: sig, Name: "phone", Platform: "ios"})
-	if err != nil {
-		t.Fatalf("Register: %v", err)
-	}
-	e.dev = deviceauth.DeviceIdentity{CredentialID: cred.ID, UserID: e.user}
-	return e
-}
-
-// Cycle steps, in the order a cycle runs them.
-const (
-	stepTrack = iota
-	stepFetch
-	stepRespond
-	stepValidate
-	steps
-)
-
-var stepNames = [steps]string{"Track", "FetchChallenge", "Respond", "Validate"}
-
-// run is one cycle: track → fetch → the device signs → respond → validate;
-// after, when not nil, is called after each step.
-func (e *cycleEnv) run(t testing.TB, after func(step int)) {
-	if after == nil {
-		after = func(int) {}
-	}
-	ctx := context.Background()
-	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: e.user, Action: "transfer", Details: cycleDetails})
-	if err != nil || res.ChallengeID == "" {
-		t.Fatalf("Track = %+v, %v", res, err)
-	}
-	after(stepTrack)
-	v, err := e.svc.FetchChallenge(ctx, e.dev, res.ChallengeID)
-	if err != nil {
-		t.Fatalf("FetchChallenge: %v", err)
-	}
-	after(stepFetch)
-	digest := protocol.DetailsDigest(v.Details)
-	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: v.ChallengeID, Nonce: v.Nonce, Action: v.Action,
-		CredentialID: e.dev.CredentialID, Decision: "approve", DetailsDigest: digest[:]})
-	h := sha256.Sum256(msg)
-	sig, err := ecdsa.SignASN1(rand.Reader, e.key, h[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.Respond(ctx, deviceauth.Response{ChallengeID: v.ChallengeID, CredentialID: e.dev.CredentialID,
-		Decision: "approve", Signature: sig}); err != nil {
-		t.Fatalf("Respond: %v", err)
-	}
-	after(stepRespond)
-	val, err := e.svc.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.user, Action: "transfer", Details: cycleDetails})
-	if err != nil || !val.Valid {
-		t.Fatalf("Validate = %+v, %v; want valid", val, err)
-	}
-	after(stepValidate)
-}
+// defaultRateLimits puts back the default rate limits, which cycletest.New
+// turns off.
+func defaultRateLimits(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLimits{} }

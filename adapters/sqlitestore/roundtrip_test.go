@@ -1,23 +1,15 @@
 package sqlitestore_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"errors"
-	"log/slog"
 	"maps"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/adapters/sqlitestore"
-	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -46,14 +38,14 @@ const (
 func TestRoundTrips_ChallengeCycle(t *testing.T) {
 	st := openMigrated(t, tempPath(t))
 	counting := &countingStore{Store: st}
-	c := newCycle(t, counting)
-	c.run(t) // warm-up: the statement cache, the key cache
+	e := cycletest.New(t, counting)
+	e.Cycle(t, nil) // warm-up: the statement cache, the key cache
 
 	const cycles = 10
 	counting.reset()
 	statements := sqlitestore.Statements(st)
 	for range cycles {
-		c.run(t)
+		e.Cycle(t, nil)
 	}
 	statements = sqlitestore.Statements(st) - statements
 
@@ -175,119 +167,18 @@ func ignore(err, want error) error {
 	return err
 }
 
-// cycle drives challenge cycles through Service calls, as
-// BenchmarkChallengeCycle at the root does, with a device key the test
-// holds.
-type cycle struct {
-	svc *deviceauth.Service
-	key *ecdsa.PrivateKey
-	dev deviceauth.DeviceIdentity
-}
-
-var transferDetails = deviceauth.Details{
-	Message: "Send 10.00 EUR to Bob",
-	Fields:  []deviceauth.Field{{Label: "Amount", Value: "10.00 EUR"}, {Label: "Payee", Value: "Bob"}},
-}
-
-// newCycle starts a Service over st (rate limits off) and registers a
-// P-256 device for alice through Service calls.
-func newCycle(tb testing.TB, st store.Store) *cycle {
-	tb.Helper()
-	off := deviceauth.Rate{Limit: -1}
-	svc, err := deviceauth.New(deviceauth.Config{
-		Store: st, Keys: [][]byte{bytes.Repeat([]byte{7}, 32)}, PublicURL: "https://app.example/deviceauth",
-		RateLimits: deviceauth.RateLimits{Register: off, Fetch: off, Respond: off, Challenges: off},
-		Logger:     slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		tb.Fatalf("deviceauth.New: %v", err)
-	}
-	tb.Cleanup(func() { svc.Close(context.Background()) })
-	ctx := context.Background()
-	grant, err := svc.MintRegistrationToken(ctx, "alice", "")
-	if err != nil {
-		tb.Fatalf("MintRegistrationToken: %v", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	spki, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	reg := deviceauth.Registration{Token: grant.Token, Algorithm: "ES256", PublicKey: spki, Name: "phone", Platform: "test"}
-	reg.Signature = signDER(tb, key, protocol.RegistrationMessage(reg.Token, reg.Algorithm, reg.PublicKey, reg.Name, reg.Platform))
-	cred, err := svc.Register(ctx, reg)
-	if err != nil {
-		tb.Fatalf("Register: %v", err)
-	}
-	return &cycle{svc: svc, key: key, dev: deviceauth.DeviceIdentity{CredentialID: cred.ID, UserID: "alice"}}
-}
-
-// run is one cycle: track → fetch → the device signs → respond → validate.
-func (c *cycle) run(tb testing.TB) {
-	ctx := context.Background()
-	res, err := c.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails})
-	if err != nil || res.ChallengeID == "" {
-		tb.Fatalf("Track: %+v, %v", res, err)
-	}
-	v, err := c.svc.FetchChallenge(ctx, c.dev, res.ChallengeID)
-	if err != nil {
-		tb.Fatalf("FetchChallenge: %v", err)
-	}
-	digest := protocol.DetailsDigest(v.Details)
-	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: v.ChallengeID, Nonce: v.Nonce, Action: v.Action,
-		CredentialID: c.dev.CredentialID, Decision: protocol.DecisionApprove, DetailsDigest: digest[:]})
-	if _, err := c.svc.Respond(ctx, deviceauth.Response{ChallengeID: v.ChallengeID, CredentialID: c.dev.CredentialID,
-		Decision: protocol.DecisionApprove, Signature: signDER(tb, c.key, msg)}); err != nil {
-		tb.Fatalf("Respond: %v", err)
-	}
-	val, err := c.svc.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: "alice", Action: "transfer", Details: transferDetails})
-	if err != nil || !val.Valid {
-		tb.Fatalf("Validate: %+v, %v; want valid", val, err)
-	}
-}
-
-// signDER signs msg with ES256, DER-encoded, as a phone does.
-func signDER(tb testing.TB, key *ecdsa.PrivateKey, msg []byte) []byte {
-	h := sha256.Sum256(msg)
-	sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sig
-}
-
 // BenchmarkChallengeCycleSQLite is one whole cycle through Service calls
-// over sqlitestore on a file: track → fetch → the device signs → respond →
-// validate. Compare it with BenchmarkBaselineSignVerify of the same run.
+// (rate limits off) over memstore and over sqlitestore on a file: track →
+// fetch → the device signs → respond → validate. Compare it with
+// BenchmarkBaselineSignVerify of the same run.
 func BenchmarkChallengeCycleSQLite(b *testing.B) {
-	c := newCycle(b, openMigrated(b, tempPath(b)))
-	for b.Loop() {
-		c.run(b)
-	}
+	cycletest.Benchmark(b, "SQLite", func(tb testing.TB) store.Store { return openMigrated(tb, tempPath(tb)) })
 }
 
 // BenchmarkBaselineSignVerify is the floor of a challenge cycle: one ES256
 // signature by the device and one verification by the server (the root
 // package's benchmark, here so that both run in one process).
-func BenchmarkBaselineSignVerify(b *testing.B) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: protocol.NewID(), Nonce: make([]byte, 32),
-		Action: "transfer", CredentialID: protocol.NewID(), Decision: "approve", DetailsDigest: make([]byte, 32)})
-	for b.Loop() {
-		h := sha256.Sum256(msg)
-		sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
-		if err != nil {
-			b.Fatal(err)
-		}
-		h2 := sha256.Sum256(msg)
-		if !ecdsa.VerifyASN1(&key.PublicKey, h2[:], sig) {
-			b.Fatal("did not verify")
-		}
-	}
-}
+func BenchmarkBaselineSignVerify(b *testing.B) { cycletest.BaselineSignVerify(b) }
 
 // countingStore is a store.Store that counts the calls of each method.
 type countingStore struct {

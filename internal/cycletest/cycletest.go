@@ -1,0 +1,199 @@
+// Package cycletest drives challenge cycles through Service calls, as the
+// application and the device would, for the round-trip tests and the
+// benchmarks of the root package and the store adapters: track → fetch →
+// the device signs → respond → validate (DESIGN §9).
+package cycletest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"log/slog"
+	"testing"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/store/memstore"
+)
+
+// Env is a Service over a Store, with one user and an enrolled ES256
+// device whose key the test holds.
+type Env struct {
+	// Service is the Service under test.
+	Service *deviceauth.Service
+	// User is the user the device is enrolled for.
+	User string
+	// Device is the enrolled device.
+	Device deviceauth.DeviceIdentity
+	// Key is the device's private key.
+	Key *ecdsa.PrivateKey
+}
+
+// Details are the details of each cycle's challenge.
+var Details = deviceauth.Details{Message: "Send 10.00 EUR to Bob",
+	Fields: []deviceauth.Field{{Label: "Amount", Value: "10.00 EUR"}, {Label: "Payee", Value: "Bob"}}}
+
+// New starts a Service over st, with rate limits off and a discard logger
+// (logs are not the store's cost), then each of opts applied to its Config,
+// and registers an ES256 device for user "alice" through svc.Register. The
+// Service is closed when tb ends.
+func New(tb testing.TB, st store.Store, opts ...func(*deviceauth.Config)) *Env {
+	tb.Helper()
+	off := deviceauth.Rate{Limit: -1}
+	cfg := deviceauth.Config{
+		Store: st, Keys: [][]byte{bytes.Repeat([]byte{7}, 32)}, PublicURL: "https://app.example/deviceauth",
+		RateLimits: deviceauth.RateLimits{Register: off, Fetch: off, Respond: off, Challenges: off},
+		Logger:     slog.New(slog.DiscardHandler),
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	svc, err := deviceauth.New(cfg)
+	if err != nil {
+		tb.Fatalf("deviceauth.New: %v", err)
+	}
+	tb.Cleanup(func() { svc.Close(context.Background()) })
+
+	e := &Env{Service: svc, User: "alice"}
+	ctx := context.Background()
+	grant, err := svc.MintRegistrationToken(ctx, e.User, "")
+	if err != nil {
+		tb.Fatalf("MintRegistrationToken: %v", err)
+	}
+	e.Key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&e.Key.PublicKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pop := sha256.Sum256(protocol.RegistrationMessage(grant.Token, "ES256", spki, "phone", "ios"))
+	sig, err := ecdsa.SignASN1(rand.Reader, e.Key, pop[:])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cred, err := svc.Register(ctx, deviceauth.Registration{Token: grant.Token, Algorithm: "ES256",
+		PublicKey: spki, Signature: sig, Name: "phone", Platform: "ios"})
+	if err != nil {
+		tb.Fatalf("Register: %v", err)
+	}
+	e.Device = deviceauth.DeviceIdentity{CredentialID: cred.ID, UserID: e.User}
+	return e
+}
+
+// The steps of a cycle, in the order a cycle runs them.
+const (
+	Track    = iota // Service.Track
+	Fetch           // Service.FetchChallenge
+	Respond         // the device signs, then Service.Respond
+	Validate        // Service.Validate
+	Steps           // the number of steps
+)
+
+// StepNames names each step, indexed by step.
+var StepNames = [Steps]string{"Track", "FetchChallenge", "Respond", "Validate"}
+
+// Cycle runs one cycle: track → fetch → the device signs → respond →
+// validate, failing tb on any error. after, when not nil, is called with
+// each step when it has returned.
+func (e *Env) Cycle(tb testing.TB, after func(step int)) {
+	if after == nil {
+		after = func(int) {}
+	}
+	ctx := context.Background()
+	res, err := e.Service.Track(ctx, deviceauth.TrackRequest{UserID: e.User, Action: "transfer", Details: Details})
+	if err != nil || res.ChallengeID == "" {
+		tb.Fatalf("Track = %+v, %v", res, err)
+	}
+	after(Track)
+	v, err := e.Service.FetchChallenge(ctx, e.Device, res.ChallengeID)
+	if err != nil {
+		tb.Fatalf("FetchChallenge: %v", err)
+	}
+	after(Fetch)
+	digest := protocol.DetailsDigest(v.Details)
+	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: v.ChallengeID, Nonce: v.Nonce, Action: v.Action,
+		CredentialID: e.Device.CredentialID, Decision: protocol.DecisionApprove, DetailsDigest: digest[:]})
+	h := sha256.Sum256(msg)
+	sig, err := ecdsa.SignASN1(rand.Reader, e.Key, h[:])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := e.Service.Respond(ctx, deviceauth.Response{ChallengeID: v.ChallengeID, CredentialID: e.Device.CredentialID,
+		Decision: protocol.DecisionApprove, Signature: sig}); err != nil {
+		tb.Fatalf("Respond: %v", err)
+	}
+	after(Respond)
+	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
+	if err != nil || !val.Valid {
+		tb.Fatalf("Validate = %+v, %v; want valid", val, err)
+	}
+	after(Validate)
+}
+
+// BaselineSignVerify is the body of BenchmarkBaselineSignVerify, the floor
+// of a challenge cycle: one ES256 signature by the device and one
+// verification by the server. Each package with cycle benchmarks runs it,
+// so that one go test -bench run reports the floor beside its cycles.
+func BaselineSignVerify(b *testing.B) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: protocol.NewID(), Nonce: make([]byte, 32),
+		Action: "transfer", CredentialID: protocol.NewID(), Decision: "approve", DetailsDigest: make([]byte, 32)})
+	for b.Loop() {
+		h := sha256.Sum256(msg)
+		sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		h2 := sha256.Sum256(msg)
+		if !ecdsa.VerifyASN1(&key.PublicKey, h2[:], sig) {
+			b.Fatal("did not verify")
+		}
+	}
+}
+
+// RatioUnit is the unit of the metric Benchmark reports on the store's
+// sub-benchmark: its time per cycle over the Memstore sub-benchmark's.
+const RatioUnit = "x-memstore"
+
+// Benchmark runs cycles (rate limits off) as two sub-benchmarks in the same
+// run: "Memstore", over a fresh memstore, then name, over the store
+// newStore makes with the sub-benchmark's testing.TB (so it may skip).
+// The second also reports its time per cycle as a ratio to the first's, in
+// RatioUnit, when both ran.
+func Benchmark(b *testing.B, name string, newStore func(testing.TB) store.Store) {
+	var memNs float64
+	b.Run("Memstore", func(b *testing.B) {
+		memNs = BenchmarkStore(b, memstore.New())
+	})
+	b.Run(name, func(b *testing.B) {
+		ns := BenchmarkStore(b, newStore(b))
+		if memNs > 0 && ns > 0 {
+			b.ReportMetric(ns/memNs, RatioUnit)
+		}
+	})
+}
+
+// BenchmarkStore runs cycles over st (rate limits off) after one warm-up
+// cycle (connections made, caches and scripts loaded), and returns the
+// nanoseconds per cycle.
+func BenchmarkStore(b *testing.B, st store.Store) float64 {
+	e := New(b, st)
+	e.Cycle(b, nil)
+	for b.Loop() {
+		e.Cycle(b, nil)
+	}
+	if b.N == 0 {
+		return 0
+	}
+	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+}
