@@ -34,6 +34,19 @@
     return data;
   }
 
+  // QR challenges are bound to the browser by one cookie, which the first
+  // creation sets. Two creations in flight at once on a page without it
+  // would each get a binding and the later cookie would orphan the other
+  // challenge, so creations on a page go one after the other. (Two tabs
+  // opened at the same moment in a browser that never had the cookie can
+  // still race: the later tab's refresh recovers.)
+  let creating = Promise.resolve();
+  function createQR(base, body) {
+    const next = creating.then(function () { return call("POST", base + "/v1/qr", body); });
+    creating = next.catch(function () {});
+    return next;
+  }
+
   // qrSignIn creates a QR challenge, watches it (server-sent events, or
   // long-polling where EventSource fails) and completes the sign-in with a
   // POST once the phone approved. It returns {refresh(), stop()}.
@@ -114,7 +127,7 @@
       try {
         const body = { action: opts.action || "signIn" };
         if (replaces) body.replaces = replaces;
-        current = await call("POST", base + "/v1/qr", body);
+        current = await createQR(base, body);
       } catch (e) { onError(e); return; }
       if (gen !== generation) return;
       onChallenge(current);
