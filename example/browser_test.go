@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/deviceauth/deviceauth/device"
@@ -44,8 +45,8 @@ import (
 // browserTestTimeout bounds each browser test; stepTimeout each wait for
 // the page (generous: CI machines are shared and slow under -race).
 const (
-	browserTestTimeout = 60 * time.Second
-	stepTimeout        = 20 * time.Second
+	browserTestTimeout = 150 * time.Second
+	stepTimeout        = 60 * time.Second
 )
 
 // browserApp is the example served over HTTP at http://localhost:PORT, the
@@ -323,9 +324,18 @@ func (tb *tab) navigate(url string) {
 	tb.do("navigate to "+url, chromedp.Navigate(url))
 }
 
+// click clicks the first visible element matching css. It dispatches the
+// click to the element itself (as a user gesture) rather than to screen
+// coordinates: the pages load parts late (the QR image), and a layout shift
+// between measuring and clicking made a coordinate click land elsewhere.
 func (tb *tab) click(css string) {
 	tb.b.t.Helper()
-	tb.do("click "+css, chromedp.Click(chromedp.CSS(css), chromedp.NodeVisible))
+	expr := "(document.querySelector(" + strconv.Quote(css) + ").click(), true)"
+	asUser := func(p *cdpruntime.EvaluateParams) { yes := true; p.UserGesture = &yes }
+	tb.do("click "+css, chromedp.WaitVisible(chromedp.CSS(css)), func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[bool](expr, asUser)(ctx, t)
+		return chromedp.Void{}, err
+	})
 }
 
 func (tb *tab) setValue(css, value string) {
