@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/deviceauth/deviceauth/internal/watchhub"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -38,18 +39,12 @@ type listener struct {
 
 	mu       sync.Mutex
 	closed   bool
-	watchers map[string]map[*watcher]struct{} // challenge ID → waiters
+	watchers watchhub.Hub // waiters by challenge ID
 	state    listenState
 	err      error         // why the connection is down, in stateDown
 	changed  chan struct{} // closed and replaced at every change of state
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the goroutine has returned
-}
-
-// watcher is one Watch: its channel and how to stop waiting for its context.
-type watcher struct {
-	ch   chan struct{}
-	stop func() bool // unregisters the context.AfterFunc
 }
 
 type listenState uint8
@@ -63,32 +58,22 @@ const (
 
 func newListener(pool *pgxpool.Pool, channel string, poll time.Duration) *listener {
 	return &listener{
-		pool:     pool,
-		channel:  channel,
-		poll:     poll,
-		watchers: make(map[string]map[*watcher]struct{}),
-		changed:  make(chan struct{}),
+		pool:    pool,
+		channel: channel,
+		poll:    poll,
+		changed: make(chan struct{}),
 	}
 }
 
 // watch registers a watcher of id, starts the goroutine if it is the first,
 // and waits until the connection is listening.
 func (l *listener) watch(ctx context.Context, id string) (<-chan struct{}, error) {
-	w := &watcher{ch: make(chan struct{}, 1)}
 	l.mu.Lock()
-	if l.closed {
+	ch, unwatch, ok := l.watchers.Watch(ctx, id)
+	if !ok { // close closed the hub under l.mu
 		l.mu.Unlock()
 		return nil, store.ErrClosed
 	}
-	set := l.watchers[id]
-	if set == nil {
-		set = make(map[*watcher]struct{})
-		l.watchers[id] = set
-	}
-	set[w] = struct{}{}
-	// Runs on its own goroutine once ctx is done, and blocks on l.mu until
-	// this registration is complete; close unregisters it first.
-	w.stop = context.AfterFunc(ctx, func() { l.unwatch(id, w) })
 	if l.state == stateIdle {
 		var runCtx context.Context
 		runCtx, l.cancel = context.WithCancel(context.Background())
@@ -99,11 +84,10 @@ func (l *listener) watch(ctx context.Context, id string) (<-chan struct{}, error
 	l.mu.Unlock()
 
 	if err := l.awaitListening(ctx); err != nil {
-		w.stop()
-		l.unwatch(id, w)
+		unwatch()
 		return nil, err
 	}
-	return w.ch, nil
+	return ch, nil
 }
 
 // awaitListening returns nil once the connection is listening, or why it
@@ -129,21 +113,6 @@ func (l *listener) awaitListening(ctx context.Context) error {
 	}
 }
 
-// unwatch closes w's channel unless close already did.
-func (l *listener) unwatch(id string, w *watcher) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	set := l.watchers[id]
-	if _, ok := set[w]; !ok {
-		return
-	}
-	delete(set, w)
-	if len(set) == 0 {
-		delete(l.watchers, id)
-	}
-	close(w.ch)
-}
-
 // close stops the goroutine, waits for it, and closes every channel.
 func (l *listener) close() {
 	l.mu.Lock()
@@ -152,13 +121,7 @@ func (l *listener) close() {
 		return
 	}
 	l.closed = true
-	for _, set := range l.watchers {
-		for w := range set {
-			w.stop()
-			close(w.ch)
-		}
-	}
-	l.watchers = nil
+	l.watchers.Close()
 	cancel, done := l.cancel, l.done
 	l.setState(l.state, nil) // releases awaitListening, which sees closed
 	l.mu.Unlock()
@@ -187,31 +150,12 @@ func (l *listener) transition(state listenState, err error, wakeAll bool) {
 	}
 	l.setState(state, err)
 	if wakeAll {
-		for _, set := range l.watchers {
-			for w := range set {
-				wake(w)
-			}
-		}
-	}
-}
-
-// wake sends to w without blocking: a full buffer already holds a wake-up
-// the waiter has not read.
-func wake(w *watcher) {
-	select {
-	case w.ch <- struct{}{}:
-	default:
+		l.watchers.WakeAll()
 	}
 }
 
 // dispatch wakes the watchers of challenge id.
-func (l *listener) dispatch(id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for w := range l.watchers[id] {
-		wake(w)
-	}
-}
+func (l *listener) dispatch(id string) { l.watchers.Wake(id) }
 
 // run keeps a LISTEN connection until ctx ends. A lost connection is
 // replaced at once, unless it lived less than a poll interval: then, as

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deviceauth/deviceauth/internal/watchhub"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -39,8 +40,8 @@ type Store struct {
 	closed atomic.Bool
 	wg     sync.WaitGroup // the subscription goroutines
 
-	mu       sync.Mutex // guards watchers and sub; closed is set under it
-	watchers map[string]map[*watcher]struct{}
+	mu       sync.Mutex // guards sub; closed is set under it
+	watchers watchhub.Hub
 	sub      *subscription
 }
 
@@ -99,10 +100,9 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 		o.logger = slog.Default()
 	}
 	s := &Store{
-		client:   client,
-		keys:     newKeyspace(o.prefix),
-		log:      o.logger,
-		watchers: make(map[string]map[*watcher]struct{}),
+		client: client,
+		keys:   newKeyspace(o.prefix),
+		log:    o.logger,
 	}
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		if o := cc.Options(); o.ReadOnly || o.RouteByLatency || o.RouteRandomly {
@@ -150,13 +150,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed.Store(true)
-	for _, set := range s.watchers {
-		for w := range set {
-			w.stop()
-			close(w.ch)
-		}
-	}
-	s.watchers = nil
+	s.watchers.Close()
 	sub := s.sub
 	s.sub = nil
 	s.mu.Unlock()

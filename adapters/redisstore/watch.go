@@ -14,12 +14,6 @@ import (
 // subscribeTimeout bounds the wait for Redis to confirm the subscription.
 const subscribeTimeout = 10 * time.Second
 
-// watcher is one Watch: its channel and how to stop waiting for its context.
-type watcher struct {
-	ch   chan struct{}
-	stop func() bool // unregisters the context.AfterFunc
-}
-
 // Watch implements [store.ChallengeStore]. The first Watch of a Store
 // subscribes to the wake-up channel and returns once Redis has confirmed
 // the subscription, so every change committed after Watch returns — through
@@ -32,65 +26,19 @@ func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
 	if err := s.subscribe(ctx); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
+	ch, _, ok := s.watchers.Watch(ctx, id)
+	if !ok {
 		return nil, store.ErrClosed
 	}
-	w := &watcher{ch: make(chan struct{}, 1)}
-	set := s.watchers[id]
-	if set == nil {
-		set = make(map[*watcher]struct{})
-		s.watchers[id] = set
-	}
-	set[w] = struct{}{}
-	// Runs on its own goroutine once ctx is done; Close unregisters it first.
-	w.stop = context.AfterFunc(ctx, func() { s.unwatch(id, w) })
-	return w.ch, nil
+	return ch, nil
 }
 
-// unwatch closes w's channel unless Close already did.
-func (s *Store) unwatch(id string, w *watcher) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set := s.watchers[id]
-	if _, ok := set[w]; !ok {
-		return
-	}
-	delete(set, w)
-	if len(set) == 0 {
-		delete(s.watchers, id)
-	}
-	close(w.ch)
-}
-
-// wake sends to every waiter of challenge id without blocking: a full buffer
-// already holds a wake-up the waiter has not read.
-func (s *Store) wake(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for w := range s.watchers[id] {
-		select {
-		case w.ch <- struct{}{}:
-		default:
-		}
-	}
-}
+// wake wakes every waiter of challenge id.
+func (s *Store) wake(id string) { s.watchers.Wake(id) }
 
 // wakeAll wakes every waiter: after the subscription reconnected, wake-ups
 // published meanwhile are lost, so every waiter re-reads.
-func (s *Store) wakeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, set := range s.watchers {
-		for w := range set {
-			select {
-			case w.ch <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
+func (s *Store) wakeAll() { s.watchers.WakeAll() }
 
 // subscription is the Store's one subscription to the wake-up channel and
 // the goroutine that dispatches it.

@@ -102,9 +102,7 @@ func TestWatch_ContextDoneUnregisters(t *testing.T) {
 			t.Fatal("Watch channel not closed 10s after its context ended")
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.watchers) != 0 {
-		t.Fatalf("after the context ended: %d challenges watched, want 0", len(s.watchers))
+	if n := s.watchers.Len(); n != 0 {
+		t.Fatalf("after the context ended: %d challenges watched, want 0", n)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deviceauth/deviceauth/internal/watchhub"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -56,7 +57,7 @@ type Store struct {
 	counters map[string]counter
 	nonces   map[string]time.Time // nonce → expiresAt
 
-	watchers map[string]map[*watcher]struct{} // challenge ID → waiters
+	watchers watchhub.Hub // waiters by challenge ID
 	garbage  gcQueue
 }
 
@@ -72,7 +73,6 @@ func New() *Store {
 		tokens:          make(map[string]store.RegistrationToken),
 		counters:        make(map[string]counter),
 		nonces:          make(map[string]time.Time),
-		watchers:        make(map[string]map[*watcher]struct{}),
 	}
 }
 
@@ -100,13 +100,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	for _, set := range s.watchers {
-		for w := range set {
-			w.stop()
-			close(w.ch)
-		}
-	}
-	s.watchers = nil
+	s.watchers.Close()
 	s.credentials, s.userCredentials = nil, nil
 	s.challenges, s.userChallenges = nil, nil
 	s.tokens, s.counters, s.nonces = nil, nil, nil
