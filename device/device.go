@@ -315,6 +315,7 @@ type Error struct {
 	State   string // the challenge state, where the error is about one
 }
 
+// Error reports the status, code and message.
 func (e *Error) Error() string {
 	return fmt.Sprintf("device: server answered %d %s: %s", e.Status, e.Code, e.Message)
 }

@@ -34,6 +34,7 @@ func (f *Faulty) check(write bool) error {
 	return nil
 }
 
+// CreateCredential implements store.Store: it fails while Fail is set.
 func (f *Faulty) CreateCredential(ctx context.Context, c store.Credential, max int) error {
 	if err := f.check(true); err != nil {
 		return err
@@ -41,6 +42,7 @@ func (f *Faulty) CreateCredential(ctx context.Context, c store.Credential, max i
 	return f.Store.CreateCredential(ctx, c, max)
 }
 
+// GetCredential implements store.Store: it fails while Fail is set.
 func (f *Faulty) GetCredential(ctx context.Context, id string) (store.Credential, error) {
 	if err := f.check(false); err != nil {
 		return store.Credential{}, err
@@ -48,6 +50,7 @@ func (f *Faulty) GetCredential(ctx context.Context, id string) (store.Credential
 	return f.Store.GetCredential(ctx, id)
 }
 
+// ListCredentials implements store.Store: it fails while Fail is set.
 func (f *Faulty) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
 	if err := f.check(false); err != nil {
 		return nil, err
@@ -55,6 +58,7 @@ func (f *Faulty) ListCredentials(ctx context.Context, userID string) ([]store.Cr
 	return f.Store.ListCredentials(ctx, userID)
 }
 
+// UpdateCredential implements store.Store: it fails while Fail is set.
 func (f *Faulty) UpdateCredential(ctx context.Context, userID, id string, u store.CredentialUpdate) (store.Credential, error) {
 	if err := f.check(true); err != nil {
 		return store.Credential{}, err
@@ -62,6 +66,7 @@ func (f *Faulty) UpdateCredential(ctx context.Context, userID, id string, u stor
 	return f.Store.UpdateCredential(ctx, userID, id, u)
 }
 
+// DeleteCredential implements store.Store: it fails while Fail is set.
 func (f *Faulty) DeleteCredential(ctx context.Context, userID, id string) error {
 	if err := f.check(true); err != nil {
 		return err
@@ -69,6 +74,7 @@ func (f *Faulty) DeleteCredential(ctx context.Context, userID, id string) error 
 	return f.Store.DeleteCredential(ctx, userID, id)
 }
 
+// DeleteUserCredentials implements store.Store: it fails while Fail is set.
 func (f *Faulty) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
 	if err := f.check(true); err != nil {
 		return 0, err
@@ -76,6 +82,7 @@ func (f *Faulty) DeleteUserCredentials(ctx context.Context, userID string) (int,
 	return f.Store.DeleteUserCredentials(ctx, userID)
 }
 
+// CreateChallenge implements store.Store: it fails while Fail is set.
 func (f *Faulty) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
 	if err := f.check(true); err != nil {
 		return store.Challenge{}, err
@@ -83,6 +90,7 @@ func (f *Faulty) CreateChallenge(ctx context.Context, c store.Challenge, now tim
 	return f.Store.CreateChallenge(ctx, c, now)
 }
 
+// GetChallenge implements store.Store: it fails while Fail is set.
 func (f *Faulty) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
 	if err := f.check(false); err != nil {
 		return store.Challenge{}, err
@@ -90,6 +98,7 @@ func (f *Faulty) GetChallenge(ctx context.Context, id string, now time.Time) (st
 	return f.Store.GetChallenge(ctx, id, now)
 }
 
+// TransitionChallenge implements store.Store: it fails while Fail is set.
 func (f *Faulty) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
 	if err := f.check(true); err != nil {
 		return store.Challenge{}, err
@@ -97,6 +106,7 @@ func (f *Faulty) TransitionChallenge(ctx context.Context, id string, t store.Tra
 	return f.Store.TransitionChallenge(ctx, id, t, now)
 }
 
+// RecordAttempt implements store.Store: it fails while Fail is set.
 func (f *Faulty) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
 	if err := f.check(true); err != nil {
 		return store.Challenge{}, err
@@ -104,6 +114,7 @@ func (f *Faulty) RecordAttempt(ctx context.Context, id string, from store.State,
 	return f.Store.RecordAttempt(ctx, id, from, now)
 }
 
+// ListPendingChallenges implements store.Store: it fails while Fail is set.
 func (f *Faulty) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
 	if err := f.check(false); err != nil {
 		return nil, err
@@ -111,6 +122,7 @@ func (f *Faulty) ListPendingChallenges(ctx context.Context, userID string, now t
 	return f.Store.ListPendingChallenges(ctx, userID, now)
 }
 
+// PutRegistrationToken implements store.Store: it fails while Fail is set.
 func (f *Faulty) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
 	if err := f.check(true); err != nil {
 		return err
@@ -118,6 +130,7 @@ func (f *Faulty) PutRegistrationToken(ctx context.Context, t store.RegistrationT
 	return f.Store.PutRegistrationToken(ctx, t)
 }
 
+// ConsumeRegistrationToken implements store.Store: it fails while Fail is set.
 func (f *Faulty) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
 	if err := f.check(true); err != nil {
 		return store.RegistrationToken{}, err
@@ -125,6 +138,7 @@ func (f *Faulty) ConsumeRegistrationToken(ctx context.Context, hash []byte, now 
 	return f.Store.ConsumeRegistrationToken(ctx, hash, now)
 }
 
+// IncrementCounter implements store.Store: it fails while Fail is set.
 func (f *Faulty) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
 	if err := f.check(false); err != nil { // counters are not state a test compares
 		return 0, err
@@ -132,6 +146,7 @@ func (f *Faulty) IncrementCounter(ctx context.Context, key string, window time.D
 	return f.Store.IncrementCounter(ctx, key, window, now)
 }
 
+// Counter implements store.Store: it fails while Fail is set.
 func (f *Faulty) Counter(ctx context.Context, key string, now time.Time) (int64, error) {
 	if err := f.check(false); err != nil {
 		return 0, err
@@ -139,6 +154,7 @@ func (f *Faulty) Counter(ctx context.Context, key string, now time.Time) (int64,
 	return f.Store.Counter(ctx, key, now)
 }
 
+// ClaimNonce implements store.Store: it fails while Fail is set.
 func (f *Faulty) ClaimNonce(ctx context.Context, nonce string, expiresAt, now time.Time) error {
 	if err := f.check(true); err != nil {
 		return err

@@ -51,6 +51,7 @@ type Key struct {
 	Status       int
 }
 
+// String is "METHOD path status".
 func (k Key) String() string { return fmt.Sprintf("%s %s %d", k.Method, k.Path, k.Status) }
 
 // Row is one line of a test's coverage table: a documented response and
