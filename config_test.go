@@ -71,3 +71,38 @@ func TestRateLimits_CountedInTheStore(t *testing.T) {
 		t.Fatalf("%d rate-limit events, want 1", n)
 	}
 }
+
+func TestRateLimits_ChallengesFetchAndRespond(t *testing.T) {
+	e := newEnv(t, func(c *deviceauth.Config) {
+		c.RateLimits.Challenges = deviceauth.Rate{Limit: 2, Window: time.Minute}
+		c.RateLimits.Fetch = deviceauth.Rate{Limit: 2, Window: time.Minute}
+		c.RateLimits.Respond = deviceauth.Rate{Limit: 1, Window: time.Minute}
+	})
+	ctx := t.Context()
+	d := e.enrol("alice", "ES256")
+	first := e.track("alice", "transfer", deviceauth.Details{}, false)
+	e.track("alice", "transfer", deviceauth.Details{}, false)
+	if _, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer"}); !errorsIs(err, deviceauth.ErrRateLimited) {
+		t.Fatalf("third challenge for the user in the window: %v, want rate_limited", err)
+	}
+	ch, err := d.Challenge(ctx, first.ChallengeID) // signed fetch 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pending(ctx); err != nil { // signed fetch 2
+		t.Fatal(err)
+	}
+	if _, err := d.Pending(ctx); apiCode(err) != "rate_limited" {
+		t.Fatalf("third signed fetch from the IP: %v, want rate_limited", err)
+	}
+	if _, err := d.Deny(ctx, ch, ""); err != nil { // response 1
+		t.Fatal(err)
+	}
+	if _, err := d.Approve(ctx, ch, ""); apiCode(err) != "rate_limited" {
+		t.Fatalf("second response from the IP: %v, want rate_limited", err)
+	}
+	e.clock.Advance(time.Minute + time.Second)
+	if _, err := d.Pending(ctx); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
