@@ -313,7 +313,7 @@ func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, d
 		return Validation{}, false, s.storeFailed(r.Context(), err)
 	}
 	return Validation{Valid: true, State: StateChallengeSucceeded, UserID: user, Action: action, CredentialID: cred.ID,
-		Method: methodOf(store.Challenge{}, cred), Details: norm, ValidatedAt: su.At, Remembered: true}, true, nil
+		Method: methodOf(store.Challenge{}, cred.Kind), Details: norm, ValidatedAt: su.At, Remembered: true}, true, nil
 }
 
 // digestOf is the details digest of normalised details.

@@ -83,6 +83,9 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 		return TrackResult{}, detailsError(err)
 	}
 	now := s.now()
+	if _, ok := s.policy.(DefaultPolicy); ok && !slices.Contains(req.Methods, MethodPush) {
+		return s.trackDefault(ctx, req, details, now)
+	}
 	wrong, err := s.store.Counter(ctx, s.wrongCodeKey(req.UserID, req.Action), now)
 	if err != nil {
 		return TrackResult{}, s.storeFailed(ctx, err)
@@ -94,12 +97,10 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	res := TrackResult{Enrolled: len(creds) > 0}
 	methods := req.Methods
 	if len(methods) == 0 {
-		methods = defaultMethods(creds)
+		methods = defaultMethods(kindsOf(creds))
 	}
 	if wrong >= int64(s.cfg.WrongCodeLimit) {
-		res.State = StateBlock
-		s.emit(ctx, Event{Type: EventActionBlocked, UserID: req.UserID, Action: req.Action, ClientIP: ipString(req.ClientIP), Reason: "wrong_code_limit"})
-		return res, nil
+		return s.blocked(ctx, req, res), nil
 	}
 	d, err := s.policy.Decide(ctx, PolicyInput{
 		UserID: req.UserID, Action: req.Action, Details: details, Enrolled: res.Enrolled,
@@ -129,6 +130,62 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 			return TrackResult{}, err
 		}
 	}
+	ch := s.newChallenge(req, details, methods, d.VerificationCode, d.CodeDigits, now)
+	stored, err := s.store.CreateChallenge(ctx, ch, now)
+	if err != nil {
+		return TrackResult{}, s.storeFailed(ctx, err)
+	}
+	if stored.ID == ch.ID && push {
+		s.pushRules(ctx, stored, creds)
+	}
+	return s.tracked(ctx, req, ch, stored, res)
+}
+
+// trackDefault is Track under DefaultPolicy without push, whose decision
+// needs nothing from the store: one BeginChallenge reads the wrong-code
+// counter and the user's credential kinds and creates the challenge, so
+// that Track is one store round trip. The challenge is built for the
+// credential kinds most users have (device keys only) unless the request
+// names its methods; when the user's kinds differ, nothing was created and
+// a second call builds it for the kinds the first one read.
+func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details Details, now time.Time) (TrackResult, error) {
+	if err := s.limit(ctx, "challenges", req.UserID, s.cfg.RateLimits.Challenges); err != nil {
+		return TrackResult{}, err
+	}
+	methods, kinds := req.Methods, []store.CredentialKind(nil)
+	if len(methods) == 0 {
+		kinds = []store.CredentialKind{store.KindDevice}
+		methods = defaultMethods(kinds)
+	}
+	for {
+		ch := s.newChallenge(req, details, methods, false, 0, now)
+		begun, err := s.store.BeginChallenge(ctx, store.Begin{
+			Challenge: ch, Counter: s.wrongCodeKey(req.UserID, req.Action),
+			CounterLimit: int64(s.cfg.WrongCodeLimit), Kinds: kinds,
+		}, now)
+		if err != nil {
+			return TrackResult{}, s.storeFailed(ctx, err)
+		}
+		res := TrackResult{Enrolled: len(begun.Kinds) > 0}
+		switch {
+		case begun.Counter >= int64(s.cfg.WrongCodeLimit):
+			return s.blocked(ctx, req, res), nil
+		case !res.Enrolled:
+			res.State = StateChallengeRequired
+			return res, nil
+		case begun.Challenge.ID != "":
+			res.State = StateChallengeRequired
+			return s.tracked(ctx, req, ch, begun.Challenge, res)
+		}
+		// The user's credentials are of other kinds than the challenge was
+		// built for (or changed meanwhile): build it again for those.
+		kinds = begun.Kinds
+		methods = defaultMethods(kinds)
+	}
+}
+
+// newChallenge builds the challenge Track creates for req.
+func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
 	digest := protocol.DetailsDigest(details)
 	ch := store.Challenge{
 		ID: "ch_" + protocol.NewID(), UserID: req.UserID, Action: req.Action, State: store.StatePending,
@@ -137,26 +194,34 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
 		UserAgent: truncate(req.UserAgent, 512), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 	}
-	if d.VerificationCode || req.VerificationCode {
-		n := d.CodeDigits
+	if code || req.VerificationCode {
+		n := codeDigits
 		if n == 0 {
 			n = s.cfg.VerificationCodeDigits
 		}
 		ch.VerificationCode = newCode(min(max(n, 2), maxCodeDigits))
 	}
-	stored, err := s.store.CreateChallenge(ctx, ch, now)
-	if err != nil {
-		return TrackResult{}, s.storeFailed(ctx, err)
-	}
+	return ch
+}
+
+// blocked is Track's answer to a user at the wrong-code limit for the
+// action.
+func (s *Service) blocked(ctx context.Context, req TrackRequest, res TrackResult) TrackResult {
+	res.State = StateBlock
+	s.emit(ctx, Event{Type: EventActionBlocked, UserID: req.UserID, Action: req.Action, ClientIP: ipString(req.ClientIP), Reason: "wrong_code_limit"})
+	return res
+}
+
+// tracked completes res with the challenge the store holds for ch: ch
+// itself, or the earlier challenge of the same idempotency key, which must
+// be for the same action and details.
+func (s *Service) tracked(ctx context.Context, req TrackRequest, ch, stored store.Challenge, res TrackResult) (TrackResult, error) {
 	if stored.ID != ch.ID {
 		if stored.Action != ch.Action || subtle.ConstantTimeCompare(stored.DetailsDigest, ch.DetailsDigest) != 1 {
 			return TrackResult{}, ErrIdempotencyConflict
 		}
 	} else {
 		s.emit(ctx, Event{Type: EventChallengeCreated, UserID: req.UserID, ChallengeID: ch.ID, Action: req.Action, ClientIP: ch.ClientIP})
-		if push {
-			s.pushRules(ctx, stored, creds)
-		}
 	}
 	res.ChallengeID = stored.ID
 	res.Token = s.challengeToken(stored.ID)
@@ -212,48 +277,36 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		return failed, nil
 	}
 	now := s.now()
-	ch, err := s.store.GetChallenge(ctx, id, now)
-	if errors.Is(err, store.ErrNotFound) {
-		return failed, nil
-	}
-	if err != nil {
-		return failed, s.storeFailed(ctx, err)
-	}
 	digest := protocol.DetailsDigest(details)
 	fail := func(reason string) (Validation, error) {
 		s.emit(ctx, Event{Type: EventValidationFailed, UserID: req.UserID, ChallengeID: id, Action: req.Action, Reason: reason})
 		return failed, nil
 	}
+	// One store call checks the binding, consumes the challenge and checks
+	// that the approving credential still exists (revocation), atomically.
+	ch, kind, err := s.store.ConsumeChallenge(ctx, id, store.Binding{UserID: req.UserID, Action: req.Action, DetailsDigest: digest[:]}, now)
 	switch {
-	case ch.UserID != req.UserID || ch.UserID == "":
-		return fail("other_user")
-	case ch.Action != req.Action:
-		return fail("other_action")
-	case subtle.ConstantTimeCompare(ch.DetailsDigest, digest[:]) != 1:
-		return fail("other_details")
-	case ch.State != store.StateApproved:
-		return fail("state_" + strings.ToLower(string(ch.State)))
-	}
-	consumed, err := s.store.TransitionChallenge(ctx, id, store.Transition{From: store.StateApproved, To: store.StateConsumed, UserID: req.UserID}, now)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-		return fail("already_used")
-	}
-	if err != nil {
-		return failed, s.storeFailed(ctx, err)
-	}
-	// Revocation is checked after the challenge is consumed: a credential
-	// removed before this read can no longer make any token valid.
-	cred, err := s.store.GetCredential(ctx, consumed.CredentialID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && cred.UserID != req.UserID) {
+	case errors.Is(err, store.ErrNotFound):
+		return failed, nil
+	case errors.Is(err, store.ErrRevoked):
 		return fail("credential_revoked")
-	}
-	if err != nil {
+	case errors.Is(err, store.ErrConflict):
+		switch {
+		case ch.UserID != req.UserID || ch.UserID == "":
+			return fail("other_user")
+		case ch.Action != req.Action:
+			return fail("other_action")
+		case subtle.ConstantTimeCompare(ch.DetailsDigest, digest[:]) != 1:
+			return fail("other_details")
+		}
+		return fail("state_" + strings.ToLower(string(ch.State)))
+	case err != nil:
 		return failed, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventChallengeValidated, UserID: req.UserID, ChallengeID: id, Action: req.Action, CredentialID: cred.ID})
+	s.emit(ctx, Event{Type: EventChallengeValidated, UserID: req.UserID, ChallengeID: id, Action: req.Action, CredentialID: ch.CredentialID})
 	return Validation{
 		Valid: true, State: StateChallengeSucceeded, ChallengeID: id, UserID: ch.UserID, Action: ch.Action,
-		CredentialID: cred.ID, Method: methodOf(consumed, cred), Details: details, ValidatedAt: now,
+		CredentialID: ch.CredentialID, Method: methodOf(ch, kind), Details: details, ValidatedAt: now,
 	}, nil
 }
 
@@ -284,8 +337,8 @@ func detailsError(err error) error {
 }
 
 // methodOf reports how a challenge was answered.
-func methodOf(ch store.Challenge, cred store.Credential) Method {
-	if cred.Kind == store.KindPasskey {
+func methodOf(ch store.Challenge, kind store.CredentialKind) Method {
+	if kind == store.KindPasskey {
 		return MethodPasskey
 	}
 	if ch.Method != "" {
@@ -403,16 +456,9 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		return ResponseResult{}, ErrInvalidRequest.withMessage("verificationCode must be digits")
 	}
 	now := s.now()
-	ch, err := s.store.GetChallenge(ctx, r.ChallengeID, now)
-	if errors.Is(err, store.ErrNotFound) {
-		return ResponseResult{}, ErrInvalidResponse
-	}
-	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, err)
-	}
 	// The key is the one stored for the challenge's user: never chosen by
 	// the request alone.
-	cred, err := s.store.GetCredential(ctx, r.CredentialID)
+	ch, cred, err := s.store.GetChallengeCredential(ctx, r.ChallengeID, r.CredentialID, now)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (cred.UserID != ch.UserID || cred.Kind != store.KindDevice)) {
 		return ResponseResult{}, ErrInvalidResponse
 	}
@@ -448,6 +494,7 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	}
 	next, err := s.store.TransitionChallenge(ctx, ch.ID, store.Transition{
 		From: store.StatePending, To: to, UserID: ch.UserID, CredentialID: cred.ID, DenyReason: r.DenyReason, AnsweredAt: now,
+		CredentialUsed: true,
 	}, now)
 	if errors.Is(err, store.ErrConflict) {
 		cur, gerr := s.store.GetChallenge(ctx, ch.ID, now)
@@ -458,9 +505,6 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	}
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
-	}
-	if _, err := s.store.UpdateCredential(ctx, cred.UserID, cred.ID, store.CredentialUpdate{LastUsedAt: now}); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.WarnContext(ctx, "deviceauth: recording last use failed", "credentialId", cred.ID, "error", err.Error())
 	}
 	s.emit(ctx, Event{Type: event, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP), Reason: r.DenyReason})
 	if r.DenyReason == DenyReasonNotMe {
@@ -542,19 +586,31 @@ func primaryMethod(ms []Method) Method {
 	return ms[0]
 }
 
-// defaultMethods are the methods a user's credentials can answer.
-func defaultMethods(creds []store.Credential) []Method {
+// defaultMethods are the methods credentials of the given kinds can
+// answer.
+func defaultMethods(kinds []store.CredentialKind) []Method {
 	var ms []Method
-	if slices.ContainsFunc(creds, func(c store.Credential) bool { return c.Kind == store.KindDevice }) {
+	if slices.Contains(kinds, store.KindDevice) {
 		ms = append(ms, MethodDevice)
 	}
-	if slices.ContainsFunc(creds, func(c store.Credential) bool { return c.Kind == store.KindPasskey }) {
+	if slices.Contains(kinds, store.KindPasskey) {
 		ms = append(ms, MethodPasskey)
 	}
 	if len(ms) == 0 {
 		ms = []Method{MethodDevice}
 	}
 	return ms
+}
+
+// kindsOf lists the kinds of creds.
+func kindsOf(creds []store.Credential) []store.CredentialKind {
+	var kinds []store.CredentialKind
+	for _, c := range creds {
+		if !slices.Contains(kinds, c.Kind) {
+			kinds = append(kinds, c.Kind)
+		}
+	}
+	return kinds
 }
 
 func checkMethods(ms []Method) ([]Method, error) {

@@ -31,6 +31,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -48,6 +49,9 @@ var (
 	ErrLimit = errors.New("store: limit reached")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrRevoked: ConsumeChallenge found the challenge approved by a
+	// credential that no longer exists (or is no longer the user's).
+	ErrRevoked = errors.New("store: credential revoked")
 )
 
 // Store is the whole storage contract. A Service needs one value that
@@ -57,6 +61,7 @@ type Store interface {
 	ChallengeStore
 	RegistrationTokenStore
 	CounterStore
+	CycleStore
 	// Close releases what the store holds (goroutines, subscriptions) and
 	// closes the channels of every Watch. It does not close clients the
 	// application passed in. Methods called after Close return ErrClosed;
@@ -131,6 +136,81 @@ type ChallengeStore interface {
 	// Wake-ups are a hint: waiters also poll, so a lost wake-up costs latency,
 	// not correctness.
 	Watch(ctx context.Context, id string) (<-chan struct{}, error)
+}
+
+// CycleStore holds the steps of a challenge cycle (DESIGN §9) that read or
+// change more than one record, shaped so that a store can make each of them
+// one round trip: BeginChallenge is Track's, GetChallengeCredential the
+// first half of Respond's (TransitionChallenge with CredentialUsed is the
+// second), ConsumeChallenge Validate's. Each is defined by the single-record
+// methods it stands for, so a store may implement it with them.
+type CycleStore interface {
+	// BeginChallenge reads counter b.Counter (as Counter does; 0 when
+	// b.Counter is empty) and the kinds of b.Challenge.UserID's credentials
+	// and, when they allow it, creates b.Challenge as CreateChallenge does,
+	// idempotency key included. They allow it when the counter is below
+	// b.CounterLimit (or b.CounterLimit is 0) and the user has at least one
+	// credential, and, when b.Kinds is not nil, the user's credential kinds
+	// are exactly b.Kinds (compared as sets). The reads and the create
+	// need not be one atomic step. Begun.Challenge is the stored record
+	// (b.Challenge, or the earlier challenge of the same idempotency key,
+	// whose ID differs) when a challenge was stored or found, and zero
+	// otherwise. ErrConflict when a challenge with b.Challenge.ID exists.
+	BeginChallenge(ctx context.Context, b Begin, now time.Time) (Begun, error)
+	// GetChallengeCredential returns challenge id as GetChallenge does and
+	// credential credentialID as GetCredential does, in one call.
+	// ErrNotFound when either does not exist (the other return is then
+	// zero).
+	GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (Challenge, Credential, error)
+	// ConsumeChallenge moves challenge id from StateApproved to
+	// StateConsumed when it is bound to b (its UserID, Action and
+	// DetailsDigest equal b's, and UserID is not empty) and unexpired, and
+	// the credential that approved it (its CredentialID) still exists and
+	// is b.UserID's. It returns the consumed record and that credential's
+	// kind. When the challenge is not bound to b, or not approved, or has
+	// expired, nothing changes and the error is ErrConflict, returned with
+	// the record as it is (an expired one as StateExpired). When the
+	// credential is gone, the challenge moves from StateApproved to
+	// StateFailed instead and the error is ErrRevoked, returned with the
+	// failed record. ErrNotFound when there is no such challenge. Of N
+	// racing callers at most one consumes. Waiters of Watch are woken by
+	// each change.
+	ConsumeChallenge(ctx context.Context, id string, b Binding, now time.Time) (Challenge, CredentialKind, error)
+}
+
+// Begin is one BeginChallenge call.
+type Begin struct {
+	// Challenge is the challenge to create; its UserID names the user whose
+	// credentials are read.
+	Challenge Challenge
+	// Counter is the key of the counter to read; CounterLimit, when not 0,
+	// is the value it must stay below for the challenge to be created.
+	Counter      string
+	CounterLimit int64
+	// Kinds, when not nil, are the credential kinds the user must have,
+	// exactly, for the challenge to be created (the caller built
+	// Challenge for them).
+	Kinds []CredentialKind
+}
+
+// Begun is BeginChallenge's answer.
+type Begun struct {
+	// Counter is the counter's value.
+	Counter int64
+	// Kinds are the distinct kinds of the user's credentials in ascending
+	// order (KindDevice before KindPasskey); empty when the user has none.
+	Kinds []CredentialKind
+	// Challenge is the stored challenge, zero when none was created or
+	// found.
+	Challenge Challenge
+}
+
+// Binding is what ConsumeChallenge checks a challenge against: the user,
+// action and details digest a Validate names.
+type Binding struct {
+	UserID        string
+	Action        string
+	DetailsDigest []byte
 }
 
 // RegistrationTokenStore keeps registration tokens, by hash only.
@@ -292,6 +372,12 @@ type Transition struct {
 	DenyReason   string
 	ClaimedBy    string
 	AnsweredAt   time.Time
+	// CredentialUsed asks the same call to record the answer on the
+	// credential: when the transition is made, credential CredentialID's
+	// LastUsedAt becomes AnsweredAt, if that credential exists and is
+	// UserID's (when it is not, the transition stands and nothing else
+	// changes). Stores that can make both changes in one round trip do.
+	CredentialUsed bool
 }
 
 // RegistrationToken is a single-use permission for UserID to register a
@@ -301,4 +387,20 @@ type RegistrationToken struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+}
+
+// SameKinds reports whether a and b hold the same credential kinds, as
+// sets: order and repetition do not matter.
+func SameKinds(a, b []CredentialKind) bool {
+	for _, k := range a {
+		if !slices.Contains(b, k) {
+			return false
+		}
+	}
+	for _, k := range b {
+		if !slices.Contains(a, k) {
+			return false
+		}
+	}
+	return true
 }

@@ -17,6 +17,12 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	}
 	defer s.mu.Unlock()
 	s.collectGarbage(now)
+	return s.createChallenge(c, now)
+}
+
+// createChallenge is CreateChallenge for a caller that holds s.mu and has
+// collected garbage.
+func (s *Store) createChallenge(c store.Challenge, now time.Time) (store.Challenge, error) {
 	if existing, ok := s.findByIdempotencyKey(c.UserID, c.IdempotencyKey, now); ok {
 		return cloneChallenge(existing), nil
 	}
@@ -52,6 +58,11 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 	}
 	defer s.mu.Unlock()
 	s.collectGarbage(now)
+	return s.getChallenge(id, now)
+}
+
+// getChallenge is GetChallenge for a caller that holds s.mu.
+func (s *Store) getChallenge(id string, now time.Time) (store.Challenge, error) {
 	c, ok := s.challenges[id]
 	if !ok {
 		return store.Challenge{}, store.ErrNotFound
@@ -71,6 +82,11 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 	}
 	defer s.mu.Unlock()
 	s.collectGarbage(now)
+	return s.transition(id, t, now)
+}
+
+// transition is TransitionChallenge for a caller that holds s.mu.
+func (s *Store) transition(id string, t store.Transition, now time.Time) (store.Challenge, error) {
 	c, ok := s.challenges[id]
 	if !ok {
 		return store.Challenge{}, store.ErrNotFound
@@ -98,6 +114,10 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 		c.AnsweredAt = t.AnsweredAt
 	}
 	s.challenges[id] = c
+	if cred, ok := s.credentials[t.CredentialID]; t.CredentialUsed && ok && cred.UserID == c.UserID {
+		cred.LastUsedAt = t.AnsweredAt
+		s.credentials[t.CredentialID] = cred
+	}
 	s.wake(id)
 	return cloneChallenge(c), nil
 }

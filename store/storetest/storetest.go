@@ -27,8 +27,9 @@
 // # What it proves
 //
 // Run has one subtest per behaviour of the contract in package store, grouped
-// by record: Credentials, Challenges, RegistrationTokens, Counters, Nonces,
-// Watch, Context and Closed. One-time transitions are raced by Harness.Racers
+// by record: Credentials, Challenges, Cycle (the methods of
+// store.CycleStore), RegistrationTokens, Counters, Nonces, Watch, Context
+// and Closed. One-time transitions are raced by Harness.Racers
 // goroutines released together, Harness.Rounds times, and every round must
 // have exactly one winner. Times are built at millisecond precision in UTC,
 // so stores may truncate to milliseconds; byte slices and string lists
@@ -98,6 +99,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	t.Run("Credentials", s.credentials)
 	t.Run("Challenges", s.challenges)
+	t.Run("Cycle", s.cycle)
 	t.Run("RegistrationTokens", s.registrationTokens)
 	t.Run("Counters", s.counters)
 	t.Run("Nonces", s.nonces)
