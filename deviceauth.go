@@ -115,7 +115,11 @@ type Config struct {
 	// Optional; package passkey provides it.
 	Passkeys PasskeyVerifier
 
-	// Policy decides what Track answers. Default DefaultPolicy.
+	// Policy decides what Track answers. Default DefaultPolicy, whose
+	// answer needs nothing from the store: Track then reads and creates in
+	// one store call (store.CycleStore.BeginChallenge). Any other policy is
+	// asked between reading the user's state and creating the challenge,
+	// which costs Track two more store calls.
 	Policy Policy
 
 	// Logger receives the Service's logs; they carry IDs and hashes only,
@@ -146,6 +150,9 @@ type RateLimits struct {
 	// Respond: challenge responses per client IP. Default 60 per minute.
 	Respond Rate
 	// Challenges: challenges created per user. Default 30 per 10 minutes.
+	// Under DefaultPolicy (without push) Track checks and creates in one
+	// store call, so the limit is counted before it: every such Track
+	// counts, also one that ends in BLOCK or enrollment_required.
 	Challenges Rate
 	// Pushes: push challenges per user. Default 10 per hour.
 	Pushes Rate

@@ -1,0 +1,34 @@
+package instancetest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"reflect"
+	"testing"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Faulty embeds store.Store, so a method added to the contract would pass
+// through without failing: every method but Watch and Close must be
+// declared in faulty.go.
+func TestFaulty_DeclaresEveryStoreMethod(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "faulty.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{}
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv != nil {
+			declared[fn.Name.Name] = true
+		}
+	}
+	contract := reflect.TypeFor[store.Store]()
+	for i := range contract.NumMethod() {
+		name := contract.Method(i).Name
+		if name != "Watch" && name != "Close" && !declared[name] {
+			t.Errorf("Faulty does not declare %s: it would pass through while Fail is set", name)
+		}
+	}
+}

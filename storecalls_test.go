@@ -1,0 +1,86 @@
+package deviceauth_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/cycletest"
+	"github.com/deviceauth/deviceauth/internal/instancetest"
+	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/store/memstore"
+)
+
+// The Service's share of a cycle's cost is how many store calls each step
+// makes: a store can make each call one round trip (store.CycleStore), so
+// these pins bound every adapter's round trips from above.
+func TestChallengeCycle_StoreCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []func(*deviceauth.Config)
+		want [cycletest.Steps]int64
+	}{
+		{"RateLimitsOff", nil, [cycletest.Steps]int64{1, 1, 2, 1}},
+		// The default limits add a counter to Track (challenges per user)
+		// and to Respond (responses per IP).
+		{"DefaultRateLimits", []func(*deviceauth.Config){func(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLimits{} }},
+			[cycletest.Steps]int64{2, 1, 3, 1}},
+		// A policy of the application's own is asked between reading and
+		// creating: Track reads the counter and the credentials, then
+		// creates.
+		{"OwnPolicy", []func(*deviceauth.Config){func(c *deviceauth.Config) {
+			c.Policy = deviceauth.PolicyFunc(deviceauth.DefaultPolicy{}.Decide)
+		}}, [cycletest.Steps]int64{3, 1, 2, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &instancetest.Faulty{Store: memstore.New()}
+			e := cycletest.New(t, st, tc.opts...)
+			e.Cycle(t, nil) // warm-up, as the adapters count
+			var got [cycletest.Steps]int64
+			last := st.Calls.Load()
+			e.Cycle(t, func(step int) {
+				n := st.Calls.Load()
+				got[step], last = n-last, n
+			})
+			if got != tc.want {
+				t.Errorf("store calls per step (%v) = %v, want %v", cycletest.StepNames, got, tc.want)
+			}
+		})
+	}
+}
+
+// A user whose credentials are not device keys alone costs Track a second
+// call: the first was built for device keys and created nothing; the
+// second offers the methods the user's credentials can answer.
+func TestTrack_OtherKindsCostOneMoreCall(t *testing.T) {
+	st := &instancetest.Faulty{Store: memstore.New()}
+	e := cycletest.New(t, st)
+	ctx := t.Context()
+	passkey := func(id, user string) store.Credential {
+		return store.Credential{ID: id, UserID: user, Kind: store.KindPasskey, Name: "key", CreatedAt: time.Now()}
+	}
+	if err := st.CreateCredential(ctx, passkey("pk_1", e.User), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateCredential(ctx, passkey("pk_2", "bob"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user string
+		want []deviceauth.Method
+	}{
+		{e.User, []deviceauth.Method{deviceauth.MethodDevice, deviceauth.MethodPasskey}},
+		{"bob", []deviceauth.Method{deviceauth.MethodPasskey}},
+	} {
+		before := st.Calls.Load()
+		res, err := e.Service.Track(ctx, deviceauth.TrackRequest{UserID: tc.user, Action: "transfer"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls := st.Calls.Load() - before; calls != 2 || res.ChallengeID == "" || !slices.Equal(res.Methods, tc.want) {
+			t.Errorf("Track for %s: %d store calls, challenge %q, methods %v; want 2 calls, a challenge, methods %v",
+				tc.user, calls, res.ChallengeID, res.Methods, tc.want)
+		}
+	}
+}
