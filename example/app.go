@@ -28,7 +28,7 @@ import (
 // AppConfig configures the demo app.
 type AppConfig struct {
 	// BaseURL is where browsers and phones reach the app, e.g.
-	// "http://127.0.0.1:8080". Required. The device endpoints are served,
+	// "http://localhost:8080". Required. The device endpoints are served,
 	// and advertised to phones, at BaseURL + "/deviceauth".
 	BaseURL string
 	// Store keeps deviceauth's state. Required. The App does not close it:

@@ -499,10 +499,12 @@ func TestLoadOrCreateKey(t *testing.T) {
 
 func TestBaseURL(t *testing.T) {
 	for addr, want := range map[string]string{
-		"127.0.0.1:8080": "http://127.0.0.1:8080",
-		"0.0.0.0:8080":   "http://127.0.0.1:8080",
-		"[::]:9000":      "http://127.0.0.1:9000",
-		"[::1]:9000":     "http://[::1]:9000",
+		"127.0.0.1:8080":  "http://localhost:8080",
+		"0.0.0.0:8080":    "http://localhost:8080",
+		"[::]:9000":       "http://localhost:9000",
+		"[::1]:9000":      "http://localhost:9000",
+		"192.0.2.7:8080":  "http://192.0.2.7:8080",
+		"[2001:db8::1]:1": "http://[2001:db8::1]:1",
 	} {
 		a, err := net.ResolveTCPAddr("tcp", addr)
 		if err != nil {

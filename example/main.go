@@ -126,16 +126,17 @@ func serve(ctx context.Context, addr, storeURL, keyFile string) error {
 	return err
 }
 
-// baseURL is the URL of a listening address; an unspecified address
-// (":8080", "0.0.0.0:8080") is reached on the loopback address.
+// baseURL is the URL of a listening address. A loopback or unspecified
+// address (":8080", "0.0.0.0:8080") is named localhost, the one plain-http
+// origin where browsers allow passkeys.
 func baseURL(a net.Addr) string {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
 		return "http://" + a.String()
 	}
 	ip := ap.Addr().Unmap()
-	if ip.IsUnspecified() {
-		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	if ip.IsUnspecified() || ip.IsLoopback() {
+		return fmt.Sprintf("http://localhost:%d", ap.Port())
 	}
 	return "http://" + netip.AddrPortFrom(ip, ap.Port()).String()
 }

@@ -56,7 +56,7 @@ func TestMain_GoRunServesTheSignInPage(t *testing.T) {
 	})
 
 	urls := make(chan string, 1)
-	listening := regexp.MustCompile(`^deviceauth example listening on (http://127\.0\.0\.1:[0-9]+)$`)
+	listening := regexp.MustCompile(`^deviceauth example listening on (http://localhost:[0-9]+)$`)
 	go func() {
 		s := bufio.NewScanner(stdout)
 		for s.Scan() {

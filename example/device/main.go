@@ -1,7 +1,7 @@
 // Command device is the terminal phone of the deviceauth example: it does
 // what a mobile app does, one subcommand at a time.
 //
-//	go run ./example/device enrol -server http://127.0.0.1:8080/deviceauth -token drt_…
+//	go run ./example/device enrol -server http://localhost:8080/deviceauth -token drt_…
 //	go run ./example/device pending
 //	go run ./example/device approve ID [-code NN] [-yes]
 //	go run ./example/device deny ID [-reason not_me]

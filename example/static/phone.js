@@ -200,7 +200,7 @@
 
   class Phone {
     // server is the base URL (Config.PublicURL), e.g.
-    // "http://127.0.0.1:8080/deviceauth".
+    // "http://localhost:8080/deviceauth".
     constructor(server, keyPair, credentialId) {
       const u = new URL(server); // normalised as parseQRPayload normalises QR codes
       this.server = u.origin + u.pathname.replace(/\/$/, "");
