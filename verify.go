@@ -19,8 +19,8 @@ import (
 
 // Details are what the device shows the user before it signs: a message
 // and up to 20 labelled fields (amount, payee, …). Track normalises them
-// (NFC; control, bidi and zero-width characters refused; caps of DESIGN §4)
-// and binds their digest into the challenge.
+// (NFC; control, bidi, zero-width and other invisible characters refused;
+// caps of DESIGN §4) and binds their digest into the challenge.
 type Details = protocol.Details
 
 // Field is one labelled line of Details.

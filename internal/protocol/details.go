@@ -40,11 +40,16 @@ type Field struct {
 
 // Rules a DetailsError names.
 const (
-	RuleJSON          = "json"          // not one strict JSON object of the Details shape
-	RuleInvalidUTF8   = "invalidUTF8"   // a string is not valid UTF-8
-	RuleControl       = "control"       // C0 or C1 control, U+0000–001F, U+007F–009F
-	RuleBidiControl   = "bidiControl"   // U+061C, U+200E–200F, U+202A–202E, U+2066–2069
-	RuleZeroWidth     = "zeroWidth"     // U+200B–200D, U+2060, U+FEFF
+	RuleJSON        = "json"        // not one strict JSON object of the Details shape
+	RuleInvalidUTF8 = "invalidUTF8" // a string is not valid UTF-8
+	RuleControl     = "control"     // C0 or C1 control, U+0000–001F, U+007F–009F
+	RuleBidiControl = "bidiControl" // U+061C, U+200E–200F, U+202A–202E, U+2066–2069
+	RuleZeroWidth   = "zeroWidth"   // U+200B–200D, U+2060, U+FEFF
+	// RuleInvisible: other characters that show nothing or break lines: U+00AD, U+034F,
+	// U+115F–1160, U+17B4–17B5, U+180B–180F, U+2028–2029, U+2061–2064, U+206A–206F,
+	// U+3164, U+FFA0, U+FFF9–FFFB, U+1D173–1D17A, U+E0000–E007F. Variation selectors
+	// (U+FE00–FE0F), which emoji need, are allowed.
+	RuleInvisible     = "invisible"
 	RuleTooLong       = "tooLong"       // over MaxMessageBytes, MaxLabelBytes or MaxValueBytes
 	RuleTooManyFields = "tooManyFields" // more than MaxFields fields
 	RuleEmptyLabel    = "emptyLabel"    // a field without a label
@@ -55,7 +60,7 @@ const (
 type DetailsError struct {
 	Rule  string // one of the Rule constants
 	Where string // "message", "fields", "fields[i].label" or "fields[i].value"; "" when the whole JSON input is at fault
-	Rune  rune   // the refused character, for RuleControl, RuleBidiControl and RuleZeroWidth
+	Rune  rune   // the refused character, for RuleControl, RuleBidiControl, RuleZeroWidth and RuleInvisible
 	Err   error  // the decoder's error, for RuleJSON
 }
 
@@ -64,7 +69,7 @@ func (e *DetailsError) Error() string {
 	switch e.Rule {
 	case RuleJSON:
 		return fmt.Sprintf("protocol: invalid details: %v", e.Err)
-	case RuleControl, RuleBidiControl, RuleZeroWidth:
+	case RuleControl, RuleBidiControl, RuleZeroWidth, RuleInvisible:
 		return fmt.Sprintf("protocol: invalid details: %s: %s character %U", e.Where, e.Rule, e.Rune)
 	}
 	if e.Where == "" {
@@ -125,8 +130,9 @@ func normalizeText(s string, maxBytes int, where string) (string, error) {
 	return s, nil
 }
 
-// refusedRule names the rule that refuses r, or "" when r may be shown. Controls and
-// zero-width characters can hide or reorder text on the device's screen.
+// refusedRule names the rule that refuses r, or "" when r may be shown. Controls,
+// zero-width and other invisible characters can hide, split or reorder text on the
+// device's screen.
 func refusedRule(r rune) string {
 	switch {
 	case r <= 0x1f, 0x7f <= r && r <= 0x9f:
@@ -135,6 +141,11 @@ func refusedRule(r rune) string {
 		return RuleBidiControl
 	case 0x200b <= r && r <= 0x200d, r == 0x2060, r == 0xfeff:
 		return RuleZeroWidth
+	case r == 0x00ad, r == 0x034f, r == 0x115f, r == 0x1160, r == 0x17b4, r == 0x17b5,
+		0x180b <= r && r <= 0x180f, r == 0x2028, r == 0x2029, 0x2061 <= r && r <= 0x2064,
+		0x206a <= r && r <= 0x206f, r == 0x3164, r == 0xffa0, 0xfff9 <= r && r <= 0xfffb,
+		0x1d173 <= r && r <= 0x1d17a, 0xe0000 <= r && r <= 0xe007f:
+		return RuleInvisible
 	}
 	return ""
 }

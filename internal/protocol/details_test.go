@@ -43,12 +43,23 @@ func TestNormalizeDetails_RefusesCharacters(t *testing.T) {
 		{0x061b, ""}, {0x061c, RuleBidiControl}, {0x061d, ""},
 		{0x200a, ""}, {0x200b, RuleZeroWidth}, {0x200c, RuleZeroWidth}, {0x200d, RuleZeroWidth},
 		{0x200e, RuleBidiControl}, {0x200f, RuleBidiControl}, {0x2010, ""},
-		{0x2029, ""}, {0x202a, RuleBidiControl}, {0x202b, RuleBidiControl}, {0x202c, RuleBidiControl},
+		{0x2027, ""}, {0x2028, RuleInvisible}, {0x2029, RuleInvisible}, {0x202a, RuleBidiControl}, {0x202b, RuleBidiControl}, {0x202c, RuleBidiControl},
 		{0x202d, RuleBidiControl}, {0x202e, RuleBidiControl}, {0x202f, ""},
-		{0x205f, ""}, {0x2060, RuleZeroWidth}, {0x2061, ""},
+		{0x205f, ""}, {0x2060, RuleZeroWidth}, {0x2061, RuleInvisible}, {0x2064, RuleInvisible},
 		{0x2065, ""}, {0x2066, RuleBidiControl}, {0x2067, RuleBidiControl}, {0x2068, RuleBidiControl},
-		{0x2069, RuleBidiControl}, {0x206a, ""},
+		{0x2069, RuleBidiControl}, {0x206a, RuleInvisible}, {0x206f, RuleInvisible}, {0x2070, ""},
+		{0x00ac, ""}, {0x00ad, RuleInvisible}, {0x00ae, ""},
+		{0x034e, ""}, {0x034f, RuleInvisible}, {0x0350, ""},
+		{0x115e, ""}, {0x115f, RuleInvisible}, {0x1160, RuleInvisible}, {0x1161, ""},
+		{0x17b3, ""}, {0x17b4, RuleInvisible}, {0x17b5, RuleInvisible}, {0x17b6, ""},
+		{0x180a, ""}, {0x180b, RuleInvisible}, {0x180f, RuleInvisible}, {0x1810, ""},
+		{0x3163, ""}, {0x3164, RuleInvisible}, {0x3165, ""},
+		{0xfdff, ""}, {0xfe00, ""}, {0xfe0f, ""}, // variation selectors: emoji need them
 		{0xfefe, ""}, {0xfeff, RuleZeroWidth}, {0xff00, ""},
+		{0xff9f, ""}, {0xffa0, RuleInvisible}, {0xffa1, ""},
+		{0xfff8, ""}, {0xfff9, RuleInvisible}, {0xfffb, RuleInvisible}, {0xfffc, ""},
+		{0x1d172, ""}, {0x1d173, RuleInvisible}, {0x1d17a, RuleInvisible}, {0x1d17b, ""},
+		{0xdffff, ""}, {0xe0000, RuleInvisible}, {0xe0001, RuleInvisible}, {0xe007f, RuleInvisible}, {0xe0080, ""},
 	}
 	for _, tt := range tests {
 		s := "a" + string(tt.r) + "b"
