@@ -14,8 +14,8 @@ func BenchmarkBaselineSignVerify(b *testing.B) { cycletest.BaselineSignVerify(b)
 
 // BenchmarkChallengeCyclePostgres is one whole cycle through Service calls
 // (rate limits off) over memstore and over pgxstore on the real server:
-// track → fetch → the device signs → respond → validate, 11 round trips of
-// which 4 commit a write, each waiting for the server's WAL flush.
+// track → fetch → the device signs → respond → validate, 5 round trips of
+// which 3 commit a write, each waiting for the server's WAL flush.
 func BenchmarkChallengeCyclePostgres(b *testing.B) {
 	cycletest.Benchmark(b, "Postgres", func(tb testing.TB) store.Store {
 		pool := newPool(tb, 4)

@@ -19,22 +19,29 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	if err := s.check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
+	return s.createChallenge(ctx, c, now, false)
+}
+
+// createChallenge is CreateChallenge after the checks. held says that a
+// first statement already found the idempotency key held by another
+// challenge (which it could not read), so the holder is read first.
+func (s *Store) createChallenge(ctx context.Context, c store.Challenge, now time.Time, held bool) (store.Challenge, error) {
 	// The holder of the key can only vanish between the two statements if a
 	// Sweep with a later clock deletes it; then the key is free: try again.
 	for range 3 {
-		tag, err := s.pool.Exec(ctx, s.q.createChallenge,
-			c.ID, c.UserID, c.Action, string(c.State), c.Method, c.Methods, c.Nonce, c.Details,
-			c.DetailsDigest, c.VerificationCode, c.IdempotencyKey, c.ClientIP, c.UserAgent, c.Origin,
-			c.CreatedAt, c.ExpiresAt, c.CredentialID, c.DenyReason, nullTime(c.AnsweredAt), c.Attempts,
-			c.ClaimedBy, c.ClaimSecretHash, c.BrowserBindingHash, c.Passkey, now)
-		switch {
-		case isUniqueViolation(err):
-			return store.Challenge{}, store.ErrConflict
-		case err != nil:
-			return store.Challenge{}, wrap("create challenge", err)
-		case tag.RowsAffected() == 1:
-			return storedChallenge(c), nil
+		if !held {
+			var inserted bool
+			err := s.pool.QueryRow(ctx, s.q.createChallenge, challengeArgs(c, now)...).Scan(&inserted)
+			switch {
+			case isUniqueViolation(err):
+				return store.Challenge{}, store.ErrConflict
+			case err != nil:
+				return store.Challenge{}, wrap("create challenge", err)
+			case inserted:
+				return storedChallenge(c), nil
+			}
 		}
+		held = false
 		existing, err := scanChallenge(s.pool.QueryRow(ctx, s.q.idempotentChallenge, c.UserID, c.IdempotencyKey, now))
 		if err == nil {
 			return existing, nil
@@ -44,6 +51,15 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 		}
 	}
 	return store.Challenge{}, wrap("create challenge", errors.New("idempotency key held by a challenge that keeps disappearing"))
+}
+
+// challengeArgs are the parameters of createChallengeCTEs: c's
+// challengeColumns, then now.
+func challengeArgs(c store.Challenge, now time.Time, more ...any) []any {
+	return append([]any{c.ID, c.UserID, c.Action, string(c.State), c.Method, c.Methods, c.Nonce, c.Details,
+		c.DetailsDigest, c.VerificationCode, c.IdempotencyKey, c.ClientIP, c.UserAgent, c.Origin,
+		c.CreatedAt, c.ExpiresAt, c.CredentialID, c.DenyReason, nullTime(c.AnsweredAt), c.Attempts,
+		c.ClaimedBy, c.ClaimSecretHash, c.BrowserBindingHash, c.Passkey, now}, more...)
 }
 
 // GetChallenge implements [store.ChallengeStore].
@@ -65,16 +81,17 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 }
 
 // TransitionChallenge implements [store.ChallengeStore] as one
-// UPDATE … WHERE id AND state AND expires_at > now RETURNING. Only when it
-// matches nothing does a second statement tell ErrNotFound from
-// ErrConflict.
+// UPDATE … WHERE id AND state AND expires_at > now RETURNING, with, in the
+// same statement, the credential's UPDATE that t.CredentialUsed asks for.
+// Only when it matches nothing does a second statement tell ErrNotFound
+// from ErrConflict.
 func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	if !t.From.Final() {
 		c, err := scanChallenge(s.pool.QueryRow(ctx, s.q.transitionChallenge, id, string(t.From), string(t.To),
-			t.UserID, t.CredentialID, t.DenyReason, t.ClaimedBy, nullTime(t.AnsweredAt), now))
+			t.UserID, t.CredentialID, t.DenyReason, t.ClaimedBy, nullTime(t.AnsweredAt), now, t.CredentialUsed))
 		if err == nil {
 			return c, nil
 		}
@@ -138,22 +155,36 @@ func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now ti
 
 // scanChallenge reads one row of challengeColumns.
 func scanChallenge(row pgx.Row) (store.Challenge, error) {
-	var (
-		c        store.Challenge
-		state    string
-		answered *time.Time
-	)
-	err := row.Scan(&c.ID, &c.UserID, &c.Action, &state, &c.Method, &c.Methods, &c.Nonce, &c.Details,
-		&c.DetailsDigest, &c.VerificationCode, &c.IdempotencyKey, &c.ClientIP, &c.UserAgent, &c.Origin,
-		&c.CreatedAt, &c.ExpiresAt, &c.CredentialID, &c.DenyReason, &answered, &c.Attempts, &c.ClaimedBy,
-		&c.ClaimSecretHash, &c.BrowserBindingHash, &c.Passkey)
-	if err != nil {
+	var r challengeRow
+	if err := row.Scan(r.targets()...); err != nil {
 		return store.Challenge{}, err
 	}
-	c.State = store.State(state)
+	return r.challenge(), nil
+}
+
+// challengeRow holds the scan targets of challengeColumns.
+type challengeRow struct {
+	c        store.Challenge
+	state    string
+	answered *time.Time
+}
+
+// targets are the scan targets of challengeColumns, in order.
+func (r *challengeRow) targets() []any {
+	c := &r.c
+	return []any{&c.ID, &c.UserID, &c.Action, &r.state, &c.Method, &c.Methods, &c.Nonce, &c.Details,
+		&c.DetailsDigest, &c.VerificationCode, &c.IdempotencyKey, &c.ClientIP, &c.UserAgent, &c.Origin,
+		&c.CreatedAt, &c.ExpiresAt, &c.CredentialID, &c.DenyReason, &r.answered, &c.Attempts, &c.ClaimedBy,
+		&c.ClaimSecretHash, &c.BrowserBindingHash, &c.Passkey}
+}
+
+// challenge is the scanned challenge.
+func (r *challengeRow) challenge() store.Challenge {
+	c := r.c
+	c.State = store.State(r.state)
 	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
-	c.AnsweredAt = fromNullTime(answered)
-	return c, nil
+	c.AnsweredAt = fromNullTime(r.answered)
+	return c
 }
 
 // storedChallenge is c as a later read returns it: its own copy of every

@@ -150,20 +150,34 @@ func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, 
 
 // scanCredential reads one row of credentialColumns.
 func scanCredential(row pgx.Row) (store.Credential, error) {
-	var (
-		c                store.Credential
-		kind             string
-		lastUsed         *time.Time
-		signCount, flags int64
-	)
-	err := row.Scan(&c.ID, &c.UserID, &kind, &c.Algorithm, &c.PublicKey, &c.Name, &c.Platform,
-		&c.PushToken, &c.CreatedAt, &lastUsed, &signCount, &flags, &c.Passkey)
-	if err != nil {
+	var r credentialRow
+	if err := row.Scan(r.targets()...); err != nil {
 		return store.Credential{}, err
 	}
-	c.Kind = store.CredentialKind(kind)
+	return r.credential(), nil
+}
+
+// credentialRow holds the scan targets of credentialColumns.
+type credentialRow struct {
+	c                store.Credential
+	kind             string
+	lastUsed         *time.Time
+	signCount, flags int64
+}
+
+// targets are the scan targets of credentialColumns, in order.
+func (r *credentialRow) targets() []any {
+	c := &r.c
+	return []any{&c.ID, &c.UserID, &r.kind, &c.Algorithm, &c.PublicKey, &c.Name, &c.Platform,
+		&c.PushToken, &c.CreatedAt, &r.lastUsed, &r.signCount, &r.flags, &c.Passkey}
+}
+
+// credential is the scanned credential.
+func (r *credentialRow) credential() store.Credential {
+	c := r.c
+	c.Kind = store.CredentialKind(r.kind)
 	c.CreatedAt = c.CreatedAt.UTC()
-	c.LastUsedAt = fromNullTime(lastUsed)
-	c.SignCount, c.Flags = uint32(signCount), uint32(flags)
-	return c, nil
+	c.LastUsedAt = fromNullTime(r.lastUsed)
+	c.SignCount, c.Flags = uint32(r.signCount), uint32(r.flags)
+	return c
 }

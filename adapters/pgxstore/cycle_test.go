@@ -54,11 +54,14 @@ func (r *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepar
 // calls the step makes, as each call is one statement. The default rate
 // limits add one IncrementCounter to Track and one to Respond.
 var wantCycleRoundTrips = [cycletest.Steps]int64{
-	cycletest.Track:    3, // Counter (wrong codes), ListCredentials, CreateChallenge
+	cycletest.Track:    1, // BeginChallenge
 	cycletest.Fetch:    1, // GetChallenge
-	cycletest.Respond:  4, // GetChallenge, GetCredential, TransitionChallenge, UpdateCredential
-	cycletest.Validate: 3, // GetChallenge, TransitionChallenge, GetCredential
+	cycletest.Respond:  2, // GetChallengeCredential, TransitionChallenge with CredentialUsed
+	cycletest.Validate: 1, // ConsumeChallenge
 }
+
+// wantCycleTotal is the sum of wantCycleRoundTrips; issue #4 caps it at 6.
+const wantCycleTotal = 5
 
 func TestChallengeCycle_RoundTrips(t *testing.T) {
 	trips := &roundTrips{}
@@ -89,8 +92,8 @@ func TestChallengeCycle_RoundTrips(t *testing.T) {
 			total += n
 		}
 	}
-	if total != 11 {
-		t.Errorf("a challenge cycle made %d round trips, want 11", total)
+	if total != wantCycleTotal {
+		t.Errorf("a challenge cycle made %d round trips, want %d", total, wantCycleTotal)
 	}
 	if n := trips.prepares.Load() - preparesBefore; n != 0 {
 		t.Errorf("%d prepares after the warm-up, want none", n)

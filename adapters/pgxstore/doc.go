@@ -35,6 +35,20 @@
 // pipelined round trip, an advisory lock on the user and a counting INSERT
 // in one implicit transaction.
 //
+// The steps of a challenge cycle that touch several records
+// ([store.CycleStore]) are one statement each, built of data-modifying
+// CTEs: BeginChallenge reads the counter, the user's credential kinds and
+// the idempotency key's holder and creates the challenge with
+// CreateChallenge's own CTEs; TransitionChallenge with CredentialUsed
+// updates the credential's last use only when its compare-and-set matched;
+// ConsumeChallenge moves an approved, bound challenge to CONSUMED (or
+// FAILED, its credential gone) and, when it matched nothing, returns the
+// challenge as it is, read FOR SHARE so that a racing writer's commit is
+// seen rather than the statement's older snapshot. A second statement runs
+// only in races the snapshot cannot see: BeginChallenge when a racing
+// create committed the key's holder after the statement began, and
+// ConsumeChallenge when the challenge was approved after it began.
+//
 // # Time
 //
 // The database clock is never read: every comparison is with the now the
@@ -60,9 +74,12 @@
 // # Connections
 //
 // Each method is one round trip on one pooled connection; a failed
-// compare-and-set, a refused credential and a repeated idempotency key take
-// a second. A challenge cycle (track → fetch → respond → validate) is 11
-// round trips with rate limits off, 13 with the default ones. Size the pool
-// for the expected concurrency; the LISTEN connection is one more server
-// connection per Store. Close the Store before the pool.
+// compare-and-set of TransitionChallenge or RecordAttempt, a refused
+// credential and a repeated idempotency key in CreateChallenge take a
+// second. A challenge cycle (track → fetch → respond → validate, through
+// the Service) is 5 round trips with rate limits off — BeginChallenge;
+// GetChallenge; GetChallengeCredential and TransitionChallenge;
+// ConsumeChallenge — of which 3 commit a write, and 7 with the default rate
+// limits. Size the pool for the expected concurrency; the LISTEN connection
+// is one more server connection per Store. Close the Store before the pool.
 package pgxstore

@@ -15,6 +15,8 @@ type queries struct {
 	createChallenge, idempotentChallenge, getChallenge, challengeExists string
 	transitionChallenge, recordAttempt, listPending                     string
 
+	beginChallenge, getChallengeCredential, consumeChallenge string
+
 	putToken, consumeToken string
 
 	incrementCounter, counter, claimNonce string
@@ -25,6 +27,38 @@ type queries struct {
 const credentialColumns = `id, user_id, kind, algorithm, public_key, name, platform, push_token,
 	created_at, last_used_at, sign_count, flags, passkey`
 
+// createChallengeCTEs are the two CTEs that create a challenge, shared by
+// createChallenge and beginChallenge. Parameters: $1…$24 the challenge's
+// challengeColumns, $25 now. {create} is a condition the statement puts on
+// the whole creation ("true" in createChallenge). The idempotency key is
+// claimed (or taken over from an expired holder) by INSERT … ON CONFLICT,
+// which waits for a racing claim to commit and then re-checks it; the
+// challenge is inserted only when the claim succeeded or there is no key.
+// A duplicate ID aborts the whole statement, claim included. inserted has a
+// row when the challenge was inserted.
+const createChallengeCTEs = `claim AS (
+		INSERT INTO {s}.challenge_idempotency AS i (user_id, key, challenge_id, expires_at)
+		SELECT $2::text, $11::text, $1::text, $16::timestamptz WHERE $11::text <> '' AND {create}
+		ON CONFLICT (user_id, key) DO UPDATE
+			SET challenge_id = EXCLUDED.challenge_id, expires_at = EXCLUDED.expires_at
+			WHERE i.expires_at <= $25::timestamptz
+		RETURNING 1
+	),
+	inserted AS (
+		INSERT INTO {s}.challenges ({challengeColumns})
+		SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::bytea, $8::bytea, $9::bytea,
+			$10::text, $11::text, $12::text, $13::text, $14::text, $15::timestamptz, $16::timestamptz,
+			$17::text, $18::text, $19::timestamptz, $20::integer, $21::text, $22::bytea, $23::bytea, $24::bytea
+		WHERE {create} AND ($11::text = '' OR EXISTS (SELECT 1 FROM claim))
+		RETURNING 1
+	)`
+
+// heldChallengeSelect reads the unexpired challenge that holds idempotency
+// key {key} of user {user} at time {now}.
+const heldChallengeSelect = `SELECT {c.challengeColumns}
+	FROM {s}.challenge_idempotency i JOIN {s}.challenges c ON c.id = i.challenge_id
+	WHERE i.user_id = {user} AND i.key = {key} AND i.expires_at > {now}`
+
 const challengeColumns = `id, user_id, action, state, method, methods, nonce, details, details_digest,
 	verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at,
 	credential_id, deny_reason, answered_at, attempts, claimed_by, claim_secret_hash,
@@ -34,7 +68,8 @@ func newQueries(schema string) queries {
 	r := strings.NewReplacer("{s}", schema,
 		"{credentialColumns}", credentialColumns,
 		"{challengeColumns}", challengeColumns,
-		"{c.challengeColumns}", prefixColumns("c.", challengeColumns))
+		"{c.challengeColumns}", prefixColumns("c.", challengeColumns),
+		"{cr.credentialColumns}", prefixColumns("cr.", credentialColumns))
 	return queries{
 		lock: `SELECT pg_advisory_xact_lock($1::bigint)`,
 
@@ -64,47 +99,107 @@ func newQueries(schema string) queries {
 		deleteCredential: r.Replace(`DELETE FROM {s}.credentials WHERE id = $1 AND user_id = $2`),
 		deleteUserCreds:  r.Replace(`DELETE FROM {s}.credentials WHERE user_id = $1`),
 
-		// The idempotency key is claimed (or taken over from an expired
-		// holder) by INSERT … ON CONFLICT, which waits for a racing claim to
-		// commit and then re-checks it; the challenge is inserted only when
-		// the claim succeeded or there is no key. A duplicate ID aborts the
-		// whole statement, claim included.
-		createChallenge: r.Replace(`WITH claim AS (
-				INSERT INTO {s}.challenge_idempotency AS i (user_id, key, challenge_id, expires_at)
-				SELECT $2::text, $11::text, $1::text, $16::timestamptz WHERE $11::text <> ''
-				ON CONFLICT (user_id, key) DO UPDATE
-					SET challenge_id = EXCLUDED.challenge_id, expires_at = EXCLUDED.expires_at
-					WHERE i.expires_at <= $25::timestamptz
-				RETURNING 1
-			)
-			INSERT INTO {s}.challenges ({challengeColumns})
-			SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::bytea, $8::bytea, $9::bytea,
-				$10::text, $11::text, $12::text, $13::text, $14::text, $15::timestamptz, $16::timestamptz,
-				$17::text, $18::text, $19::timestamptz, $20::integer, $21::text, $22::bytea, $23::bytea, $24::bytea
-			WHERE $11::text = '' OR EXISTS (SELECT 1 FROM claim)`),
-		idempotentChallenge: r.Replace(`SELECT {c.challengeColumns}
-			FROM {s}.challenge_idempotency i JOIN {s}.challenges c ON c.id = i.challenge_id
-			WHERE i.user_id = $1 AND i.key = $2 AND i.expires_at > $3`),
+		// Reports whether the challenge was inserted; when it was not, the
+		// key is held by an unexpired challenge, which idempotentChallenge
+		// reads.
+		createChallenge: r.Replace(strings.ReplaceAll(`WITH `+createChallengeCTEs+`
+			SELECT EXISTS (SELECT 1 FROM inserted)`, "{create}", "true")),
+		idempotentChallenge: r.Replace(strings.NewReplacer("{user}", "$1", "{key}", "$2", "{now}", "$3").
+			Replace(heldChallengeSelect)),
+		// BeginChallenge: $1…$24 the challenge, $25 now, $26 the counter's
+		// key, $27 its limit (0: none), $28 the kinds the user must have
+		// (NULL: any). One statement reads the counter, the user's kinds and
+		// (when they allow the create) the challenge holding the idempotency
+		// key, and creates the challenge when they allow it and no holder is
+		// visible. It returns the counter, the kinds, whether they allow
+		// the create, whether the challenge was inserted, and the holder as
+		// one record (NULL when none). All CTEs see one snapshot: a holder
+		// that a racing create committed after it began is invisible to
+		// held, but the claim waits for it and then fails, so nothing is
+		// inserted and the caller reads the holder with a second statement.
+		beginChallenge: r.Replace(strings.ReplaceAll(`WITH
+				counter AS (
+					SELECT COALESCE((SELECT value FROM {s}.counters
+						WHERE key = $26::text AND $26::text <> '' AND window_end > $25::timestamptz), 0) AS value
+				),
+				kinds AS (
+					SELECT ARRAY(SELECT DISTINCT kind COLLATE "C" FROM {s}.credentials
+						WHERE user_id = $2::text ORDER BY 1) AS kinds
+				),
+				allowed AS (
+					SELECT cardinality(k.kinds) > 0
+						AND ($27::bigint = 0 OR n.value < $27::bigint)
+						AND ($28::text[] IS NULL OR (k.kinds @> $28::text[] AND k.kinds <@ $28::text[])) AS ok
+					FROM counter n, kinds k
+				),
+				held AS (`+
+			strings.NewReplacer("{user}", "$2::text", "{key}", "$11::text", "{now}", "$25::timestamptz").
+				Replace(heldChallengeSelect)+`
+					AND $11::text <> '' AND (SELECT ok FROM allowed)
+				),
+				`+createChallengeCTEs+`
+			SELECT n.value, k.kinds, a.ok, EXISTS (SELECT 1 FROM inserted), (SELECT h FROM held h)
+			FROM counter n, kinds k, allowed a`,
+			"{create}", "(SELECT ok FROM allowed) AND NOT EXISTS (SELECT 1 FROM held)")),
 		getChallenge:    r.Replace(`SELECT {challengeColumns} FROM {s}.challenges WHERE id = $1`),
 		challengeExists: r.Replace(`SELECT EXISTS (SELECT 1 FROM {s}.challenges WHERE id = $1)`),
 		// One compare-and-set: of racing updates, the first commits and the
-		// others re-check the WHERE against its row and match nothing.
-		transitionChallenge: r.Replace(`UPDATE {s}.challenges SET
-				state = $3::text,
-				user_id = CASE WHEN $4::text = '' THEN user_id ELSE $4::text END,
-				credential_id = CASE WHEN $5::text = '' THEN credential_id ELSE $5::text END,
-				deny_reason = CASE WHEN $6::text = '' THEN deny_reason ELSE $6::text END,
-				claimed_by = CASE WHEN $7::text = '' THEN claimed_by ELSE $7::text END,
-				answered_at = COALESCE($8::timestamptz, answered_at)
-			WHERE id = $1 AND state = $2 AND expires_at > $9
-				AND ($4::text = '' OR user_id = '' OR user_id = $4::text)
-			RETURNING {challengeColumns}`),
+		// others re-check the WHERE against its row and match nothing. When
+		// $10 (CredentialUsed) is true and the compare-and-set matched, the
+		// same statement sets credential $5's last use to $8 if it is the
+		// challenge's user's.
+		transitionChallenge: r.Replace(`WITH t AS (
+				UPDATE {s}.challenges SET
+					state = $3::text,
+					user_id = CASE WHEN $4::text = '' THEN user_id ELSE $4::text END,
+					credential_id = CASE WHEN $5::text = '' THEN credential_id ELSE $5::text END,
+					deny_reason = CASE WHEN $6::text = '' THEN deny_reason ELSE $6::text END,
+					claimed_by = CASE WHEN $7::text = '' THEN claimed_by ELSE $7::text END,
+					answered_at = COALESCE($8::timestamptz, answered_at)
+				WHERE id = $1 AND state = $2 AND expires_at > $9
+					AND ($4::text = '' OR user_id = '' OR user_id = $4::text)
+				RETURNING {challengeColumns}
+			), used AS (
+				UPDATE {s}.credentials cr SET last_used_at = $8::timestamptz
+				FROM t WHERE $10::boolean AND cr.id = $5::text AND cr.user_id = t.user_id
+			)
+			SELECT {challengeColumns} FROM t`),
 		recordAttempt: r.Replace(`UPDATE {s}.challenges SET attempts = attempts + 1
 			WHERE id = $1 AND state = $2 AND expires_at > $3
 			RETURNING {challengeColumns}`),
 		listPending: r.Replace(`SELECT {challengeColumns} FROM {s}.challenges
 			WHERE user_id = $1 AND state = 'PENDING' AND expires_at > $2
 			ORDER BY created_at, id`),
+
+		// Both records, or no row when either does not exist.
+		getChallengeCredential: r.Replace(`SELECT {c.challengeColumns}, {cr.credentialColumns}
+			FROM {s}.challenges c, {s}.credentials cr WHERE c.id = $1 AND cr.id = $2`),
+		// $1 the challenge, $2…$4 the binding (user, action, digest), $5 now.
+		// upd moves a bound, approved, unexpired challenge to CONSUMED when
+		// the credential that approved it is still its user's, to FAILED
+		// otherwise, and returns it with that credential's kind (NULL when
+		// gone). When upd matched nothing, unchanged reads the challenge as
+		// it is: FOR SHARE makes it wait for a racing writer and read what
+		// that one committed, where a plain read would see the statement's
+		// snapshot, from before it. The first column tells the two apart.
+		// The trigger notifies the change in the statement's transaction.
+		consumeChallenge: r.Replace(`WITH upd AS (
+				UPDATE {s}.challenges c SET state = CASE WHEN EXISTS (SELECT 1 FROM {s}.credentials cr
+						WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)
+					THEN 'CONSUMED' ELSE 'FAILED' END
+				WHERE c.id = $1 AND c.state = 'APPROVED' AND c.expires_at > $5::timestamptz
+					AND c.user_id <> '' AND c.user_id = $2::text AND c.action = $3::text
+					AND COALESCE(c.details_digest, '') = COALESCE($4::bytea, '')
+				RETURNING {c.challengeColumns}, (SELECT cr.kind FROM {s}.credentials cr
+					WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)
+			), unchanged AS (
+				SELECT {challengeColumns}, NULL::text FROM {s}.challenges
+				WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd)
+				FOR SHARE
+			)
+			SELECT true, * FROM upd
+			UNION ALL
+			SELECT false, * FROM unchanged`),
 
 		putToken: r.Replace(`INSERT INTO {s}.registration_tokens (hash, user_id, created_at, expires_at)
 			VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`),
