@@ -174,19 +174,34 @@ func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, 
 
 // scanCredential reads a row of credentialColumns.
 func scanCredential(r rowScanner) (store.Credential, error) {
-	var (
-		c                 store.Credential
-		kind              string
-		created, lastUsed sql.NullInt64
-		signCount, flags  int64
-	)
-	err := r.Scan(&c.ID, &c.UserID, &kind, &c.Algorithm, &c.PublicKey, &c.Name, &c.Platform, &c.PushToken,
-		&created, &lastUsed, &signCount, &flags, &c.Passkey)
-	if err != nil {
+	var row credentialRow
+	if err := r.Scan(row.dest()...); err != nil {
 		return store.Credential{}, err
 	}
-	c.Kind = store.CredentialKind(kind)
-	c.CreatedAt, c.LastUsedAt = fromMillis(created), fromMillis(lastUsed)
-	c.SignCount, c.Flags = uint32(signCount), uint32(flags)
-	return c, nil
+	return row.record(), nil
+}
+
+// credentialRow receives the columns of credentialColumns, for statements
+// that return them beside other columns.
+type credentialRow struct {
+	c                 store.Credential
+	kind              string
+	created, lastUsed sql.NullInt64
+	signCount, flags  int64
+}
+
+// dest is the Scan destinations of credentialColumns.
+func (r *credentialRow) dest() []any {
+	c := &r.c
+	return []any{&c.ID, &c.UserID, &r.kind, &c.Algorithm, &c.PublicKey, &c.Name, &c.Platform, &c.PushToken,
+		&r.created, &r.lastUsed, &r.signCount, &r.flags, &c.Passkey}
+}
+
+// record is the scanned record.
+func (r *credentialRow) record() store.Credential {
+	c := r.c
+	c.Kind = store.CredentialKind(r.kind)
+	c.CreatedAt, c.LastUsedAt = fromMillis(r.created), fromMillis(r.lastUsed)
+	c.SignCount, c.Flags = uint32(r.signCount), uint32(r.flags)
+	return c
 }

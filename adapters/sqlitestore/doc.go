@@ -57,8 +57,35 @@
 // state = ? AND expires_at > ? RETURNING …); only when it changes no row
 // does a second, cheap read tell [store.ErrNotFound] from
 // [store.ErrConflict]. The credential cap is an INSERT … SELECT … WHERE
-// count < max, atomic under SQLite's write lock. Only CreateChallenge with
-// an idempotency key, Migrate and Sweep use a transaction.
+// count < max, atomic under SQLite's write lock.
+//
+// The steps of a challenge cycle ([store.CycleStore]) are shaped the same
+// way; on their success paths a cycle (track → fetch → respond → validate,
+// rate limits off) runs 8 statements, pinned by the round-trip test:
+//
+//   - Track, [Store.BeginChallenge]: 1, an INSERT … SELECT whose WHERE
+//     reads the wrong-code counter, the user's credential kinds and the
+//     idempotency key, and whose RETURNING reports the counter and the
+//     kinds. When it inserts nothing, one read of the counter and the kinds
+//     tells why, and a challenge they allow (an idempotent replay, an
+//     existing ID) is left to [Store.CreateChallenge].
+//   - FetchChallenge, [Store.GetChallenge]: 1.
+//   - Respond: [Store.GetChallengeCredential], 1 (a join), then
+//     [Store.TransitionChallenge] with CredentialUsed, 4: SQLite changes one
+//     table per statement, so the challenge's UPDATE and the credential's
+//     last_used_at share an immediate transaction (BEGIN, two UPDATEs,
+//     COMMIT), one commit.
+//   - Validate, [Store.ConsumeChallenge]: 1, an UPDATE that moves an
+//     approved, bound, unexpired challenge to CONSUMED when its credential
+//     is still the user's and to FAILED when it is not, and returns the
+//     credential's kind; only when it changes nothing does a read return
+//     the record as it is.
+//
+// Only CreateChallenge with an idempotency key, TransitionChallenge with
+// CredentialUsed, Migrate and Sweep use a transaction. A cycle commits three
+// times (Track, Respond, Validate): with synchronous(FULL), three fsyncs.
+// Each rate limit the Service enforces adds one statement, an upsert (10
+// statements per cycle with the default limits).
 //
 // # Time
 //

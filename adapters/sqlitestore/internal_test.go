@@ -2,9 +2,12 @@ package sqlitestore
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/deviceauth/deviceauth/store"
 )
 
 func openTemp(t *testing.T, opts ...Option) *Store {
@@ -119,5 +122,52 @@ func waitClosed(t *testing.T, ch <-chan struct{}) {
 		case <-timeout:
 			t.Fatal("the Watch channel was not closed within 10 s of its context's end")
 		}
+	}
+}
+
+// TestConsumeChallenge_ApprovedBetweenItsStatements: a challenge that the
+// update finds pending but the read after it finds approved (a Respond
+// approved it in between) is consumed by a second update, as if the
+// Validate had come after the approval, rather than refused as APPROVED.
+func TestConsumeChallenge_ApprovedBetweenItsStatements(t *testing.T) {
+	s := openTemp(t, WithFastCommits())
+	ctx, now := t.Context(), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cred := store.Credential{ID: "cred1", UserID: "user1", Kind: store.KindDevice, CreatedAt: now}
+	if err := s.CreateCredential(ctx, cred, 0); err != nil {
+		t.Fatalf("CreateCredential: %v", err)
+	}
+	c := store.Challenge{ID: "ch1", UserID: "user1", Action: "transfer", State: store.StatePending,
+		DetailsDigest: []byte("digest"), CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
+	if _, err := s.CreateChallenge(ctx, c, now); err != nil {
+		t.Fatalf("CreateChallenge: %v", err)
+	}
+	refused := 0
+	s.consumeRefused = func() {
+		if refused++; refused > 1 {
+			return
+		}
+		if _, err := s.TransitionChallenge(ctx, c.ID, store.Transition{From: store.StatePending, To: store.StateApproved,
+			UserID: "user1", CredentialID: "cred1", AnsweredAt: now}, now); err != nil {
+			t.Errorf("TransitionChallenge: %v", err)
+		}
+	}
+	got, kind, err := s.ConsumeChallenge(ctx, c.ID, store.Binding{UserID: "user1", Action: "transfer", DetailsDigest: []byte("digest")}, now)
+	if err != nil || got.State != store.StateConsumed || kind != store.KindDevice {
+		t.Fatalf("ConsumeChallenge = %s, %q, %v; want CONSUMED, device, nil", got.State, kind, err)
+	}
+	if refused != 1 {
+		t.Errorf("the update was refused %d times, want once", refused)
+	}
+
+	// Consumed now, it stays refused: one update, one read, no second
+	// round.
+	refused = 0
+	s.consumeRefused = func() { refused++ }
+	got, _, err = s.ConsumeChallenge(ctx, c.ID, store.Binding{UserID: "user1", Action: "transfer", DetailsDigest: []byte("digest")}, now)
+	if !errors.Is(err, store.ErrConflict) || got.State != store.StateConsumed {
+		t.Fatalf("second ConsumeChallenge = %s, %v; want CONSUMED, ErrConflict", got.State, err)
+	}
+	if refused != 1 {
+		t.Errorf("the second consume's update was refused %d times, want once", refused)
 	}
 }

@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"sync"
 	"testing"
@@ -14,27 +15,38 @@ import (
 )
 
 // A challenge cycle (track → fetch → respond → validate, DESIGN §9) makes
-// these store calls, each one SQL statement on its success path:
+// these store calls, with the rate limits off (each limit is one
+// IncrementCounter more):
 //
-//	Track:          Counter (wrong codes), ListCredentials, CreateChallenge (no idempotency key)
+//	Track:          BeginChallenge (for a user with device keys only)
 //	FetchChallenge: GetChallenge
-//	Respond:        GetChallenge, GetCredential, TransitionChallenge (PENDING → APPROVED),
-//	                UpdateCredential (last use)
-//	Validate:       GetChallenge, TransitionChallenge (APPROVED → CONSUMED), GetCredential
+//	Respond:        GetChallengeCredential, TransitionChallenge (PENDING → APPROVED,
+//	                with CredentialUsed)
+//	Validate:       ConsumeChallenge
 //
-// with the rate limits off (each limit is one IncrementCounter more).
+// Each is one SQL statement, but TransitionChallenge with CredentialUsed,
+// which updates the challenge and the credential in one immediate
+// transaction: BEGIN, two UPDATEs, COMMIT.
 var cycleCalls = map[string]int{
-	"Counter": 1, "ListCredentials": 1, "CreateChallenge": 1,
-	"GetChallenge": 3, "GetCredential": 2, "TransitionChallenge": 2, "UpdateCredential": 1,
+	"BeginChallenge": 1, "GetChallenge": 1, "GetChallengeCredential": 1, "TransitionChallenge": 1, "ConsumeChallenge": 1,
+}
+
+// cycleStepStatements are the SQL statements of each step of a cycle,
+// indexed by cycletest step.
+var cycleStepStatements = [cycletest.Steps]int64{
+	cycletest.Track:    1,
+	cycletest.Fetch:    1,
+	cycletest.Respond:  5,
+	cycletest.Validate: 1,
 }
 
 const (
-	cycleCallCount      = 11
-	cycleStatementCount = 11
+	cycleCallCount      = 5
+	cycleStatementCount = 8
 )
 
 // TestRoundTrips_ChallengeCycle pins the store calls and SQL statements of
-// one challenge cycle after a warm-up.
+// one challenge cycle, and of each of its steps, after a warm-up.
 func TestRoundTrips_ChallengeCycle(t *testing.T) {
 	st := openMigrated(t, tempPath(t))
 	counting := &countingStore{Store: st}
@@ -43,9 +55,15 @@ func TestRoundTrips_ChallengeCycle(t *testing.T) {
 
 	const cycles = 10
 	counting.reset()
+	var steps [cycletest.Steps]int64
 	statements := sqlitestore.Statements(st)
+	last := statements
 	for range cycles {
-		e.Cycle(t, nil)
+		e.Cycle(t, func(step int) {
+			now := sqlitestore.Statements(st)
+			steps[step] += now - last
+			last = now
+		})
 	}
 	statements = sqlitestore.Statements(st) - statements
 
@@ -67,13 +85,19 @@ func TestRoundTrips_ChallengeCycle(t *testing.T) {
 	if statements != cycles*cycleStatementCount {
 		t.Errorf("SQL statements: got %d in %d cycles, want %d per cycle", statements, cycles, cycleStatementCount)
 	}
+	for step, n := range steps {
+		if n != cycles*cycleStepStatements[step] {
+			t.Errorf("%s: %d SQL statements in %d cycles, want %d per cycle",
+				cycletest.StepNames[step], n, cycles, cycleStepStatements[step])
+		}
+	}
 }
 
 // TestRoundTrips_PerMethod pins the statements of each method on its
 // success and its failure paths: one statement, and a second, cheap read
 // only where a compare-and-set changed nothing and must tell ErrNotFound
-// from ErrConflict (or ErrLimit). Transactions count BEGIN and COMMIT (or
-// ROLLBACK).
+// from ErrConflict (or ErrLimit), or BeginChallenge must tell why it
+// created nothing. Transactions count BEGIN and COMMIT (or ROLLBACK).
 func TestRoundTrips_PerMethod(t *testing.T) {
 	st := openMigrated(t, tempPath(t))
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -83,6 +107,12 @@ func TestRoundTrips_PerMethod(t *testing.T) {
 	}
 	cred := store.Credential{ID: "cred1", UserID: "user1", Kind: store.KindDevice, CreatedAt: now}
 	approve := store.Transition{From: store.StatePending, To: store.StateApproved}
+	answer := store.Transition{From: store.StatePending, To: store.StateApproved, UserID: "user1",
+		CredentialID: "cred1", AnsweredAt: now, CredentialUsed: true}
+	binding := store.Binding{UserID: "user1", Action: "transfer"}
+	begin := func(c store.Challenge, kinds ...store.CredentialKind) store.Begin {
+		return store.Begin{Challenge: c, Counter: "wrong-codes", CounterLimit: 1, Kinds: kinds}
+	}
 	tests := []struct {
 		name string
 		call func(ctx context.Context) error
@@ -145,6 +175,61 @@ func TestRoundTrips_PerMethod(t *testing.T) {
 		{"IncrementCounter", func(ctx context.Context) error { _, err := st.IncrementCounter(ctx, "k", time.Minute, now); return err }, 1},
 		{"Counter", func(ctx context.Context) error { _, err := st.Counter(ctx, "k", now); return err }, 1},
 		{"ClaimNonce", func(ctx context.Context) error { return st.ClaimNonce(ctx, "n", now.Add(time.Minute), now) }, 1},
+		{"BeginChallenge", func(ctx context.Context) error {
+			return wantBegun(st.BeginChallenge(ctx, begin(challenge("ch4", ""), store.KindDevice), now))
+		}, 1},
+		{"BeginChallenge refused by the counter", func(ctx context.Context) error {
+			b := begin(challenge("ch5", ""), store.KindDevice)
+			b.Counter = "k" // 1, from IncrementCounter
+			return wantNotBegun(st.BeginChallenge(ctx, b, now))
+		}, 2},
+		{"BeginChallenge for other kinds", func(ctx context.Context) error {
+			return wantNotBegun(st.BeginChallenge(ctx, begin(challenge("ch5", ""), store.KindPasskey), now))
+		}, 2},
+		{"BeginChallenge of a user without credentials", func(ctx context.Context) error {
+			c := challenge("ch5", "")
+			c.UserID = "user2"
+			return wantNotBegun(st.BeginChallenge(ctx, begin(c), now))
+		}, 2},
+		{"BeginChallenge repeating an idempotency key", func(ctx context.Context) error {
+			return wantBegun(st.BeginChallenge(ctx, begin(challenge("ch5", "key1"), store.KindDevice), now))
+		}, 5},
+		{"BeginChallenge with an existing ID", func(ctx context.Context) error {
+			_, err := st.BeginChallenge(ctx, begin(challenge("ch1", ""), store.KindDevice), now)
+			return ignore(err, store.ErrConflict)
+		}, 3},
+		{"GetChallengeCredential", func(ctx context.Context) error {
+			_, _, err := st.GetChallengeCredential(ctx, "ch4", "cred1", now)
+			return err
+		}, 1},
+		{"GetChallengeCredential of a missing credential", func(ctx context.Context) error {
+			_, _, err := st.GetChallengeCredential(ctx, "ch4", "cred9", now)
+			return ignore(err, store.ErrNotFound)
+		}, 1},
+		{"TransitionChallenge with CredentialUsed", func(ctx context.Context) error {
+			_, err := st.TransitionChallenge(ctx, "ch4", answer, now)
+			return err
+		}, 4},
+		{"TransitionChallenge with CredentialUsed that loses", func(ctx context.Context) error {
+			_, err := st.TransitionChallenge(ctx, "ch4", answer, now)
+			return ignore(err, store.ErrConflict)
+		}, 4},
+		{"ConsumeChallenge", func(ctx context.Context) error {
+			_, _, err := st.ConsumeChallenge(ctx, "ch4", binding, now)
+			return err
+		}, 1},
+		{"ConsumeChallenge of a consumed challenge", func(ctx context.Context) error {
+			_, _, err := st.ConsumeChallenge(ctx, "ch4", binding, now)
+			return ignore(err, store.ErrConflict)
+		}, 2},
+		{"ConsumeChallenge whose credential is gone", func(ctx context.Context) error {
+			_, _, err := st.ConsumeChallenge(ctx, "ch1", binding, now) // approved without a credential
+			return ignore(err, store.ErrRevoked)
+		}, 1},
+		{"ConsumeChallenge of a missing challenge", func(ctx context.Context) error {
+			_, _, err := st.ConsumeChallenge(ctx, "ch9", binding, now)
+			return ignore(err, store.ErrNotFound)
+		}, 2},
 		{"DeleteCredential", func(ctx context.Context) error { return st.DeleteCredential(ctx, "user1", "cred1") }, 1},
 		{"DeleteUserCredentials", func(ctx context.Context) error { _, err := st.DeleteUserCredentials(ctx, "user1"); return err }, 1},
 	}
@@ -157,6 +242,22 @@ func TestRoundTrips_PerMethod(t *testing.T) {
 			t.Errorf("%s: %d statements, want %d", tt.name, got, tt.want)
 		}
 	}
+}
+
+// wantBegun is err, or an error when begun holds no challenge.
+func wantBegun(begun store.Begun, err error) error {
+	if err == nil && begun.Challenge.ID == "" {
+		return errors.New("no challenge created or found")
+	}
+	return err
+}
+
+// wantNotBegun is err, or an error when begun holds a challenge.
+func wantNotBegun(begun store.Begun, err error) error {
+	if err == nil && begun.Challenge.ID != "" {
+		return fmt.Errorf("challenge %s created or found", begun.Challenge.ID)
+	}
+	return err
 }
 
 // ignore is err, or nil when err is want.
@@ -276,6 +377,21 @@ func (c *countingStore) PutRegistrationToken(ctx context.Context, t store.Regist
 func (c *countingStore) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
 	c.count("ConsumeRegistrationToken")
 	return c.Store.ConsumeRegistrationToken(ctx, hash, now)
+}
+
+func (c *countingStore) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
+	c.count("BeginChallenge")
+	return c.Store.BeginChallenge(ctx, b, now)
+}
+
+func (c *countingStore) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
+	c.count("GetChallengeCredential")
+	return c.Store.GetChallengeCredential(ctx, id, credentialID, now)
+}
+
+func (c *countingStore) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
+	c.count("ConsumeChallenge")
+	return c.Store.ConsumeChallenge(ctx, id, b, now)
 }
 
 func (c *countingStore) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {

@@ -83,6 +83,10 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // by query text
 
+	// consumeRefused, when not nil, runs after a ConsumeChallenge update
+	// changed nothing and before the read that follows it (tests only).
+	consumeRefused func()
+
 	mu       sync.Mutex
 	watchers map[string]map[*watcher]struct{} // challenge ID → waiters
 	poller   *poller                          // nil while nobody watches

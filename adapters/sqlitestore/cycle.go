@@ -1,0 +1,220 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// counterValue is the SQL of BeginChallenge's counter read (as Counter
+// reads it, 0 for an empty key), with key and now the placeholders of the
+// counter's key and of now in unix milliseconds.
+func counterValue(key, now string) string {
+	return `coalesce((SELECT value FROM counters WHERE ` + key + ` <> '' AND key = ` + key +
+		` AND window_end > ` + now + `), 0)`
+}
+
+// userKinds is the SQL of BeginChallenge's kinds read: the distinct kinds
+// of the credentials of the user of placeholder user, as a JSON array in
+// no particular order.
+func userKinds(user string) string {
+	return `(SELECT json_group_array(DISTINCT kind) FROM credentials WHERE user_id = ` + user + `)`
+}
+
+// beginInsert is BeginChallenge's one statement: the INSERT of
+// insertChallenge (placeholders ?1 … ?24, challengeArgs), made only when the
+// counter ?25 at now ?26 is below the limit ?27 (or ?27 is 0), the user ?2
+// has a credential, and its kinds are exactly those of the JSON array ?28
+// (or ?28 is NULL), and when the user has no unexpired challenge with the
+// idempotency key ?11 (an empty key is none). It returns the counter and
+// the kinds when it inserted.
+var beginInsert = `INSERT INTO challenges (` + challengeColumns + `)
+	SELECT ` + challengeValues + `
+	WHERE (?27 = 0 OR ` + counterValue("?25", "?26") + ` < ?27)
+		AND EXISTS (SELECT 1 FROM credentials WHERE user_id = ?2)
+		AND (?28 IS NULL OR (
+			NOT EXISTS (SELECT 1 FROM credentials
+				WHERE user_id = ?2 AND kind NOT IN (SELECT value FROM json_each(?28)))
+			AND NOT EXISTS (SELECT 1 FROM json_each(?28)
+				WHERE value NOT IN (SELECT kind FROM credentials WHERE user_id = ?2))))
+		AND (?11 = '' OR NOT EXISTS (SELECT 1 FROM challenges
+			WHERE user_id = ?2 AND idempotency_key = ?11 AND idempotency_key <> '' AND expires_at > ?26))
+	ON CONFLICT (id) DO NOTHING
+	RETURNING ` + counterValue("?25", "?26") + `, ` + userKinds("?2")
+
+// beginRead is BeginChallenge's read when beginInsert inserted nothing: the
+// counter ?1 at now ?2 and the kinds of user ?3.
+var beginRead = `SELECT ` + counterValue("?1", "?2") + `, ` + userKinds("?3")
+
+// BeginChallenge implements [store.CycleStore]. When the challenge is new
+// and allowed, it is one INSERT … SELECT whose WHERE reads the counter, the
+// user's credential kinds and the idempotency key, atomic under SQLite's
+// write lock, and whose RETURNING reports the counter and the kinds. When
+// that inserts nothing, a read of the counter and the kinds decides: a
+// challenge they allow is then created by CreateChallenge, which replays
+// the challenge of the same idempotency key or reports ErrConflict for an
+// existing ID (or creates it, when the counter or the credentials changed
+// between the two statements).
+func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
+	args, err := challengeArgs(b.Challenge)
+	if err != nil {
+		return store.Begun{}, err
+	}
+	var wantKinds any // NULL: any kinds
+	if b.Kinds != nil {
+		list, err := json.Marshal(b.Kinds)
+		if err != nil {
+			return store.Begun{}, fmt.Errorf("sqlitestore: begin challenge: kinds: %w", err)
+		}
+		wantKinds = string(list)
+	}
+	if err := s.lockWrites(ctx); err != nil {
+		return store.Begun{}, err
+	}
+	var (
+		res   store.Begun
+		kinds string
+	)
+	err = s.queryRow(ctx, nil, beginInsert,
+		append(args, b.Counter, now.UnixMilli(), b.CounterLimit, wantKinds)...).Scan(&res.Counter, &kinds)
+	s.unlockWrites()
+	switch {
+	case err == nil:
+		if res.Kinds, err = parseKinds(kinds); err != nil {
+			return store.Begun{}, s.fail(ctx, "begin challenge", err)
+		}
+		s.wake(b.Challenge.ID, 1)
+		res.Challenge = storedChallenge(b.Challenge)
+		return res, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return store.Begun{}, s.fail(ctx, "begin challenge", err)
+	}
+
+	if err := s.queryRow(ctx, nil, beginRead, b.Counter, now.UnixMilli(), b.Challenge.UserID).Scan(&res.Counter, &kinds); err != nil {
+		return store.Begun{}, s.fail(ctx, "begin challenge", err)
+	}
+	if res.Kinds, err = parseKinds(kinds); err != nil {
+		return store.Begun{}, s.fail(ctx, "begin challenge", err)
+	}
+	if len(res.Kinds) == 0 || (b.CounterLimit != 0 && res.Counter >= b.CounterLimit) ||
+		(b.Kinds != nil && !store.SameKinds(res.Kinds, b.Kinds)) {
+		return res, nil
+	}
+	if res.Challenge, err = s.CreateChallenge(ctx, b.Challenge, now); err != nil {
+		return store.Begun{}, err
+	}
+	return res, nil
+}
+
+// parseKinds is the JSON array of kinds userKinds read, in ascending order.
+func parseKinds(list string) ([]store.CredentialKind, error) {
+	kinds := []store.CredentialKind{}
+	if err := json.Unmarshal([]byte(list), &kinds); err != nil {
+		return nil, fmt.Errorf("credential kinds %q: %w", list, err)
+	}
+	slices.Sort(kinds)
+	return kinds, nil
+}
+
+// GetChallengeCredential implements [store.CycleStore]: one SELECT of the
+// challenge joined with the credential, which finds no row when either is
+// missing.
+func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
+	if err := s.check(ctx); err != nil {
+		return store.Challenge{}, store.Credential{}, err
+	}
+	var (
+		ch   challengeRow
+		cred credentialRow
+	)
+	err := s.queryRow(ctx, nil, `SELECT * FROM
+		(SELECT `+challengeColumns+` FROM challenges WHERE id = ?1),
+		(SELECT `+credentialColumns+` FROM credentials WHERE id = ?2)`,
+		id, credentialID).Scan(append(ch.dest(), cred.dest()...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Challenge{}, store.Credential{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Challenge{}, store.Credential{}, s.fail(ctx, "get challenge and credential", err)
+	}
+	c, _, err := ch.record()
+	if err != nil {
+		return store.Challenge{}, store.Credential{}, s.fail(ctx, "get challenge and credential", err)
+	}
+	return asOf(c, now), cred.record(), nil
+}
+
+// ConsumeChallenge implements [store.CycleStore]: one conditional UPDATE …
+// RETURNING that moves an approved, bound, unexpired challenge to CONSUMED
+// when its credential is still the user's and to FAILED when it is not,
+// and returns the credential's kind, atomic under SQLite's write lock.
+// Only when it changes nothing does a second read return the record as it
+// is (or ErrNotFound).
+func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
+	// Two rounds at most: a challenge found consumable by the read after a
+	// refused update was approved between the two statements, and the
+	// second update then consumes it, or another caller did.
+	for round := 0; ; round++ {
+		if err := s.lockWrites(ctx); err != nil {
+			return store.Challenge{}, "", err
+		}
+		var (
+			row  challengeRow
+			kind string
+		)
+		err := s.queryRow(ctx, nil, `UPDATE challenges SET
+				state = CASE WHEN EXISTS (SELECT 1 FROM credentials WHERE id = challenges.credential_id AND user_id = ?2)
+					THEN ?6 ELSE ?7 END,
+				version = version + 1
+			WHERE id = ?1 AND state = ?5 AND expires_at > ?8
+				AND user_id <> '' AND user_id = ?2 AND action = ?3
+				AND coalesce(details_digest, x'') = coalesce(?4, x'')
+			RETURNING `+challengeColumns+`,
+				coalesce((SELECT kind FROM credentials WHERE id = challenges.credential_id AND user_id = ?2), '')`,
+			id, b.UserID, b.Action, b.DetailsDigest,
+			string(store.StateApproved), string(store.StateConsumed), string(store.StateFailed), now.UnixMilli(),
+		).Scan(append(row.dest(), &kind)...)
+		s.unlockWrites()
+		if err == nil {
+			c, version, err := row.record()
+			if err != nil {
+				return store.Challenge{}, "", s.fail(ctx, "consume challenge", err)
+			}
+			s.wake(id, version)
+			if c.State != store.StateConsumed {
+				return c, "", store.ErrRevoked
+			}
+			return c, store.CredentialKind(kind), nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return store.Challenge{}, "", s.fail(ctx, "consume challenge", err)
+		}
+		if s.consumeRefused != nil {
+			s.consumeRefused()
+		}
+		c, err := s.getChallenge(ctx, id, now)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return store.Challenge{}, "", err
+		case err != nil:
+			return store.Challenge{}, "", s.fail(ctx, "consume challenge", err)
+		case round == 0 && consumable(c, b):
+			continue
+		}
+		return c, "", store.ErrConflict
+	}
+}
+
+// consumable reports whether ConsumeChallenge's UPDATE would change c, read
+// as of now: approved (so unexpired) and bound to b.
+func consumable(c store.Challenge, b store.Binding) bool {
+	return c.State == store.StateApproved && c.UserID != "" && c.UserID == b.UserID && c.Action == b.Action &&
+		bytes.Equal(c.DetailsDigest, b.DetailsDigest)
+}
