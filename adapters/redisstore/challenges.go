@@ -158,10 +158,13 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 }
 
 // TransitionChallenge implements [store.ChallengeStore]: one script on the
-// challenge's key, which also publishes the wake-up. A claim (the
-// transition that gives a challenge its user) then adds the challenge to
-// the claimer's pending index; if that fails, the error says so and the
-// claim stands.
+// challenge's key, which also publishes the wake-up. With
+// t.CredentialUsed, on a single node the same script declares the
+// credential's key and records the last use; elsewhere a script on the
+// credential's key does it next, when the transition was made. A claim
+// (the transition that gives a challenge its user) then adds the challenge
+// to the claimer's pending index. If a step after the transition fails, the
+// error says so and the transition stands.
 func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Challenge{}, err
@@ -170,7 +173,12 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 	if !t.AnsweredAt.IsZero() {
 		answered = unixMilli(t.AnsweredAt)
 	}
-	v, err := s.run(ctx, call{challengeTransition, []string{s.keys.challenge(id)}, []any{
+	keys := []string{s.keys.challenge(id)}
+	used := t.CredentialUsed && t.CredentialID != ""
+	if used && s.oneSlot {
+		keys = append(keys, s.keys.credential(t.CredentialID))
+	}
+	v, err := s.run(ctx, call{challengeTransition, keys, []any{
 		now.UnixMilli(), s.keys.wakeChannel(), id, string(t.From), finalFlag(t.From), string(t.To),
 		t.UserID, t.CredentialID, t.DenyReason, t.ClaimedBy, answered,
 	}}).Result()
@@ -184,6 +192,16 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 	if claimed {
 		if err := s.run(ctx, s.indexCall(c, now, false, "")).Err(); err != nil {
 			return store.Challenge{}, wrap("TransitionChallenge: the claim was made, indexing it for its user failed", err)
+		}
+	}
+	if used && !s.oneSlot {
+		// credentialUpdate checks the credential's user and removes the
+		// field for an empty value, as the single-node script does. Not
+		// found (gone, or another user's) leaves the transition alone.
+		err := s.run(ctx, call{credentialUpdate, []string{s.keys.credential(t.CredentialID)},
+			[]any{c.UserID, "", fieldLastUsedAt, answered}}).Err()
+		if err != nil {
+			return store.Challenge{}, wrap("TransitionChallenge: the transition was made, recording the credential's use failed", err)
 		}
 	}
 	return c, nil

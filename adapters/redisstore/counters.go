@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -30,9 +33,19 @@ func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, 
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	v, err := s.client.HMGet(ctx, s.keys.counter(key), fieldCounterValue, fieldWindowEnd).Result()
+	n, err := counterValue(s.client.HMGet(ctx, s.keys.counter(key), fieldCounterValue, fieldWindowEnd), now)
 	if err != nil {
 		return 0, wrap("Counter", err)
+	}
+	return n, nil
+}
+
+// counterValue reads the reply of HMGET value, window end of a counter: 0
+// when it is absent or its window has ended by now.
+func counterValue(cmd *redis.SliceCmd, now time.Time) (int64, error) {
+	v, err := cmd.Result()
+	if err != nil {
+		return 0, err
 	}
 	value, _ := v[0].(string)
 	end, _ := v[1].(string)
@@ -41,14 +54,14 @@ func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, 
 	}
 	e, err := strconv.ParseInt(end, 10, 64)
 	if err != nil {
-		return 0, wrap("Counter: window end", err)
+		return 0, fmt.Errorf("window end: %w", err)
 	}
 	if e <= now.UnixMilli() {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(value, 10, 64)
 	if err != nil {
-		return 0, wrap("Counter: value", err)
+		return 0, fmt.Errorf("value: %w", err)
 	}
 	return n, nil
 }

@@ -11,16 +11,32 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// CreateCredential implements [store.CredentialStore]. The record is stored
-// in its own hash tag (refusing an existing ID), then a script in the
-// user's tag adds its ID to the user's set while the set holds fewer than
-// max; over the limit the record, whose ID nobody knows yet, is deleted
-// again. The set's script is the one atomic count-and-insert.
+// CreateCredential implements [store.CredentialStore]. On a single node it
+// is one script that refuses an existing ID, counts the user's index and
+// stores both the record and its index entry. Elsewhere the record is
+// stored in its own hash tag (refusing an existing ID), then a script in the
+// user's tag adds its ID and kind to the user's index while the index holds
+// fewer than max; over the limit the record, whose ID nobody knows yet, is
+// deleted again. The index's script is the one atomic count-and-insert.
 func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max int) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	key := s.keys.credential(c.ID)
+	key, index := s.keys.credential(c.ID), s.keys.userCredentials(c.UserID)
+	if s.oneSlot {
+		created, err := s.run(ctx, call{credentialCreate, []string{key, index},
+			append([]any{c.ID, string(c.Kind), max}, encodeCredential(c)...)}).Int()
+		if err != nil {
+			return wrap("CreateCredential", err)
+		}
+		switch created {
+		case 0:
+			return store.ErrConflict
+		case -1:
+			return store.ErrLimit
+		}
+		return nil
+	}
 	created, err := s.run(ctx, call{credentialInsert, []string{key}, encodeCredential(c)}).Int()
 	if err != nil {
 		return wrap("CreateCredential", err)
@@ -28,9 +44,9 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 	if created == 0 {
 		return store.ErrConflict
 	}
-	added, err := s.run(ctx, call{credentialReserve, []string{s.keys.userCredentials(c.UserID)}, []any{c.ID, max}}).Int()
+	added, err := s.run(ctx, call{credentialReserve, []string{index}, []any{c.ID, max, string(c.Kind)}}).Int()
 	if err != nil {
-		// The record stays, in no user's set: its ID was never given out.
+		// The record stays, in no user's index: its ID was never given out.
 		return wrap("CreateCredential", err)
 	}
 	if added == 0 {
@@ -57,15 +73,15 @@ func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential,
 	return decodeCredential(h)
 }
 
-// ListCredentials implements [store.CredentialStore]: the user's set, then
-// the records in one pipeline. Members whose record is gone (a delete that
-// failed half-way) are removed from the set.
+// ListCredentials implements [store.CredentialStore]: the IDs of the user's
+// index, then the records in one pipeline. Entries whose record is gone (a
+// delete that failed half-way, on a Cluster) are removed from the index.
 func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	setKey := s.keys.userCredentials(userID)
-	ids, err := s.client.SMembers(ctx, setKey).Result()
+	index := s.keys.userCredentials(userID)
+	ids, err := s.client.HKeys(ctx, index).Result()
 	if err != nil {
 		return nil, wrap("ListCredentials", err)
 	}
@@ -80,7 +96,7 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 		}
 		return nil
 	})
-	var gone []any
+	var gone []string
 	for i, cmd := range cmds {
 		h, err := cmd.Result()
 		if err != nil {
@@ -99,8 +115,8 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 		}
 	}
 	if len(gone) > 0 {
-		if err := s.client.SRem(ctx, setKey, gone...).Err(); err != nil {
-			return nil, wrap("ListCredentials: removing deleted credentials from the user's set", err)
+		if err := s.client.HDel(ctx, index, gone...).Err(); err != nil {
+			return nil, wrap("ListCredentials: removing deleted credentials from the user's index", err)
 		}
 	}
 	slices.SortFunc(list, func(a, b store.Credential) int {
@@ -168,35 +184,50 @@ func zeroAsEmpty(n string) string {
 	return n
 }
 
-// DeleteCredential implements [store.CredentialStore]. The record is
-// deleted first (by a script that checks its user), then its ID leaves the
-// user's set: a credential is never usable while unlisted.
+// DeleteCredential implements [store.CredentialStore]. On a single node it
+// is one script that deletes the record (if it is the user's) and its index
+// entry. Elsewhere the record is deleted first (by a script that checks its
+// user), then its ID leaves the user's index: a credential is never usable
+// while unlisted.
 func (s *Store) DeleteCredential(ctx context.Context, userID, id string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	deleted, err := s.run(ctx, call{credentialDelete, []string{s.keys.credential(id)}, []any{userID}}).Int()
+	key, index := s.keys.credential(id), s.keys.userCredentials(userID)
+	if s.oneSlot {
+		deleted, err := s.run(ctx, call{credentialRemove, []string{key, index}, []any{userID, id}}).Int()
+		if err != nil {
+			return wrap("DeleteCredential", err)
+		}
+		if deleted == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	}
+	deleted, err := s.run(ctx, call{credentialDelete, []string{key}, []any{userID}}).Int()
 	if err != nil {
 		return wrap("DeleteCredential", err)
 	}
 	if deleted == 0 {
 		return store.ErrNotFound
 	}
-	if err := s.client.SRem(ctx, s.keys.userCredentials(userID), id).Err(); err != nil {
-		return wrap("DeleteCredential: the credential was deleted, removing it from the user's set failed", err)
+	if err := s.client.HDel(ctx, index, id).Err(); err != nil {
+		return wrap("DeleteCredential: the credential was deleted, removing it from the user's index failed", err)
 	}
 	return nil
 }
 
 // DeleteUserCredentials implements [store.CredentialStore]: the records of
-// the user's set are deleted in one pipeline, then their IDs leave the set.
-// A credential created meanwhile is kept: it was created after the delete.
+// the user's index are deleted in one pipeline (on a single node each with
+// its index entry, by one script each), then, elsewhere, their IDs leave
+// the index. A credential created meanwhile is kept: it was created after
+// the delete.
 func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	setKey := s.keys.userCredentials(userID)
-	ids, err := s.client.SMembers(ctx, setKey).Result()
+	index := s.keys.userCredentials(userID)
+	ids, err := s.client.HKeys(ctx, index).Result()
 	if err != nil {
 		return 0, wrap("DeleteUserCredentials", err)
 	}
@@ -205,20 +236,25 @@ func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, 
 	}
 	calls := make([]call, len(ids))
 	for i, id := range ids {
-		calls[i] = call{credentialDelete, []string{s.keys.credential(id)}, []any{userID}}
+		if s.oneSlot {
+			calls[i] = call{credentialRemove, []string{s.keys.credential(id), index}, []any{userID, id}}
+		} else {
+			calls[i] = call{credentialDelete, []string{s.keys.credential(id)}, []any{userID}}
+		}
 	}
 	n := 0
-	members := make([]any, 0, len(ids))
-	for i, cmd := range s.runPipelined(ctx, calls...) {
+	for _, cmd := range s.runPipelined(ctx, calls...) {
 		deleted, err := cmd.Int()
 		if err != nil {
 			return 0, wrap("DeleteUserCredentials", err)
 		}
 		n += int(deleted)
-		members = append(members, ids[i])
 	}
-	if err := s.client.SRem(ctx, setKey, members...).Err(); err != nil {
-		return 0, wrap("DeleteUserCredentials: the credentials were deleted, emptying the user's set failed", err)
+	if s.oneSlot {
+		return n, nil
+	}
+	if err := s.client.HDel(ctx, index, ids...).Err(); err != nil {
+		return 0, wrap("DeleteUserCredentials: the credentials were deleted, emptying the user's index failed", err)
 	}
 	return n, nil
 }

@@ -7,7 +7,9 @@ import (
 
 // keyspace names the keys of one prefix (see the package doc for the
 // layout). Records live in a hash tag of their own ID; what is scoped to a
-// user lives in the user's tag, so that every script touches one slot.
+// user lives in the user's tag, so that every operation can be made of
+// scripts on one slot each (on a Cluster; a single node runs scripts across
+// tags).
 type keyspace struct {
 	base string // "<prefix>:v1:"
 }
@@ -25,6 +27,8 @@ func (k keyspace) user(userID string) string {
 	return k.base + "{u:" + base64.RawURLEncoding.EncodeToString(h[:16]) + "}"
 }
 
+// userCredentials names userID's credential index: a hash of credential ID
+// to kind.
 func (k keyspace) userCredentials(userID string) string { return k.user(userID) + ":creds" }
 func (k keyspace) userPending(userID string) string     { return k.user(userID) + ":pending" }
 

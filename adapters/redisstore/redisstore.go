@@ -36,6 +36,13 @@ type Store struct {
 	client redis.UniversalClient
 	keys   keyspace
 	log    *slog.Logger
+	// oneSlot is set when every key lives on one server that checks no hash
+	// slots (the client is a *redis.Client — a single node, or a Sentinel
+	// master — and the server is not in cluster mode), so that a script may
+	// declare keys of different hash tags. The cycle's steps are then one
+	// script each; otherwise (a Cluster, a Ring, any other client) they are
+	// made of single-slot steps.
+	oneSlot bool
 
 	closed atomic.Bool
 	wg     sync.WaitGroup // the subscription goroutines
@@ -113,10 +120,38 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 	if err := s.checkEviction(ctx, o.allowEviction); err != nil {
 		return nil, err
 	}
+	if _, ok := client.(*redis.Client); ok {
+		cluster, err := clusterEnabled(ctx, client)
+		if err != nil {
+			return nil, err
+		}
+		s.oneSlot = !cluster
+	}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// clusterEnabled reports whether the server behind a plain client runs in
+// cluster mode: a Cluster of one master holds every slot, so a plain client
+// reaches all its keys, but the server still refuses a script whose keys
+// span slots. A server that answers INFO cluster with an error (miniredis;
+// a server where INFO is not allowed) is taken for a single node, which it
+// almost always is (were it a Cluster, the cycle's scripts would fail with
+// CROSSSLOT: closed). An error that is not an answer (the network) is
+// returned.
+func clusterEnabled(ctx context.Context, client redis.UniversalClient) (bool, error) {
+	info, err := client.Info(ctx, "cluster").Result()
+	var reply redis.Error
+	switch {
+	case err == nil:
+		return strings.Contains(info, "cluster_enabled:1"), nil
+	case errors.As(err, &reply):
+		return false, nil
+	default:
+		return false, wrap("INFO cluster", err)
+	}
 }
 
 // eachMaster calls f with each master: every master of a Cluster, or the

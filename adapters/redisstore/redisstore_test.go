@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -45,6 +46,18 @@ func TestConformance_Miniredis(t *testing.T) {
 	}})
 }
 
+// As TestConformance_Miniredis, through a client that is not a
+// *redis.Client: a Ring of one shard. The Store then makes the steps that
+// span hash tags of single-slot operations, as on a Cluster, so that path
+// is proved even where no Cluster is configured.
+func TestConformance_MiniredisInSteps(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, storetest.Harness{Rounds: miniredisRounds, New: func(t testing.TB) store.Store {
+		mr := miniredis.RunT(t)
+		return newStore(t, ringClient(t, mr.Addr()), redisstore.DefaultKeyPrefix)
+	}})
+}
+
 // Each test of the suite gets its own key prefix on the shared Redis,
 // deleted afterwards.
 func TestConformance_Redis(t *testing.T) {
@@ -55,8 +68,8 @@ func TestConformance_Redis(t *testing.T) {
 	}})
 }
 
-// As TestConformance_Redis, on the shared Cluster: every script must touch
-// one slot, or Redis refuses it with CROSSSLOT.
+// As TestConformance_Redis, on the shared Cluster: every script the Store
+// runs there must touch one slot, or Redis refuses it with CROSSSLOT.
 func TestConformance_Cluster(t *testing.T) {
 	t.Parallel()
 	client := clusterClient(t)
@@ -139,7 +152,7 @@ func TestKeyLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(st.CreateCredential(ctx, store.Credential{ID: "cred1", UserID: "alice", CreatedAt: now}, 10))
+	must(st.CreateCredential(ctx, store.Credential{ID: "cred1", UserID: "alice", Kind: store.KindDevice, CreatedAt: now}, 10))
 	_, err := st.CreateChallenge(ctx, store.Challenge{ID: "ch1", UserID: "alice", State: store.StatePending,
 		IdempotencyKey: "k1", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, now)
 	must(err)
@@ -164,6 +177,11 @@ func TestKeyLayout(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("keys:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+	// The user's credential index maps each ID to its kind, which
+	// BeginChallenge reads and ConsumeChallenge checks.
+	if kind := mr.HGet("app:v1:"+alice+":creds", "cred1"); kind != string(store.KindDevice) {
+		t.Errorf("the user's credential index maps cred1 to %q, want %q", kind, store.KindDevice)
 	}
 	// Server-side TTLs are garbage collection: a challenge is kept an hour
 	// past its ExpiresAt, credentials for ever.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deviceauth/deviceauth"
@@ -16,45 +17,78 @@ import (
 // A challenge cycle costs a fixed number of round trips to Redis once the
 // scripts are loaded (DESIGN §9). The counts are pinned, step by step: a
 // change is a deliberate change of these numbers (and of the figures in the
-// package doc). With rate limits off, as in the root package's
-// BenchmarkChallengeCycle:
+// package doc). On a single node, with rate limits off, as in the root
+// package's BenchmarkChallengeCycle:
 //
-//	Track     Counter (HMGET) · ListCredentials (SMEMBERS, then HGETALL
-//	          of each in a pipeline) · CreateChallenge (the record's and
-//	          the index's scripts in one pipeline)      4 round trips, 5 commands
+//	Track     BeginChallenge (challengeBegin)           1 round trip (EVALSHA)
 //	Fetch     GetChallenge (HGETALL)                    1
-//	Respond   GetChallenge · GetCredential (HGETALL) ·
-//	          TransitionChallenge · UpdateCredential    4 (EVALSHA for the writes)
-//	Validate  GetChallenge · TransitionChallenge ·
-//	          GetCredential                             3
+//	Respond   GetChallengeCredential (two HGETALLs in
+//	          a pipeline) · TransitionChallenge with
+//	          CredentialUsed (challengeTransition)      2 round trips, 3 commands
+//	Validate  ConsumeChallenge (challengeConsume)       1
 //
-// 12 round trips and 13 commands in all. The default rate limits add one
-// IncrementCounter (EVALSHA) to Track and one to Respond: 14 and 15.
+// 5 round trips and 6 commands in all. The default rate limits add one
+// IncrementCounter (EVALSHA) to Track and one to Respond: 7 and 8.
+//
+// On a Cluster the steps that span hash tags are made of single-slot
+// operations (see the package doc); a pipeline counts once, its commands
+// going to their nodes side by side:
+//
+//	Track     the counter and the user's index (HMGET + HKEYS) · the
+//	          index's records (HMGET each) · CreateChallenge (the record's
+//	          and the index's scripts)                  3 round trips, 5 commands
+//	Fetch     GetChallenge                              1
+//	Respond   GetChallengeCredential · the transition ·
+//	          the credential's last use (EVALSHA)       3 round trips, 4 commands
+//	Validate  the challenge (HGETALL) · its credential
+//	          (HMGET) · challengeConsume                3
+//
+// 10 round trips and 13 commands; 12 and 15 with the default rate limits.
 func TestRoundTrips_ChallengeCycle(t *testing.T) {
 	type counts struct{ trips, commands int }
-	tests := []struct {
-		name   string
-		limits bool
-		want   [cycletest.Steps]counts
-	}{
-		{"RateLimitsOff", false, [cycletest.Steps]counts{{4, 5}, {1, 1}, {4, 4}, {3, 3}}},
-		{"DefaultRateLimits", true, [cycletest.Steps]counts{{5, 6}, {1, 1}, {5, 5}, {3, 3}}},
+	type pins struct{ off, limits [cycletest.Steps]counts }
+	oneNode := pins{
+		off:    [cycletest.Steps]counts{{1, 1}, {1, 1}, {2, 3}, {1, 1}},
+		limits: [cycletest.Steps]counts{{2, 2}, {1, 1}, {3, 4}, {1, 1}},
+	}
+	cluster := pins{
+		off:    [cycletest.Steps]counts{{3, 5}, {1, 1}, {3, 4}, {3, 3}},
+		limits: [cycletest.Steps]counts{{4, 6}, {1, 1}, {4, 5}, {3, 3}},
 	}
 	servers := []struct {
 		name   string
-		client func(t *testing.T) (*redis.Client, string)
+		want   pins
+		client func(t *testing.T) (redis.UniversalClient, string)
 	}{
-		{"Miniredis", func(t *testing.T) (*redis.Client, string) {
+		{"Miniredis", oneNode, func(t *testing.T) (redis.UniversalClient, string) {
 			_, c := miniredisClient(t)
 			return c, "deviceauth"
 		}},
-		{"Redis", func(t *testing.T) (*redis.Client, string) {
+		{"Redis", oneNode, func(t *testing.T) (redis.UniversalClient, string) {
 			c := realRedisClient(t)
+			return c, isolatedPrefix(t, c)
+		}},
+		// A one-shard Ring takes the Cluster's path (see
+		// TestConformance_MiniredisInSteps), on a server always at hand.
+		{"MiniredisInSteps", cluster, func(t *testing.T) (redis.UniversalClient, string) {
+			mr := miniredis.RunT(t)
+			return ringClient(t, mr.Addr()), "deviceauth"
+		}},
+		{"Cluster", cluster, func(t *testing.T) (redis.UniversalClient, string) {
+			c := clusterClient(t)
 			return c, isolatedPrefix(t, c)
 		}},
 	}
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
+			tests := []struct {
+				name   string
+				limits bool
+				want   [cycletest.Steps]counts
+			}{
+				{"RateLimitsOff", false, srv.want.off},
+				{"DefaultRateLimits", true, srv.want.limits},
+			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					client, prefix := srv.client(t)

@@ -8,10 +8,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Lua scripts. Each touches the keys it declares, all in one hash slot,
-// compares times with the now in its arguments (unix ms), and reports
-// outcomes as values, never as Redis errors. Field names are those of
-// codec.go.
+// The Lua scripts. Each touches the keys it declares and no other (no key
+// name is built inside a script), compares times with the now in its
+// arguments (unix ms), and reports outcomes as values, never as Redis
+// errors. Field names are those of codec.go. Most declare keys of one hash
+// slot; those that declare keys of several (challengeBegin,
+// challengeConsume with its index, challengeTransition with a credential,
+// credentialCreate, credentialRemove) run only on a single node (see
+// Store.oneSlot): a Cluster would refuse them with CROSSSLOT.
 var (
 	// challengeCreate stores a challenge unless its key exists, and
 	// publishes its ID.
@@ -53,8 +57,13 @@ return ''`)
 	// challengeTransition is the compare-and-set of a challenge's state. It
 	// returns {"notfound"}, {"conflict"} or {"ok", claimed, field, value,
 	// …}, claimed being "1" when the transition gave the challenge its user.
-	// KEYS: challenge. ARGV: now, channel, ID, from, "1" when from is final,
-	// to, user, credential ID, deny reason, claimed by, answered at.
+	// With a credential key (Transition.CredentialUsed, on a single node
+	// only: the key is in another slot), a transition made also sets that
+	// credential's last use to the answered at (removes it when empty) if
+	// the credential is the challenge's user's.
+	// KEYS: challenge[, credential]. ARGV: now, channel, ID, from, "1" when
+	// from is final, to, user, credential ID, deny reason, claimed by,
+	// answered at.
 	challengeTransition = newScript(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 0 then return {'notfound'} end
@@ -78,10 +87,133 @@ for i = 1, 4 do
   end
 end
 redis.call('HSET', k, unpack(set))
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  local owner = user
+  if claimed == '1' then owner = ARGV[7] end
+  if (redis.call('HGET', KEYS[2], 'u') or '') == owner then
+    if ARGV[11] == '' then
+      redis.call('HDEL', KEYS[2], 'lu')
+    else
+      redis.call('HSET', KEYS[2], 'lu', ARGV[11])
+    end
+  end
+end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 local r = redis.call('HGETALL', k)
 table.insert(r, 1, claimed)
 table.insert(r, 1, 'ok')
+return r`)
+
+	// challengeBegin is BeginChallenge on a single node, in one atomic
+	// step: it reads a counter and the kinds in a user's credential index,
+	// and when they allow it (the counter below the limit, at least one
+	// kind, and the kinds those required when a list is given) creates the
+	// challenge as challengeCreate and challengeIndex do together, unless
+	// another unexpired challenge than the stale one holds the idempotency
+	// key. It returns {status, counter, holder, kind, …}: status "skip"
+	// (not allowed), "held" (holder holds the idempotency key), "conflict"
+	// (the ID exists) or "created".
+	// KEYS: challenge, credential index, pending index[, counter][,
+	// idempotency key]. ARGV: now, channel, ID, the counter's position in
+	// KEYS (0: none), the idempotency key's (0: none), counter limit (0:
+	// none), number of required kinds (-1: any), challenge TTL, ExpiresAt,
+	// trim bound ("(ms"), index TTL, stale ID, "1" to index, the required
+	// kinds, then field, value, … of the challenge.
+	challengeBegin = newScript(`
+local now = tonumber(ARGV[1])
+local counter = 0
+local ck, ik, nk = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+if ck > 0 then
+  local cur = redis.call('HMGET', KEYS[ck], 'v', 'e')
+  local e = tonumber(cur[2] or '')
+  if cur[1] and e and e > now then counter = tonumber(cur[1]) or 0 end
+end
+local kinds, seen = {}, {}
+for _, kind in ipairs(redis.call('HVALS', KEYS[2])) do
+  if not seen[kind] then
+    seen[kind] = true
+    kinds[#kinds + 1] = kind
+  end
+end
+local function reply(status, holder)
+  local r = {status, counter, holder}
+  for i = 1, #kinds do r[#r + 1] = kinds[i] end
+  return r
+end
+local limit = tonumber(ARGV[6])
+if #kinds == 0 or (limit ~= 0 and counter >= limit) then return reply('skip', '') end
+if nk >= 0 then
+  local want = {}
+  for i = 1, nk do
+    want[ARGV[13 + i]] = true
+    if not seen[ARGV[13 + i]] then return reply('skip', '') end
+  end
+  for _, kind in ipairs(kinds) do
+    if not want[kind] then return reply('skip', '') end
+  end
+end
+if ik > 0 then
+  local v = redis.call('GET', KEYS[ik])
+  if v then
+    local sep = string.find(v, ' ', 1, true)
+    if sep then
+      local exp, other = tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1)
+      if other ~= ARGV[12] and exp and exp > now then return reply('held', other) end
+    end
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return reply('conflict', '') end
+redis.call('HSET', KEYS[1], unpack(ARGV, 14 + math.max(nk, 0)))
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+if ik > 0 then redis.call('SET', KEYS[ik], ARGV[9] .. ' ' .. ARGV[3], 'PX', ARGV[11]) end
+if ARGV[13] == '1' then
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[9], ARGV[3])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[10])
+  if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[11]) then redis.call('PEXPIRE', KEYS[3], ARGV[11]) end
+end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return reply('created', '')`)
+
+	// challengeConsume moves an approved challenge bound to a user, action
+	// and details digest, and unexpired, to consumed — or to failed when
+	// its credential is gone — and publishes its ID. On a single node the
+	// verdict is the script's: KEYS[2] is the user's credential index, and
+	// the credential is there or gone. Elsewhere the caller read the
+	// credential and passes the verdict, with the credential ID it read
+	// the challenge with, which must still be the challenge's. It returns
+	// {"notfound"}, {"conflict", "", field, value, …} (the record as it
+	// is), {"ok", kind, field, value, …} or {"revoked", "", field, value,
+	// …}.
+	// KEYS: challenge[, the user's credential index]. ARGV: now, channel,
+	// ID, user, action, digest, approved, consumed, failed, credential ID,
+	// verdict (consumed or failed).
+	challengeConsume = newScript(`
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return {'notfound'} end
+local cur = redis.call('HMGET', k, 's', 'ea', 'u', 'a', 'dd', 'ci')
+local exp, user, cred = tonumber(cur[2] or ''), cur[3] or '', cur[6] or ''
+if user == '' or user ~= ARGV[4] or (cur[4] or '') ~= ARGV[5] or (cur[5] or '') ~= ARGV[6]
+  or (cur[1] or '') ~= ARGV[7] or not exp or exp <= tonumber(ARGV[1])
+  or (not KEYS[2] and cred ~= ARGV[10]) then
+  local r = redis.call('HGETALL', k)
+  table.insert(r, 1, '')
+  table.insert(r, 1, 'conflict')
+  return r
+end
+local kind, to = '', ARGV[11]
+if KEYS[2] then
+  kind = redis.call('HGET', KEYS[2], cred)
+  if kind then
+    to = ARGV[8]
+  else
+    kind, to = '', ARGV[9]
+  end
+end
+redis.call('HSET', k, 's', to)
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+local r = redis.call('HGETALL', k)
+table.insert(r, 1, kind)
+if to == ARGV[8] then table.insert(r, 1, 'ok') else table.insert(r, 1, 'revoked') end
 return r`)
 
 	// challengeAttempt adds one to a challenge's attempts while it is in a
@@ -107,14 +239,29 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`)
 
-	// credentialReserve adds a credential ID to its user's set while the
-	// set holds fewer than max (max <= 0: no limit). 1 added, 0 limit.
-	// KEYS: the user's credential set. ARGV: ID, max.
+	// credentialReserve adds a credential ID and its kind to its user's
+	// credential index while the index holds fewer than max (max <= 0: no
+	// limit). 1 added, 0 limit.
+	// KEYS: the user's credential index. ARGV: ID, max, kind.
 	credentialReserve = newScript(`
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
 local max = tonumber(ARGV[2])
-if max > 0 and redis.call('SCARD', KEYS[1]) >= max then return 0 end
-redis.call('SADD', KEYS[1], ARGV[1])
+if max > 0 and redis.call('HLEN', KEYS[1]) >= max then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`)
+
+	// credentialCreate is CreateCredential on a single node, in one atomic
+	// step: it stores a credential unless its key exists (0) and adds it to
+	// its user's index while the index holds fewer than max (max <= 0: no
+	// limit; -1 over the limit, and nothing is stored). 1 created.
+	// KEYS: credential, the user's credential index. ARGV: ID, kind, max,
+	// field, value, …
+	credentialCreate = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local max = tonumber(ARGV[3])
+if max > 0 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HLEN', KEYS[2]) >= max then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1`)
 
 	// credentialUpdate changes a user's credential: fields with an empty
@@ -146,6 +293,21 @@ return r`)
 	credentialDelete = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 or (redis.call('HGET', KEYS[1], 'u') or '') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
+return 1`)
+
+	// credentialRemove is DeleteCredential on a single node, in one atomic
+	// step: it deletes a credential if it is the user's, and its ID from the
+	// user's index (also when the record is already gone): 1 deleted, 0 not
+	// found.
+	// KEYS: credential, the user's credential index. ARGV: user, ID.
+	credentialRemove = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  return 0
+end
+if (redis.call('HGET', KEYS[1], 'u') or '') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
 return 1`)
 
 	// tokenPut stores a registration token unless its key exists.
@@ -201,8 +363,8 @@ type script struct {
 func newScript(src string) script { return script{Script: redis.NewScript(src), src: src} }
 
 var allScripts = []script{
-	challengeCreate, challengeIndex, challengeTransition, challengeAttempt,
-	credentialInsert, credentialReserve, credentialUpdate, credentialDelete,
+	challengeCreate, challengeIndex, challengeTransition, challengeAttempt, challengeBegin, challengeConsume,
+	credentialInsert, credentialReserve, credentialCreate, credentialUpdate, credentialDelete, credentialRemove,
 	tokenPut, tokenConsume, counterIncrement, nonceClaim,
 }
 

@@ -54,6 +54,15 @@ func outageClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
+// ringClient returns a Ring of one shard, the server at addr, closed when t
+// ends. It is a client the Store treats as it treats a Cluster's (it is not
+// a *redis.Client), over a server a test controls.
+func ringClient(t testing.TB, addr string) *redis.Ring {
+	c := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"only": addr}})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // miniredisClient starts a miniredis for t and returns it with a client.
 func miniredisClient(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
 	mr := miniredis.RunT(t)
