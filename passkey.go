@@ -98,8 +98,12 @@ func (s *Service) BeginCeremony(ctx context.Context, kind, userID string, data [
 		return Ceremony{}, ErrInvalidRequest.withMessage("a ceremony kind is 1 to 64 characters of [A-Za-z0-9_.:-]")
 	}
 	now := s.now()
+	id := "ce_" + protocol.NewID()
+	if userID != "" {
+		id = store.NewUserID("ce", userID)
+	}
 	ch := store.Challenge{
-		ID: "ce_" + protocol.NewID(), UserID: userID, Action: kind, State: store.StateUnclaimed, Method: ceremonyMethod,
+		ID: id, UserID: userID, Action: kind, State: store.StateUnclaimed, Method: ceremonyMethod,
 		Methods: []string{ceremonyMethod}, Nonce: newNonce(), Passkey: data, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 	}
 	if _, err := s.store.CreateChallenge(ctx, ch, now); err != nil {

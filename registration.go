@@ -131,7 +131,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		return Credential{}, s.storeFailed(ctx, err)
 	}
 	c := store.Credential{
-		ID: "cr_" + protocol.NewID(), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
+		ID: store.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: reg.PushToken, CreatedAt: now,
 	}
 	switch err := s.store.CreateCredential(ctx, c, s.cfg.MaxCredentialsPerUser); {

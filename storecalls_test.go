@@ -84,3 +84,19 @@ func TestTrack_OtherKindsCostOneMoreCall(t *testing.T) {
 		}
 	}
 }
+
+// The records a cycle touches carry their user's tag in their IDs, so a
+// store can keep them together (Redis Cluster: one hash slot, one script).
+func TestIDs_CarryTheUsersTag(t *testing.T) {
+	e := cycletest.New(t, memstore.New())
+	res, err := e.Service.Track(t.Context(), deviceauth.TrackRequest{UserID: e.User, Action: "transfer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.UserTag(e.User)
+	for what, id := range map[string]string{"challenge": res.ChallengeID, "credential": e.Device.CredentialID} {
+		if tag, ok := store.IDTag(id); !ok || tag != want {
+			t.Errorf("%s ID %q has tag %q, %v; want the user's, %q", what, id, tag, ok, want)
+		}
+	}
+}

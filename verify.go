@@ -188,7 +188,7 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
 	digest := protocol.DetailsDigest(details)
 	ch := store.Challenge{
-		ID: "ch_" + protocol.NewID(), UserID: req.UserID, Action: req.Action, State: store.StatePending,
+		ID: store.NewUserID("ch", req.UserID), UserID: req.UserID, Action: req.Action, State: store.StatePending,
 		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),

@@ -361,6 +361,16 @@ type Challenge struct {
 	Passkey []byte
 }
 
+// StateAt is the state c reads as at now: StateExpired when c's state is
+// not final and its ExpiresAt is not after now, c.State otherwise. Every
+// read of a challenge reports this state.
+func (c Challenge) StateAt(now time.Time) State {
+	if !c.State.Final() && !c.ExpiresAt.After(now) {
+		return StateExpired
+	}
+	return c.State
+}
+
 // Transition is one compare-and-set on a challenge: From must be the current
 // state; To becomes it. The other fields are written when not empty.
 type Transition struct {

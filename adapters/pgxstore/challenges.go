@@ -74,9 +74,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 	if err != nil {
 		return store.Challenge{}, wrap("get challenge", err)
 	}
-	if !c.ExpiresAt.After(now) && !c.State.Final() {
-		c.State = store.StateExpired
-	}
+	c.State = c.StateAt(now)
 	return c, nil
 }
 

@@ -89,9 +89,7 @@ func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID str
 		return store.Challenge{}, store.Credential{}, wrap("get challenge and credential", err)
 	}
 	c := ch.challenge()
-	if !c.ExpiresAt.After(now) && !c.State.Final() {
-		c.State = store.StateExpired
-	}
+	c.State = c.StateAt(now)
 	return c, cred.credential(), nil
 }
 
@@ -133,8 +131,8 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 			return c, store.CredentialKind(*kind), nil
 		case changed:
 			return c, "", store.ErrRevoked
-		case !c.ExpiresAt.After(now) && !c.State.Final():
-			c.State = store.StateExpired
+		case c.StateAt(now) != c.State: // expired
+			c.State = c.StateAt(now)
 			return c, "", store.ErrConflict
 		case c.State != store.StateApproved || c.UserID == "" || c.UserID != b.UserID ||
 			c.Action != b.Action || !bytes.Equal(c.DetailsDigest, b.DetailsDigest):

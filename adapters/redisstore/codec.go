@@ -155,9 +155,7 @@ func decodeChallenge(h map[string]string, now time.Time) (store.Challenge, error
 	if d.err != nil {
 		return store.Challenge{}, fmt.Errorf("redisstore: challenge %q: %w", c.ID, d.err)
 	}
-	if !c.ExpiresAt.After(now) && !c.State.Final() {
-		c.State = store.StateExpired
-	}
+	c.State = c.StateAt(now)
 	return c, nil
 }
 

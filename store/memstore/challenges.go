@@ -68,9 +68,7 @@ func (s *Store) getChallenge(id string, now time.Time) (store.Challenge, error) 
 		return store.Challenge{}, store.ErrNotFound
 	}
 	c = cloneChallenge(c)
-	if !c.ExpiresAt.After(now) && !c.State.Final() {
-		c.State = store.StateExpired
-	}
+	c.State = c.StateAt(now)
 	return c, nil
 }
 

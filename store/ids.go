@@ -1,0 +1,67 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+)
+
+// User tags let a store keep one user's records together when it must
+// find a record from its ID alone: Redis Cluster runs a script only on keys
+// of one hash slot, so a challenge, its user's credentials and its user's
+// indexes can be changed in one script only when they share a slot. The
+// Service therefore mints the IDs of records it creates for a known user
+// with NewUserID, which puts UserTag(userID) inside the ID; IDTag reads it
+// back. Other stores treat IDs as opaque.
+//
+// A tag is TagLen base64url characters of SHA-256 over a label and the user
+// ID: 18 bits, enough to spread users over every hash slot, too few to
+// tell who a user is or whether two IDs with one tag are one user's.
+
+// TagLen is the length of a user tag.
+const TagLen = 3
+
+// taggedIDLen is the length of an ID NewUserID mints: a two-letter type,
+// "_", the tag and 22 random characters (128 bits).
+const taggedIDLen = 2 + 1 + TagLen + 22
+
+// UserTag is the tag of userID's records.
+func UserTag(userID string) string {
+	h := sha256.Sum256(append([]byte("deviceauth/v1/user-tag\x00"), userID...))
+	return base64.RawURLEncoding.EncodeToString(h[:3])[:TagLen]
+}
+
+// NewUserID returns a new random ID of type prefix (two lower-case
+// letters, such as "ch") for a record of userID: prefix, "_", UserTag(userID)
+// and 128 random bits in base64url, 28 characters in all.
+func NewUserID(prefix, userID string) string {
+	if len(prefix) != 2 || !lower(prefix[0]) || !lower(prefix[1]) {
+		panic("store: NewUserID prefix must be two lower-case letters")
+	}
+	var b [16]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return prefix + "_" + UserTag(userID) + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// IDTag returns the user tag inside id and true when id has the form
+// NewUserID mints, and "" and false otherwise. Any ID of that form has a
+// tag, whoever minted it: a store uses the tag only to place records, so
+// an ID that merely looks tagged is placed by a tag no user shares, which
+// costs round trips, never correctness.
+func IDTag(id string) (string, bool) {
+	if len(id) != taggedIDLen || id[2] != '_' || !lower(id[0]) || !lower(id[1]) {
+		return "", false
+	}
+	for i := 3; i < len(id); i++ {
+		if !base64URL(id[i]) {
+			return "", false
+		}
+	}
+	return id[3 : 3+TagLen], true
+}
+
+func lower(c byte) bool { return 'a' <= c && c <= 'z' }
+
+func base64URL(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
