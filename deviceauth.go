@@ -132,6 +132,12 @@ type Config struct {
 
 	// Now is the clock. Default time.Now. Tests inject their own.
 	Now func() time.Time
+	// SweepInterval is how often the Service sweeps a store that
+	// implements store.Sweeper (the SQL stores): one goroutine, stopped by
+	// Close. Default 5 minutes; negative: never (the application sweeps,
+	// or another instance does).
+	SweepInterval time.Duration
+
 	// After is the clock's timer, for long-polls and polling: it returns a
 	// channel that receives after d. Default time.After. Tests inject
 	// their own with Now.
@@ -212,7 +218,39 @@ func New(cfg Config) (*Service, error) {
 	for _, k := range cfg.Keys {
 		s.macs = append(s.macs, newTokenMACer(k))
 	}
+	if sw, ok := cfg.Store.(store.Sweeper); ok && cfg.SweepInterval > 0 {
+		s.spawn(func() { s.sweepEvery(sw, cfg.SweepInterval) })
+	}
 	return s, nil
+}
+
+// sweepEvery sweeps sw every interval of the Service's clock until Close.
+// A failed sweep is logged and tried again at the next interval: sweeping
+// is garbage collection, so nothing waits for it.
+func (s *Service) sweepEvery(sw store.Sweeper, interval time.Duration) {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.cfg.After(interval):
+		}
+		// A sweep may take up to an interval, and ends early at Close.
+		ctx, cancel := context.WithTimeout(context.Background(), interval)
+		go func() {
+			select {
+			case <-s.done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		n, err := sw.Sweep(ctx, s.now())
+		cancel()
+		if err != nil {
+			s.log.Warn("deviceauth: sweeping the store failed", "error", err.Error())
+			continue
+		}
+		s.log.Debug("deviceauth: swept the store", "deleted", n)
+	}
 }
 
 func (c *Config) setDefaults() error {
@@ -325,6 +363,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.After == nil {
 		c.After = time.After
+	}
+	switch {
+	case c.SweepInterval == 0:
+		c.SweepInterval = 5 * time.Minute
+	case c.SweepInterval > 0 && c.SweepInterval < time.Second:
+		return bad("SweepInterval", "must be at least a second (or negative for none)")
 	}
 	switch {
 	case c.PollInterval == 0:

@@ -69,6 +69,18 @@ type Store interface {
 	Close() error
 }
 
+// Sweeper is implemented by stores whose expired records stay until they
+// are deleted (the SQL stores; memstore and Redis collect their own
+// garbage). A Service over a Sweeper calls Sweep from time to time
+// (Config.SweepInterval).
+type Sweeper interface {
+	// Sweep deletes what no read can see any more at now and reports how
+	// many records it deleted. It is garbage collection only: every read
+	// already compares with its own now, so a late or skipped sweep
+	// changes no result, and sweeps from several instances may overlap.
+	Sweep(ctx context.Context, now time.Time) (int64, error)
+}
+
 // CredentialStore keeps credentials: registered device keys and passkeys.
 type CredentialStore interface {
 	// CreateCredential stores c. It fails with ErrLimit when c.UserID already

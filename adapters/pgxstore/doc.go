@@ -56,7 +56,8 @@
 // timestamptz, to the microsecond. Expired rows are invisible to reads
 // before any sweep; an expired challenge reads as EXPIRED. [Store.Sweep]
 // deletes what has expired, keeping challenges [ExpiredChallengeRetention]
-// longer; it is garbage collection only, to be run from time to time.
+// longer; it is garbage collection only, and a Service over the store runs
+// it every Config.SweepInterval (the store is a [store.Sweeper]).
 //
 // # Wake-ups
 //

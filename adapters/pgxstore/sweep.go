@@ -10,8 +10,10 @@ import (
 // is not after now, counters whose window has ended, and challenges
 // ExpiredChallengeRetention past their ExpiresAt (until then they read as
 // EXPIRED). It is garbage collection only — every read already compares
-// with its own now — so run it as often as suits the table sizes, from one
-// instance or many, with the same clock the Service uses.
+// with its own now. A Service over the store calls it every
+// Config.SweepInterval (it implements [store.Sweeper]), from each instance;
+// overlapping sweeps are harmless. Call it yourself only with that turned
+// off, with the same clock the Service uses.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err

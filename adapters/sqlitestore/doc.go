@@ -95,8 +95,9 @@
 // parameter; the store never reads a clock to decide a result. Expired rows
 // are garbage only: [Store.Sweep] deletes expired tokens, counters and
 // nonces, and challenges an hour after their expiry, so that waiters read
-// EXPIRED rather than not-found meanwhile. Nothing sweeps on its own; call
-// Sweep from a ticker if the file should not grow.
+// EXPIRED rather than not-found meanwhile. A Service over the store runs
+// Sweep every Config.SweepInterval (the store is a [store.Sweeper]), so the
+// file does not grow.
 //
 // # Wake-ups
 //

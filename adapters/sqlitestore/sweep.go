@@ -15,9 +15,10 @@ const ExpiredChallengeRetention = time.Hour
 // absent), challenges ExpiredChallengeRetention after they expired (at
 // once when they have no ExpiresAt, with which they read as EXPIRED). It
 // reports how many rows it deleted. Expiry never depends on Sweep: it is garbage
-// collection only, for applications that want the file not to grow; call
-// it from a ticker (every few minutes is plenty) with the time of the
-// Service's clock.
+// collection only, so that the file does not grow: a Service over the
+// store calls it every Config.SweepInterval (it implements
+// [store.Sweeper]); call it yourself only with that turned off, with the
+// time of the Service's clock.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	if err := s.lockWrites(ctx); err != nil {
 		return 0, err
