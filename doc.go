@@ -34,7 +34,10 @@
 // in-memory store/memstore for one process, or an adapter under adapters/
 // so that every instance behind a load balancer sees one truth. Every state
 // change is one atomic compare-and-set in the store; the Service keeps no
-// state of its own. Challenge tokens are derived with HMAC from
+// state of its own. A challenge cycle is five store calls (Track one,
+// FetchChallenge one, Respond two, Validate one), shaped by
+// [store.CycleStore] so that each can be one round trip. The Service sweeps
+// stores that need it ([store.Sweeper], [Config.SweepInterval]). Challenge tokens are derived with HMAC from
 // [Config.Keys] and never stored; registration tokens are stored as
 // SHA-256.
 //
