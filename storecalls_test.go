@@ -1,6 +1,8 @@
 package deviceauth_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -98,5 +100,31 @@ func TestIDs_CarryTheUsersTag(t *testing.T) {
 		if tag, ok := store.IDTag(id); !ok || tag != want {
 			t.Errorf("%s ID %q has tag %q, %v; want the user's, %q", what, id, tag, ok, want)
 		}
+	}
+}
+
+// refusingBegin is a store whose BeginChallenge reports device keys but
+// never creates: a broken store.
+type refusingBegin struct {
+	*instancetest.Faulty
+}
+
+func (r refusingBegin) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
+	r.Calls.Add(1)
+	return store.Begun{Kinds: []store.CredentialKind{store.KindDevice}}, nil
+}
+
+// A store that keeps refusing the kinds it reports makes Track fail closed
+// after three calls, rather than loop.
+func TestTrack_StoreRefusingItsOwnKindsFailsClosed(t *testing.T) {
+	st := refusingBegin{&instancetest.Faulty{Store: memstore.New()}}
+	e := cycletest.New(t, st)
+	before := st.Calls.Load()
+	res, err := e.Service.Track(t.Context(), deviceauth.TrackRequest{UserID: e.User, Action: "transfer"})
+	if !errors.Is(err, deviceauth.ErrUnavailable) || res.ChallengeID != "" {
+		t.Fatalf("Track = %+v, %v; want ErrUnavailable", res, err)
+	}
+	if calls := st.Calls.Load() - before; calls != 3 {
+		t.Fatalf("Track made %d BeginChallenge calls, want 3", calls)
 	}
 }

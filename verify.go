@@ -157,7 +157,9 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 		kinds = []store.CredentialKind{store.KindDevice}
 		methods = defaultMethods(kinds)
 	}
-	for {
+	// Kinds change only when credentials are added or removed meanwhile:
+	// a third refusal means the store does not keep its contract.
+	for range 3 {
 		ch := s.newChallenge(req, details, methods, false, 0, now)
 		begun, err := s.store.BeginChallenge(ctx, store.Begin{
 			Challenge: ch, Counter: s.wrongCodeKey(req.UserID, req.Action),
@@ -182,6 +184,7 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 		kinds = begun.Kinds
 		methods = defaultMethods(kinds)
 	}
+	return TrackResult{}, s.storeFailed(ctx, errors.New("store: BeginChallenge refused the kinds it reported three times"))
 }
 
 // newChallenge builds the challenge Track creates for req.
