@@ -18,6 +18,7 @@ type Error struct {
 	Code    string
 	Status  int
 	Message string
+	State   string
 	Err     error
 }
 
@@ -115,6 +116,13 @@ var (
 	// ErrMethodNotAllowed: the endpoint exists but not for this method.
 	ErrMethodNotAllowed = &Error{Code: "method_not_allowed", Status: http.StatusMethodNotAllowed, Message: "method not allowed"}
 )
+
+// withState returns a copy of e that reports the challenge state st.
+func (e *Error) withState(st string) *Error {
+	c := *e
+	c.State = st
+	return &c
+}
 
 // asError returns err as an *Error; anything else is ErrUnavailable with
 // err as its cause (a store or context failure).

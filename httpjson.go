@@ -100,9 +100,10 @@ type ErrorBody struct {
 	State string `json:"state,omitempty"`
 }
 
-// writeError writes err as its status and ErrorBody. Store failures are
-// 503 "unavailable"; the cause is never sent.
+// writeError writes err as its status and ErrorBody (with the challenge's
+// state when the error carries one). Store failures are 503 "unavailable";
+// the cause is never sent.
 func writeError(w http.ResponseWriter, err error) {
 	e := asError(err)
-	writeJSON(w, e.Status, ErrorBody{Error: e.Code, Message: e.Message})
+	writeJSON(w, e.Status, ErrorBody{Error: e.Code, Message: e.Message, State: e.State})
 }

@@ -9,10 +9,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -110,6 +112,7 @@ var openapiCoverage = []struct {
 	{"POST", "/v1/web/challenges/{id}/passkey/options", 403, []string{"cross_origin"}},
 	{"POST", "/v1/web/challenges/{id}/passkey/options", 404, []string{"not_found"}},
 	{"POST", "/v1/web/challenges/{id}/passkey/options", 409, []string{"challenge_closed"}},
+	{"POST", "/v1/web/challenges/{id}/passkey/options", 413, []string{"body_too_large"}},
 	{"POST", "/v1/web/challenges/{id}/passkey/options", 503, []string{"unavailable"}},
 
 	{"POST", "/v1/web/challenges/{id}/passkey", 200, nil},
@@ -496,6 +499,13 @@ func openapiQR(t *testing.T, c *oasCheck) {
 
 	// POST /v1/qr
 	first := created("create", browser, `{"action":"signIn"}`, sameOrigin)
+	// The challenge's own binding cookie, for its lifetime and a long-poll more.
+	if got, want := c.Last().Header.Values("Set-Cookie"), []string{
+		deviceauth.QRBindingCookie(first.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(first.ChallengeID)) +
+			"; Path=/deviceauth; Max-Age=360; HttpOnly; SameSite=Strict",
+	}; !slices.Equal(got, want) {
+		t.Errorf("create: Set-Cookie %q, want %q", got, want)
+	}
 	created("create without a body", browser, "", nil)
 	created("create: empty object", browser, `{}`, jsonHeader)
 	created("another browser creates its own", other, "", nil)
@@ -506,6 +516,10 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	c.Expect("create: replaces is not an ID", 400, "invalid_request", false, create(browser, `{"replaces":"not an ID"}`, jsonHeader))
 	c.Expect("create: cross-origin", 403, "cross_origin", true, create(browser, `{}`, cross))
 	c.Expect("create: replacing another browser's challenge", 404, "not_found", true, create(other, `{"replaces":"`+refreshed.ChallengeID+`"}`, jsonHeader))
+	// Another challenge's binding cookie, even of the same browser, binds only that one.
+	otherCookie := map[string]string{"Content-Type": "application/json",
+		"Cookie": deviceauth.QRBindingCookie(first.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(first.ChallengeID))}
+	c.Expect("create: replacing with another challenge's cookie", 404, "not_found", true, c.Send("POST", base+"/v1/qr", `{"replaces":"`+refreshed.ChallengeID+`"}`, otherCookie))
 	c.Expect("create: oversize body", 413, "body_too_large", false, create(browser, huge, jsonHeader))
 	q.store.Fail.Store(true)
 	c.Expect("create: store down", 503, "unavailable", true, create(browser, `{}`, jsonHeader))
@@ -542,7 +556,8 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	c.Expect("state: negative wait", 400, "invalid_request", false, state(browser, refreshed.ChallengeID, "?since=UNCLAIMED&wait=-5s"))
 	c.Expect("state: unknown challenge", 404, "not_found", true, state(browser, "ch_unknown", ""))
 	c.Expect("state: another browser's challenge", 404, "not_found", true, state(other, refreshed.ChallengeID, ""))
-	c.Expect("state: no binding cookie", 404, "not_found", false, state(c.Browser(), refreshed.ChallengeID, ""))
+	c.Expect("state: no binding cookie", 404, "not_found", true, state(c.Browser(), refreshed.ChallengeID, ""))
+	c.Expect("state: another challenge's binding cookie", 404, "not_found", true, c.Send("GET", base+"/v1/qr/"+refreshed.ChallengeID, "", otherCookie))
 	q.store.Fail.Store(true)
 	c.Expect("state: store down", 503, "unavailable", true, state(browser, refreshed.ChallengeID, ""))
 	q.store.Fail.Store(false)
@@ -611,7 +626,7 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	c.Expect("events: no streaming", 400, "invalid_request", true, c.SendWith(browser, "GET", noFlush.URL+"/deviceauth/v1/qr/"+refreshed.ChallengeID+"/events", "", nil))
 	c.Expect("events: unknown challenge", 404, "not_found", true, events(browser, "ch_unknown"))
 	c.Expect("events: another browser's challenge", 404, "not_found", true, events(other, refreshed.ChallengeID))
-	c.Expect("events: no binding cookie", 404, "not_found", false, events(c.Browser(), refreshed.ChallengeID))
+	c.Expect("events: no binding cookie", 404, "not_found", true, events(c.Browser(), refreshed.ChallengeID))
 	q.store.Fail.Store(true)
 	c.Expect("events: store down", 503, "unavailable", true, events(browser, refreshed.ChallengeID))
 	q.store.Fail.Store(false)
@@ -631,7 +646,9 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	c.Expect("claim: bad JSON", 400, "invalid_request", false, c.signed(phone, "POST", claimPath, `{"claimSecret":`, nil))
 	c.Expect("claim: unknown member", 400, "invalid_request", false, c.signed(phone, "POST", claimPath, `{"claimSecret":"`+code.ClaimSecret+`","user":"bob"}`, nil))
 	c.Expect("claim: wrong secret", 404, "not_found", true, c.signed(phone, "POST", claimPath, `{"claimSecret":"`+strings.Repeat("A", 43)+`"}`, nil))
-	c.Expect("claim: malformed secret", 404, "not_found", false, c.signed(phone, "POST", claimPath, `{"claimSecret":"x"}`, nil))
+	c.Expect("claim: malformed secret", 400, "invalid_request", false, c.signed(phone, "POST", claimPath, `{"claimSecret":"x"}`, nil))
+	c.Expect("claim: malformed secret, unknown challenge", 400, "invalid_request", false, c.signed(phone, "POST", base+"/v1/qr/ch_unknown/claim", `{"claimSecret":"x"}`, nil))
+	c.Expect("claim: no secret", 400, "invalid_request", false, c.signed(phone, "POST", claimPath, `{}`, nil))
 	c.Expect("claim: unknown challenge", 404, "not_found", true, c.signed(phone, "POST", base+"/v1/qr/ch_unknown/claim", claimBody, nil))
 	q.store.Fail.Store(true)
 	c.Expect("claim: store down", 503, "unavailable", true, c.signed(phone, "POST", claimPath, claimBody, nil))
@@ -642,7 +659,9 @@ func openapiQR(t *testing.T, c *oasCheck) {
 		t.Errorf("claimed challenge %s (%v): want PENDING, origin %s, a verification code", claim.Body, err, q.srv.URL)
 	}
 	c.Expect("claim: replayed request", 401, "unauthorized", true, c.Resend(claim))
-	c.Expect("claim: claimed already", 409, "challenge_closed", true, c.signed(phone, "POST", claimPath, claimBody, nil))
+	if x := c.Expect("claim: claimed already", 409, "challenge_closed", true, c.signed(phone, "POST", claimPath, claimBody, nil)); stateOf(x) != "PENDING" {
+		t.Errorf("claim of a claimed challenge: %s, want state PENDING", x.Body)
+	}
 
 	// POST /v1/qr/{id}/complete
 	complete := func(b *http.Client, header map[string]string) func() {
@@ -652,7 +671,11 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	c.Expect("approve", 200, "", true, func() { phone.Approve(ctx, view, claimed.VerificationCode) })
 	c.Expect("complete: cross-origin", 403, "cross_origin", true, complete(browser, cross))
 	c.Expect("complete: another browser", 403, "challenge_failed", true, complete(other, nil))
-	c.Expect("complete: no binding cookie", 403, "challenge_failed", false, complete(c.Browser(), nil))
+	c.Expect("complete: no binding cookie", 403, "challenge_failed", true, complete(c.Browser(), nil))
+	c.Expect("complete: another challenge's binding cookie", 403, "challenge_failed", true, complete(c.Browser(), map[string]string{
+		"Cookie": deviceauth.QRBindingCookie(claimed.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(refreshed.ChallengeID)) + "; " +
+			deviceauth.QRBindingCookie(refreshed.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(refreshed.ChallengeID)),
+	}))
 	q.store.Fail.Store(true)
 	c.Expect("complete: store down", 503, "unavailable", true, complete(browser, nil))
 	q.store.Fail.Store(false)
@@ -660,13 +683,16 @@ func openapiQR(t *testing.T, c *oasCheck) {
 		t.Fatalf("signed in before the completion: %v", q.signIns())
 	}
 	done := c.Expect("complete", 200, "", true, complete(browser, nil))
-	if got := q.signIns(); !slices.Equal(got, []string{"alice"}) || !strings.HasPrefix(done.Header.Get("Set-Cookie"), "app=session-of-alice") {
-		t.Errorf("completion signed in %v with Set-Cookie %q", got, done.Header.Get("Set-Cookie"))
+	// The application's session, then the used challenge's binding cookie cleared.
+	if got, want := done.Header.Values("Set-Cookie"), []string{
+		"app=session-of-alice", deviceauth.QRBindingCookie(claimed.ChallengeID) + "=; Path=/deviceauth; Max-Age=0; HttpOnly; SameSite=Strict",
+	}; !slices.Equal(q.signIns(), []string{"alice"}) || !slices.Equal(got, want) {
+		t.Errorf("completion signed in %v with Set-Cookie %q, want [alice] with %q", q.signIns(), got, want)
 	}
 	c.Expect("complete again", 403, "challenge_failed", true, complete(browser, nil))
 	bare := newEnv(t) // no Config.SignIn
 	c.Expect("complete: QR sign-in not configured", 404, "not_found", true, c.Send("POST", bare.srv.URL+"/deviceauth/v1/qr/"+claimed.ChallengeID+"/complete", "",
-		map[string]string{"Cookie": deviceauth.QRBindingCookie + "=" + strings.Repeat("A", 43)}))
+		map[string]string{"Cookie": deviceauth.QRBindingCookie(claimed.ChallengeID) + "=" + strings.Repeat("A", 43)}))
 
 	// GET /v1/deviceauth.js
 	script := c.Expect("script", 200, "", true, c.Send("GET", base+"/v1/deviceauth.js", "", nil))
@@ -725,6 +751,9 @@ func openapiPasskeyStepUp(t *testing.T, c *oasCheck) {
 	c.Expect("options without a body", 200, "", true, post(options(id), "alice", "", nil))
 	c.Expect("options: nobody", 401, "unauthenticated", true, post(options(id), "", `{}`, nil))
 	c.Expect("options: cross-origin", 403, "cross_origin", true, post(options(id), "alice", `{}`, cross))
+	c.Expect("options: bad JSON", 400, "invalid_request", false, post(options(id), "alice", `{`, nil))
+	c.Expect("options: a member", 400, "invalid_request", false, post(options(id), "alice", `{"challenge":"mine"}`, nil))
+	c.Expect("options: oversize body", 413, "body_too_large", false, post(options(id), "alice", `{"a":"`+strings.Repeat("A", 70<<10)+`"}`, nil))
 	deviceOnly := track("alice", deviceauth.MethodDevice)
 	c.Expect("options: no PASSKEY method", 400, "invalid_request", true, post(options(deviceOnly), "alice", `{}`, nil))
 	c.Expect("options: unknown challenge", 404, "not_found", true, post(options("ch_unknown"), "alice", `{}`, nil))
@@ -741,7 +770,10 @@ func openapiPasskeyStepUp(t *testing.T, c *oasCheck) {
 	good := webauthnAssertion(rawID, wc, 6)
 	c.Expect("respond: nobody", 401, "unauthenticated", true, post(respond(id), "", good, nil))
 	c.Expect("respond: cross-origin", 403, "cross_origin", true, post(respond(id), "alice", good, cross))
-	c.Expect("respond: not an assertion", 403, "invalid_assertion", false, post(respond(id), "alice", `{"id":`, nil))
+	c.Expect("respond: not JSON", 400, "invalid_request", false, post(respond(id), "alice", `{"id":`, nil))
+	c.Expect("respond: not an object", 400, "invalid_request", false, post(respond(id), "alice", `["id"]`, nil))
+	c.Expect("respond: empty body", 400, "invalid_request", false, post(respond(id), "alice", "", nil))
+	c.Expect("respond: client data the verifier cannot parse", 400, "invalid_request", true, post(respond(id), "alice", withClientData(t, good, "AA"), nil))
 	other := challengeOf(c.Expect("options of another challenge", 200, "", true, post(options(track("alice", deviceauth.MethodPasskey)), "alice", `{}`, nil)))
 	c.Expect("respond: assertion over another challenge", 403, "invalid_assertion", true, post(respond(id), "alice", webauthnAssertion(rawID, other, 6), nil))
 	c.Expect("respond: no PASSKEY method", 400, "invalid_request", true, post(respond(deviceOnly), "alice", good, nil))
@@ -751,8 +783,15 @@ func openapiPasskeyStepUp(t *testing.T, c *oasCheck) {
 	c.Expect("respond: store down", 503, "unavailable", true, post(respond(id), "alice", good, nil))
 	e.store.Fail.Store(false)
 	c.Expect("respond", 200, "", true, post(respond(id), "alice", good, nil))
-	c.Expect("options: answered challenge", 409, "challenge_closed", true, post(options(id), "alice", `{}`, nil))
-	c.Expect("respond: answered challenge", 409, "challenge_closed", true, post(respond(id), "alice", good, nil))
+	// A closed challenge's 409 carries its state, as every challenge_closed does.
+	for _, x := range []openapitest.Exchange{
+		c.Expect("options: answered challenge", 409, "challenge_closed", true, post(options(id), "alice", `{}`, nil)),
+		c.Expect("respond: answered challenge", 409, "challenge_closed", true, post(respond(id), "alice", good, nil)),
+	} {
+		if !strings.Contains(string(x.Body), `"state":"APPROVED"`) {
+			t.Errorf("%s %s: %s, want state APPROVED", x.Method, x.URL.Path, x.Body)
+		}
+	}
 	next := track("alice", deviceauth.MethodPasskey)
 	wc = challengeOf(c.Expect("options", 200, "", true, post(options(next), "alice", "", nil)))
 	c.Expect("respond: counter backwards", 403, "passkey_clone", true, post(respond(next), "alice", webauthnAssertion(rawID, wc, 3), nil))
@@ -803,14 +842,14 @@ func (p *webauthnPasskeys) VerifyAssertion(_ context.Context, _ *http.Request, c
 		} `json:"response"`
 	}
 	if err := json.Unmarshal(response, &a); err != nil {
-		return deviceauth.PasskeyAssertion{}, err
+		return deviceauth.PasskeyAssertion{}, fmt.Errorf("%w: %v", deviceauth.ErrInvalidRequest, err)
 	}
 	raw, err1 := protocol.DecodeBase64(a.RawID)
 	clientData, err2 := protocol.DecodeBase64(a.Response.ClientDataJSON)
 	authData, err3 := protocol.DecodeBase64(a.Response.AuthenticatorData)
 	var cd struct{ Type, Challenge string }
 	if err := errors.Join(err1, err2, err3, json.Unmarshal(clientData, &cd)); err != nil || len(authData) < 37 {
-		return deviceauth.PasskeyAssertion{}, errors.New("a malformed assertion")
+		return deviceauth.PasskeyAssertion{}, fmt.Errorf("%w: a malformed assertion", deviceauth.ErrInvalidRequest)
 	}
 	if cd.Type != "webauthn.get" || cd.Challenge != protocol.EncodeBase64(challenge) {
 		return deviceauth.PasskeyAssertion{}, errors.New("an assertion over another challenge")
@@ -834,6 +873,35 @@ func webauthnAssertion(rawID []byte, challenge string, count uint32) string {
 		},
 	})
 	return string(b)
+}
+
+// withClientData is the assertion JSON a with its clientDataJSON replaced.
+func withClientData(t *testing.T, a, clientData string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(a), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["response"].(map[string]any)["clientDataJSON"] = clientData
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// jarCookie is the value of the cookie name that client's jar holds for
+// rawURL.
+func jarCookie(t *testing.T, client *http.Client, rawURL, name string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range client.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	t.Fatalf("no cookie %s for %s", name, rawURL)
+	return ""
 }
 
 // oasCheck is the document checker with the device side of this package:

@@ -3,6 +3,7 @@ package deviceauth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -29,7 +30,9 @@ type PasskeyVerifier interface {
 	// VerifyAssertion verifies response, a PublicKeyCredential as the
 	// browser's toJSON() gives it, for challenge against creds, and reports
 	// which credential signed with its new sign count and flags. A response
-	// that does not verify is an error wrapping ErrPasskeyAssertion.
+	// that is malformed (not such JSON, or not parseable as an assertion)
+	// is an error wrapping ErrInvalidRequest; any other error means that it
+	// does not verify (RespondPasskey answers ErrPasskeyAssertion).
 	VerifyAssertion(ctx context.Context, r *http.Request, challenge []byte, creds []store.Credential, response []byte) (PasskeyAssertion, error)
 }
 
@@ -293,7 +296,7 @@ func (s *Service) passkeyStepUp(ctx context.Context, userID, id string) (store.C
 		return store.Challenge{}, nil, nil, s.storeFailed(ctx, err)
 	}
 	if ch.State != store.StatePending {
-		return store.Challenge{}, nil, nil, ErrChallengeClosed
+		return store.Challenge{}, nil, nil, ErrChallengeClosed.withState(string(ch.State))
 	}
 	if !slices.Contains(ch.Methods, string(MethodPasskey)) {
 		return store.Challenge{}, nil, nil, ErrInvalidRequest.withMessage("this challenge does not offer the PASSKEY method")
@@ -329,7 +332,9 @@ func (s *Service) PasskeyOptions(ctx context.Context, userID, id string) ([]byte
 // RespondPasskey approves challenge id of userID with a passkey assertion
 // (approve only). The assertion must verify over the challenge's own
 // WebAuthn challenge with one of the user's passkeys, whose counter must
-// move forward.
+// move forward. A malformed response is ErrInvalidRequest, one that does
+// not verify ErrPasskeyAssertion; a challenge that is no longer pending is
+// ErrChallengeClosed with its state.
 func (s *Service) RespondPasskey(ctx context.Context, r *http.Request, userID, id string, response []byte) (ResponseResult, error) {
 	if err := s.limit(ctx, "respond", ipString(s.ClientIP(r)), s.cfg.RateLimits.Respond); err != nil {
 		return ResponseResult{}, err
@@ -339,6 +344,9 @@ func (s *Service) RespondPasskey(ctx context.Context, r *http.Request, userID, i
 		return ResponseResult{}, err
 	}
 	a, err := s.cfg.Passkeys.VerifyAssertion(ctx, r, wc, creds, response)
+	if errors.Is(err, ErrInvalidRequest) {
+		return ResponseResult{}, err
+	}
 	if err != nil {
 		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: userID, ChallengeID: id, Reason: "passkey"})
 		return ResponseResult{}, ErrPasskeyAssertion.with(err)
@@ -358,7 +366,7 @@ func (s *Service) RespondPasskey(ctx context.Context, r *http.Request, userID, i
 		From: store.StatePending, To: store.StateApproved, UserID: userID, CredentialID: a.CredentialID, AnsweredAt: now,
 	}, now)
 	if errors.Is(err, store.ErrConflict) {
-		return ResponseResult{}, ErrChallengeClosed
+		return ResponseResult{}, s.challengeClosed(ctx, id, now)
 	}
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
@@ -368,9 +376,12 @@ func (s *Service) RespondPasskey(ctx context.Context, r *http.Request, userID, i
 }
 
 // The passkey step-up endpoints, for the logged-in user (web, behind
-// cross-origin protection):
+// cross-origin protection). Their bodies are capped and strict JSON: a body
+// that is not (for the assertion: not a JSON object) is 400
+// invalid_request before anything is looked up, and so is an assertion the
+// verifier cannot parse, as in the passkey sign-in.
 //
-//	POST /v1/web/challenges/{id}/passkey/options   request options for navigator.credentials.get
+//	POST /v1/web/challenges/{id}/passkey/options   request options for navigator.credentials.get (body: none or {})
 //	POST /v1/web/challenges/{id}/passkey           the assertion (PublicKeyCredential JSON) → APPROVED
 func (s *Service) passkeyRoutes(route func(pattern, method string, h func(http.ResponseWriter, *http.Request))) {
 	route("/v1/web/challenges/{id}/passkey/options", http.MethodPost, s.handlePasskeyOptions)
@@ -382,6 +393,17 @@ func (s *Service) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(body) > 0 { // none is {}; {} is all there is to say
+		if err := decodeJSON(body, &struct{}{}); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	opts, err := s.PasskeyOptions(r.Context(), user, r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
@@ -390,6 +412,7 @@ func (s *Service) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	w.Write(opts)
 }
@@ -402,6 +425,13 @@ func (s *Service) handlePasskeyRespond(w http.ResponseWriter, r *http.Request) {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	// A PublicKeyCredential's JSON is an object; the verifier judges its
+	// members (malformed: ErrInvalidRequest, too).
+	var members map[string]json.RawMessage
+	if err := decodeJSON(body, &members); err != nil || members == nil {
+		writeError(w, ErrInvalidRequest.with(err).withMessage("the body is not a PublicKeyCredential's JSON object"))
 		return
 	}
 	res, err := s.RespondPasskey(r.Context(), r, user, r.PathValue("id"), body)

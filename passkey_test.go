@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +19,8 @@ import (
 
 // fakePasskeys stands in for package passkey: an "assertion" is the JSON
 // {"id": credential ID, "challenge": base64 challenge, "signCount": n}, and
-// it verifies when the challenge is the one asked for.
+// it verifies when the challenge is the one asked for. A body that does not
+// decode as one is malformed (ErrInvalidRequest).
 type fakePasskeys struct{}
 
 type fakeAssertion struct {
@@ -36,7 +40,7 @@ func (fakePasskeys) AssertionOptions(_ context.Context, challenge []byte, creds 
 func (fakePasskeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge []byte, creds []store.Credential, response []byte) (deviceauth.PasskeyAssertion, error) {
 	var a fakeAssertion
 	if err := json.Unmarshal(response, &a); err != nil {
-		return deviceauth.PasskeyAssertion{}, err
+		return deviceauth.PasskeyAssertion{}, fmt.Errorf("%w: %v", deviceauth.ErrInvalidRequest, err)
 	}
 	if !bytes.Equal(a.Challenge, challenge) {
 		return deviceauth.PasskeyAssertion{}, errors.New("assertion over another challenge")
@@ -204,4 +208,160 @@ func TestPasskey_ZeroCountersAreNotAClone(t *testing.T) {
 			t.Fatalf("0 after 0: %v", err)
 		}
 	}
+}
+
+// TestPasskey_StepUpEndpointsRefuseMalformedBodies: both step-up endpoints
+// read their bodies capped and strictly; a malformed body is 400
+// invalid_request and changes nothing (no rejected signature is counted),
+// unlike an assertion that does not verify.
+func TestPasskey_StepUpEndpointsRefuseMalformedBodies(t *testing.T) {
+	e := newEnv(t, headerUsers, noRateLimits, func(c *deviceauth.Config) {
+		c.Passkeys = fakePasskeys{}
+		c.MaxBodyBytes = 1 << 10
+	})
+	ctx := context.Background()
+	cred := addFakePasskey(t, e, "alice", []byte("raw-1"), 5)
+	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails,
+		Methods: []deviceauth.Method{deviceauth.MethodPasskey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	options := "/v1/web/challenges/" + res.ChallengeID + "/passkey/options"
+	respond := "/v1/web/challenges/" + res.ChallengeID + "/passkey"
+	huge := `{"id":"` + strings.Repeat("A", 2<<10) + `"}`
+	for _, tt := range []struct {
+		path, body string
+		status     int
+		code       string
+	}{
+		{options, "", 200, ""},
+		{options, `{}`, 200, ""},
+		{options, `nope`, 400, "invalid_request"},
+		{options, `{"allowCredentials":[]}`, 400, "invalid_request"},
+		{options, `{} {}`, 400, "invalid_request"},
+		{options, `[]`, 400, "invalid_request"},
+		{options, huge, 413, "body_too_large"},
+		{respond, "", 400, "invalid_request"},
+		{respond, `nope`, 400, "invalid_request"},
+		{respond, `{"id":`, 400, "invalid_request"},
+		{respond, `null`, 400, "invalid_request"},
+		{respond, `["id"]`, 400, "invalid_request"},
+		{respond, `{"id":"x"} {}`, 400, "invalid_request"},
+		{respond, `{"signCount":"six"}`, 400, "invalid_request"}, // an object the verifier cannot parse
+		{respond, huge, 413, "body_too_large"},
+	} {
+		st, body := postWeb(t, e, tt.path, "alice", tt.body)
+		var eb deviceauth.ErrorBody
+		json.Unmarshal(body, &eb)
+		if st != tt.status || eb.Error != tt.code || (tt.code != "" && eb.State != "") {
+			t.Errorf("POST %s %.40q: %d %s, want %d %q", tt.path, tt.body, st, body, tt.status, tt.code)
+		}
+	}
+	if n := e.events.count(deviceauth.EventSignatureRejected); n != 0 {
+		t.Fatalf("malformed bodies counted as %d rejected signatures", n)
+	}
+	// A well-formed assertion that does not verify is another matter.
+	wrong, _ := json.Marshal(fakeAssertion{ID: cred.ID, Challenge: []byte("another challenge"), SignCount: 6})
+	if st, body := postWeb(t, e, respond, "alice", string(wrong)); st != 403 || !strings.Contains(string(body), `"error":"invalid_assertion"`) {
+		t.Fatalf("an assertion over another challenge: %d %s", st, body)
+	}
+	if n := e.events.count(deviceauth.EventSignatureRejected); n != 1 {
+		t.Fatalf("%d rejected signatures, want 1", n)
+	}
+	// Nothing was used up: the good assertion approves.
+	opts, err := e.svc.PasskeyOptions(ctx, "alice", res.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct {
+		PublicKey struct {
+			Challenge []byte `json:"challenge"`
+		} `json:"publicKey"`
+	}
+	json.Unmarshal(opts, &o)
+	good, _ := json.Marshal(fakeAssertion{ID: cred.ID, Challenge: o.PublicKey.Challenge, SignCount: 6})
+	if st, body := postWeb(t, e, respond, "alice", string(good)); st != 200 || !strings.Contains(string(body), `"state":"APPROVED"`) {
+		t.Fatalf("the good assertion: %d %s", st, body)
+	}
+}
+
+// TestPasskey_StepUpClosedCarriesState: a challenge that is no longer
+// pending is 409 challenge_closed with its state on both step-up
+// endpoints, as on the device's response endpoint.
+func TestPasskey_StepUpClosedCarriesState(t *testing.T) {
+	e := newEnv(t, headerUsers, noRateLimits, func(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} })
+	ctx := context.Background()
+	cred := addFakePasskey(t, e, "alice", []byte("raw-1"), 5)
+	track := func() string {
+		res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails,
+			Methods: []deviceauth.Method{deviceauth.MethodPasskey}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.ChallengeID
+	}
+	approved, expired := track(), track()
+	opts, err := e.svc.PasskeyOptions(ctx, "alice", approved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o struct {
+		PublicKey struct {
+			Challenge []byte `json:"challenge"`
+		} `json:"publicKey"`
+	}
+	json.Unmarshal(opts, &o)
+	good, _ := json.Marshal(fakeAssertion{ID: cred.ID, Challenge: o.PublicKey.Challenge, SignCount: 6})
+	if st, body := postWeb(t, e, "/v1/web/challenges/"+approved+"/passkey", "alice", string(good)); st != 200 {
+		t.Fatalf("approve: %d %s", st, body)
+	}
+	closed := func(id, want string) {
+		t.Helper()
+		for _, req := range []struct{ path, body string }{
+			{"/v1/web/challenges/" + id + "/passkey/options", ""},
+			{"/v1/web/challenges/" + id + "/passkey", string(good)},
+		} {
+			st, body := postWeb(t, e, req.path, "alice", req.body)
+			var eb deviceauth.ErrorBody
+			if err := json.Unmarshal(body, &eb); err != nil || st != 409 || eb.Error != "challenge_closed" || eb.State != want {
+				t.Errorf("POST %s: %d %s, want 409 challenge_closed with state %s", req.path, st, body, want)
+			}
+		}
+		if _, err := e.svc.PasskeyOptions(ctx, "alice", id); !errors.Is(err, deviceauth.ErrChallengeClosed) || asState(err) != want {
+			t.Errorf("PasskeyOptions(%s): %v with state %q, want challenge_closed with state %s", id, err, asState(err), want)
+		}
+	}
+	closed(approved, "APPROVED")
+	e.clock.Advance(5*time.Minute + time.Second)
+	closed(expired, "EXPIRED")
+	closed(approved, "EXPIRED") // approved, never validated: expired too
+}
+
+// asState is the challenge state that err carries.
+func asState(err error) string {
+	var e *deviceauth.Error
+	if errors.As(err, &e) {
+		return e.State
+	}
+	return ""
+}
+
+// postWeb posts body to the web endpoint path as user, same-origin.
+func postWeb(t *testing.T, e *env, path, user, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/deviceauth"+path, strings.NewReader(body))
+	req.Header.Set("X-User", user)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }

@@ -19,24 +19,30 @@ import (
 // carries the claim secret from the code, sees the browser's context and
 // approves; the browser, watching the state, completes sign-in with a POST
 // that only it can make, because the challenge is bound to a secret in an
-// HttpOnly, SameSite=Strict cookie of that browser.
+// HttpOnly, SameSite=Strict cookie of that browser — one cookie per
+// challenge (QRBindingCookie), so challenges created at the same time in
+// several tabs of one browser never overwrite each other's binding.
 
-// QRBindingCookie is the cookie that binds QR challenges to the browser
-// that created them.
-const QRBindingCookie = "deviceauth_qr"
+// QRBindingCookiePrefix starts the name of every QR binding cookie.
+const QRBindingCookiePrefix = "deviceauth_qr_"
+
+// QRBindingCookie is the name of the cookie that binds QR challenge
+// challengeID to the browser that created it: QRBindingCookiePrefix and the
+// ID (whose characters, [A-Za-z0-9_-], are all allowed in a cookie name).
+func QRBindingCookie(challengeID string) string { return QRBindingCookiePrefix + challengeID }
 
 // QRRequest asks for a QR challenge.
 type QRRequest struct {
-	Action string // default ActionSignIn
-	// Binding is the browser's binding secret (the QRBindingCookie value)
-	// when it has one; otherwise CreateQR makes one.
-	Binding   string
+	Action    string // default ActionSignIn
 	ClientIP  netip.Addr
 	UserAgent string
 	Origin    string // the page's origin, shown to the device
 	// Replaces is a challenge of this browser that the new one replaces
 	// ("refresh"): it is superseded if still unclaimed.
 	Replaces string
+	// ReplacesBinding is the binding secret of Replaces (the value of its
+	// QRBindingCookie), which proves that the browser created it.
+	ReplacesBinding string
 }
 
 // ActionSignIn is the default action of QR challenges.
@@ -55,11 +61,17 @@ type QRChallenge struct {
 	VerificationCode string    `json:"verificationCode,omitempty"`
 	ExpiresAt        time.Time `json:"expiresAt"`
 	State            string    `json:"state"`
-	// Binding is the binding secret to set as the QRBindingCookie.
+	// Binding is the challenge's own binding secret (256 bits, fresh for
+	// every challenge): set it in the browser as the HttpOnly,
+	// SameSite=Strict cookie QRBindingCookie(ChallengeID) for at least the
+	// challenge's lifetime, as the handler does.
 	Binding string `json:"-"`
 }
 
-// CreateQR creates an unclaimed QR challenge bound to the browser.
+// CreateQR creates an unclaimed QR challenge bound to the browser by a new
+// binding secret (QRChallenge.Binding). With req.Replaces, that challenge
+// of the same browser (req.ReplacesBinding) is superseded if still
+// unclaimed; a challenge not bound to req.ReplacesBinding is ErrNotFound.
 func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, error) {
 	if req.Action == "" {
 		req.Action = ActionSignIn
@@ -73,17 +85,13 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 	if err := s.limit(ctx, "qr", ipString(req.ClientIP), s.cfg.RateLimits.QR); err != nil {
 		return QRChallenge{}, err
 	}
-	binding := req.Binding
-	if !validSecret(binding) {
-		binding = newSecret()
-	}
 	now := s.now()
 	if req.Replaces != "" {
-		if err := s.supersedeQR(ctx, req.Replaces, binding, now); err != nil {
+		if err := s.supersedeQR(ctx, req.Replaces, req.ReplacesBinding, now); err != nil {
 			return QRChallenge{}, err
 		}
 	}
-	claim := newSecret()
+	claim, binding := newSecret(), newSecret()
 	digest := protocol.DetailsDigest(Details{})
 	ch := store.Challenge{
 		ID: "ch_" + protocol.NewID(), Action: req.Action, State: store.StateUnclaimed,
@@ -139,12 +147,18 @@ func (s *Service) qrPayload(id, claim string) string {
 
 // ClaimQR claims a QR challenge for the device: it must be unclaimed and
 // the claim secret must match (an unknown challenge and a wrong secret are
-// the same ErrNotFound). Exactly one device can claim a challenge; a
-// second claim is ErrChallengeClosed. The challenge becomes PENDING for
-// the device's user, and the device sees the browser's context and
-// answers it as any challenge.
+// the same ErrNotFound). A claim secret that does not have the shape of one
+// (256 bits as base64url) is ErrInvalidRequest, decided from the request
+// alone before any lookup, so it tells nothing about the challenge. Exactly
+// one device can claim a challenge; a second claim is ErrChallengeClosed
+// with the challenge's state. The challenge becomes PENDING for the
+// device's user, and the device sees the browser's context and answers it
+// as any challenge.
 func (s *Service) ClaimQR(ctx context.Context, dev DeviceIdentity, id, claimSecret string) (ChallengeView, error) {
-	if !protocol.ValidID(id) || !validSecret(claimSecret) {
+	if !validSecret(claimSecret) {
+		return ChallengeView{}, ErrInvalidRequest.withMessage("claimSecret must be the claim secret of the QR code (43 characters of base64url)")
+	}
+	if !protocol.ValidID(id) {
 		return ChallengeView{}, ErrNotFound
 	}
 	now := s.now()
@@ -162,13 +176,28 @@ func (s *Service) ClaimQR(ctx context.Context, dev DeviceIdentity, id, claimSecr
 		From: store.StateUnclaimed, To: store.StatePending, UserID: dev.UserID, ClaimedBy: dev.CredentialID,
 	}, now)
 	if errors.Is(err, store.ErrConflict) {
-		return ChallengeView{}, ErrChallengeClosed
+		return ChallengeView{}, s.challengeClosed(ctx, id, now)
 	}
 	if err != nil {
 		return ChallengeView{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, Event{Type: EventQRClaimed, UserID: dev.UserID, CredentialID: dev.CredentialID, ChallengeID: id, Action: ch.Action})
 	return s.view(claimed), nil
+}
+
+// challengeClosed is ErrChallengeClosed for challenge id, which a
+// transition just found in another state, with the state it is in now. A
+// challenge gone meanwhile is ErrNotFound, a store that cannot say
+// ErrUnavailable (nothing was changed).
+func (s *Service) challengeClosed(ctx context.Context, id string, now time.Time) error {
+	cur, err := s.store.GetChallenge(ctx, id, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return s.storeFailed(ctx, err)
+	}
+	return ErrChallengeClosed.withState(string(cur.State))
 }
 
 // QRStatus is what the waiting browser learns: the state only.

@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,14 +96,8 @@ func TestQR_SignInFlow(t *testing.T) {
 	var qc deviceauth.QRChallenge
 	json.NewDecoder(resp.Body).Decode(&qc)
 	resp.Body.Close()
-	var binding *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == deviceauth.QRBindingCookie {
-			binding = c
-		}
-	}
-	if resp.StatusCode != 201 || binding == nil || !binding.HttpOnly || binding.SameSite != http.SameSiteStrictMode || binding.Path != "/deviceauth" {
-		t.Fatalf("create: %d, binding cookie %+v", resp.StatusCode, binding)
+	if cs := resp.Cookies(); resp.StatusCode != 201 || len(cs) != 1 || cs[0].Name != "deviceauth_qr_"+qc.ChallengeID || !validBinding(cs[0].Value) {
+		t.Fatalf("create: %d, cookies %+v", resp.StatusCode, cs)
 	}
 	if qc.State != "UNCLAIMED" || len(qc.VerificationCode) != 2 || !strings.HasPrefix(qc.Payload, q.srv.URL+"/deviceauth/v1/qr/claim#") {
 		t.Fatalf("QR challenge %+v", qc)
@@ -142,6 +139,10 @@ func TestQR_SignInFlow(t *testing.T) {
 	if got := q.signIns(); len(got) != 1 || got[0] != "alice" {
 		t.Fatalf("signed in %v, want [alice]", got)
 	}
+	// The completion cleared the challenge's binding cookie.
+	if cs := browser.Jar.Cookies(mustParseURL(t, q.srv.URL+"/deviceauth")); len(cs) != 0 {
+		t.Fatalf("cookies after the completion: %+v", cs)
+	}
 	if st, _ := q.call(t, browser, "POST", "/v1/qr/"+qc.ChallengeID+"/complete", "", nil); st != 403 {
 		t.Fatalf("second completion: %d", st)
 	}
@@ -163,10 +164,24 @@ func TestQR_ClaimRules(t *testing.T) {
 	if _, err := phones[0].Claim(ctx, wrong); apiCode(err) != "not_found" {
 		t.Fatalf("claim with a wrong secret: %v", err)
 	}
-	noSecret := code
-	noSecret.ClaimSecret = "x"
-	if _, err := phones[0].Claim(ctx, noSecret); apiCode(err) != "not_found" {
-		t.Fatalf("claim without the secret: %v", err)
+	// A claim secret without the shape of one is refused from the request
+	// alone: the same answer whether the challenge exists or not.
+	for _, id := range []string{code.ChallengeID, "ch_unknown"} {
+		for _, secret := range []string{"x", "", strings.Repeat("A", 42), strings.Repeat("A", 43) + "=", strings.Repeat("+", 43)} {
+			bad := code
+			bad.ChallengeID, bad.ClaimSecret = id, secret
+			if _, err := phones[0].Claim(ctx, bad); apiCode(err) != "invalid_request" {
+				t.Fatalf("claim of %s with the secret %q: %v, want invalid_request", id, secret, err)
+			}
+		}
+	}
+	if _, err := phones[0].Claim(ctx, code); err != nil {
+		t.Fatalf("the claim after the refused ones: %v", err)
+	}
+	// A second claim is closed, with the state the first one left.
+	var de *device.Error
+	if _, err := phones[1].Claim(ctx, code); !errors.As(err, &de) || de.Status != 409 || de.Code != "challenge_closed" || de.State != "PENDING" {
+		t.Fatalf("second claim: %#v, want 409 challenge_closed with state PENDING", err)
 	}
 	// 64 racing claims by two users' devices: exactly one wins.
 	for round := range 20 {
@@ -179,6 +194,9 @@ func TestQR_ClaimRules(t *testing.T) {
 			case "":
 				won.Add(1)
 			case "challenge_closed":
+				if de := (*device.Error)(nil); !errors.As(err, &de) || de.State != "PENDING" {
+					t.Errorf("a lost claim: %#v, want state PENDING", err)
+				}
 				closed.Add(1)
 			default:
 				t.Errorf("claim: %v", err)
@@ -369,5 +387,200 @@ func TestQR_ImageRenderedByConfig(t *testing.T) {
 	want, _ := qrcode.PNG(qc.Payload)
 	if !bytes.Equal(raw, want) {
 		t.Fatal("the image is not the QR code of the payload")
+	}
+}
+
+// validBinding reports whether v has the shape of a binding secret: 256
+// bits as base64url without padding.
+func validBinding(v string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	return err == nil && len(b) == 32
+}
+
+func mustParseURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// approveQR claims and approves QR challenge qc with phone.
+func approveQR(t *testing.T, phone *device.Client, qc deviceauth.QRChallenge) {
+	t.Helper()
+	ctx := context.Background()
+	code, err := device.ParseQRPayload(qc.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := phone.Claim(ctx, code)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	if _, err := phone.Approve(ctx, ch, qc.VerificationCode); err != nil {
+		t.Fatalf("Approve: %v", err)
+	}
+}
+
+// TestQR_TwoFreshTabsBothComplete: two tabs of a browser that has no QR
+// cookie yet create challenges at the same moment — both requests leave
+// without a cookie, and the answers' cookies land in the one cookie jar
+// one after the other. Each challenge has its own cookie, so neither
+// answer overwrites the other's binding, and both tabs can sign in.
+func TestQR_TwoFreshTabsBothComplete(t *testing.T) {
+	q := newQREnv(t)
+	phone := q.enrol("alice", "ES256")
+	base := mustParseURL(t, q.srv.URL+"/deviceauth")
+	var qcs [2]deviceauth.QRChallenge
+	var answers [2][]*http.Cookie
+	for i := range 2 { // both sent before either answer is kept
+		resp, err := http.Post(base.String()+"/v1/qr", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&qcs[i])
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("create %d: %d", i, resp.StatusCode)
+		}
+		answers[i] = resp.Cookies()
+	}
+	browser := q.browser()
+	for _, cs := range answers {
+		browser.Jar.SetCookies(base, cs)
+	}
+	if got := browser.Jar.Cookies(base); len(got) != 2 {
+		t.Fatalf("the browser keeps %d cookies (%v), want one per challenge", len(got), got)
+	}
+	for i := range 2 {
+		approveQR(t, phone, qcs[i])
+	}
+	for i := range 2 {
+		var st deviceauth.QRStatus
+		if code, eb := q.call(t, browser, "POST", "/v1/qr/"+qcs[i].ChallengeID+"/complete", "", &st); code != 200 || st.State != "CONSUMED" {
+			t.Fatalf("tab %d completes: %d %+v %+v", i, code, eb, st)
+		}
+	}
+	if got := q.signIns(); !slices.Equal(got, []string{"alice", "alice"}) {
+		t.Fatalf("signed in %v, want alice twice", got)
+	}
+}
+
+// TestQR_BindingCookieBindsOnlyItsChallenge: a browser holds the cookies
+// of challenges A and B. A request about B that carries only A's cookie,
+// or A's secret under B's name, is refused as another browser's: it
+// neither reads, refreshes nor completes B. B's own cookie does.
+func TestQR_BindingCookieBindsOnlyItsChallenge(t *testing.T) {
+	q := newQREnv(t)
+	phone := q.enrol("alice", "ES256")
+	browser := q.browser()
+	base := mustParseURL(t, q.srv.URL+"/deviceauth")
+	a, b := q.createQR(t, browser, ""), q.createQR(t, browser, "")
+	secret := map[string]string{}
+	for _, c := range browser.Jar.Cookies(base) {
+		secret[c.Name] = c.Value
+	}
+	secretA := secret[deviceauth.QRBindingCookie(a.ChallengeID)]
+	if len(secret) != 2 || !validBinding(secretA) || !validBinding(secret[deviceauth.QRBindingCookie(b.ChallengeID)]) || secretA == secret[deviceauth.QRBindingCookie(b.ChallengeID)] {
+		t.Fatalf("cookies %v: want a distinct secret for each challenge", secret)
+	}
+	wrong := map[string]string{
+		"A's cookie only":    deviceauth.QRBindingCookie(a.ChallengeID) + "=" + secretA,
+		"A's secret as B's":  deviceauth.QRBindingCookie(b.ChallengeID) + "=" + secretA,
+		"the browser cookie": "deviceauth_qr=" + secretA,
+		"a malformed secret": deviceauth.QRBindingCookie(b.ChallengeID) + "=x",
+		"an all-zero secret": deviceauth.QRBindingCookie(b.ChallengeID) + "=" + strings.Repeat("A", 43),
+	}
+	send := func(method, path, body, cookie string) (int, deviceauth.ErrorBody) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base.String()+path, strings.NewReader(body))
+		req.Header.Set("Cookie", cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var eb deviceauth.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
+		return resp.StatusCode, eb
+	}
+	approveQR(t, phone, b)
+	for what, cookie := range wrong {
+		if st, eb := send("GET", "/v1/qr/"+b.ChallengeID, "", cookie); st != 404 || eb.Error != "not_found" {
+			t.Errorf("state of B with %s: %d %+v, want 404 not_found", what, st, eb)
+		}
+		if st, eb := send("GET", "/v1/qr/"+b.ChallengeID+"/events", "", cookie); st != 404 || eb.Error != "not_found" {
+			t.Errorf("events of B with %s: %d %+v, want 404 not_found", what, st, eb)
+		}
+		if st, eb := send("POST", "/v1/qr", `{"replaces":"`+b.ChallengeID+`"}`, cookie); st != 404 || eb.Error != "not_found" {
+			t.Errorf("replacing B with %s: %d %+v, want 404 not_found", what, st, eb)
+		}
+		if st, eb := send("POST", "/v1/qr/"+b.ChallengeID+"/complete", "", cookie); st != 403 || eb.Error != "challenge_failed" || eb.State != "CHALLENGE_FAILED" {
+			t.Errorf("completing B with %s: %d %+v, want 403 challenge_failed", what, st, eb)
+		}
+	}
+	if got := q.signIns(); len(got) != 0 {
+		t.Fatalf("signed in %v with another challenge's cookie", got)
+	}
+	// B is still approved, and completes with its own cookie.
+	var st deviceauth.QRStatus
+	if code, _ := q.call(t, browser, "GET", "/v1/qr/"+b.ChallengeID, "", &st); code != 200 || st.State != "APPROVED" {
+		t.Fatalf("B after the refused requests: %d %+v", code, st)
+	}
+	if code, eb := q.call(t, browser, "POST", "/v1/qr/"+b.ChallengeID+"/complete", "", nil); code != 200 {
+		t.Fatalf("completing B with its cookie: %d %+v", code, eb)
+	}
+	// The completion cleared B's cookie and only B's.
+	left := browser.Jar.Cookies(base)
+	if len(left) != 1 || left[0].Name != deviceauth.QRBindingCookie(a.ChallengeID) || left[0].Value != secretA {
+		t.Fatalf("cookies after B's completion: %v, want A's only", left)
+	}
+}
+
+// TestQR_BindingCookieAttributes: the cookie of each challenge is named
+// after it, HttpOnly, SameSite=Strict, scoped to the mount, Secure when
+// the public URL is https, and lives as long as the challenge and one
+// long-poll more.
+func TestQR_BindingCookieAttributes(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		publicURL string // "" for the test server's http URL
+		ttl       time.Duration
+		path      string
+		secure    bool
+		maxAge    int
+	}{
+		{"http, default lifetime", "", 0, "/deviceauth", false, 5*60 + 60},
+		{"https, two minutes", "https://app.example.com/auth/dev", 2 * time.Minute, "/auth/dev", true, 2*60 + 60},
+		{"https at the root, 90.5 seconds", "https://app.example.com", 90*time.Second + 500*time.Millisecond, "/", true, 91 + 60},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := newQREnv(t, func(c *deviceauth.Config) {
+				if tt.publicURL != "" {
+					c.PublicURL = tt.publicURL
+				}
+				if tt.ttl != 0 {
+					c.ChallengeTTL = tt.ttl
+				}
+			})
+			resp, err := http.Post(q.srv.URL+"/deviceauth/v1/qr", "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var qc deviceauth.QRChallenge
+			json.NewDecoder(resp.Body).Decode(&qc)
+			cs := resp.Cookies()
+			if resp.StatusCode != 201 || len(cs) != 1 {
+				t.Fatalf("create: %d, cookies %v", resp.StatusCode, cs)
+			}
+			c := cs[0]
+			if c.Name != "deviceauth_qr_"+qc.ChallengeID || !validBinding(c.Value) || c.Path != tt.path || c.MaxAge != tt.maxAge ||
+				!c.HttpOnly || c.Secure != tt.secure || c.SameSite != http.SameSiteStrictMode || c.Domain != "" {
+				t.Fatalf("cookie %+v: want deviceauth_qr_%s, Path=%s, Max-Age=%d, HttpOnly, Secure=%v, SameSite=Strict",
+					c, qc.ChallengeID, tt.path, tt.maxAge, tt.secure)
+			}
+		})
 	}
 }

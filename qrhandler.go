@@ -10,7 +10,7 @@ import (
 // The QR endpoints. Browser side (behind http.CrossOriginProtection; the
 // GETs only report state):
 //
-//	POST /v1/qr                      create (or refresh) a QR challenge; sets the binding cookie
+//	POST /v1/qr                      create (or refresh) a QR challenge; sets its binding cookie
 //	GET  /v1/qr/{id}?since=S&wait=D  the state, long-polling up to D while it is S
 //	GET  /v1/qr/{id}/events          the state as server-sent events
 //	POST /v1/qr/{id}/complete        sign in (Config.SignIn) once approved
@@ -45,28 +45,42 @@ func (s *Service) handleCreateQR(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	q, err := s.CreateQR(r.Context(), QRRequest{
-		Action: b.Action, Replaces: b.Replaces, Binding: s.bindingCookie(r), ClientIP: s.ClientIP(r),
+		Action: b.Action, Replaces: b.Replaces, ReplacesBinding: s.bindingCookie(r, b.Replaces), ClientIP: s.ClientIP(r),
 		UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
 	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: QRBindingCookie, Value: q.Binding, Path: s.cookiePath(), HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.publicURL.Scheme == "https", MaxAge: int(MaxChallengeTTL / time.Second * 6),
-	})
+	// The challenge's own cookie, for as long as the challenge lives and a
+	// long-poll more, so that the page still learns that it expired.
+	maxAge := int((q.ExpiresAt.Sub(s.now()) + MaxWait + time.Second - 1) / time.Second)
+	http.SetCookie(w, s.bindingCookieFor(q.ChallengeID, q.Binding, maxAge))
 	writeJSON(w, http.StatusCreated, q)
 }
 
-func (s *Service) bindingCookie(r *http.Request) string {
-	if c, err := r.Cookie(QRBindingCookie); err == nil {
+// bindingCookie returns the binding secret of QR challenge id that the
+// browser sent (its QRBindingCookie), "" when there is none.
+func (s *Service) bindingCookie(r *http.Request, id string) string {
+	if id == "" {
+		return ""
+	}
+	if c, err := r.Cookie(QRBindingCookie(id)); err == nil {
 		return c.Value
 	}
 	return ""
 }
 
-// cookiePath scopes the binding cookie to the handler's mount.
+// bindingCookieFor is the QRBindingCookie of challenge id with value for
+// maxAge seconds (negative: delete it now), scoped to the handler's mount.
+func (s *Service) bindingCookieFor(id, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: QRBindingCookie(id), Value: value, Path: s.cookiePath(), MaxAge: maxAge,
+		HttpOnly: true, Secure: s.publicURL.Scheme == "https", SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// cookiePath scopes the binding cookies to the handler's mount.
 func (s *Service) cookiePath() string {
 	if p := s.publicURL.Path; p != "" {
 		return p
@@ -84,7 +98,8 @@ func (s *Service) handleQRStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = d
 	}
-	st, err := s.WaitQR(r.Context(), r.PathValue("id"), s.bindingCookie(r), r.URL.Query().Get("since"), wait)
+	id := r.PathValue("id")
+	st, err := s.WaitQR(r.Context(), id, s.bindingCookie(r, id), r.URL.Query().Get("since"), wait)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -97,7 +112,8 @@ func (s *Service) handleQRStatus(w http.ResponseWriter, r *http.Request) {
 // expiry, the client leaving or the Service closing.
 func (s *Service) handleQREvents(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id, binding := r.PathValue("id"), s.bindingCookie(r)
+	id := r.PathValue("id")
+	binding := s.bindingCookie(r, id)
 	ch, err := s.boundQR(ctx, id, binding)
 	if err != nil {
 		writeError(w, err)
@@ -143,7 +159,8 @@ func (s *Service) handleCompleteQR(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrNotFound.withMessage("QR sign-in is not configured (Config.SignIn)"))
 		return
 	}
-	v, err := s.CompleteQR(r.Context(), r.PathValue("id"), s.bindingCookie(r))
+	id := r.PathValue("id")
+	v, err := s.CompleteQR(r.Context(), id, s.bindingCookie(r, id))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -157,6 +174,8 @@ func (s *Service) handleCompleteQR(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrUnavailable.with(err))
 		return
 	}
+	// The challenge is used up: so is its binding cookie.
+	http.SetCookie(w, s.bindingCookieFor(id, "", -1))
 	s.emit(r.Context(), Event{Type: EventSignedIn, UserID: v.UserID, CredentialID: v.CredentialID, ChallengeID: v.ChallengeID, ClientIP: ipString(s.ClientIP(r))})
 	writeJSON(w, http.StatusOK, QRStatus{ChallengeID: v.ChallengeID, State: "CONSUMED"})
 }

@@ -492,9 +492,9 @@ func TestBrowser_QRSignIn(t *testing.T) {
 	// fails), driven directly, in a third browser.
 	lp := b.tab("long-poll", chromedp.WithNewBrowserContext())
 	lp.navigate(a.base + "/")
-	// The page's own QR code first: it sets the binding cookie that both
-	// share. (Two first creations at once in one browser each mint a
-	// binding, and the later cookie orphans the other's challenge.)
+	// The page's own QR code first, so the page has settled. (Each QR
+	// challenge has its own binding cookie, so the two would not disturb
+	// each other either way.)
 	waitFor[string](lp, "the page's QR payload", `document.getElementById("qr-image").dataset.payload`, stepTimeout)
 	eval[bool](lp, `(() => {
 		window.lp = {states: [], signedIn: false, error: ""};

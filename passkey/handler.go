@@ -36,7 +36,9 @@ type SignInFunc func(w http.ResponseWriter, r *http.Request, userID string) erro
 // users says who is signed in (for registration); signIn signs a user in
 // after a passkey sign-in. The ceremony in progress is named by an HttpOnly,
 // SameSite=Strict cookie scoped to the /v1/passkey/ path (Secure, and
-// __Secure- prefixed, on https), cleared when the ceremony finishes. Every
+// __Secure- prefixed, on https), cleared when the ceremony is used up —
+// kept after a malformed body or a failure of the store, so the browser
+// can send a good one or retry. Every
 // POST is behind http.CrossOriginProtection, bodies are capped at
 // Config.MaxBodyBytes and decoded strictly. Answers are JSON with
 // Cache-Control: no-store; errors are {"error": code, "message": …} with
@@ -123,8 +125,8 @@ func (h *handler) finishRegistration(w http.ResponseWriter, r *http.Request) {
 	}
 	id := h.ceremony(r, registrationCookie)
 	cred, err := h.c.FinishRegistration(r.Context(), id, userID, body, h.svc.ClientIP(r).String())
-	if errors.Is(err, deviceauth.ErrInvalidRequest) {
-		writeError(w, err) // malformed: the ceremony is still there
+	if keepsCeremony(err) {
+		h.fail(w, r, err)
 		return
 	}
 	h.clearCeremony(w, r, registrationCookie)
@@ -161,8 +163,8 @@ func (h *handler) finishLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	id := h.ceremony(r, loginCookie)
 	res, err := h.c.FinishLogin(r.Context(), id, body)
-	if errors.Is(err, deviceauth.ErrInvalidRequest) {
-		writeError(w, err)
+	if keepsCeremony(err) {
+		h.fail(w, r, err)
 		return
 	}
 	h.clearCeremony(w, r, loginCookie)
@@ -180,6 +182,19 @@ func (h *handler) finishLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	h.svc.Emit(r.Context(), deviceauth.Event{Type: deviceauth.EventSignedIn, UserID: res.UserID, CredentialID: res.CredentialID, ClientIP: ip, Reason: "passkey"})
 	writeJSON(w, http.StatusOK, res)
+}
+
+// keepsCeremony reports whether a finish that failed with err leaves the
+// ceremony cookie in place: after a malformed body (400), which used
+// nothing up, and after a failure of the store or the configuration (503),
+// so the user can retry — should the ceremony have been used up all the
+// same, the retry is refused as any used ceremony is, and clears it then.
+func keepsCeremony(err error) bool {
+	if err == nil {
+		return false
+	}
+	var e *deviceauth.Error
+	return !errors.As(err, &e) || e.Status == http.StatusBadRequest || e.Status >= 500
 }
 
 // stepUp answers a registration that needs an approved addAuthenticator

@@ -130,11 +130,12 @@ func openapiRegistration(t *testing.T, c *openapitest.Checker) {
 		`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"AA","attestationObject":"AA"},"clientExtensionResults":{}}`))
 	c.Expect("finish: oversize body", 413, "body_too_large", false, post(alice, registrationPath, `{"id":"`+strings.Repeat("A", 70<<10)+`"}`))
 	c.Expect("finish: no ceremony cookie", 403, "registration_failed", true, post(e.browser(c, "alice"), registrationPath, string(resp)))
-	// Sent with the cookies by hand: the answer clears the ceremony cookie,
-	// which alice's browser keeps for the real finish.
 	withCeremony := []string{"Cookie", sessionCookie + "=alice; " + ceremony}
+	// A failing store keeps the ceremony cookie: the browser retries.
 	e.store.Fail.Store(true)
-	c.Expect("finish: store down", 503, "unavailable", true, post(c.Client(), registrationPath, string(resp), withCeremony...))
+	if x := c.Expect("finish: store down", 503, "unavailable", true, post(alice, registrationPath, string(resp))); len(x.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("the store's failure set %q, want the ceremony cookie kept", x.Header.Values("Set-Cookie"))
+	}
 	e.store.Fail.Store(false)
 	e.usersFail.Store(true)
 	c.Expect("finish: session store down", 503, "unavailable", true, post(alice, registrationPath, string(resp)))
@@ -165,8 +166,10 @@ func openapiRegistration(t *testing.T, c *openapitest.Checker) {
 	}
 	e.pol.set("")
 	stepOpts := c.Expect("step-up options", 200, "", true, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey/options", `{}`))
-	// The step-up answers a malformed assertion as one that does not verify.
-	c.Expect("step-up: not an assertion", 403, "invalid_assertion", false, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey", withMember(t, auth.get(t, cred, stepOpts.Body), "smuggled", true)))
+	// The step-up answers a malformed assertion as the sign-in does: 400.
+	c.Expect("step-up: unknown member", 400, "invalid_request", false, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey", withMember(t, auth.get(t, cred, stepOpts.Body), "smuggled", true)))
+	c.Expect("step-up: not an assertion go-webauthn can parse", 400, "invalid_request", true, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey",
+		`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"AA","authenticatorData":"AA","signature":"AA"},"clientExtensionResults":{}}`))
 	c.Expect("step-up with the passkey", 200, "", true, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey", string(auth.get(t, cred, stepOpts.Body))))
 	opts = c.Expect("options with the step-up token", 200, "", true, post(alice, registrationOptionsPath, `{"name":"Phone"}`, deviceauth.TokenHeader, denial.Token))
 	second, _ := (&softAuthenticator{origin: testOrigin}).create(t, opts.Body)
@@ -215,10 +218,12 @@ func openapiSignIn(t *testing.T, c *openapitest.Checker) {
 		`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"AA","authenticatorData":"AA","signature":"AA"},"clientExtensionResults":{}}`))
 	c.Expect("finish: oversize body", 413, "body_too_large", false, post(b, loginPath, `{"id":"`+strings.Repeat("A", 70<<10)+`"}`))
 	c.Expect("finish: no ceremony cookie", 403, "invalid_assertion", true, post(e.browser(c, ""), loginPath, string(assertion)))
-	// Sent with the cookie by hand, as the answers clear it.
 	withCeremony := []string{"Cookie", ceremony}
+	// A failing store keeps the ceremony cookie: the browser retries.
 	e.store.Fail.Store(true)
-	c.Expect("finish: store down", 503, "unavailable", true, post(c.Client(), loginPath, string(assertion), withCeremony...))
+	if x := c.Expect("finish: store down", 503, "unavailable", true, post(b, loginPath, string(assertion))); len(x.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("the store's failure set %q, want the ceremony cookie kept", x.Header.Values("Set-Cookie"))
+	}
 	e.store.Fail.Store(false)
 	done := c.Expect("finish", 200, "", true, post(b, loginPath, string(assertion)))
 	if !cleared(done, "deviceauth-passkey-login") || !strings.HasPrefix(done.Header.Values("Set-Cookie")[len(done.Header.Values("Set-Cookie"))-1], sessionCookie+"=alice") {
@@ -233,7 +238,10 @@ func openapiSignIn(t *testing.T, c *openapitest.Checker) {
 	c.Expect("finish: counter backwards", 403, "passkey_clone", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Count = 5 }))))
 	opts = c.Expect("options", 200, "", true, post(b, loginOptionsPath, `{}`))
 	e.signInFail.Store(true)
-	c.Expect("finish: the session cannot be started", 503, "unavailable", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Count = 11 }))))
+	// The passkey verified, so the ceremony is used: its cookie goes.
+	if x := c.Expect("finish: the session cannot be started", 503, "unavailable", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Count = 11 })))); !cleared(x, "deviceauth-passkey-login") {
+		t.Errorf("the failing SignInFunc set %q, want the ceremony cookie cleared", x.Header.Values("Set-Cookie"))
+	}
 	e.signInFail.Store(false)
 }
 

@@ -45,11 +45,14 @@ func (p *Passkeys) AssertionOptions(_ context.Context, challenge []byte, creds [
 // response, the PublicKeyCredential JSON of a step-up assertion, over
 // challenge with the one of creds that signed. The session is rebuilt from
 // the arguments (challenge, RP ID, user verification, the signing
-// credential), so nothing of the options call needs to be kept.
+// credential), so nothing of the options call needs to be kept. A
+// response that is not an AuthenticationResponseJSON go-webauthn can parse
+// is deviceauth.ErrInvalidRequest, as in FinishLogin; one that does not
+// verify is deviceauth.ErrPasskeyAssertion.
 func (p *Passkeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge []byte, creds []store.Credential, response []byte) (deviceauth.PasskeyAssertion, error) {
 	parsed, err := parseAssertion(response)
 	if err != nil {
-		return deviceauth.PasskeyAssertion{}, err
+		return deviceauth.PasskeyAssertion{}, invalidRequest("the body is not a valid PublicKeyCredential's JSON")
 	}
 	id := deviceauth.PasskeyCredentialID(parsed.RawID)
 	for _, c := range creds {
@@ -97,17 +100,14 @@ func (p *Passkeys) verify(parsed *protocol.ParsedCredentialAssertionData, sessio
 
 // parseAssertion strictly decodes an AuthenticationResponseJSON (what
 // PublicKeyCredential.toJSON() gives for navigator.credentials.get) and
-// parses it with go-webauthn.
+// parses it with go-webauthn. Its error means the body is malformed; the
+// callers answer deviceauth.ErrInvalidRequest.
 func parseAssertion(body []byte) (*protocol.ParsedCredentialAssertionData, error) {
 	var shape authenticationResponseJSON
 	if err := decodeStrict(body, &shape); err != nil {
-		return nil, assertionError(err)
+		return nil, err
 	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
-	if err != nil {
-		return nil, assertionError(err)
-	}
-	return parsed, nil
+	return protocol.ParseCredentialRequestResponseBytes(body)
 }
 
 // assertionError is deviceauth.ErrPasskeyAssertion caused by cause (kept

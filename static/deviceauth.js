@@ -34,19 +34,6 @@
     return data;
   }
 
-  // QR challenges are bound to the browser by one cookie, which the first
-  // creation sets. Two creations in flight at once on a page without it
-  // would each get a binding and the later cookie would orphan the other
-  // challenge, so creations on a page go one after the other. (Two tabs
-  // opened at the same moment in a browser that never had the cookie can
-  // still race: the later tab's refresh recovers.)
-  let creating = Promise.resolve();
-  function createQR(base, body) {
-    const next = creating.then(function () { return call("POST", base + "/v1/qr", body); });
-    creating = next.catch(function () {});
-    return next;
-  }
-
   // qrSignIn creates a QR challenge, watches it (server-sent events, or
   // long-polling where EventSource fails) and completes the sign-in with a
   // POST once the phone approved. It returns {refresh(), stop()}.
@@ -127,7 +114,9 @@
       try {
         const body = { action: opts.action || "signIn" };
         if (replaces) body.replaces = replaces;
-        current = await createQR(base, body);
+        // The answer sets the challenge's own binding cookie: creations in
+        // several tabs (or pages) at once do not disturb each other.
+        current = await call("POST", base + "/v1/qr", body);
       } catch (e) { onError(e); return; }
       if (gen !== generation) return;
       onChallenge(current);
