@@ -163,7 +163,7 @@ func (s *Service) reportNotMe(ctx context.Context, ch store.Challenge, credentia
 	}
 }
 
-func (s *Service) muteKey(userID string) string { return "pushmute:" + userID }
+func (s *Service) muteKey(userID string) string { return store.UserCounterKey("pushmute", userID, "") }
 
 // DenyReasonNotMe is the deny reason a device sends when the user did not
 // start the action: it records EventFraudReported and mutes pushes to the

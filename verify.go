@@ -550,7 +550,7 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 // wrongCodeKey names the wrong-code counter of (user, action); the user's
 // length is part of it, so no two pairs share a key.
 func (s *Service) wrongCodeKey(userID, action string) string {
-	return fmt.Sprintf("wrongcode:%d:%s:%s", len(userID), userID, action)
+	return store.UserCounterKey("wrongcode", userID, action)
 }
 
 // limit counts one event against rate r for key; over the limit it is

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
+	"strings"
 )
 
 // User tags let a store keep one user's records together when it must
@@ -64,4 +66,41 @@ func lower(c byte) bool { return 'a' <= c && c <= 'z' }
 
 func base64URL(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// UserCounterKey names a counter of userID: name, the user ID's length in
+// bytes, the user ID and rest, joined by ":" (the length makes the user
+// unambiguous whatever bytes it holds). CounterUser reads the user back, so
+// a store that keeps a user's records together may keep such counters with
+// them — Redis Cluster does, so that BeginChallenge reads the wrong-code
+// counter in the user's slot.
+func UserCounterKey(name, userID, rest string) string {
+	return name + ":" + strconv.Itoa(len(userID)) + ":" + userID + ":" + rest
+}
+
+// CounterUser returns the user a counter key names when it has the form
+// UserCounterKey makes, and false otherwise. A key that merely looks so
+// names a user it does not belong to, which may cost a store round trips,
+// never correctness: every method places a key the same way.
+func CounterUser(key string) (string, bool) {
+	_, rest, ok := strings.Cut(key, ":")
+	if !ok {
+		return "", false
+	}
+	digits, rest, ok := strings.Cut(rest, ":")
+	if !ok || digits == "" || len(digits) > 9 || (len(digits) > 1 && digits[0] == '0') {
+		return "", false
+	}
+	n := 0
+	for i := range len(digits) {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return "", false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n >= len(rest) || rest[n] != ':' {
+		return "", false
+	}
+	return rest[:n], true
 }

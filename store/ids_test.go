@@ -63,3 +63,24 @@ func TestNewUserID_RefusesBadPrefix(t *testing.T) {
 		}()
 	}
 }
+
+func TestUserCounterKey_NamesItsUser(t *testing.T) {
+	for _, user := range []string{"alice", "a:b", "9:x:", "", "Zoë"} {
+		key := UserCounterKey("wrongcode", user, "transfer")
+		got, ok := CounterUser(key)
+		if !ok || got != user {
+			t.Fatalf("CounterUser(%q) = %q, %v; want %q, true", key, got, ok, user)
+		}
+	}
+	if got := UserCounterKey("wrongcode", "a:b", "transfer"); got != "wrongcode:3:a:b:transfer" {
+		t.Fatalf("UserCounterKey = %q, want wrongcode:3:a:b:transfer", got)
+	}
+	for _, key := range []string{
+		"", "wrongcode", "wrongcode:user1:transfer", "rate:challenges:alice", "x:5:abc", // too short
+		"x:5:alice", "x:05:alice:y", "x:-1:a:", "x:3:abcd:", "x:1234567890:a:",
+	} {
+		if user, ok := CounterUser(key); ok {
+			t.Errorf("CounterUser(%q) = %q, true; want no user", key, user)
+		}
+	}
+}

@@ -17,11 +17,17 @@ func BenchmarkBaselineSignVerify(b *testing.B) { cycletest.BaselineSignVerify(b)
 // (track → fetch → the device signs → respond → validate, rate limits off,
 // as BenchmarkChallengeCycle in the root package) over memstore and over
 // this store: against the Redis of DEVICEAUTH_REDIS_URL (skipped without
-// it) and against miniredis.
+// it), against the Cluster of DEVICEAUTH_REDIS_CLUSTER_ADDRS (skipped
+// without it; its time is per cycle, the Memstore sub-benchmark's beside
+// it the base) and against miniredis.
 func BenchmarkChallengeCycleRedis(b *testing.B) {
 	cycletest.Benchmark(b, "Redis", func(tb testing.TB) store.Store {
 		client := realRedisClient(tb)
 		return newStore(tb, client, isolatedPrefix(tb, client))
+	})
+	b.Run("Cluster", func(b *testing.B) {
+		client := clusterClient(b)
+		cycletest.BenchmarkStore(b, newStore(b, client, isolatedPrefix(b, client)))
 	})
 	b.Run("Miniredis", func(b *testing.B) {
 		_, client := miniredisClient(b)

@@ -17,9 +17,10 @@ import (
 )
 
 // CreateChallenge implements [store.ChallengeStore]. The record is stored
-// first, in its own hash tag; then the user's pending index and, with an
-// idempotency key, the key's mapping are written by one script in the user's
-// tag. Without an idempotency key both go in one pipeline.
+// first; then the user's pending index and, with an idempotency key, the
+// key's mapping are written by one script in the user's tag. Without an
+// idempotency key both go in one pipeline. (BeginChallenge is the one
+// script that does it all, where it may.)
 func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Challenge{}, err
@@ -159,9 +160,10 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 
 // TransitionChallenge implements [store.ChallengeStore]: one script on the
 // challenge's key, which also publishes the wake-up. With
-// t.CredentialUsed, on a single node the same script declares the
-// credential's key and records the last use; elsewhere a script on the
-// credential's key does it next, when the transition was made. A claim
+// t.CredentialUsed, where one script may declare the challenge's and the
+// credential's keys (a single node; elsewhere IDs that carry one tag) the
+// same script records the last use; otherwise a script on the credential's
+// key does it next, when the transition was made. A claim
 // (the transition that gives a challenge its user) then adds the challenge
 // to the claimer's pending index. If a step after the transition fails, the
 // error says so and the transition stands.
@@ -175,7 +177,8 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 	}
 	keys := []string{s.keys.challenge(id)}
 	used := t.CredentialUsed && t.CredentialID != ""
-	if used && s.oneSlot {
+	together := used && s.oneScript(keys[0], s.keys.credential(t.CredentialID))
+	if together {
 		keys = append(keys, s.keys.credential(t.CredentialID))
 	}
 	v, err := s.run(ctx, call{challengeTransition, keys, []any{
@@ -194,9 +197,9 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 			return store.Challenge{}, wrap("TransitionChallenge: the claim was made, indexing it for its user failed", err)
 		}
 	}
-	if used && !s.oneSlot {
+	if used && !together {
 		// credentialUpdate checks the credential's user and removes the
-		// field for an empty value, as the single-node script does. Not
+		// field for an empty value, as challengeTransition does. Not
 		// found (gone, or another user's) leaves the transition alone.
 		err := s.run(ctx, call{credentialUpdate, []string{s.keys.credential(t.CredentialID)},
 			[]any{c.UserID, "", fieldLastUsedAt, answered}}).Err()

@@ -11,19 +11,21 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// CreateCredential implements [store.CredentialStore]. On a single node it
-// is one script that refuses an existing ID, counts the user's index and
-// stores both the record and its index entry. Elsewhere the record is
-// stored in its own hash tag (refusing an existing ID), then a script in the
-// user's tag adds its ID and kind to the user's index while the index holds
-// fewer than max; over the limit the record, whose ID nobody knows yet, is
-// deleted again. The index's script is the one atomic count-and-insert.
+// CreateCredential implements [store.CredentialStore]. When one script may
+// declare the record's key and the user's index (a single node; elsewhere a
+// credential whose ID carries its user's tag) it is one script that refuses
+// an existing ID, counts the user's index and stores both the record and its
+// index entry. Otherwise the record is stored in its own slot (refusing an
+// existing ID), then a script in the user's tag adds its ID and kind, marked
+// as a hint, to the user's index while the index holds fewer than max; over
+// the limit the record, whose ID nobody knows yet, is deleted again. The
+// index's script is the one atomic count-and-insert.
 func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max int) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	key, index := s.keys.credential(c.ID), s.keys.userCredentials(c.UserID)
-	if s.oneSlot {
+	if s.oneScript(key, index) {
 		created, err := s.run(ctx, call{credentialCreate, []string{key, index},
 			append([]any{c.ID, string(c.Kind), max}, encodeCredential(c)...)}).Int()
 		if err != nil {
@@ -44,7 +46,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 	if created == 0 {
 		return store.ErrConflict
 	}
-	added, err := s.run(ctx, call{credentialReserve, []string{index}, []any{c.ID, max, string(c.Kind)}}).Int()
+	added, err := s.run(ctx, call{credentialReserve, []string{index}, []any{c.ID, max, credentialHint + string(c.Kind)}}).Int()
 	if err != nil {
 		// The record stays, in no user's index: its ID was never given out.
 		return wrap("CreateCredential", err)
@@ -75,7 +77,7 @@ func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential,
 
 // ListCredentials implements [store.CredentialStore]: the IDs of the user's
 // index, then the records in one pipeline. Entries whose record is gone (a
-// delete that failed half-way, on a Cluster) are removed from the index.
+// delete in steps that failed half-way) are removed from the index.
 func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -184,17 +186,17 @@ func zeroAsEmpty(n string) string {
 	return n
 }
 
-// DeleteCredential implements [store.CredentialStore]. On a single node it
-// is one script that deletes the record (if it is the user's) and its index
-// entry. Elsewhere the record is deleted first (by a script that checks its
-// user), then its ID leaves the user's index: a credential is never usable
-// while unlisted.
+// DeleteCredential implements [store.CredentialStore]. When one script may
+// declare the record's key and the user's index, it is one script that
+// deletes the record (if it is the user's) and its index entry. Otherwise
+// the record is deleted first (by a script that checks its user), then its
+// ID leaves the user's index: a credential is never usable while unlisted.
 func (s *Store) DeleteCredential(ctx context.Context, userID, id string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	key, index := s.keys.credential(id), s.keys.userCredentials(userID)
-	if s.oneSlot {
+	if s.oneScript(key, index) {
 		deleted, err := s.run(ctx, call{credentialRemove, []string{key, index}, []any{userID, id}}).Int()
 		if err != nil {
 			return wrap("DeleteCredential", err)
@@ -218,10 +220,10 @@ func (s *Store) DeleteCredential(ctx context.Context, userID, id string) error {
 }
 
 // DeleteUserCredentials implements [store.CredentialStore]: the records of
-// the user's index are deleted in one pipeline (on a single node each with
-// its index entry, by one script each), then, elsewhere, their IDs leave
-// the index. A credential created meanwhile is kept: it was created after
-// the delete.
+// the user's index are deleted in one pipeline — each with its index entry
+// by one script where one script may declare both, as DeleteCredential
+// does — and then the IDs of the others leave the index. A credential
+// created meanwhile is kept: it was created after the delete.
 func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -235,11 +237,14 @@ func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, 
 		return 0, nil
 	}
 	calls := make([]call, len(ids))
+	var apart []string // IDs whose records live in another slot than the index
 	for i, id := range ids {
-		if s.oneSlot {
-			calls[i] = call{credentialRemove, []string{s.keys.credential(id), index}, []any{userID, id}}
+		key := s.keys.credential(id)
+		if s.oneScript(key, index) {
+			calls[i] = call{credentialRemove, []string{key, index}, []any{userID, id}}
 		} else {
-			calls[i] = call{credentialDelete, []string{s.keys.credential(id)}, []any{userID}}
+			calls[i] = call{credentialDelete, []string{key}, []any{userID}}
+			apart = append(apart, id)
 		}
 	}
 	n := 0
@@ -250,10 +255,10 @@ func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, 
 		}
 		n += int(deleted)
 	}
-	if s.oneSlot {
+	if len(apart) == 0 {
 		return n, nil
 	}
-	if err := s.client.HDel(ctx, index, ids...).Err(); err != nil {
+	if err := s.client.HDel(ctx, index, apart...).Err(); err != nil {
 		return 0, wrap("DeleteUserCredentials: the credentials were deleted, emptying the user's index failed", err)
 	}
 	return n, nil

@@ -14,38 +14,50 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// The steps of a challenge cycle (store.CycleStore). On a single node each
-// is one round trip: BeginChallenge and ConsumeChallenge are one script
-// each, GetChallengeCredential one pipeline. Elsewhere (a Cluster) they are
-// made of the single-slot operations of the other methods, in steps; see
-// the package doc for what each costs.
+// The steps of a challenge cycle (store.CycleStore). Where one script may
+// declare every key a step touches (Store.oneScript: a single node; on a
+// Cluster, IDs and keys that carry the user's tag) BeginChallenge and
+// ConsumeChallenge are one script each, GetChallengeCredential one
+// pipeline. Otherwise they are made of the single-slot operations of the
+// other methods, in steps; see the package doc for what each costs.
 
-// BeginChallenge implements [store.CycleStore]. On a single node it is one
-// script (challengeBegin) that reads the counter and the kinds in the
-// user's credential index and creates the challenge, index and idempotency
-// key included, when they allow it; a repeat of an idempotency key costs
-// one more round trip, to read the earlier challenge. Elsewhere it reads
-// the counter and the user's index in one pipeline, the index's records in
-// another, and creates the challenge with CreateChallenge.
+// maxBeginRuns bounds the runs of challengeBegin in one BeginChallenge:
+// each run after the first follows one that found a hint to read or an
+// idempotency key held by a lost challenge, which a concurrent change can
+// bring again.
+const maxBeginRuns = 4
+
+// BeginChallenge implements [store.CycleStore]. Where one script may declare
+// the challenge's key, the user's credential and pending indexes, the
+// counter and the idempotency key, it is one script (challengeBegin) that
+// reads the counter and the kinds in the user's credential index and
+// creates the challenge, index entry and idempotency key included, when
+// they allow it. A repeat of an idempotency key costs one more round trip,
+// to read the earlier challenge; an index entry that is a hint (see
+// credentialHint) one more, to read its record, and another run. Otherwise
+// it reads the counter and the user's index in one pipeline, the index's
+// records in another, and creates the challenge with CreateChallenge.
 func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Begun{}, err
 	}
-	if !s.oneSlot {
+	c := b.Challenge
+	keys, counterAt, idempotencyAt := s.beginKeys(b)
+	if !s.oneScript(keys...) {
 		return s.beginInSteps(ctx, b, now)
 	}
-	c := b.Challenge
 	f, err := encodeChallenge(c)
 	if err != nil {
 		return store.Begun{}, wrap("BeginChallenge", err)
 	}
-	stale := "" // a holder of the idempotency key whose record is gone
-	for range 3 {
-		v, err := s.run(ctx, s.beginCall(b, f, now, stale)).Result()
+	stale := ""                               // a holder of the idempotency key whose record is gone
+	read := map[string]store.CredentialKind{} // hints read: ID → kind, "" for none
+	for range maxBeginRuns {
+		v, err := s.run(ctx, s.beginCall(b, keys, counterAt, idempotencyAt, f, now, stale, read)).Result()
 		if err != nil {
 			return store.Begun{}, wrap("BeginChallenge", err)
 		}
-		status, holder, res, err := beginReply(v)
+		status, holder, list, res, err := beginReply(v)
 		if err != nil {
 			return store.Begun{}, wrap("BeginChallenge", err)
 		}
@@ -57,6 +69,10 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 			return res, nil
 		case "conflict":
 			return store.Begun{}, store.ErrConflict
+		case "verify":
+			if err := s.readHints(ctx, c.UserID, list, read); err != nil {
+				return store.Begun{}, wrap("BeginChallenge: credentials", err)
+			}
 		case "held":
 			h, err := s.client.HGetAll(ctx, s.keys.challenge(holder)).Result()
 			if err != nil {
@@ -75,14 +91,15 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 			return store.Begun{}, fmt.Errorf("redisstore: BeginChallenge: unexpected script status %q", status)
 		}
 	}
-	return store.Begun{}, fmt.Errorf("redisstore: BeginChallenge: idempotency key of user %q keeps naming missing challenges", c.UserID)
+	return store.Begun{}, fmt.Errorf("redisstore: BeginChallenge: user %q's credentials or idempotency key kept changing in %d runs", c.UserID, maxBeginRuns)
 }
 
-// beginCall is challengeBegin for b, whose challenge's fields are f.
-func (s *Store) beginCall(b store.Begin, f fields, now time.Time, stale string) call {
+// beginKeys returns the keys challengeBegin declares for b and the
+// positions (from 1; 0 for none) of the counter and the idempotency key
+// among them.
+func (s *Store) beginKeys(b store.Begin) (keys []string, counterAt, idempotencyAt int) {
 	c := b.Challenge
-	keys := []string{s.keys.challenge(c.ID), s.keys.userCredentials(c.UserID), s.keys.userPending(c.UserID)}
-	counterAt, idempotencyAt := 0, 0
+	keys = []string{s.keys.challenge(c.ID), s.keys.userCredentials(c.UserID), s.keys.userPending(c.UserID)}
 	if b.Counter != "" {
 		keys = append(keys, s.keys.counter(b.Counter))
 		counterAt = len(keys)
@@ -91,6 +108,14 @@ func (s *Store) beginCall(b store.Begin, f fields, now time.Time, stale string) 
 		keys = append(keys, s.keys.idempotency(c.UserID, c.IdempotencyKey))
 		idempotencyAt = len(keys)
 	}
+	return keys, counterAt, idempotencyAt
+}
+
+// beginCall is challengeBegin for b over keys, b's challenge's fields being
+// f, with the hints read so far.
+func (s *Store) beginCall(b store.Begin, keys []string, counterAt, idempotencyAt int, f fields, now time.Time,
+	stale string, read map[string]store.CredentialKind) call {
+	c := b.Challenge
 	kinds := -1
 	if b.Kinds != nil {
 		kinds = len(b.Kinds)
@@ -99,45 +124,89 @@ func (s *Store) beginCall(b store.Begin, f fields, now time.Time, stale string) 
 	if c.UserID != "" {
 		indexed = "1"
 	}
-	args := make([]any, 0, 13+len(b.Kinds)+len(f))
+	args := make([]any, 0, 14+2*len(read)+len(b.Kinds)+len(f))
 	args = append(args,
 		now.UnixMilli(), s.keys.wakeChannel(), c.ID, counterAt, idempotencyAt, b.CounterLimit, kinds,
 		ttl(c.ExpiresAt, now, challengeGrace), c.ExpiresAt.UnixMilli(), "("+unixMilli(now.Add(-challengeGrace)),
-		ttl(c.ExpiresAt, now, challengeGrace), stale, indexed)
+		ttl(c.ExpiresAt, now, challengeGrace), stale, indexed, len(read))
+	for id, kind := range read {
+		args = append(args, id, string(kind))
+	}
 	for _, k := range b.Kinds {
 		args = append(args, string(k))
 	}
 	return call{challengeBegin, keys, append(args, f...)}
 }
 
-// beginReply reads challengeBegin's {status, counter, holder, kind, …}.
-func beginReply(v any) (status, holder string, res store.Begun, err error) {
-	list, ok := v.([]any)
-	if !ok || len(list) < 3 {
-		return "", "", store.Begun{}, fmt.Errorf("unexpected script reply %v", v)
-	}
-	status, ok1 := list[0].(string)
-	counter, ok2 := list[1].(int64)
-	holder, ok3 := list[2].(string)
-	if !ok1 || !ok2 || !ok3 {
-		return "", "", store.Begun{}, fmt.Errorf("unexpected script reply %v", v)
-	}
-	res = store.Begun{Counter: counter, Kinds: make([]store.CredentialKind, 0, len(list)-3)}
-	for _, k := range list[3:] {
-		kind, ok := k.(string)
-		if !ok {
-			return "", "", store.Begun{}, fmt.Errorf("unexpected kind %v in a script reply", k)
+// readHints reads the records of credential index entries that are hints
+// (ids) into read: each one's kind when the record exists and is userID's,
+// else "".
+func (s *Store) readHints(ctx context.Context, userID string, ids []string, read map[string]store.CredentialKind) error {
+	cmds := make([]*redis.SliceCmd, len(ids))
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.keys.credential(id), fieldID, fieldUser, fieldKind)
 		}
-		res.Kinds = append(res.Kinds, store.CredentialKind(kind))
+		return nil
+	})
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		if err != nil {
+			return err
+		}
+		kind, _ := credentialKindOf(v, userID)
+		read[ids[i]] = kind
 	}
-	slices.Sort(res.Kinds)
-	return status, holder, res, nil
+	return nil
 }
 
-// beginInSteps is BeginChallenge where a script may not span hash tags:
+// credentialKindOf reads the reply of HMGET id, user, kind of a credential:
+// its kind and true when it exists and is userID's, else "" and false.
+func credentialKindOf(v []any, userID string) (store.CredentialKind, bool) {
+	id, _ := v[0].(string)
+	user, _ := v[1].(string)
+	kind, _ := v[2].(string)
+	if id == "" || user != userID {
+		return "", false
+	}
+	return store.CredentialKind(kind), true
+}
+
+// beginReply reads challengeBegin's {status, counter, holder, kind, …} (for
+// "verify", the IDs to read in list instead of kinds).
+func beginReply(v any) (status, holder string, list []string, res store.Begun, err error) {
+	r, ok := v.([]any)
+	if !ok || len(r) < 3 {
+		return "", "", nil, store.Begun{}, fmt.Errorf("unexpected script reply %v", v)
+	}
+	status, ok1 := r[0].(string)
+	counter, ok2 := r[1].(int64)
+	holder, ok3 := r[2].(string)
+	if !ok1 || !ok2 || !ok3 {
+		return "", "", nil, store.Begun{}, fmt.Errorf("unexpected script reply %v", v)
+	}
+	list = make([]string, 0, len(r)-3)
+	for _, e := range r[3:] {
+		str, ok := e.(string)
+		if !ok {
+			return "", "", nil, store.Begun{}, fmt.Errorf("unexpected element %v in a script reply", e)
+		}
+		list = append(list, str)
+	}
+	res = store.Begun{Counter: counter, Kinds: []store.CredentialKind{}}
+	if status != "verify" {
+		for _, k := range list {
+			res.Kinds = append(res.Kinds, store.CredentialKind(k))
+		}
+		slices.Sort(res.Kinds)
+	}
+	return status, holder, list, res, nil
+}
+
+// beginInSteps is BeginChallenge where one script may not declare its keys:
 // the counter and the IDs in the user's index in one pipeline, then the
-// user and kind of each of those records in another (the index is a hint
-// there: a record is the truth), then CreateChallenge.
+// user and kind of each of those records in another (every entry is taken
+// for a hint there: a record is the truth), then CreateChallenge.
 func (s *Store) beginInSteps(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
 	userID := b.Challenge.UserID
 	var (
@@ -163,23 +232,13 @@ func (s *Store) beginInSteps(ctx context.Context, b store.Begin, now time.Time) 
 		return store.Begun{}, wrap("BeginChallenge: credentials", err)
 	}
 	if len(ids.Val()) > 0 {
-		creds := make([]*redis.SliceCmd, len(ids.Val()))
-		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids.Val() {
-				creds[i] = p.HMGet(ctx, s.keys.credential(id), fieldID, fieldUser, fieldKind)
-			}
-			return nil
-		})
-		for _, cmd := range creds {
-			v, err := cmd.Result()
-			if err != nil {
-				return store.Begun{}, wrap("BeginChallenge: credentials", err)
-			}
-			id, _ := v[0].(string)
-			user, _ := v[1].(string)
-			kind, _ := v[2].(string)
-			if v[0] != nil && id != "" && user == userID && !slices.Contains(res.Kinds, store.CredentialKind(kind)) {
-				res.Kinds = append(res.Kinds, store.CredentialKind(kind))
+		read := make(map[string]store.CredentialKind, len(ids.Val()))
+		if err := s.readHints(ctx, userID, ids.Val(), read); err != nil {
+			return store.Begun{}, wrap("BeginChallenge: credentials", err)
+		}
+		for _, kind := range read {
+			if kind != "" && !slices.Contains(res.Kinds, kind) {
+				res.Kinds = append(res.Kinds, kind)
 			}
 		}
 		slices.Sort(res.Kinds)
@@ -197,8 +256,8 @@ func (s *Store) beginInSteps(ctx context.Context, b store.Begin, now time.Time) 
 }
 
 // GetChallengeCredential implements [store.CycleStore]: the two HGETALLs in
-// one pipeline (one round trip on a single node; on a Cluster, one to each
-// of the two nodes, side by side).
+// one pipeline (one round trip; on a Cluster whose keys live on two nodes,
+// one to each, side by side).
 func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Challenge{}, store.Credential{}, err
@@ -226,16 +285,19 @@ func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID str
 	return c, k, nil
 }
 
-// ConsumeChallenge implements [store.CycleStore]. On a single node it is
-// one script (challengeConsume) on the challenge's key and the user's
-// credential index, which the user known up front names: the index is kept
-// with the records in the same atomic steps there, so an ID in it is a
-// credential of the user's. Elsewhere it reads the challenge (and checks
-// it), then the credential it names — the record, which a delete removes
-// before its index entry — and then runs the script on the challenge's key
-// alone, which checks everything again and applies the verdict. A
-// credential deleted between the second step and the third was deleted
-// while this call ran: either answer is right.
+// ConsumeChallenge implements [store.CycleStore]. Where one script may
+// declare the challenge's key and the user's credential index (which the
+// binding's user names up front: a single node; on a Cluster, a challenge
+// ID that carries that user's tag) it is one script (challengeConsume): an
+// index entry written with its record in one script is exact, so the
+// credential is the user's when its ID is there and gone when it is not.
+// Otherwise, and when the credential's entry is a hint (see
+// credentialHint), the credential's record is read next — the record, which
+// a delete removes before its index entry, is the truth — and the script
+// runs again on the challenge's key alone, checks everything again and
+// applies the verdict. Without that one script the challenge is read (and
+// checked) first. A credential deleted between the read of its record and
+// the last step was deleted while this call ran: either answer is right.
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Challenge{}, "", err
@@ -244,13 +306,18 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		now.UnixMilli(), s.keys.wakeChannel(), id, b.UserID, b.Action, string(b.DetailsDigest),
 		string(store.StateApproved), string(store.StateConsumed), string(store.StateFailed),
 	}
-	if s.oneSlot {
-		v, err := s.run(ctx, call{challengeConsume, []string{s.keys.challenge(id), s.keys.userCredentials(b.UserID)},
-			append(args, "", "")}).Result()
+	if keys := []string{s.keys.challenge(id), s.keys.userCredentials(b.UserID)}; s.oneScript(keys...) {
+		v, err := s.run(ctx, call{challengeConsume, keys, append(args, "", "")}).Result()
 		if err != nil {
 			return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 		}
-		return consumeReply(v, now)
+		c, kind, verify, err := consumeReply(v, now)
+		if !verify {
+			return c, kind, err
+		}
+		// The credential's entry is a hint: the script found the challenge
+		// bound and approved, and changed nothing.
+		return s.consumeWithRecord(ctx, id, b, c, args, now)
 	}
 
 	h, err := s.client.HGetAll(ctx, s.keys.challenge(id)).Result()
@@ -268,21 +335,28 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		!bytes.Equal(c.DetailsDigest, b.DetailsDigest) || c.State != store.StateApproved {
 		return c, "", store.ErrConflict
 	}
+	return s.consumeWithRecord(ctx, id, b, c, args, now)
+}
+
+// consumeWithRecord ends a ConsumeChallenge that found challenge c bound to
+// b and approved: it reads the record of c's credential, then runs
+// challengeConsume on the challenge's key with the verdict.
+func (s *Store) consumeWithRecord(ctx context.Context, id string, b store.Binding, c store.Challenge, args []any, now time.Time) (store.Challenge, store.CredentialKind, error) {
 	v, err := s.client.HMGet(ctx, s.keys.credential(c.CredentialID), fieldID, fieldUser, fieldKind).Result()
 	if err != nil {
 		return store.Challenge{}, "", wrap("ConsumeChallenge: credential", err)
 	}
-	verdict, kind := store.StateFailed, store.CredentialKind("")
-	if user, _ := v[1].(string); v[0] != nil && user == b.UserID {
-		k, _ := v[2].(string)
-		verdict, kind = store.StateConsumed, store.CredentialKind(k)
+	verdict := store.StateFailed
+	kind, ok := credentialKindOf(v, b.UserID)
+	if ok {
+		verdict = store.StateConsumed
 	}
 	r, err := s.run(ctx, call{challengeConsume, []string{s.keys.challenge(id)},
 		append(args, c.CredentialID, string(verdict))}).Result()
 	if err != nil {
 		return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 	}
-	c, _, err = consumeReply(r, now)
+	c, _, _, err = consumeReply(r, now)
 	if err != nil {
 		return c, "", err
 	}
@@ -291,38 +365,41 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 
 // consumeReply reads challengeConsume's reply: the record, with the kind of
 // its credential when it was consumed, and ErrNotFound, ErrConflict or
-// ErrRevoked.
-func consumeReply(v any, now time.Time) (store.Challenge, store.CredentialKind, error) {
+// ErrRevoked; or, with verify, the record unchanged, bound and approved,
+// whose credential's index entry is a hint.
+func consumeReply(v any, now time.Time) (c store.Challenge, kind store.CredentialKind, verify bool, err error) {
 	r, err := parseReply(v)
 	if err != nil {
-		return store.Challenge{}, "", err
+		return store.Challenge{}, "", false, err
 	}
 	var outcome error
 	switch r.status {
 	case "notfound":
-		return store.Challenge{}, "", store.ErrNotFound
+		return store.Challenge{}, "", false, store.ErrNotFound
 	case "conflict":
 		outcome = store.ErrConflict
 	case "revoked":
 		outcome = store.ErrRevoked
+	case "verify":
+		verify = true
 	case "ok":
 	default:
-		return store.Challenge{}, "", fmt.Errorf("redisstore: unexpected script status %q", r.status)
+		return store.Challenge{}, "", false, fmt.Errorf("redisstore: unexpected script status %q", r.status)
 	}
 	if len(r.rest) == 0 {
-		return store.Challenge{}, "", errors.New("redisstore: script reply without a record")
+		return store.Challenge{}, "", false, errors.New("redisstore: script reply without a record")
 	}
-	kind, ok := r.rest[0].(string)
+	k, ok := r.rest[0].(string)
 	if !ok {
-		return store.Challenge{}, "", fmt.Errorf("redisstore: unexpected kind %T in a script reply", r.rest[0])
+		return store.Challenge{}, "", false, fmt.Errorf("redisstore: unexpected kind %T in a script reply", r.rest[0])
 	}
 	h, err := hashOf(r.rest[1:])
 	if err != nil {
-		return store.Challenge{}, "", err
+		return store.Challenge{}, "", false, err
 	}
-	c, err := decodeChallenge(h, now)
+	c, err = decodeChallenge(h, now)
 	if err != nil {
-		return store.Challenge{}, "", err
+		return store.Challenge{}, "", false, err
 	}
-	return c, store.CredentialKind(kind), outcome
+	return c, store.CredentialKind(k), verify, outcome
 }

@@ -17,23 +17,43 @@
 //
 // # Keys and hash tags
 //
-// Every key starts with <prefix>:v1: (prefix "deviceauth" by default; the v1
-// changes only with the layout). In a Cluster, a Lua script may touch keys of
-// one hash slot only, and the Service mints challenge and credential IDs
-// itself, so a record must be found by its ID alone. Each record therefore
-// lives in a hash tag made of its own ID, and what is scoped to a user lives
-// in a tag made of the user ID's hash (u = base64url of the first 16 bytes of
-// SHA-256 of the user ID):
+// Every key starts with <prefix>:v1: (prefix "deviceauth" by default). In a
+// Cluster, a Lua script may touch keys of one hash slot only, and a record
+// must be found by its ID alone. The Service mints the IDs of the records
+// it makes for a known user (challenges, device credentials, ceremonies)
+// with [store.NewUserID], which puts the user's tag ([store.UserTag], three
+// characters) in the ID, and [store.IDTag] reads it back. So a user's keys,
+// the records whose IDs carry a tag, and the counters whose keys name a
+// user live in the hash tag {t:<tag>}; a record whose ID carries none (a
+// QR code's challenge, made before it has a user; a passkey, whose ID
+// comes from the authenticator; the IDs of an application's own calls)
+// lives in a tag of its own ID. With u = base64url of the first 16 bytes
+// of SHA-256 of the user ID:
 //
-//	<prefix>:v1:{c:<challengeID>}            hash: the challenge
-//	<prefix>:v1:{k:<credentialID>}           hash: the credential
-//	<prefix>:v1:{u:<u>}:creds                hash: the user's credentials, ID → kind
-//	<prefix>:v1:{u:<u>}:pending              sorted set: the user's challenge IDs by ExpiresAt
-//	<prefix>:v1:{u:<u>}:idem:<sha256(key)>   string: "<expiresAt> <challengeID>" of an idempotency key
-//	<prefix>:v1:rt:<base64url(hash)>         hash: a registration token
-//	<prefix>:v1:ctr:<key>                    hash: a counter's value and window end
-//	<prefix>:v1:nonce:<nonce>                string: a nonce's expiry
-//	<prefix>:v1:wake                         pub/sub channel of wake-ups
+//	<prefix>:v1:{t:<tag>}:c:<challengeID>     hash: a challenge whose ID carries <tag>
+//	<prefix>:v1:{c:<challengeID>}             hash: a challenge whose ID carries no tag
+//	<prefix>:v1:{t:<tag>}:k:<credentialID>    hash: a credential whose ID carries <tag>
+//	<prefix>:v1:{k:<credentialID>}            hash: a credential whose ID carries no tag
+//	<prefix>:v1:{t:<tag>}:u:<u>:creds         hash: the user's credentials, ID → kind
+//	<prefix>:v1:{t:<tag>}:u:<u>:pending       sorted set: the user's challenge IDs by ExpiresAt
+//	<prefix>:v1:{t:<tag>}:u:<u>:idem:<h>      string: "<expiresAt> <challengeID>" of the
+//	                                          idempotency key whose SHA-256 is h
+//	<prefix>:v1:{t:<tag>}:ctr:<key>           hash: a counter whose key names the user
+//	<prefix>:v1:ctr:<key>                     hash: any other counter (value, window end)
+//	<prefix>:v1:rt:<base64url(hash)>          hash: a registration token
+//	<prefix>:v1:nonce:<nonce>                 string: a nonce's expiry
+//	<prefix>:v1:wake                          pub/sub channel of wake-ups
+//
+// where <tag> in a user's keys is the user's tag. A counter key names a
+// user when it has the form <name>:<n>:<user>[:<rest>], n being the user
+// ID's length in bytes in decimal: the form of the Service's wrong-code
+// counters, which BeginChallenge reads in the user's slot. Placement
+// depends on the key or ID alone, so every method finds a key where
+// another put it; a key or an ID that merely looks as if it named a user
+// is placed apart from its own user's keys, which costs round trips, never
+// correctness. This layout replaced, still as v1 (nothing was released before it), one that
+// kept every record in a tag of its own ID and a user's keys in {u:<u>};
+// data written with that one is not found.
 //
 // The transitions of a challenge (compare-and-set, wrong-code attempts),
 // updates of a credential, registration tokens, counters and nonces are
@@ -42,43 +62,53 @@
 // not contain braces, which would move every key's hash tag. No script
 // builds a key name: each touches the keys it declares.
 //
-// What spans a record and its user depends on the client. A single node
-// (the client is a *redis.Client: one server, or a Sentinel master; and New
-// finds with INFO cluster that it is not a Cluster of one master) checks no
-// hash slots, so there one script declares every key an operation touches,
-// of whatever tags, and the operation is atomic and one round trip: creating and deleting a credential (record and index entry
-// together, the limit counted in the same step), and the steps of a
-// challenge cycle (see Round trips). The user's credential index is then
-// exactly the user's credentials, and BeginChallenge and ConsumeChallenge
-// read kinds and revocations from it.
+// What spans a record and its user is one script where one script may
+// declare all its keys. A single node (the client is a *redis.Client: one
+// server, or a Sentinel master; and New finds with INFO cluster that it is
+// not a Cluster of one master) checks no hash slots, so there it always
+// may, whatever the keys' tags. A Cluster (through a Cluster client, or a
+// plain client of a one-master Cluster), and any client other than a
+// *redis.Client, may when the keys share a hash tag: the IDs and the user
+// an operation involves decide, key by key, not the client. One script
+// makes the operation atomic and one round trip: creating and deleting a
+// credential (record and index entry together, the limit counted in the
+// same step), and the steps of a challenge cycle (see Round trips), which
+// for the Service's own IDs are one script on a Cluster too. An index
+// entry written with its record in one script is exact: the credential is
+// the user's while its ID is there, and BeginChallenge and
+// ConsumeChallenge read kinds and revocations from the index.
 //
-// A Cluster (through a Cluster client, or a plain client of a one-master
-// Cluster) and any client other than a *redis.Client get the same results
-// from single-slot steps, ordered so that no reader sees a
-// half-made state that matters, each step atomic:
+// Where the keys span tags (on a Cluster: IDs without a tag, or with
+// another user's), an operation is made of single-slot steps with the
+// same results, ordered so that no reader sees a half-made state that
+// matters, each step atomic:
 //
 //   - CreateCredential stores the record (refusing an existing ID), then a
 //     script in the user's tag adds the ID to the user's index only while
 //     the index holds fewer than max (ErrLimit otherwise, and the record is
 //     deleted again). Until then the record's ID is known to nobody, so N
-//     racing creates never leave more than max listed credentials.
+//     racing creates never leave more than max listed credentials. The
+//     entry is marked as a hint ("?" before the kind).
 //   - DeleteCredential deletes the record (if it is the user's) before it
 //     leaves the user's index, so a revoked credential is never usable while
-//     unlisted. An index entry may thus outlive its record (a delete that
-//     failed half-way): the index is a hint there and the records are the
-//     truth. ListCredentials drops and repairs entries whose record is
-//     gone, BeginChallenge reads the kinds from the records the index names,
-//     and ConsumeChallenge reads the approving credential's record.
-//     DeleteUserCredentials deletes each record, then the entries.
-//   - CreateChallenge (on a single node too) stores the record, then a
-//     script in the user's tag claims the idempotency key (when there is
-//     one) and adds the ID to the user's pending index. A second caller with
-//     the same key finds the first's ID there, deletes its own still-unknown
-//     record and returns the first's: the idempotency key is atomic per
-//     (user, key). Without an idempotency key both steps go in one pipeline.
+//     unlisted. A hint may thus outlive its record (a delete that failed
+//     half-way): the records are the truth. ListCredentials drops and
+//     repairs entries whose record is gone; BeginChallenge and
+//     ConsumeChallenge, also where they are one script, read the record of
+//     a hint before they count it (the script stops, the record is read,
+//     and the script runs again with what was read, or the challenge's
+//     verdict is applied). DeleteUserCredentials deletes each record, then
+//     the entries.
+//   - CreateChallenge (also where one script could do it) stores the
+//     record, then a script in the user's tag claims the idempotency key
+//     (when there is one) and adds the ID to the user's pending index. A
+//     second caller with the same key finds the first's ID there, deletes
+//     its own still-unknown record and returns the first's: the idempotency
+//     key is atomic per (user, key). Without an idempotency key both steps
+//     go in one pipeline.
 //   - A QR claim (a transition that gives a challenge its user) adds the ID
-//     to the claimer's pending index after the compare-and-set (on a single
-//     node too).
+//     to the claimer's pending index after the compare-and-set (also on a
+//     single node).
 //   - ListPendingChallenges reads the user's index, then each record, and
 //     checks each record's user, state and expiry itself: the index is a
 //     hint, never the truth. A challenge without a user (an unclaimed QR
@@ -126,42 +156,43 @@
 // # Round trips
 //
 // A challenge cycle (track → fetch → respond → validate through Service
-// calls) is, once the scripts are loaded, with rate limits off:
+// calls) is, once the scripts are loaded, with rate limits off, 5 round
+// trips and 6 commands, on a single node and on a Cluster alike:
+// BeginChallenge is one script (it reads the wrong-code counter and the
+// user's credential kinds, and creates the challenge with its index entry
+// and idempotency key), GetChallenge one HGETALL, GetChallengeCredential
+// two HGETALLs in one pipeline, TransitionChallenge with CredentialUsed one
+// script (the challenge and the credential's last use), ConsumeChallenge
+// one script (the challenge and the user's credential index). The default
+// rate limits add an IncrementCounter to Track and one to Respond: 7 and 8.
+// On a Cluster every key of the cycle is in the user's slot: the
+// challenge's and the device credential's IDs carry the user's tag, and
+// the wrong-code counter names the user. (The layout before this one took
+// 10 round trips on a Cluster.) A test pins these numbers step by step on
+// miniredis, a real Redis, a one-shard Ring and a real Cluster.
 //
-//   - on a single node, 5 round trips and 6 commands: BeginChallenge is one
-//     script (it reads the wrong-code counter and the user's credential
-//     kinds, and creates the challenge with its index entry and
-//     idempotency key), GetChallenge one HGETALL, GetChallengeCredential
-//     two HGETALLs in one pipeline, TransitionChallenge with CredentialUsed
-//     one script (the challenge and the credential's last use),
-//     ConsumeChallenge one script (the challenge and the user's credential
-//     index). The default rate limits add an IncrementCounter to Track and
-//     one to Respond: 7 and 8.
-//   - on a Cluster, 10 round trips and 13 commands (12 and 15 with the
-//     default rate limits), counting a pipeline whose commands go to
-//     several nodes, side by side, as one: BeginChallenge is three (the
-//     counter and the user's index; the index's records; CreateChallenge),
-//     TransitionChallenge with CredentialUsed two (the transition, then the
-//     credential's last use), ConsumeChallenge three (the challenge; its
-//     credential's record; a compare-and-set on the challenge that checks
-//     the binding again and applies the verdict).
+// On a Cluster, keys in several slots cost more. A user with a passkey
+// (its ID carries no tag, so its index entry is a hint) costs a
+// BeginChallenge three round trips (the script, the hint's record, the
+// script again), and a challenge a passkey approved costs its
+// TransitionChallenge with CredentialUsed two and its ConsumeChallenge
+// three (the script, the record, the verdict). A challenge whose ID carries
+// no tag (a QR code's; IDs of the application's own) costs the same
+// through the single-slot steps: BeginChallenge three (the counter and the
+// user's index; the index's records; CreateChallenge), TransitionChallenge
+// with CredentialUsed two, ConsumeChallenge three (the challenge; its
+// credential's record; a compare-and-set on the challenge that checks the
+// binding again and applies the verdict). A pipeline whose commands go to
+// several nodes, side by side, counts as one.
 //
-// A test pins these numbers step by step on miniredis, a real Redis and a
-// real Cluster. The Cluster pays more because a record lives in a tag of
-// its own ID, and a user's keys in the user's tag, so no one script may
-// touch a challenge, its user's credential index and a credential at once.
-// A layout in which challenge and credential IDs carry their user's tag
-// (the Service minting IDs with it) would let the cycle's scripts run in
-// one slot and make a Cluster cycle as short as a single node's; that is a
-// known follow-up, which changes the key layout (v2).
-//
-// Other methods: on a single node CreateCredential and DeleteCredential are
-// one round trip, ListCredentials, ListPendingChallenges and
-// DeleteUserCredentials two (the index, then the records in one
-// pipeline), as are a create with an idempotency key (three when it
-// repeats an earlier one), a BeginChallenge that repeats one, and a QR
-// claim. On a Cluster CreateCredential and DeleteCredential are two and
-// DeleteUserCredentials three. Every other method is one.
+// Other methods: CreateCredential and DeleteCredential are one round trip
+// where one script may declare the record and the index, two otherwise;
+// ListCredentials, ListPendingChallenges and DeleteUserCredentials two (the
+// index, then the records in one pipeline; DeleteUserCredentials three
+// when some records live outside the index's slot), as are a create with
+// an idempotency key (three when it repeats an earlier one), a
+// BeginChallenge that repeats one, and a QR claim. Every other method is
+// one.
 //
 // # Clients
 //

@@ -36,13 +36,13 @@ type Store struct {
 	client redis.UniversalClient
 	keys   keyspace
 	log    *slog.Logger
-	// oneSlot is set when every key lives on one server that checks no hash
-	// slots (the client is a *redis.Client — a single node, or a Sentinel
-	// master — and the server is not in cluster mode), so that a script may
-	// declare keys of different hash tags. The cycle's steps are then one
-	// script each; otherwise (a Cluster, a Ring, any other client) they are
-	// made of single-slot steps.
-	oneSlot bool
+	// crossSlot is set when every key lives on one server that checks no
+	// hash slots (the client is a *redis.Client — a single node, or a
+	// Sentinel master — and the server is not in cluster mode), so that a
+	// script may declare keys of any hash tags. Otherwise (a Cluster, a
+	// Ring, any other client) a script may declare keys of one tag only:
+	// see oneScript.
+	crossSlot bool
 
 	closed atomic.Bool
 	wg     sync.WaitGroup // the subscription goroutines
@@ -125,7 +125,7 @@ func New(ctx context.Context, client redis.UniversalClient, opts ...Option) (*St
 		if err != nil {
 			return nil, err
 		}
-		s.oneSlot = !cluster
+		s.crossSlot = !cluster
 	}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
@@ -153,6 +153,12 @@ func clusterEnabled(ctx context.Context, client redis.UniversalClient) (bool, er
 		return false, wrap("INFO cluster", err)
 	}
 }
+
+// oneScript reports whether one script may declare keys: on a server that
+// checks no slots always, elsewhere when they share a hash tag. An
+// operation whose keys pass is one script; otherwise it is made of
+// single-slot steps.
+func (s *Store) oneScript(keys ...string) bool { return s.crossSlot || oneTag(keys...) }
 
 // eachMaster calls f with each master: every master of a Cluster, or the
 // client itself.

@@ -140,8 +140,10 @@ func TestNew_RefusesPrefixesThatBreakHashTags(t *testing.T) {
 	}
 }
 
-// The keys are those the package doc lists: namespaced, versioned, with
-// each record in its own hash tag and the user's keys in the user's tag.
+// The keys are those the package doc lists: namespaced, versioned, a
+// record whose ID carries a user's tag in that tag, with the user's keys
+// and the counters that name the user; other records each in a tag of
+// their own.
 func TestKeyLayout(t *testing.T) {
 	mr, client := miniredisClient(t)
 	st := newStore(t, client, "app")
@@ -152,36 +154,57 @@ func TestKeyLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// alice's tag, store.UserTag("alice"), is hCJ.
+	const chTagged, crTagged = "ch_hCJAAAAAAAAAAAAAAAAAAAAAA", "cr_hCJBBBBBBBBBBBBBBBBBBBBBB"
+	if tag, ok := store.IDTag(chTagged); !ok || tag != store.UserTag("alice") {
+		t.Fatalf("the test's tagged IDs carry %q, %v; want alice's tag %q", tag, ok, store.UserTag("alice"))
+	}
 	must(st.CreateCredential(ctx, store.Credential{ID: "cred1", UserID: "alice", Kind: store.KindDevice, CreatedAt: now}, 10))
+	must(st.CreateCredential(ctx, store.Credential{ID: crTagged, UserID: "alice", Kind: store.KindDevice, CreatedAt: now}, 10))
 	_, err := st.CreateChallenge(ctx, store.Challenge{ID: "ch1", UserID: "alice", State: store.StatePending,
 		IdempotencyKey: "k1", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, now)
 	must(err)
-	must(st.PutRegistrationToken(ctx, store.RegistrationToken{Hash: []byte{0xfb, 0xff}, UserID: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}))
-	_, err = st.IncrementCounter(ctx, "rate:x", time.Minute, now)
+	_, err = st.CreateChallenge(ctx, store.Challenge{ID: chTagged, UserID: "alice", State: store.StatePending,
+		CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, now)
 	must(err)
+	must(st.PutRegistrationToken(ctx, store.RegistrationToken{Hash: []byte{0xfb, 0xff}, UserID: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}))
+	for _, key := range []string{"rate:x", "wrongcode:5:alice:transfer", "wrongcode:6:alice:transfer", "wrongcode:05:alice:x"} {
+		_, err = st.IncrementCounter(ctx, key, time.Minute, now)
+		must(err)
+	}
 	must(st.ClaimNonce(ctx, "n1", now.Add(time.Minute), now))
 
-	// alice's tag: base64url of the first 16 bytes of SHA-256("alice").
-	const alice = "{u:K9gGyX8OAK8aH8Myj6djqQ}"
+	// alice's keys: her tag, then base64url of the first 16 bytes of
+	// SHA-256("alice").
+	const alice = "app:v1:{t:hCJ}:u:K9gGyX8OAK8aH8Myj6djqQ"
 	want := []string{
 		"app:v1:ctr:rate:x",
+		"app:v1:ctr:wrongcode:6:alice:transfer", // names no user of 6 bytes
+		"app:v1:ctr:wrongcode:05:alice:x",       // a length is written without leading zeros
 		"app:v1:nonce:n1",
 		"app:v1:rt:-_8",
 		"app:v1:{c:ch1}",
 		"app:v1:{k:cred1}",
-		"app:v1:" + alice + ":creds",
-		"app:v1:" + alice + ":idem:arnx6499M4j0-dWG9m6Z_VQIDfLERvDlhmiwnAihbdA", // SHA-256 of "k1"
-		"app:v1:" + alice + ":pending",
+		"app:v1:{t:hCJ}:c:" + chTagged,
+		"app:v1:{t:hCJ}:k:" + crTagged,
+		"app:v1:{t:hCJ}:ctr:wrongcode:5:alice:transfer", // a counter that names alice
+		alice + ":creds",
+		alice + ":idem:arnx6499M4j0-dWG9m6Z_VQIDfLERvDlhmiwnAihbdA", // SHA-256 of "k1"
+		alice + ":pending",
 	}
 	got := mr.Keys()
 	slices.Sort(got)
+	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("keys:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 	// The user's credential index maps each ID to its kind, which
-	// BeginChallenge reads and ConsumeChallenge checks.
-	if kind := mr.HGet("app:v1:"+alice+":creds", "cred1"); kind != string(store.KindDevice) {
-		t.Errorf("the user's credential index maps cred1 to %q, want %q", kind, store.KindDevice)
+	// BeginChallenge reads and ConsumeChallenge checks; on a single node
+	// every entry is written with its record, so none is a hint.
+	for _, id := range []string{"cred1", crTagged} {
+		if kind := mr.HGet(alice+":creds", id); kind != string(store.KindDevice) {
+			t.Errorf("the user's credential index maps %s to %q, want %q", id, kind, store.KindDevice)
+		}
 	}
 	// Server-side TTLs are garbage collection: a challenge is kept an hour
 	// past its ExpiresAt, credentials for ever.

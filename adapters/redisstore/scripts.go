@@ -11,11 +11,12 @@ import (
 // The Lua scripts. Each touches the keys it declares and no other (no key
 // name is built inside a script), compares times with the now in its
 // arguments (unix ms), and reports outcomes as values, never as Redis
-// errors. Field names are those of codec.go. Most declare keys of one hash
-// slot; those that declare keys of several (challengeBegin,
-// challengeConsume with its index, challengeTransition with a credential,
-// credentialCreate, credentialRemove) run only on a single node (see
-// Store.oneSlot): a Cluster would refuse them with CROSSSLOT.
+// errors. Field names are those of codec.go. Those that declare keys of
+// records and of a user (challengeBegin, challengeConsume with an index,
+// challengeTransition with a credential, credentialCreate,
+// credentialRemove) run only where Store.oneScript allows them: a Cluster
+// refuses keys of several slots with CROSSSLOT. The '?' they compare with
+// is credentialHint.
 var (
 	// challengeCreate stores a challenge unless its key exists, and
 	// publishes its ID.
@@ -57,8 +58,8 @@ return ''`)
 	// challengeTransition is the compare-and-set of a challenge's state. It
 	// returns {"notfound"}, {"conflict"} or {"ok", claimed, field, value,
 	// …}, claimed being "1" when the transition gave the challenge its user.
-	// With a credential key (Transition.CredentialUsed, on a single node
-	// only: the key is in another slot), a transition made also sets that
+	// With a credential key (Transition.CredentialUsed, where one script
+	// may declare both keys), a transition made also sets that
 	// credential's last use to the answered at (removes it when empty) if
 	// the credential is the challenge's user's.
 	// KEYS: challenge[, credential]. ARGV: now, channel, ID, from, "1" when
@@ -104,52 +105,70 @@ table.insert(r, 1, claimed)
 table.insert(r, 1, 'ok')
 return r`)
 
-	// challengeBegin is BeginChallenge on a single node, in one atomic
-	// step: it reads a counter and the kinds in a user's credential index,
-	// and when they allow it (the counter below the limit, at least one
-	// kind, and the kinds those required when a list is given) creates the
-	// challenge as challengeCreate and challengeIndex do together, unless
-	// another unexpired challenge than the stale one holds the idempotency
-	// key. It returns {status, counter, holder, kind, …}: status "skip"
-	// (not allowed), "held" (holder holds the idempotency key), "conflict"
-	// (the ID exists) or "created".
+	// challengeBegin is BeginChallenge in one atomic step: it reads a
+	// counter and the kinds in a user's credential index, and when they
+	// allow it (the counter below the limit, at least one kind, and the
+	// kinds those required when a list is given) creates the challenge as
+	// challengeCreate and challengeIndex do together, unless another
+	// unexpired challenge than the stale one holds the idempotency key. An
+	// index entry marked as a hint counts with the kind the caller read
+	// from its record (none when the record is gone or another user's);
+	// while some hint is not in the caller's list, the script changes
+	// nothing and returns their IDs. It returns {status, counter, holder,
+	// kind, …}: status "skip" (not allowed), "held" (holder holds the
+	// idempotency key), "conflict" (the ID exists) or "created"; or
+	// {"verify", counter, "", ID, …}.
 	// KEYS: challenge, credential index, pending index[, counter][,
 	// idempotency key]. ARGV: now, channel, ID, the counter's position in
 	// KEYS (0: none), the idempotency key's (0: none), counter limit (0:
 	// none), number of required kinds (-1: any), challenge TTL, ExpiresAt,
-	// trim bound ("(ms"), index TTL, stale ID, "1" to index, the required
-	// kinds, then field, value, … of the challenge.
+	// trim bound ("(ms"), index TTL, stale ID, "1" to index, number of hints
+	// read, then ID, kind ("" for none), … of each, the required kinds, then
+	// field, value, … of the challenge.
 	challengeBegin = newScript(`
 local now = tonumber(ARGV[1])
 local counter = 0
-local ck, ik, nk = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+local ck, ik, nk, nv = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7]), tonumber(ARGV[14])
 if ck > 0 then
   local cur = redis.call('HMGET', KEYS[ck], 'v', 'e')
   local e = tonumber(cur[2] or '')
   if cur[1] and e and e > now then counter = tonumber(cur[1]) or 0 end
 end
-local kinds, seen = {}, {}
-for _, kind in ipairs(redis.call('HVALS', KEYS[2])) do
-  if not seen[kind] then
+local read = {}
+for i = 1, nv do read[ARGV[13 + 2 * i]] = ARGV[14 + 2 * i] end
+local at = 14 + 2 * nv
+local kinds, seen, unread = {}, {}, {}
+local entries = redis.call('HGETALL', KEYS[2])
+for i = 1, #entries, 2 do
+  local kind = entries[i + 1]
+  if string.sub(kind, 1, 1) == '?' then
+    kind = read[entries[i]]
+    if not kind then
+      unread[#unread + 1] = entries[i]
+      kind = ''
+    end
+  end
+  if kind ~= '' and not seen[kind] then
     seen[kind] = true
     kinds[#kinds + 1] = kind
   end
 end
-local function reply(status, holder)
+local function reply(status, holder, list)
   local r = {status, counter, holder}
-  for i = 1, #kinds do r[#r + 1] = kinds[i] end
+  for i = 1, #list do r[#r + 1] = list[i] end
   return r
 end
+if #unread > 0 then return reply('verify', '', unread) end
 local limit = tonumber(ARGV[6])
-if #kinds == 0 or (limit ~= 0 and counter >= limit) then return reply('skip', '') end
+if #kinds == 0 or (limit ~= 0 and counter >= limit) then return reply('skip', '', kinds) end
 if nk >= 0 then
   local want = {}
   for i = 1, nk do
-    want[ARGV[13 + i]] = true
-    if not seen[ARGV[13 + i]] then return reply('skip', '') end
+    want[ARGV[at + i]] = true
+    if not seen[ARGV[at + i]] then return reply('skip', '', kinds) end
   end
   for _, kind in ipairs(kinds) do
-    if not want[kind] then return reply('skip', '') end
+    if not want[kind] then return reply('skip', '', kinds) end
   end
 end
 if ik > 0 then
@@ -158,12 +177,12 @@ if ik > 0 then
     local sep = string.find(v, ' ', 1, true)
     if sep then
       local exp, other = tonumber(string.sub(v, 1, sep - 1)), string.sub(v, sep + 1)
-      if other ~= ARGV[12] and exp and exp > now then return reply('held', other) end
+      if other ~= ARGV[12] and exp and exp > now then return reply('held', other, kinds) end
     end
   end
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return reply('conflict', '') end
-redis.call('HSET', KEYS[1], unpack(ARGV, 14 + math.max(nk, 0)))
+if redis.call('EXISTS', KEYS[1]) == 1 then return reply('conflict', '', kinds) end
+redis.call('HSET', KEYS[1], unpack(ARGV, at + 1 + math.max(nk, 0)))
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 if ik > 0 then redis.call('SET', KEYS[ik], ARGV[9] .. ' ' .. ARGV[3], 'PX', ARGV[11]) end
 if ARGV[13] == '1' then
@@ -172,18 +191,19 @@ if ARGV[13] == '1' then
   if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[11]) then redis.call('PEXPIRE', KEYS[3], ARGV[11]) end
 end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
-return reply('created', '')`)
+return reply('created', '', kinds)`)
 
 	// challengeConsume moves an approved challenge bound to a user, action
 	// and details digest, and unexpired, to consumed — or to failed when
-	// its credential is gone — and publishes its ID. On a single node the
-	// verdict is the script's: KEYS[2] is the user's credential index, and
-	// the credential is there or gone. Elsewhere the caller read the
-	// credential and passes the verdict, with the credential ID it read
-	// the challenge with, which must still be the challenge's. It returns
-	// {"notfound"}, {"conflict", "", field, value, …} (the record as it
-	// is), {"ok", kind, field, value, …} or {"revoked", "", field, value,
-	// …}.
+	// its credential is gone — and publishes its ID. With KEYS[2], the
+	// user's credential index, the verdict is the script's: the credential
+	// is there or gone — unless its entry is a hint, and then the script
+	// changes nothing and returns {"verify", "", field, value, …}.
+	// Otherwise the caller read the credential and passes the verdict, with
+	// the credential ID it read the challenge with, which must still be the
+	// challenge's. It returns {"notfound"}, {"conflict", "", field, value,
+	// …} (the record as it is), {"ok", kind, field, value, …} or
+	// {"revoked", "", field, value, …}.
 	// KEYS: challenge[, the user's credential index]. ARGV: now, channel,
 	// ID, user, action, digest, approved, consumed, failed, credential ID,
 	// verdict (consumed or failed).
@@ -203,6 +223,12 @@ end
 local kind, to = '', ARGV[11]
 if KEYS[2] then
   kind = redis.call('HGET', KEYS[2], cred)
+  if kind and string.sub(kind, 1, 1) == '?' then
+    local r = redis.call('HGETALL', k)
+    table.insert(r, 1, '')
+    table.insert(r, 1, 'verify')
+    return r
+  end
   if kind then
     to = ARGV[8]
   else
@@ -239,10 +265,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1`)
 
-	// credentialReserve adds a credential ID and its kind to its user's
-	// credential index while the index holds fewer than max (max <= 0: no
-	// limit). 1 added, 0 limit.
-	// KEYS: the user's credential index. ARGV: ID, max, kind.
+	// credentialReserve adds a credential ID and its kind (marked as a
+	// hint by the caller) to its user's credential index while the index
+	// holds fewer than max (max <= 0: no limit). 1 added, 0 limit.
+	// KEYS: the user's credential index. ARGV: ID, max, entry.
 	credentialReserve = newScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
 local max = tonumber(ARGV[2])
@@ -250,8 +276,8 @@ if max > 0 and redis.call('HLEN', KEYS[1]) >= max then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1`)
 
-	// credentialCreate is CreateCredential on a single node, in one atomic
-	// step: it stores a credential unless its key exists (0) and adds it to
+	// credentialCreate is CreateCredential where one script may declare
+	// the record's key and the index, in one atomic step: it stores a credential unless its key exists (0) and adds it to
 	// its user's index while the index holds fewer than max (max <= 0: no
 	// limit; -1 over the limit, and nothing is stored). 1 created.
 	// KEYS: credential, the user's credential index. ARGV: ID, kind, max,
@@ -295,8 +321,8 @@ if redis.call('EXISTS', KEYS[1]) == 0 or (redis.call('HGET', KEYS[1], 'u') or ''
 redis.call('DEL', KEYS[1])
 return 1`)
 
-	// credentialRemove is DeleteCredential on a single node, in one atomic
-	// step: it deletes a credential if it is the user's, and its ID from the
+	// credentialRemove is DeleteCredential where one script may declare
+	// the record's key and the index, in one atomic step: it deletes a credential if it is the user's, and its ID from the
 	// user's index (also when the record is already gone): 1 deleted, 0 not
 	// found.
 	// KEYS: credential, the user's credential index. ARGV: user, ID.
