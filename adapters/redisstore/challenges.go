@@ -165,8 +165,9 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 // same script records the last use; otherwise a script on the credential's
 // key does it next, when the transition was made. A claim
 // (the transition that gives a challenge its user) then adds the challenge
-// to the claimer's pending index. If a step after the transition fails, the
-// error says so and the transition stands.
+// to the claimer's pending index; a failure of that step is logged, not
+// returned, since the claim stands. If recording the credential's use
+// fails, the error says so and the transition stands.
 func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
 	if err := s.check(ctx); err != nil {
 		return store.Challenge{}, err
@@ -193,8 +194,13 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 		return store.Challenge{}, err
 	}
 	if claimed {
+		// The claim is made and is the truth; the pending index only
+		// helps ListPendingChallenges, and the claiming device already
+		// has the challenge. Failing the claim here would tell the device
+		// it failed when it did not, so the miss is logged instead.
 		if err := s.run(ctx, s.indexCall(c, now, false, "")).Err(); err != nil {
-			return store.Challenge{}, wrap("TransitionChallenge: the claim was made, indexing it for its user failed", err)
+			s.log.WarnContext(ctx, "redisstore: a QR challenge was claimed but indexing it for its user failed; ListPendingChallenges will not list it",
+				"challengeId", id, "error", err.Error())
 		}
 	}
 	if used && !together {

@@ -108,7 +108,9 @@
 //     go in one pipeline.
 //   - A QR claim (a transition that gives a challenge its user) adds the ID
 //     to the claimer's pending index after the compare-and-set (also on a
-//     single node).
+//     single node). If that second step fails, the claim stands and is
+//     reported made; the store logs the miss (the claiming device already
+//     has the challenge; only ListPendingChallenges would not list it).
 //   - ListPendingChallenges reads the user's index, then each record, and
 //     checks each record's user, state and expiry itself: the index is a
 //     hint, never the truth. A challenge without a user (an unclaimed QR

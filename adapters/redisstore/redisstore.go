@@ -79,8 +79,9 @@ func AllowEviction() Option {
 	return func(o *options) { o.allowEviction = true }
 }
 
-// WithLogger sets the logger of New's warnings (an eviction policy that is
-// allowed or unknown). Default slog.Default().
+// WithLogger sets the logger of the store's warnings (an eviction policy
+// that is allowed or unknown, a claimed QR challenge that could not be
+// indexed). Default slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.logger = l }
 }
