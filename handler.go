@@ -139,12 +139,20 @@ func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleFetch(w http.ResponseWriter, r *http.Request) {
-	dev, err := s.authenticateDevice(w, r)
+	id := r.PathValue("id")
+	var ch store.Challenge
+	dev, _, err := s.authenticateDeviceWith(w, r, id, &ch)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	v, err := s.FetchChallenge(r.Context(), dev, r.PathValue("id"))
+	var v ChallengeView
+	if ch.ID != "" {
+		// Read with the device's key, in the same store call.
+		v, err = s.fetched(dev, ch)
+	} else {
+		v, err = s.FetchChallenge(r.Context(), dev, id)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -209,6 +217,15 @@ func (s *Service) authenticateDevice(w http.ResponseWriter, r *http.Request) (De
 // authenticateDeviceBody is authenticateDevice for requests with a body,
 // which it returns once the signature (and its content digest) verified.
 func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request) (DeviceIdentity, []byte, error) {
+	return s.authenticateDeviceWith(w, r, "", nil)
+}
+
+// authenticateDeviceWith is authenticateDeviceBody that, when challengeID
+// is a valid ID, reads challenge challengeID together with the signing
+// credential (one store call) and sets *ch to it. *ch stays zero when the
+// challenge does not exist (the credential is then read alone, so an
+// unknown challenge is told from an unknown key).
+func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request, challengeID string, ch *store.Challenge) (DeviceIdentity, []byte, error) {
 	ctx := r.Context()
 	ip := s.ClientIP(r)
 	if err := s.limit(ctx, "fetch", ip.String(), s.cfg.RateLimits.Fetch); err != nil {
@@ -220,8 +237,20 @@ func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request)
 	}
 	var cred store.Credential
 	var storeErr error
+	now := s.now()
 	keyFunc := func(ctx context.Context, keyID string) (string, crypto.PublicKey, error) {
-		c, err := s.store.GetCredential(ctx, keyID)
+		var c store.Credential
+		err := store.ErrNotFound
+		if ch != nil && protocol.ValidID(challengeID) {
+			var read store.Challenge
+			read, c, err = s.store.GetChallengeCredential(ctx, challengeID, keyID, now)
+			if err == nil {
+				*ch = read
+			}
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			c, err = s.store.GetCredential(ctx, keyID)
+		}
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
 				storeErr = err
@@ -239,7 +268,6 @@ func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request)
 		cred = c
 		return httpsigAlgorithm(c.Algorithm), k.Key, nil
 	}
-	now := s.now()
 	v, err := s.profile.Verify(ctx, r, body, now, keyFunc)
 	if storeErr != nil {
 		return DeviceIdentity{}, nil, s.storeFailed(ctx, storeErr)

@@ -3,11 +3,13 @@ package deviceauth_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/store"
@@ -126,5 +128,38 @@ func TestTrack_StoreRefusingItsOwnKindsFailsClosed(t *testing.T) {
 	}
 	if calls := st.Calls.Load() - before; calls != 3 {
 		t.Fatalf("Track made %d BeginChallenge calls, want 3", calls)
+	}
+}
+
+// A device's signed fetch reads the challenge with the signing key in one
+// store call, then claims the request's nonce: two calls (rate limits off).
+// An unknown challenge and an unknown key still answer as before.
+func TestFetchHTTP_ReadsChallengeWithTheKey(t *testing.T) {
+	off := deviceauth.Rate{Limit: -1}
+	e := newEnv(t, func(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLimits{Fetch: off, Challenges: off} })
+	phone := e.enrol("alice", "ES256")
+	res := e.track("alice", "transfer", deviceauth.Details{Message: "Pay 5 EUR"}, false)
+	before := e.store.Calls.Load()
+	ch, err := phone.Challenge(t.Context(), res.ChallengeID)
+	if err != nil || ch.ID != res.ChallengeID || ch.Details.Message != "Pay 5 EUR" {
+		t.Fatalf("Challenge = %+v, %v; want the tracked challenge", ch, err)
+	}
+	if calls := e.store.Calls.Load() - before; calls != 2 {
+		t.Fatalf("a signed fetch made %d store calls, want 2 (challenge with key, nonce)", calls)
+	}
+	status := func(err error) int {
+		var de *device.Error
+		if !errors.As(err, &de) {
+			t.Fatalf("got %v, want an answer from the server", err)
+		}
+		return de.Status
+	}
+	if _, err := phone.Challenge(t.Context(), "ch_unknown"); status(err) != http.StatusNotFound {
+		t.Fatalf("Challenge of an unknown ID = %v, want 404", err)
+	}
+	stranger := e.device("ES256")
+	stranger.CredentialID = phone.CredentialID + "x"
+	if _, err := stranger.Challenge(t.Context(), res.ChallengeID); status(err) != http.StatusUnauthorized {
+		t.Fatalf("Challenge signed with an unknown key = %v, want 401", err)
 	}
 }

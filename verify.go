@@ -399,6 +399,11 @@ func (s *Service) FetchChallenge(ctx context.Context, dev DeviceIdentity, id str
 	if err != nil {
 		return ChallengeView{}, s.storeFailed(ctx, err)
 	}
+	return s.fetched(dev, ch)
+}
+
+// fetched is FetchChallenge's answer for ch, read from the store.
+func (s *Service) fetched(dev DeviceIdentity, ch store.Challenge) (ChallengeView, error) {
 	if ch.UserID != dev.UserID || ch.Method == ceremonyMethod {
 		return ChallengeView{}, ErrNotFound
 	}
