@@ -83,7 +83,7 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 		return TrackResult{}, detailsError(err)
 	}
 	now := s.now()
-	if _, ok := s.policy.(DefaultPolicy); ok && !slices.Contains(req.Methods, MethodPush) {
+	if isDefaultPolicy(s.policy) && !slices.Contains(req.Methods, MethodPush) {
 		return s.trackDefault(ctx, req, details, now)
 	}
 	wrong, err := s.store.Counter(ctx, s.wrongCodeKey(req.UserID, req.Action), now)
@@ -185,6 +185,16 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 		methods = defaultMethods(kinds)
 	}
 	return TrackResult{}, s.storeFailed(ctx, errors.New("store: BeginChallenge refused the kinds it reported three times"))
+}
+
+// isDefaultPolicy reports whether p is DefaultPolicy, whose decision needs
+// no input.
+func isDefaultPolicy(p Policy) bool {
+	switch p.(type) {
+	case DefaultPolicy, *DefaultPolicy:
+		return true
+	}
+	return false
 }
 
 // newChallenge builds the challenge Track creates for req.
