@@ -2,11 +2,12 @@ package store
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
 func TestNewUserID_CarriesTheUsersTag(t *testing.T) {
-	form := regexp.MustCompile(`^ch_[A-Za-z0-9_-]{25}$`)
+	form := regexp.MustCompile(`^ch_[A-Za-z0-9_-]{25}$`) // the "ch" prefix of the IDs below
 	seen := map[string]bool{}
 	for _, user := range []string{"alice", "bob", "", "Zoë", "a\x00b"} {
 		id := NewUserID("ch", user)
@@ -84,3 +85,24 @@ func TestUserCounterKey_NamesItsUser(t *testing.T) {
 		}
 	}
 }
+
+// Counter keys and IDs come from requests (IDs in paths) and from the
+// Service: whatever their bytes, CounterUser finds the user UserCounterKey
+// put in, and IDTag never panics and finds a tag only in the minted form.
+func FuzzUserCounterKeyAndIDTag(f *testing.F) {
+	f.Add("wrongcode", "alice", "transfer", "ch_abcdefghijklmnopqrstuvwxy")
+	f.Add("x", "a:b:3:", "", "ch_")
+	f.Fuzz(func(t *testing.T, name, user, rest, id string) {
+		if !strings.Contains(name, ":") {
+			key := UserCounterKey(name, user, rest)
+			if got, ok := CounterUser(key); !ok || got != user {
+				t.Fatalf("CounterUser(%q) = %q, %v; want %q", key, got, ok, user)
+			}
+		}
+		if tag, ok := IDTag(id); ok && (len(id) != 28 || id[3:6] != tag || !mintedForm.MatchString(id)) {
+			t.Fatalf("IDTag(%q) = %q, true for an ID not of the minted form", id, tag)
+		}
+	})
+}
+
+var mintedForm = regexp.MustCompile(`^[a-z]{2}_[A-Za-z0-9_-]{25}$`)
