@@ -29,6 +29,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -294,6 +295,13 @@ const (
 	FlagCloneWarning uint32 = 1 << 2
 )
 
+// Clone returns c with its own copy of every slice.
+func (c Credential) Clone() Credential {
+	c.PublicKey = bytes.Clone(c.PublicKey)
+	c.Passkey = bytes.Clone(c.Passkey)
+	return c
+}
+
 // CredentialUpdate lists the changes UpdateCredential makes. Nil and zero
 // fields are left as they are.
 type CredentialUpdate struct {
@@ -371,6 +379,19 @@ type Challenge struct {
 	BrowserBindingHash []byte
 	// Passkey is an opaque blob the passkey package owns (ceremony state).
 	Passkey []byte
+}
+
+// Clone returns c with its own copy of every slice, so that neither the
+// caller's nor the store's later changes reach the other.
+func (c Challenge) Clone() Challenge {
+	c.Methods = slices.Clone(c.Methods)
+	c.Nonce = bytes.Clone(c.Nonce)
+	c.Details = bytes.Clone(c.Details)
+	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
+	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
+	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
+	c.Passkey = bytes.Clone(c.Passkey)
+	return c
 }
 
 // StateAt is the state c reads as at now: StateExpired when c's state is

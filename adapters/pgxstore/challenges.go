@@ -1,10 +1,8 @@
 package pgxstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -188,13 +186,7 @@ func (r *challengeRow) challenge() store.Challenge {
 // storedChallenge is c as a later read returns it: its own copy of every
 // slice, times to the microsecond.
 func storedChallenge(c store.Challenge) store.Challenge {
-	c.Methods = slices.Clone(c.Methods)
-	c.Nonce = bytes.Clone(c.Nonce)
-	c.Details = bytes.Clone(c.Details)
-	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
-	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
-	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
-	c.Passkey = bytes.Clone(c.Passkey)
+	c = c.Clone()
 	c.CreatedAt, c.ExpiresAt = storedTime(c.CreatedAt), storedTime(c.ExpiresAt)
 	c.AnsweredAt = storedTime(c.AnsweredAt)
 	return c

@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -49,7 +48,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	if len(cmds) > 1 && cmds[1].Err() != nil {
 		return store.Challenge{}, wrap("CreateChallenge: indexing", cmds[1].Err())
 	}
-	return cloneChallenge(c), nil
+	return c.Clone(), nil
 }
 
 // createIdempotent creates c, whose idempotency key is set, unless an
@@ -75,7 +74,7 @@ func (s *Store) createIdempotent(ctx context.Context, c store.Challenge, create 
 			return store.Challenge{}, wrap("CreateChallenge: idempotency key", err)
 		}
 		if holder == "" {
-			return cloneChallenge(c), nil
+			return c.Clone(), nil
 		}
 		var (
 			existing *redis.MapStringStringCmd
@@ -313,15 +312,4 @@ func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now ti
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
 	return list, nil
-}
-
-func cloneChallenge(c store.Challenge) store.Challenge {
-	c.Methods = slices.Clone(c.Methods)
-	c.Nonce = bytes.Clone(c.Nonce)
-	c.Details = bytes.Clone(c.Details)
-	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
-	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
-	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
-	c.Passkey = bytes.Clone(c.Passkey)
-	return c
 }

@@ -65,7 +65,7 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 		case "skip":
 			return res, nil
 		case "created":
-			res.Challenge = cloneChallenge(c)
+			res.Challenge = c.Clone()
 			return res, nil
 		case "conflict":
 			return store.Begun{}, store.ErrConflict

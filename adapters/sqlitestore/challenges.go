@@ -1,13 +1,11 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/deviceauth/deviceauth/store"
@@ -333,14 +331,8 @@ func (r *challengeRow) record() (store.Challenge, int64, error) {
 // storedChallenge is c as a read returns it after an insert: times in UTC
 // at millisecond precision, slices not shared with the caller.
 func storedChallenge(c store.Challenge) store.Challenge {
+	c = c.Clone()
 	c.CreatedAt, c.ExpiresAt, c.AnsweredAt = stored(c.CreatedAt), stored(c.ExpiresAt), stored(c.AnsweredAt)
-	c.Methods = slices.Clone(c.Methods)
-	c.Nonce = bytes.Clone(c.Nonce)
-	c.Details = bytes.Clone(c.Details)
-	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
-	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
-	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
-	c.Passkey = bytes.Clone(c.Passkey)
 	return c
 }
 

@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"slices"
@@ -24,16 +23,16 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 // collected garbage.
 func (s *Store) createChallenge(c store.Challenge, now time.Time) (store.Challenge, error) {
 	if existing, ok := s.findByIdempotencyKey(c.UserID, c.IdempotencyKey, now); ok {
-		return cloneChallenge(existing), nil
+		return existing.Clone(), nil
 	}
 	if _, ok := s.challenges[c.ID]; ok {
 		return store.Challenge{}, store.ErrConflict
 	}
-	s.challenges[c.ID] = cloneChallenge(c)
+	s.challenges[c.ID] = c.Clone()
 	addToIndex(s.userChallenges, c.UserID, c.ID)
 	s.garbage.add(c.ExpiresAt.Add(expiredChallengeRetention), gcChallenge, c.ID)
 	s.wake(c.ID)
-	return cloneChallenge(c), nil
+	return c.Clone(), nil
 }
 
 // findByIdempotencyKey returns userID's unexpired challenge created with key.
@@ -67,7 +66,7 @@ func (s *Store) getChallenge(id string, now time.Time) (store.Challenge, error) 
 	if !ok {
 		return store.Challenge{}, store.ErrNotFound
 	}
-	c = cloneChallenge(c)
+	c = c.Clone()
 	c.State = c.StateAt(now)
 	return c, nil
 }
@@ -117,7 +116,7 @@ func (s *Store) transition(id string, t store.Transition, now time.Time) (store.
 		s.credentials[t.CredentialID] = cred
 	}
 	s.wake(id)
-	return cloneChallenge(c), nil
+	return c.Clone(), nil
 }
 
 // RecordAttempt implements [store.ChallengeStore].
@@ -137,7 +136,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id string, from store.State, 
 	c.Attempts++
 	s.challenges[id] = c
 	s.wake(id)
-	return cloneChallenge(c), nil
+	return c.Clone(), nil
 }
 
 // ListPendingChallenges implements [store.ChallengeStore].
@@ -150,22 +149,11 @@ func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now ti
 	list := make([]store.Challenge, 0)
 	for id := range s.userChallenges[userID] {
 		if c := s.challenges[id]; c.State == store.StatePending && c.ExpiresAt.After(now) {
-			list = append(list, cloneChallenge(c))
+			list = append(list, c.Clone())
 		}
 	}
 	slices.SortFunc(list, func(a, b store.Challenge) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
 	return list, nil
-}
-
-func cloneChallenge(c store.Challenge) store.Challenge {
-	c.Methods = slices.Clone(c.Methods)
-	c.Nonce = bytes.Clone(c.Nonce)
-	c.Details = bytes.Clone(c.Details)
-	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
-	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
-	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
-	c.Passkey = bytes.Clone(c.Passkey)
-	return c
 }

@@ -21,7 +21,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 	if max > 0 && len(s.userCredentials[c.UserID]) >= max {
 		return store.ErrLimit
 	}
-	s.credentials[c.ID] = cloneCredential(c)
+	s.credentials[c.ID] = c.Clone()
 	addToIndex(s.userCredentials, c.UserID, c.ID)
 	return nil
 }
@@ -36,7 +36,7 @@ func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential,
 	if !ok {
 		return store.Credential{}, store.ErrNotFound
 	}
-	return cloneCredential(c), nil
+	return c.Clone(), nil
 }
 
 // ListCredentials implements [store.CredentialStore].
@@ -47,7 +47,7 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 	defer s.mu.Unlock()
 	list := make([]store.Credential, 0, len(s.userCredentials[userID]))
 	for id := range s.userCredentials[userID] {
-		list = append(list, cloneCredential(s.credentials[id]))
+		list = append(list, s.credentials[id].Clone())
 	}
 	slices.SortFunc(list, func(a, b store.Credential) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
@@ -88,7 +88,7 @@ func (s *Store) UpdateCredential(ctx context.Context, userID, id string, u store
 		c.Passkey = bytes.Clone(u.Passkey)
 	}
 	s.credentials[id] = c
-	return cloneCredential(c), nil
+	return c.Clone(), nil
 }
 
 // DeleteCredential implements [store.CredentialStore].
@@ -118,10 +118,4 @@ func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, 
 	}
 	delete(s.userCredentials, userID)
 	return len(ids), nil
-}
-
-func cloneCredential(c store.Credential) store.Credential {
-	c.PublicKey = bytes.Clone(c.PublicKey)
-	c.Passkey = bytes.Clone(c.Passkey)
-	return c
 }

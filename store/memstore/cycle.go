@@ -51,7 +51,7 @@ func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID str
 	if err != nil || !ok {
 		return store.Challenge{}, store.Credential{}, store.ErrNotFound
 	}
-	return ch, cloneCredential(cred), nil
+	return ch, cred.Clone(), nil
 }
 
 // ConsumeChallenge implements [store.CycleStore] in one critical section.
