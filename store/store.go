@@ -206,6 +206,14 @@ type Begin struct {
 	Kinds []CredentialKind
 }
 
+// Allows reports whether b's challenge is to be created for a user with
+// credentials of kinds whose counter reads counter: the rule of
+// BeginChallenge, for stores that apply it in Go.
+func (b Begin) Allows(counter int64, kinds []CredentialKind) bool {
+	return len(kinds) > 0 && (b.CounterLimit == 0 || counter < b.CounterLimit) &&
+		(b.Kinds == nil || SameKinds(kinds, b.Kinds))
+}
+
 // Begun is BeginChallenge's answer.
 type Begun struct {
 	// Counter is the counter's value.
@@ -224,6 +232,13 @@ type Binding struct {
 	UserID        string
 	Action        string
 	DetailsDigest []byte
+}
+
+// Binds reports whether challenge c is bound to b: it has a user, and its
+// UserID, Action and DetailsDigest equal b's. (ConsumeChallenge also needs
+// c approved and unexpired.)
+func (b Binding) Binds(c Challenge) bool {
+	return c.UserID != "" && c.UserID == b.UserID && c.Action == b.Action && bytes.Equal(c.DetailsDigest, b.DetailsDigest)
 }
 
 // RegistrationTokenStore keeps registration tokens, by hash only.

@@ -1,7 +1,6 @@
 package pgxstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -134,8 +133,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		case c.StateAt(now) != c.State: // expired
 			c.State = c.StateAt(now)
 			return c, "", store.ErrConflict
-		case c.State != store.StateApproved || c.UserID == "" || c.UserID != b.UserID ||
-			c.Action != b.Action || !bytes.Equal(c.DetailsDigest, b.DetailsDigest):
+		case c.State != store.StateApproved || !b.Binds(c):
 			return c, "", store.ErrConflict
 		}
 	}

@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -243,8 +242,7 @@ func (s *Store) beginInSteps(ctx context.Context, b store.Begin, now time.Time) 
 		}
 		slices.Sort(res.Kinds)
 	}
-	if len(res.Kinds) == 0 || (b.CounterLimit != 0 && res.Counter >= b.CounterLimit) ||
-		(b.Kinds != nil && !store.SameKinds(res.Kinds, b.Kinds)) {
+	if !b.Allows(res.Counter, res.Kinds) {
 		return res, nil
 	}
 	c, err := s.CreateChallenge(ctx, b.Challenge, now)
@@ -331,8 +329,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 	if err != nil {
 		return store.Challenge{}, "", err
 	}
-	if c.UserID == "" || c.UserID != b.UserID || c.Action != b.Action ||
-		!bytes.Equal(c.DetailsDigest, b.DetailsDigest) || c.State != store.StateApproved {
+	if !b.Binds(c) || c.State != store.StateApproved {
 		return c, "", store.ErrConflict
 	}
 	return s.consumeWithRecord(ctx, id, b, c, args, now)

@@ -1,7 +1,6 @@
 package sqlitestore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -103,8 +102,7 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 	if res.Kinds, err = parseKinds(kinds); err != nil {
 		return store.Begun{}, s.fail(ctx, "begin challenge", err)
 	}
-	if len(res.Kinds) == 0 || (b.CounterLimit != 0 && res.Counter >= b.CounterLimit) ||
-		(b.Kinds != nil && !store.SameKinds(res.Kinds, b.Kinds)) {
+	if !b.Allows(res.Counter, res.Kinds) {
 		return res, nil
 	}
 	if res.Challenge, err = s.CreateChallenge(ctx, b.Challenge, now); err != nil {
@@ -215,6 +213,5 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 // consumable reports whether ConsumeChallenge's UPDATE would change c, read
 // as of now: approved (so unexpired) and bound to b.
 func consumable(c store.Challenge, b store.Binding) bool {
-	return c.State == store.StateApproved && c.UserID != "" && c.UserID == b.UserID && c.Action == b.Action &&
-		bytes.Equal(c.DetailsDigest, b.DetailsDigest)
+	return c.State == store.StateApproved && b.Binds(c)
 }

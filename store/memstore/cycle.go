@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"time"
@@ -27,8 +26,7 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 		}
 	}
 	slices.Sort(res.Kinds)
-	if len(res.Kinds) == 0 || (b.CounterLimit != 0 && res.Counter >= b.CounterLimit) ||
-		(b.Kinds != nil && !store.SameKinds(res.Kinds, b.Kinds)) {
+	if !b.Allows(res.Counter, res.Kinds) {
 		return res, nil
 	}
 	c, err := s.createChallenge(b.Challenge, now)
@@ -65,8 +63,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 	if err != nil {
 		return store.Challenge{}, "", err
 	}
-	if ch.UserID == "" || ch.UserID != b.UserID || ch.Action != b.Action ||
-		!bytes.Equal(ch.DetailsDigest, b.DetailsDigest) || ch.State != store.StateApproved {
+	if !b.Binds(ch) || ch.State != store.StateApproved {
 		return ch, "", store.ErrConflict
 	}
 	cred, ok := s.credentials[ch.CredentialID]
