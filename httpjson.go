@@ -82,14 +82,25 @@ func decodeJSON(body []byte, v any) error {
 
 // writeJSON writes v with status; every answer is Cache-Control: no-store.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeHeaders(w, status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// writeRaw writes body, JSON encoded already, with status.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	writeHeaders(w, status)
+	_, _ = w.Write(body)
+}
+
+// writeHeaders writes the headers of every JSON answer, then status.
+func writeHeaders(w http.ResponseWriter, status int) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
 }
 
 // ErrorBody is the JSON body of every error answer.

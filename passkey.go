@@ -409,12 +409,7 @@ func (s *Service) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	w.Write(opts)
+	writeRaw(w, http.StatusOK, opts)
 }
 
 func (s *Service) handlePasskeyRespond(w http.ResponseWriter, r *http.Request) {
