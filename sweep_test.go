@@ -40,28 +40,16 @@ var _ store.Sweeper = (*sweeping)(nil)
 
 // newSweepingService starts a Service over st with the injected clock and
 // returns what it logs.
-func newSweepingService(t *testing.T, st store.Store, clk *clock, interval time.Duration) (*deviceauth.Service, *bytes.Buffer) {
+func newSweepingService(t *testing.T, st store.Store, clk *clock, interval time.Duration) (*deviceauth.Service, *syncBuffer) {
 	t.Helper()
-	var logs bytes.Buffer
+	logs := &syncBuffer{}
 	svc, err := deviceauth.New(deviceauth.Config{Store: st, Keys: [][]byte{bytes.Repeat([]byte{5}, 32)},
 		PublicURL: "https://app.example/deviceauth", Now: clk.Now, After: clk.After, SweepInterval: interval,
-		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return svc, &logs
-}
-
-// syncWriter serialises writes to w, which the test reads after Close.
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return svc, logs
 }
 
 func TestService_SweepsASweeperEveryInterval(t *testing.T) {
