@@ -8,7 +8,9 @@ import (
 // Error is the error every Service method and endpoint reports. Code is a
 // stable machine-readable string (the "error" member of JSON error bodies),
 // Status the HTTP status it maps to and Message a sentence safe to show a
-// client. Err, the cause, is for logs and errors.Is; it is never sent.
+// client. State, when set, is the state of the challenge the error is about
+// (the "state" member, as in a 409 challenge_closed). Err, the cause, is
+// for logs and errors.Is; it is never sent.
 //
 // Two Errors match under errors.Is when their codes are equal, so a copy
 // with another message or cause still matches the sentinel it came from:
