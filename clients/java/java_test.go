@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/internal/testenv"
 	"github.com/deviceauth/deviceauth/store/memstore"
@@ -54,6 +58,10 @@ func TestJavaClient_AgainstARealServer(t *testing.T) {
 		t.Fatalf("Credentials(%s) = %+v, %v; want only %s", user, creds, err, cred.ID)
 	}
 	dev.fails("registration_failed", 403, "", "register", baseURL, g.Token, name, "android") // single use
+
+	// What the live server cannot show: the default port dropped from
+	// @authority, a query, a body with its Content-Digest.
+	verifySignedOffline(t, dev, state, cred.ID)
 
 	// Two challenges: the first asks for the verification code.
 	details1 := deviceauth.Details{Message: "Send 25.00 EUR to Bob", Fields: []deviceauth.Field{
@@ -122,6 +130,63 @@ func TestJavaClient_AgainstARealServer(t *testing.T) {
 	if got, want := strings.TrimSpace(string(out)), `{"ok":true,"result":{"challenges":[]}}`; got != want {
 		t.Fatalf("java … pending printed %s, want %s", got, want)
 	}
+}
+
+// verifySignedOffline has the client sign requests to URLs with a default
+// port, a query and a body, and checks them with the server's own verifier.
+func verifySignedOffline(t *testing.T, dev *javaDevice, state, credentialID string) {
+	t.Helper()
+	pub := statePublicKey(t, state)
+	keys := func(_ context.Context, keyID string) (string, crypto.PublicKey, error) {
+		if keyID != credentialID {
+			return "", nil, fmt.Errorf("unknown keyid %q", keyID)
+		}
+		return httpsig.AlgECDSAP256SHA256, pub, nil
+	}
+	for _, c := range []struct{ method, url, body string }{
+		{"POST", "https://App.Example.com:443/deviceauth/v1/qr/ch_VectorChallenge01/claim?x=1&y=%2F", `{"claimSecret":"Q2xhaW1TZWNyZXRDbGFpbVNlY3JldENsYWltU2VjcmV0"}`},
+		{"GET", "http://app.example.com:80/deviceauth/v1/challenges", ""},
+	} {
+		args := []string{"sign", c.method, c.url}
+		if c.body != "" {
+			args = append(args, c.body)
+		}
+		var headers map[string]string
+		dev.ok(&headers, args...)
+		req := httptest.NewRequest(c.method, c.url, strings.NewReader(c.body))
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		v, err := httpsig.Profile{Authority: "app.example.com"}.Verify(context.Background(), req, []byte(c.body), time.Now(), keys)
+		if err != nil || v.KeyID != credentialID {
+			t.Fatalf("%s %s signed by the Java client: Verify = %+v, %v; want valid for %s (headers %v)", c.method, c.url, v, err, credentialID, headers)
+		}
+		if _, digest := headers["Content-Digest"]; digest != (c.body != "") {
+			t.Fatalf("%s %s: headers %v, want a Content-Digest exactly when there is a body", c.method, c.url, headers)
+		}
+	}
+}
+
+// statePublicKey reads the device's public key from the client's state file.
+func statePublicKey(t *testing.T, state string) crypto.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct{ PublicKey string }
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	der, err := protocol.DecodeBase64(s.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }
 
 const mainClass = "com.github.deviceauth.client.Main"

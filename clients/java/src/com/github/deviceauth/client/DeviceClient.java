@@ -218,12 +218,7 @@ public final class DeviceClient {
             req.header("Content-Type", "application/json");
         }
         if (signed) {
-            if (credentialId == null) {
-                throw new IllegalStateException("no credential ID: register first");
-            }
-            long now = System.currentTimeMillis() / 1000;
-            HttpSignature.sign(method, uri, raw, credentialId, privateKey, now, HttpSignature.newNonce())
-                    .forEach(req::header);
+            signatureHeaders(method, uri, raw).forEach(req::header);
         }
         HttpResponse<String> resp;
         try {
@@ -237,6 +232,19 @@ public final class DeviceClient {
             throw ApiException.from(resp.statusCode(), text);
         }
         return text.isEmpty() ? new LinkedHashMap<String, Object>() : Json.parse(text);
+    }
+
+    /**
+     * The RFC 9421 headers for a request to uri with body (empty for none), signed now with a
+     * fresh nonce: {@code Signature-Input}, {@code Signature} and, with a body,
+     * {@code Content-Digest}.
+     */
+    public Map<String, String> signatureHeaders(String method, URI uri, byte[] body) throws GeneralSecurityException {
+        if (credentialId == null) {
+            throw new IllegalStateException("no credential ID: register first");
+        }
+        long now = System.currentTimeMillis() / 1000;
+        return HttpSignature.sign(method, uri, body, credentialId, privateKey, now, HttpSignature.newNonce());
     }
 
     // ---- Values ----

@@ -4,6 +4,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,6 +35,8 @@ public final class Main {
             "  fetch CHALLENGE_ID                      fetch one challenge",
             "  approve CHALLENGE_ID [CODE]             fetch, then approve (CODE when one is asked)",
             "  deny CHALLENGE_ID [REASON]              fetch, then deny (REASON e.g. not_me)",
+            "  sign METHOD URL [BODY]                  print the RFC 9421 headers for a request,",
+            "                                          without sending it (to compare with a server)",
             "  script                                  run steps from stdin, one JSON array of",
             "                                          arguments per line, e.g. [\"fetch\",\"ch_…\"];",
             "                                          print one JSON line per step");
@@ -112,6 +115,12 @@ public final class Main {
                     DeviceClient client = load(state);
                     DeviceClient.Challenge ch = client.challenge(c.get(1));
                     return success(client.deny(ch, c.size() == 3 ? c.get(2) : null));
+                }
+                case "sign/3":
+                case "sign/4": {
+                    byte[] body = c.size() == 4 ? c.get(3).getBytes(StandardCharsets.UTF_8) : new byte[0];
+                    Map<String, String> headers = load(state).signatureHeaders(c.get(1), URI.create(c.get(2)), body);
+                    return success(new LinkedHashMap<String, Object>(headers));
                 }
                 default:
                     return failure("usage", USAGE);
