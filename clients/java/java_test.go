@@ -57,6 +57,11 @@ func TestJavaClient_AgainstARealServer(t *testing.T) {
 	if err != nil || len(creds) != 1 || creds[0].ID != cred.ID {
 		t.Fatalf("Credentials(%s) = %+v, %v; want only %s", user, creds, err, cred.ID)
 	}
+	if st, err := os.Stat(state); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o600 {
+		t.Fatalf("state file (it holds the private key) has mode %v, want 0600", st.Mode().Perm())
+	}
 	dev.fails("registration_failed", 403, "", "register", baseURL, g.Token, name, "android") // single use
 
 	// What the live server cannot show: the default port dropped from

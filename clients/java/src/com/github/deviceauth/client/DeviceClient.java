@@ -18,6 +18,7 @@ import java.security.Signature;
 import java.security.spec.ECGenParameterSpec;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -175,8 +176,8 @@ public final class DeviceClient {
     /** SHA-256 of label ‖ 0x00 ‖ field(message) ‖ uint32be(count) ‖ field(label₁) ‖ field(value₁) ‖ … */
     static byte[] detailsDigest(String message, List<String[]> fields) throws GeneralSecurityException {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
-        b.writeBytes(frame(LABEL_DETAILS, utf8(message)));
-        b.writeBytes(ByteBuffer.allocate(4).putInt(fields.size()).array());
+        write(b, frame(LABEL_DETAILS, utf8(message)));
+        write(b, ByteBuffer.allocate(4).putInt(fields.size()).array());
         for (String[] f : fields) {
             writeField(b, utf8(f[0]));
             writeField(b, utf8(f[1]));
@@ -187,7 +188,7 @@ public final class DeviceClient {
     /** label ‖ 0x00 ‖ (uint32be(len) ‖ bytes) for each field. */
     static byte[] frame(String label, byte[]... fields) {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
-        b.writeBytes(utf8(label));
+        write(b, utf8(label));
         b.write(0);
         for (byte[] f : fields) {
             writeField(b, f);
@@ -196,8 +197,13 @@ public final class DeviceClient {
     }
 
     private static void writeField(ByteArrayOutputStream b, byte[] f) {
-        b.writeBytes(ByteBuffer.allocate(4).putInt(f.length).array());
-        b.writeBytes(f);
+        write(b, ByteBuffer.allocate(4).putInt(f.length).array());
+        write(b, f);
+    }
+
+    // write is ByteArrayOutputStream.writeBytes, which Android has only from API 33.
+    private static void write(ByteArrayOutputStream b, byte[] bytes) {
+        b.write(bytes, 0, bytes.length);
     }
 
     // ---- HTTP ----
@@ -269,7 +275,7 @@ public final class DeviceClient {
             this.action = (String) json.get("action");
             this.state = (String) json.get("state");
             this.nonce = Base64.getUrlDecoder().decode((String) json.get("nonce"));
-            Map<String, Object> details = json.get("details") == null ? Map.of() : asMap(json.get("details"));
+            Map<String, Object> details = json.get("details") == null ? Collections.<String, Object>emptyMap() : asMap(json.get("details"));
             this.message = details.get("message") == null ? "" : (String) details.get("message");
             if (details.get("fields") != null) {
                 for (Object f : (List<?>) details.get("fields")) {

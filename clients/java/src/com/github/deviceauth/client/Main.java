@@ -8,6 +8,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
@@ -167,12 +168,16 @@ public final class Main {
         m.put("credentialId", credentialId);
         m.put("publicKey", DeviceClient.b64url(key.getPublic().getEncoded()));   // SPKI DER
         m.put("privateKey", DeviceClient.b64url(key.getPrivate().getEncoded())); // PKCS#8 DER
-        Files.writeString(file, Json.write(m) + "\n", StandardCharsets.UTF_8);
+        // Made owner-only before the key is written, then moved into place whole.
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.deleteIfExists(tmp);
         try {
-            Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+            Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         } catch (UnsupportedOperationException notPosix) {
-            // Windows: the file keeps the folder's permissions.
+            Files.createFile(tmp); // Windows: the folder's permissions
         }
+        Files.writeString(tmp, Json.write(m) + "\n", StandardCharsets.UTF_8);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     private static DeviceClient load(Path file) throws IOException, GeneralSecurityException {
