@@ -90,7 +90,9 @@ func (r Result) Attested() bool { return r.Kind == KindAndroidKey || r.Kind == K
 
 // UserAuthRequired reports whether the attestation proves that using the key needs the user's
 // authentication (per use or timed).
-func (r Result) UserAuthRequired() bool { return r.UserAuth == UserAuthPerUse || r.UserAuth == UserAuthTimed }
+func (r Result) UserAuthRequired() bool {
+	return r.UserAuth == UserAuthPerUse || r.UserAuth == UserAuthTimed
+}
 
 // Reasons an attestation is refused. Every error a verifier returns wraps exactly one of them,
 // with the detail in its message.
