@@ -129,9 +129,6 @@ func VerifyAppAttest(object, keyID, clientDataHash []byte, cfg AppAttestConfig, 
 	if err != nil {
 		return Result{}, err
 	}
-	if ad.credID == nil {
-		return Result{}, fmt.Errorf("%w: authData has no attested credential data", ErrMalformed)
-	}
 	if err := checkNonce(certs[0], obj.AuthData, clientDataHash); err != nil {
 		return Result{}, err
 	}
@@ -188,22 +185,16 @@ func verifyAppleX509(certs []*x509.Certificate, at time.Time) error {
 	return nil
 }
 
-// parseAuthData splits authenticator data; the attested credential data is optional
-// (assertions have none).
+// parseAuthData splits the authenticator data of an attestation, which must carry attested
+// credential data.
 func parseAuthData(b []byte) (authData, error) {
 	if len(b) < authDataMinLen {
 		return authData{}, fmt.Errorf("%w: authenticator data of %d bytes", ErrMalformed, len(b))
 	}
 	ad := authData{rpIDHash: b[:rpIDHashLen], flags: b[flagsOffset], counter: binary.BigEndian.Uint32(b[counterOffset:authDataMinLen])}
 	rest := b[authDataMinLen:]
-	if ad.flags&flagAttestedCredID == 0 {
-		if len(rest) != 0 {
-			return authData{}, fmt.Errorf("%w: %d bytes after authenticator data", ErrMalformed, len(rest))
-		}
-		return ad, nil
-	}
-	if len(rest) < aaguidLen+2 {
-		return authData{}, fmt.Errorf("%w: attested credential data truncated", ErrMalformed)
+	if ad.flags&flagAttestedCredID == 0 || len(rest) < aaguidLen+2 {
+		return authData{}, fmt.Errorf("%w: no attested credential data", ErrMalformed)
 	}
 	ad.aaguid = rest[:aaguidLen]
 	n := int(binary.BigEndian.Uint16(rest[aaguidLen:]))
@@ -312,10 +303,12 @@ func VerifyAssertion(assertion, clientDataHash []byte, att AppAttestation) (uint
 	if err := cborDec.Unmarshal(assertion, &a); err != nil {
 		return 0, fmt.Errorf("%w: assertion: %v", ErrMalformed, err)
 	}
-	ad, err := parseAuthData(a.AuthenticatorData)
-	if err != nil {
-		return 0, err
+	// An assertion's authenticator data is rpIdHash, flags and counter only (Apple sets the
+	// attested-data flag but sends no such data).
+	if len(a.AuthenticatorData) != authDataMinLen {
+		return 0, fmt.Errorf("%w: assertion authenticator data of %d bytes, want %d", ErrMalformed, len(a.AuthenticatorData), authDataMinLen)
 	}
+	rpIDHash, counter := a.AuthenticatorData[:rpIDHashLen], binary.BigEndian.Uint32(a.AuthenticatorData[counterOffset:])
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), att.PublicKey)
 	if err != nil {
 		return 0, fmt.Errorf("%w: stored App Attest key: %v", ErrKeyMismatch, err)
@@ -330,11 +323,11 @@ func VerifyAssertion(assertion, clientDataHash []byte, att AppAttestation) (uint
 	if !ecdsa.VerifyASN1(pub, digest[:], a.Signature) {
 		return 0, fmt.Errorf("%w: assertion signature", ErrSignature)
 	}
-	if _, err := matchAppID(ad.rpIDHash, []string{att.AppID}); err != nil {
+	if _, err := matchAppID(rpIDHash, []string{att.AppID}); err != nil {
 		return 0, err
 	}
-	if ad.counter <= att.Counter {
-		return 0, fmt.Errorf("%w: assertion counter %d is not above the stored %d", ErrCounter, ad.counter, att.Counter)
+	if counter <= att.Counter {
+		return 0, fmt.Errorf("%w: assertion counter %d is not above the stored %d", ErrCounter, counter, att.Counter)
 	}
-	return ad.counter, nil
+	return counter, nil
 }
