@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -233,5 +234,33 @@ func TestVerifyAssertion_Refuses(t *testing.T) {
 				t.Fatalf("counter %d, err = %v, want %v", n, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestResult_JSONRoundTrip: a Result is stored as JSON with the credential and must come back
+// identical, for both kinds and for NotAttested.
+func TestResult_JSONRoundTrip(t *testing.T) {
+	c := appleCases(t)[7]
+	apple, err := VerifyAppAttest(c.object, c.keyID, sum(c.clientData), AppAttestConfig{AppIDs: []string{c.appID}, Development: true}, c.at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := loadChain(t, webauthnGo)
+	android, err := VerifyAndroidKey(chain, unhex("5652e2dc45549a96f96afa225502f87fadc08a60bc021392c0be8c5062fd5f5e"), leafKey(t, chain), AndroidConfig{}, time.Date(2025, 1, 20, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Result{apple, android, NotAttested} {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Result
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(back, r) {
+			t.Errorf("%s: JSON round trip changed the result:\n got %+v\nwant %+v", r.Kind, back, r)
+		}
 	}
 }

@@ -18,28 +18,28 @@ type KeyDescription struct {
 	KeymasterVersion         int64             `json:"keymasterVersion"`
 	KeymasterSecurityLevel   SecurityLevel     `json:"keymasterSecurityLevel"`
 	AttestationChallenge     []byte            `json:"attestationChallenge"`
-	UniqueID                 []byte            `json:"uniqueId,omitempty"`
+	UniqueID                 []byte            `json:"uniqueId"`
 	SoftwareEnforced         AuthorizationList `json:"softwareEnforced"`
 	HardwareEnforced         AuthorizationList `json:"hardwareEnforced"`
 }
 
 // AuthorizationList is one of the two tag lists of a KeyDescription. Absent optional values
-// are nil pointers or false; the numbers are Keymaster/KeyMint constants (algorithm 1 RSA,
+// are nil (JSON null or omitted) or false; present but empty ones are empty, not nil; the numbers are Keymaster/KeyMint constants (algorithm 1 RSA,
 // 3 EC, 4 ML-DSA; ecCurve 0 P-224, 1 P-256, 2 P-384, 3 P-521, 4 Curve25519; purpose 2 SIGN,
 // 3 VERIFY; origin 0 GENERATED, 2 IMPORTED; userAuthType bitmask 1 password, 2 biometric).
 type AuthorizationList struct {
-	Purposes                    []int64                   `json:"purposes,omitempty"`                    // [1]
+	Purposes                    []int64                   `json:"purposes"`                              // [1]
 	Algorithm                   *int64                    `json:"algorithm,omitempty"`                   // [2]
 	KeySize                     *int64                    `json:"keySize,omitempty"`                     // [3]
-	BlockModes                  []int64                   `json:"blockModes,omitempty"`                  // [4]
-	Digests                     []int64                   `json:"digests,omitempty"`                     // [5]
-	Paddings                    []int64                   `json:"paddings,omitempty"`                    // [6]
+	BlockModes                  []int64                   `json:"blockModes"`                            // [4]
+	Digests                     []int64                   `json:"digests"`                               // [5]
+	Paddings                    []int64                   `json:"paddings"`                              // [6]
 	CallerNonce                 bool                      `json:"callerNonce,omitempty"`                 // [7]
 	MinMACLength                *int64                    `json:"minMacLength,omitempty"`                // [8]
 	ECCurve                     *int64                    `json:"ecCurve,omitempty"`                     // [10]
 	MLDSAVariant                *int64                    `json:"mlDsaVariant,omitempty"`                // [11]
 	RSAPublicExponent           *int64                    `json:"rsaPublicExponent,omitempty"`           // [200]
-	RSAOAEPMGFDigests           []int64                   `json:"rsaOaepMgfDigests,omitempty"`           // [203]
+	RSAOAEPMGFDigests           []int64                   `json:"rsaOaepMgfDigests"`                     // [203]
 	RollbackResistance          bool                      `json:"rollbackResistance,omitempty"`          // [303]
 	EarlyBootOnly               bool                      `json:"earlyBootOnly,omitempty"`               // [305]
 	ActiveDateTime              *int64                    `json:"activeDateTime,omitempty"`              // [400]
@@ -54,7 +54,7 @@ type AuthorizationList struct {
 	TrustedConfirmationRequired bool                      `json:"trustedConfirmationRequired,omitempty"` // [508]
 	UnlockedDeviceRequired      bool                      `json:"unlockedDeviceRequired,omitempty"`      // [509]
 	AllApplications             bool                      `json:"allApplications,omitempty"`             // [600]
-	ApplicationID               []byte                    `json:"applicationId,omitempty"`               // [601]
+	ApplicationID               []byte                    `json:"applicationId"`                         // [601]
 	CreationDateTime            *int64                    `json:"creationDateTime,omitempty"`            // [701] ms since epoch
 	Origin                      *int64                    `json:"origin,omitempty"`                      // [702]
 	RollbackResistant           bool                      `json:"rollbackResistant,omitempty"`           // [703]
@@ -62,24 +62,24 @@ type AuthorizationList struct {
 	OSVersion                   *int64                    `json:"osVersion,omitempty"`                   // [705] e.g. 140000
 	OSPatchLevel                *int64                    `json:"osPatchLevel,omitempty"`                // [706] YYYYMM
 	AttestationApplicationID    *AttestationApplicationID `json:"attestationApplicationId,omitempty"`    // [709]
-	AttestationIDBrand          []byte                    `json:"attestationIdBrand,omitempty"`          // [710]
-	AttestationIDDevice         []byte                    `json:"attestationIdDevice,omitempty"`         // [711]
-	AttestationIDProduct        []byte                    `json:"attestationIdProduct,omitempty"`        // [712]
-	AttestationIDSerial         []byte                    `json:"attestationIdSerial,omitempty"`         // [713]
-	AttestationIDIMEI           []byte                    `json:"attestationIdImei,omitempty"`           // [714]
-	AttestationIDMEID           []byte                    `json:"attestationIdMeid,omitempty"`           // [715]
-	AttestationIDManufacturer   []byte                    `json:"attestationIdManufacturer,omitempty"`   // [716]
-	AttestationIDModel          []byte                    `json:"attestationIdModel,omitempty"`          // [717]
+	AttestationIDBrand          []byte                    `json:"attestationIdBrand"`                    // [710]
+	AttestationIDDevice         []byte                    `json:"attestationIdDevice"`                   // [711]
+	AttestationIDProduct        []byte                    `json:"attestationIdProduct"`                  // [712]
+	AttestationIDSerial         []byte                    `json:"attestationIdSerial"`                   // [713]
+	AttestationIDIMEI           []byte                    `json:"attestationIdImei"`                     // [714]
+	AttestationIDMEID           []byte                    `json:"attestationIdMeid"`                     // [715]
+	AttestationIDManufacturer   []byte                    `json:"attestationIdManufacturer"`             // [716]
+	AttestationIDModel          []byte                    `json:"attestationIdModel"`                    // [717]
 	VendorPatchLevel            *int64                    `json:"vendorPatchLevel,omitempty"`            // [718] YYYYMMDD
 	BootPatchLevel              *int64                    `json:"bootPatchLevel,omitempty"`              // [719] YYYYMMDD
 	DeviceUniqueAttestation     bool                      `json:"deviceUniqueAttestation,omitempty"`     // [720]
-	AttestationIDSecondIMEI     []byte                    `json:"attestationIdSecondImei,omitempty"`     // [723]
-	ModuleHash                  []byte                    `json:"moduleHash,omitempty"`                  // [724]
+	AttestationIDSecondIMEI     []byte                    `json:"attestationIdSecondImei"`               // [723]
+	ModuleHash                  []byte                    `json:"moduleHash"`                            // [724]
 	// TagsOrdered is false when the tags were not in ascending order (which DER requires);
 	// the list is still decoded, as Google's verifier does.
 	TagsOrdered bool `json:"tagsOrdered"`
 	// UnknownTags lists tags this package does not decode, in order of appearance.
-	UnknownTags []int `json:"unknownTags,omitempty"`
+	UnknownTags []int `json:"unknownTags"`
 }
 
 // RootOfTrust is the device's boot state as the secure hardware saw it.
@@ -87,7 +87,7 @@ type RootOfTrust struct {
 	VerifiedBootKey   []byte `json:"verifiedBootKey"`
 	DeviceLocked      bool   `json:"deviceLocked"`
 	VerifiedBootState int64  `json:"verifiedBootState"` // 0 Verified, 1 SelfSigned, 2 Unverified, 3 Failed
-	VerifiedBootHash  []byte `json:"verifiedBootHash,omitempty"`
+	VerifiedBootHash  []byte `json:"verifiedBootHash"`
 }
 
 // AttestationApplicationID identifies the app that generated the key, as Android's package
