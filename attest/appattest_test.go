@@ -129,12 +129,24 @@ func TestVerifyAppAttest_Vectors(t *testing.T) {
 	}
 }
 
-func TestVerifyAppAttest_Refuses(t *testing.T) {
-	c := appleCases(t)[7] // bas-d/appattest
+// basD is the bas-d/appattest vector (attestation and assertion, counter 3), verified: the
+// starting point of the refusal tests.
+func basD(t testing.TB) (appleCase, AppAttestConfig, Result) {
+	t.Helper()
+	c := appleCases(t)[7]
 	if c.vector != "apple/bas-d-appattest/vectors.json" {
 		t.Fatalf("case 7 is %s", c.vector)
 	}
 	cfg := AppAttestConfig{AppIDs: []string{c.appID}, Development: true}
+	res, err := VerifyAppAttest(c.object, c.keyID, sum(c.clientData), cfg, c.at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, cfg, res
+}
+
+func TestVerifyAppAttest_Refuses(t *testing.T) {
+	c, cfg, _ := basD(t)
 	hash := sum(c.clientData)
 
 	var obj map[string]any
@@ -199,11 +211,7 @@ func TestVerifyAppAttest_Refuses(t *testing.T) {
 }
 
 func TestVerifyAssertion_Refuses(t *testing.T) {
-	c := appleCases(t)[7]
-	res, err := VerifyAppAttest(c.object, c.keyID, sum(c.clientData), AppAttestConfig{AppIDs: []string{c.appID}, Development: true}, c.at)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, res := basD(t)
 	att := *res.Apple
 	other := att
 	other.AppID = "35MFYY2JY5.co.chiff.other"
@@ -240,11 +248,7 @@ func TestVerifyAssertion_Refuses(t *testing.T) {
 // TestResult_JSONRoundTrip: a Result is stored as JSON with the credential and must come back
 // identical, for both kinds and for NotAttested.
 func TestResult_JSONRoundTrip(t *testing.T) {
-	c := appleCases(t)[7]
-	apple, err := VerifyAppAttest(c.object, c.keyID, sum(c.clientData), AppAttestConfig{AppIDs: []string{c.appID}, Development: true}, c.at)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, apple := basD(t)
 	chain := loadChain(t, webauthnGo)
 	android, err := VerifyAndroidKey(chain, unhex("5652e2dc45549a96f96afa225502f87fadc08a60bc021392c0be8c5062fd5f5e"), leafKey(t, chain), AndroidConfig{}, time.Date(2025, 1, 20, 0, 0, 0, 0, time.UTC))
 	if err != nil {

@@ -46,12 +46,10 @@ func FuzzParseKeyDescription(f *testing.F) {
 // FuzzVerifyAppAttest: any attestation object is verified or refused with exactly one reason,
 // without panicking. Seeded with every App Attest vector, verified at its own instant.
 func FuzzVerifyAppAttest(f *testing.F) {
-	cases := appleCases(f)
-	for _, c := range cases {
+	for _, c := range appleCases(f) {
 		f.Add(c.object)
 	}
-	c := cases[7]
-	cfg := AppAttestConfig{AppIDs: []string{c.appID}, Development: true}
+	c, cfg, _ := basD(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := VerifyAppAttest(b, nil, sum(c.clientData), cfg, c.at)
 		if err != nil && !wrapsOneSentinel(err) {
@@ -65,11 +63,7 @@ func FuzzVerifyAppAttest(f *testing.F) {
 
 // FuzzVerifyAssertion: any assertion is verified or refused with exactly one reason.
 func FuzzVerifyAssertion(f *testing.F) {
-	c := appleCases(f)[7]
-	res, err := VerifyAppAttest(c.object, c.keyID, sum(c.clientData), AppAttestConfig{AppIDs: []string{c.appID}, Development: true}, c.at)
-	if err != nil {
-		f.Fatal(err)
-	}
+	c, _, res := basD(f)
 	f.Add(c.assertion)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n, err := VerifyAssertion(b, sum(c.assertionData), *res.Apple)
