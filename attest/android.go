@@ -59,7 +59,7 @@ func VerifyAndroidKey(chain [][]byte, challenge []byte, key crypto.PublicKey, cf
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := verifyChain(certs, chainPolicy{roots: googleRoots, expiredIntermediatesOK: cfg.AcceptExpiredIntermediates, revoked: cfg.Revoked}, at); err != nil {
+	if err := verifyChain(certs, chainPolicy{roots: googleRoots, expiredIntermediatesOK: cfg.AcceptExpiredIntermediates, revoked: cfg.Revoked}, at); err != nil {
 		return Result{}, err
 	}
 	kd, err := ParseKeyDescription(ext)

@@ -119,7 +119,7 @@ func VerifyAppAttest(object, keyID, clientDataHash []byte, cfg AppAttestConfig, 
 	if err != nil {
 		return Result{}, err
 	}
-	if _, err := verifyChain(certs, chainPolicy{roots: appleRoots}, at); err != nil {
+	if err := verifyChain(certs, chainPolicy{roots: appleRoots}, at); err != nil {
 		return Result{}, err
 	}
 	if err := verifyAppleX509(certs, at); err != nil {

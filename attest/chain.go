@@ -41,37 +41,37 @@ const maxChainLen = 8
 // pinned root key (trusted by key: its own validity and self-signature do not matter) or at a
 // certificate signed by one. The CA bit and issuer names are not consulted, because retail
 // devices get them wrong. Then every certificate below the anchor must be valid at `at` and no
-// certificate may be on the revocation list. It returns the root's name.
-func verifyChain(certs []*x509.Certificate, p chainPolicy, at time.Time) (string, error) {
+// certificate may be on the revocation list.
+func verifyChain(certs []*x509.Certificate, p chainPolicy, at time.Time) error {
 	if at.IsZero() {
-		return "", fmt.Errorf("%w: no verification time given", ErrValidity)
+		return fmt.Errorf("%w: no verification time given", ErrValidity)
 	}
 	last := len(certs) - 1
 	for i := 0; i < last; i++ {
 		if err := checkSignature(certs[i+1].PublicKey, certs[i]); err != nil {
-			return "", fmt.Errorf("%w: certificate %d is not signed by certificate %d: %v", ErrSignature, i, i+1, err)
+			return fmt.Errorf("%w: certificate %d is not signed by certificate %d: %v", ErrSignature, i, i+1, err)
 		}
 	}
-	root, anchored := pinnedByKey(p.roots, certs[last])
+	_, anchored := pinnedByKey(p.roots, certs[last])
 	checked := certs // certificates whose validity matters
 	if anchored {
 		checked = certs[:last]
-	} else if root, anchored = signedByPinned(p.roots, certs[last]); !anchored {
-		return "", fmt.Errorf("%w: the last certificate (%s) neither carries nor is signed by a pinned key", ErrUntrustedRoot, certs[last].Subject)
+	} else if _, anchored = signedByPinned(p.roots, certs[last]); !anchored {
+		return fmt.Errorf("%w: the last certificate (%s) neither carries nor is signed by a pinned key", ErrUntrustedRoot, certs[last].Subject)
 	}
 	for i, c := range checked {
 		expiredOK := i > 0 && p.expiredIntermediatesOK
 		if at.Before(c.NotBefore) || (!expiredOK && at.After(c.NotAfter)) {
-			return "", fmt.Errorf("%w: certificate %d is valid %s to %s, not at %s", ErrValidity, i,
+			return fmt.Errorf("%w: certificate %d is valid %s to %s, not at %s", ErrValidity, i,
 				c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
 		}
 	}
 	if p.revoked != nil {
 		for i, c := range certs {
 			if e, ok := p.revoked.Lookup(c.SerialNumber); ok {
-				return "", fmt.Errorf("%w: certificate %d (serial %x) is %s (%s)", ErrRevoked, i, c.SerialNumber, e.Status, e.Reason)
+				return fmt.Errorf("%w: certificate %d (serial %x) is %s (%s)", ErrRevoked, i, c.SerialNumber, e.Status, e.Reason)
 			}
 		}
 	}
-	return root.name, nil
+	return nil
 }
