@@ -136,14 +136,7 @@ func VerifyAppAttest(object, keyID, clientDataHash []byte, cfg AppAttestConfig, 
 	if err != nil {
 		return Result{}, err
 	}
-	appID, err := matchAppID(ad.rpIDHash, cfg.AppIDs)
-	if err != nil {
-		return Result{}, err
-	}
-	if ad.counter != 0 {
-		return Result{}, fmt.Errorf("%w: attestation counter is %d, not 0", ErrCounter, ad.counter)
-	}
-	env, err := checkEnvironment(ad.aaguid, cfg.Development)
+	appID, env, err := checkAttestedApp(ad, cfg)
 	if err != nil {
 		return Result{}, err
 	}
@@ -257,6 +250,21 @@ func appAttestKey(leaf *x509.Certificate, ad authData, keyID []byte) ([]byte, er
 		return nil, fmt.Errorf("%w: the COSE key in authData is not the leaf key", ErrKeyMismatch)
 	}
 	return point, nil
+}
+
+// checkAttestedApp checks rpIdHash, counter and aaguid of an attestation's authData and
+// returns the app ID and environment.
+func checkAttestedApp(ad authData, cfg AppAttestConfig) (appID, env string, err error) {
+	if appID, err = matchAppID(ad.rpIDHash, cfg.AppIDs); err != nil {
+		return "", "", err
+	}
+	if ad.counter != 0 {
+		return "", "", fmt.Errorf("%w: attestation counter is %d, not 0", ErrCounter, ad.counter)
+	}
+	if env, err = checkEnvironment(ad.aaguid, cfg.Development); err != nil {
+		return "", "", err
+	}
+	return appID, env, nil
 }
 
 // matchAppID returns the configured app ID whose SHA-256 is rpIDHash.

@@ -146,3 +146,28 @@ func TestAppAttestKey_COSEKeyIsLeafKey(t *testing.T) {
 		t.Errorf("another credential ID: err = %v, want ErrKeyMismatch", err)
 	}
 }
+
+// TestCheckAttestedApp: an attestation's counter must be 0. (Real vectors cannot be edited
+// without breaking the nonce, so the rule is tested directly.)
+func TestCheckAttestedApp(t *testing.T) {
+	c, cfg, _ := basD(t)
+	var obj appAttestObject
+	if err := cbor.Unmarshal(c.object, &obj); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := parseAuthData(obj.AuthData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app, env, err := checkAttestedApp(ad, cfg); err != nil || app != c.appID || env != "development" {
+		t.Fatalf("genuine: %q %q %v", app, env, err)
+	}
+	ad.counter = 1
+	if _, _, err := checkAttestedApp(ad, cfg); !errors.Is(err, ErrCounter) {
+		t.Errorf("counter 1: err = %v, want ErrCounter", err)
+	}
+	ad.counter, ad.aaguid = 0, aaguidProduction
+	if _, env, err := checkAttestedApp(ad, AppAttestConfig{AppIDs: cfg.AppIDs}); err != nil || env != "production" {
+		t.Errorf("production aaguid on a production server: %q %v", env, err)
+	}
+}
