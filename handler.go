@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/deviceauth/deviceauth/internal/protocol"
@@ -30,15 +32,25 @@ import (
 // webRoutes): /v1/web/registration-tokens and /v1/web/credentials.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// A path may serve several methods (DELETE and PATCH of a credential):
+	// each pattern is registered once, answering 405 with Allow for others.
+	byPath := map[string]map[string]func(http.ResponseWriter, *http.Request){}
 	route := func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != method {
-				w.Header().Set("Allow", method)
-				writeError(w, ErrMethodNotAllowed)
-				return
-			}
-			h(w, r)
-		})
+		methods, ok := byPath[pattern]
+		if !ok {
+			methods = map[string]func(http.ResponseWriter, *http.Request){}
+			byPath[pattern] = methods
+			mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+				h, ok := methods[r.Method]
+				if !ok {
+					w.Header().Set("Allow", strings.Join(slices.Sorted(maps.Keys(methods)), ", "))
+					writeError(w, ErrMethodNotAllowed)
+					return
+				}
+				h(w, r)
+			})
+		}
+		methods[method] = h
 	}
 	route("/v1/credentials", http.MethodPost, s.handleRegister)
 	route("/v1/credentials/{id}", http.MethodDelete, s.handleRemoveSelf)

@@ -39,6 +39,9 @@ type AppConfig struct {
 	Key []byte
 	// Logger receives the Service's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Now is deviceauth's clock (Config.Now), for tests that let a
+	// challenge expire. Default time.Now.
+	Now func() time.Time
 }
 
 // App is the demo web application: username-only sign-in, a device list,
@@ -60,7 +63,8 @@ const (
 	// sessionMaxAge is how long a sign-in lasts.
 	sessionMaxAge = 8 * time.Hour
 	// tokenField is the hidden form field that carries a challenge token
-	// when the user presses Continue (see tokenFromForm).
+	// when the user presses Continue (see tokenFromForm, and the step-ups
+	// in devices.go).
 	tokenField = "deviceauth_token"
 	// deviceCommand is how the README and the pages run the terminal phone.
 	deviceCommand = "go run ./example/device"
@@ -109,6 +113,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 		Notifier: logNotifier(cfg.Logger),
 		// Passkeys (passkey.go): a credential kind and a step-up method.
 		Passkeys: passkeyVerifier(pk),
+		Now:      cfg.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -138,15 +143,16 @@ func (a *App) routes() http.Handler {
 	app.HandleFunc("POST /devices/add", a.addDevice)
 	app.HandleFunc("POST /devices/{id}/remove", a.removeDevice)
 	app.HandleFunc("GET /transfer", a.transferForm)
-	app.Handle("POST /transfer", tokenFromForm(a.svc.Require("transfer",
+	app.Handle("POST /transfer", a.svc.Require("transfer",
 		deviceauth.WithDetails(transferDetails),
+		deviceauth.WithTokenFrom(tokenFromForm),
 		// The phone that approves may be another device of the user,
 		// told by a push; number matching ties it to this screen.
 		// Or a passkey on this device (passkey.go).
 		deviceauth.WithMethods(deviceauth.MethodDevice, deviceauth.MethodPush, deviceauth.MethodPasskey),
 		deviceauth.WithVerificationCode(),
 		deviceauth.WithErrorHandler(a.transferDenied),
-	)(http.HandlerFunc(a.transfer))))
+	)(http.HandlerFunc(a.transfer)))
 	app.HandleFunc("GET /phone", a.phone)
 	app.Handle("GET /static/", staticFiles())
 
@@ -154,7 +160,7 @@ func (a *App) routes() http.Handler {
 	// ones are refused (with the SameSite=Lax cookie, a second line).
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.problem(w, r, http.StatusForbidden, "cross_origin", "Cross-origin requests are refused.")
+		a.problem(w, r, http.StatusForbidden, "cross_origin", "")
 	}))
 
 	root := http.NewServeMux()
@@ -247,15 +253,35 @@ func (a *App) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
 type problemView struct {
 	frame
 	Status   int
-	Code     string
+	Code     string // the stable error code, for tests and support: not shown
 	Message  string
 	Link     string
 	LinkText string
 }
 
-// problem renders an error page; code is the stable deviceauth error code
-// (or the app's own), shown so that what happened can be looked up.
+// problemWords is what an end user reads for an error code: words, not the
+// API's code. Codes not listed show the Service's own message (a form's
+// mistake, say).
+var problemWords = map[string]string{
+	"unauthenticated":     "Please sign in first.",
+	"enrollment_required": "You have no device to approve this with yet. Add one first: the terminal phone or the phone simulator will do.",
+	"blocked":             "This is blocked for your account for now, for example after too many wrong codes. Try again in a few minutes.",
+	"review":              "This is held for review: it will not go through for now.",
+	"step_up_required":    "This needs an approval on one of your devices.",
+	"rate_limited":        "Too many attempts. Wait a minute, then try again.",
+	"unavailable":         "Something went wrong on our side. Nothing was done; try again in a moment.",
+	"not_found":           "There is no such device on your account.",
+	"cross_origin":        "This request came from another site and was refused.",
+	"credential_limit":    "You have as many devices as an account may have. Remove one first.",
+}
+
+// problem renders an error page. code is the stable deviceauth error code
+// (or the app's own): the page says it in words, and keeps the code only
+// in an attribute.
 func (a *App) problem(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	if words, ok := problemWords[code]; ok {
+		message = words
+	}
 	v := problemView{frame: frame{Title: http.StatusText(status)}, Status: status, Code: code, Message: message,
 		Link: "/", LinkText: "Home"}
 	v.User, _ = a.users.ResolveUser(r)

@@ -101,14 +101,13 @@ type stepUpPage struct {
 
 // stepUp answers a request that needs a step-up. Without a token it tracks
 // a new challenge and asks the user to approve it on a device. With one,
-// the token did not validate: not approved yet, denied, expired or used —
-// the Service cannot say which without consuming it — so the page offers
-// the same token again (it works once the phone approves) and a fresh
-// start.
+// the token did not pass: the page says why (not approved yet, denied,
+// expired, used — the Service looks it up without consuming it) and offers
+// Continue only while it can still pass.
 func (a *App) stepUp(w http.ResponseWriter, r *http.Request, user string, p stepUpPage, token string) {
 	v := challengeView{frame: frame{Title: p.title, User: user}, Action: p.action, Summary: p.summary, FormAction: p.formAction}
 	if token != "" {
-		v.Code, v.Failed, v.Token = "challenge_failed", true, token
+		a.refused(r, &v, user, token)
 		a.render(w, http.StatusForbidden, "challenge", v)
 		return
 	}
@@ -120,37 +119,18 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request, user string, p step
 	}
 	switch {
 	case res.State == deviceauth.StateBlock:
-		a.problem(w, r, http.StatusForbidden, "blocked", "Too many wrong codes: try again in a few minutes.")
+		a.problem(w, r, http.StatusForbidden, "blocked", "")
 		return
 	case res.State == deviceauth.StateReview:
-		a.problem(w, r, http.StatusForbidden, "review", "This is held for review.")
+		a.problem(w, r, http.StatusForbidden, "review", "")
 		return
 	case res.State != deviceauth.StateChallengeRequired || res.ChallengeID == "":
 		// A policy that allows the action outright still gives no token,
 		// and without one the Service will not add or remove a device.
-		a.problem(w, r, http.StatusForbidden, "step_up_required", "This needs an approval on one of your devices.")
+		a.problem(w, r, http.StatusForbidden, "step_up_required", "")
 		return
 	}
-	v.Code, v.ChallengeID, v.Token = "challenge_required", res.ChallengeID, res.Token
-	v.VerificationCode, v.ExpiresAt = res.VerificationCode, res.ExpiresAt
+	v.waiting(res.ChallengeID, res.Token, res.VerificationCode, res.ExpiresAt)
 	w.Header().Set("WWW-Authenticate", "Deviceauth challenge_id="+strconv.Quote(res.ChallengeID)+", action="+strconv.Quote(p.action))
 	a.render(w, http.StatusUnauthorized, "challenge", v)
 }
-
-// challengeView is the "approve on your phone" page, shared by the
-// step-ups and the transfer.
-type challengeView struct {
-	frame
-	Code             string // challenge_required or challenge_failed
-	Failed           bool   // a Continue with Token did not pass
-	Action           string
-	Summary          string
-	ChallengeID      string
-	VerificationCode string
-	ExpiresAt        time.Time
-	FormAction       string
-	Fields           []hiddenField // posted again with Continue
-	Token            string
-}
-
-type hiddenField struct{ Name, Value string }
