@@ -403,7 +403,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		done := make(chan struct{})
 		go func() { defer close(done); web("GET", statePath+"?since=PENDING&wait=25s", "alice", "", nil)() }()
 		waitForTimers(t, e.clock, before+1) // the deadline
-		unrecorded := *alice.Client // the phone's requests are not this exchange's
+		unrecorded := *alice.Client         // the phone's requests are not this exchange's
 		unrecorded.HTTPClient = nil
 		approve(t, &unrecorded, watched.ChallengeID)
 		<-done
