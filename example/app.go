@@ -142,6 +142,7 @@ func (a *App) routes() http.Handler {
 	app.HandleFunc("GET /devices", a.devices)
 	app.HandleFunc("POST /devices/add", a.addDevice)
 	app.HandleFunc("POST /devices/{id}/remove", a.removeDevice)
+	app.HandleFunc("POST /devices/{id}/rename", a.renameDevice)
 	app.HandleFunc("GET /transfer", a.transferForm)
 	app.Handle("POST /transfer", a.svc.Require("transfer",
 		deviceauth.WithDetails(transferDetails),
@@ -186,7 +187,8 @@ type signInView struct {
 
 type homeView struct {
 	frame
-	Devices int
+	Devices  int
+	Passkeys int
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +206,8 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		a.serviceProblem(w, r, err)
 		return
 	}
-	a.render(w, http.StatusOK, "home", homeView{frame: frame{Title: "Home", User: user}, Devices: len(creds)})
+	devices, passkeys := splitCredentials(creds)
+	a.render(w, http.StatusOK, "home", homeView{frame: frame{Title: "Home", User: user}, Devices: len(devices), Passkeys: len(passkeys)})
 }
 
 // validUsername keeps the demo's user IDs boring: there are no passwords,
@@ -318,7 +321,9 @@ func parsePages() (map[string]*template.Template, error) {
 			if t.IsZero() {
 				return "never"
 			}
-			return t.Local().Format("2006-01-02 15:04:05")
+			// The demo's one date format, as the terminal phone prints it
+			// and the simulator shows it (static/phone-ui.js).
+			return t.Local().Format(time.DateTime)
 		},
 	}
 	pages := map[string]*template.Template{}

@@ -244,6 +244,9 @@ func TestDemo_TransferGoesThroughOnceWithThePhonesApproval(t *testing.T) {
 		t.Fatalf("state file: %v, %v; want mode 0600", fi, err)
 	}
 	b.get("/devices").want(t, "devices", http.StatusOK, "Terminal phone", credID)
+	if p := b.get("/devices"); !regexp.MustCompile(`<td>never</td>\s*<td><form method="post" action="/devices/` + credID + `/remove">`).MatchString(p.body) {
+		t.Fatalf("a device never used does not say so:\n%s", p.body)
+	}
 
 	transfer := url.Values{"amount": {"25.00"}, "payee": {"Bob"}}
 	p := b.post("/transfer", transfer)
@@ -261,6 +264,13 @@ func TestDemo_TransferGoesThroughOnceWithThePhonesApproval(t *testing.T) {
 
 	withToken := url.Values{"amount": {"25.00"}, "payee": {"Bob"}, tokenField: {token}}
 	b.post("/transfer", withToken).want(t, "transfer with the approved token", http.StatusOK, "Sent 25.00 EUR to Bob.", credID)
+	// The approval is the device's last use, in the demo's one date format.
+	lastUsed := regexp.MustCompile(`<td>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)</td>\s*<td><form method="post" action="/devices/` + credID + `/remove">`)
+	if m := lastUsed.FindStringSubmatch(b.get("/devices").body); m == nil {
+		t.Fatal("the devices page does not show when the device was last used")
+	} else if used, err := time.ParseInLocation(time.DateTime, m[1], time.Local); err != nil || time.Since(used) > time.Minute || time.Since(used) < -time.Second {
+		t.Fatalf("last used %q (%v), want about now", m[1], err)
+	}
 	b.post("/transfer", withToken).wantApproval(t, "the same token again", http.StatusForbidden, "used", "Already used", false)
 
 	p = b.post("/transfer", transfer)
@@ -274,6 +284,26 @@ func TestDemo_TransferGoesThroughOnceWithThePhonesApproval(t *testing.T) {
 	if strings.Contains(p.body, "Sent") {
 		t.Fatalf("a changed amount went through:\n%s", p.body)
 	}
+}
+
+func TestDemo_DevicesCanBeRenamed(t *testing.T) {
+	base := startApp(t)
+	b := newBrowser(t, base)
+	signIn(t, b, "ada")
+	id := enrolFrom(t, base, b.post("/devices/add", nil), filepath.Join(t.TempDir(), "phone.json"))
+
+	p := b.post("/devices/"+id+"/rename", url.Values{"name": {"  Ada’s work phone "}})
+	if p.status != http.StatusSeeOther || p.location != "/devices" {
+		t.Fatalf("rename: %d to %q, want 303 to /devices; body:\n%s", p.status, p.location, p.body)
+	}
+	b.get("/devices").want(t, "renamed", http.StatusOK, `name="name" value="Ada’s work phone"`)
+	b.post("/devices/"+id+"/rename", url.Values{"name": {" "}}).want(t, "empty name", http.StatusBadRequest, "A name is 1 to 64 bytes")
+	b.post("/devices/"+id+"/rename", url.Values{"name": {strings.Repeat("x", 65)}}).want(t, "long name", http.StatusBadRequest, "A name is 1 to 64 bytes")
+	b.post("/devices/cr_nope/rename", url.Values{"name": {"x"}}).want(t, "unknown device", http.StatusNotFound, "There is no such device")
+	other := newBrowser(t, base)
+	signIn(t, other, "eve")
+	other.post("/devices/"+id+"/rename", url.Values{"name": {"eve's now"}}).want(t, "another user's device", http.StatusNotFound, "There is no such device")
+	b.get("/devices").want(t, "still Ada's name", http.StatusOK, `value="Ada’s work phone"`)
 }
 
 func TestDemo_DeniedTransferDoesNotGoThrough(t *testing.T) {

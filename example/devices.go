@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deviceauth/deviceauth"
@@ -11,7 +12,21 @@ import (
 
 type devicesView struct {
 	frame
-	Devices []deviceauth.Credential
+	Devices  []deviceauth.Credential // phones: device keys
+	Passkeys []deviceauth.Credential
+}
+
+// splitCredentials separates the user's device keys from their passkeys: a
+// passkey is not a "device" on the pages, though both are credentials.
+func splitCredentials(creds []deviceauth.Credential) (devices, passkeys []deviceauth.Credential) {
+	for _, c := range creds {
+		if c.Kind == "passkey" {
+			passkeys = append(passkeys, c)
+		} else {
+			devices = append(devices, c)
+		}
+	}
+	return devices, passkeys
 }
 
 func (a *App) devices(w http.ResponseWriter, r *http.Request) {
@@ -24,7 +39,29 @@ func (a *App) devices(w http.ResponseWriter, r *http.Request) {
 		a.serviceProblem(w, r, err)
 		return
 	}
-	a.render(w, http.StatusOK, "devices", devicesView{frame: frame{Title: "Devices", User: user}, Devices: creds})
+	v := devicesView{frame: frame{Title: "Devices", User: user}}
+	v.Devices, v.Passkeys = splitCredentials(creds)
+	a.render(w, http.StatusOK, "devices", v)
+}
+
+// renameDevice renames one of the user's devices or passkeys
+// (Service.RenameCredential: no step-up, a name grants nothing).
+func (a *App) renameDevice(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.signedIn(w, r)
+	if !ok {
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	_, err := a.svc.RenameCredential(r.Context(), user, r.PathValue("id"), name)
+	if errors.Is(err, deviceauth.ErrInvalidRequest) {
+		a.problem(w, r, http.StatusBadRequest, "invalid_name", "A name is 1 to 64 bytes of text, without control characters.")
+		return
+	}
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 
 type enrolView struct {
