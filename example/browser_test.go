@@ -59,7 +59,7 @@ type browserApp struct {
 	gate *completeGate
 }
 
-func startBrowserApp(t *testing.T) *browserApp {
+func startBrowserApp(t *testing.T, mods ...func(*AppConfig)) *browserApp {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,7 +69,11 @@ func startBrowserApp(t *testing.T) *browserApp {
 	base := "http://localhost:" + port
 	st := memstore.New()
 	logs := &logBuffer{}
-	app, err := NewApp(AppConfig{BaseURL: base, Store: st, Key: randomKey(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	cfg := AppConfig{BaseURL: base, Store: st, Key: randomKey(), Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	app, err := NewApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
