@@ -111,6 +111,10 @@ func NewApp(cfg AppConfig) (*App, error) {
 		SignIn: users.SignIn,
 		// Pushes are logged (push.go): IDs only.
 		Notifier: logNotifier(cfg.Logger),
+		// A phone that denies with reason not_me mutes pushes to the user
+		// (the log then says "deviceauth: push.muted"); an hour by
+		// default, two minutes here so that the walkthrough goes on.
+		PushMute: 2 * time.Minute,
 		// Passkeys (passkey.go): a credential kind and a step-up method.
 		Passkeys: passkeyVerifier(pk),
 		Now:      cfg.Now,

@@ -356,6 +356,42 @@ func TestDemo_ExpiredAndUnknownApprovalsSaySo(t *testing.T) {
 		wantApproval(t, "continue with a made-up token", http.StatusForbidden, "unknown", "This approval is no longer valid", false)
 }
 
+// The walkthrough's "deny -reason not_me" mutes pushes to the user, and
+// says so in the log, for the demo's two minutes only.
+func TestDemo_NotMeMutesPushesForTwoMinutes(t *testing.T) {
+	clock := &testClock{now: time.Now()} // the terminal phone signs with real times
+	logs := &logBuffer{}
+	base := startApp(t, func(c *AppConfig) {
+		c.Now = clock.Now
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	b := newBrowser(t, base)
+	signIn(t, b, "ada")
+	phoneFile := filepath.Join(t.TempDir(), "phone.json")
+	enrolFrom(t, base, b.post("/devices/add", nil), phoneFile)
+
+	p := b.post("/transfer", url.Values{"amount": {"10"}, "payee": {"Mallory"}})
+	runPhone(t, "", "deny", find(t, approveInPage, p.body), "-reason", "not_me", "-key", phoneFile)
+	muted := func(id string) bool {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `msg="deviceauth: push.muted"`) && strings.Contains(l, "challengeId="+id+" ") {
+				return true
+			}
+		}
+		return false
+	}
+	// Track mutes (or not) before it answers: the log is already written.
+	p = b.post("/transfer", url.Values{"amount": {"11"}, "payee": {"Bob"}})
+	if id := find(t, approveInPage, p.body); !muted(id) {
+		t.Fatalf("the push after a not_me denial was not muted (or not logged as such):\n%s", logs.String())
+	}
+	clock.Advance(2*time.Minute + time.Second)
+	p = b.post("/transfer", url.Values{"amount": {"12"}, "payee": {"Bob"}})
+	if id := find(t, approveInPage, p.body); muted(id) {
+		t.Fatalf("pushes are still muted after two minutes:\n%s", logs.String())
+	}
+}
+
 func TestDemo_AddingAndRemovingDevicesNeedsAStepUp(t *testing.T) {
 	base := startApp(t)
 	b := newBrowser(t, base)
