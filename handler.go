@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -285,6 +286,12 @@ func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request,
 		return DeviceIdentity{}, nil, s.storeFailed(ctx, storeErr)
 	}
 	if err != nil {
+		if ae, ok := errors.AsType[*httpsig.AuthorityError](err); ok {
+			// The one misconfiguration a signature cannot say by itself:
+			// the device is right but talks to another URL.
+			s.log.InfoContext(ctx, "deviceauth: a device signed for another host than Config.PublicURL; set PublicURL to the URL devices use",
+				"expectedAuthority", ae.Expected, "receivedAuthority", ae.Received, "credentialId", cred.ID)
+		}
 		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: ipString(ip), Reason: "request"})
 		return DeviceIdentity{}, nil, ErrUnauthorized.with(err)
 	}
