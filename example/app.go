@@ -92,7 +92,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 	cookies := sessions.NewCookieStore(cookieKey)
 	cookies.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: u.Scheme == "https"}
 	cookies.MaxAge(int(sessionMaxAge / time.Second))
-	users := gorillasession.New(cookies, sessionName)
+	users := gorillasession.New(cookies, sessionName, gorillasession.WithLogger(cfg.Logger))
 
 	publicURL := base + "/deviceauth"
 	pk, err := newPasskeys(u, cfg.Key, cfg.Logger)

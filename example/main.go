@@ -32,7 +32,8 @@
 // # Flags
 //
 //	-addr      host:port to listen on (default 127.0.0.1:8080; port 0 picks one)
-//	-store     sqlite:deviceauth-example.db (default), memory, redis://…, postgres://…
+//	-store     sqlite:deviceauth-example.db (default), memory, redis://… (built
+//	           with -tags redis), postgres://… (built with -tags postgres)
 //	-key-file  the token-signing key, created on first run; default next to
 //	           the SQLite database, random per run for memory
 //
@@ -57,7 +58,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
-	storeURL := flag.String("store", defaultStore, "where deviceauth keeps its state: sqlite:PATH, memory, redis://… or postgres://…")
+	storeURL := flag.String("store", defaultStore, "where deviceauth keeps its state: sqlite:PATH, memory, redis://… (built with -tags redis) or postgres://… (built with -tags postgres)")
 	keyFile := flag.String("key-file", "", "`file` of the token-signing key, created on first run (default: PATH.key for sqlite:PATH, deviceauth-example.key for servers, a random key per run for memory)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -93,7 +94,7 @@ func serve(ctx context.Context, addr, storeURL, keyFile string) error {
 	// real port.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return listenError(addr, err)
 	}
 	base := baseURL(ln.Addr())
 	app, err := NewApp(AppConfig{BaseURL: base, Store: st, Key: key,
@@ -124,6 +125,15 @@ func serve(ctx context.Context, addr, storeURL, keyFile string) error {
 		err = nil
 	}
 	return err
+}
+
+// listenError says which flag to change when the app cannot listen: most
+// often the port is taken (another copy of the demo still running).
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("-addr %s: the port is already in use (is the example already running?); choose another with -addr, e.g. -addr 127.0.0.1:0 for any free port: %w", addr, err)
+	}
+	return fmt.Errorf("-addr %s: %w", addr, err)
 }
 
 // baseURL is the URL of a listening address. A loopback or unspecified
