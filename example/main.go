@@ -14,10 +14,15 @@
 // # What it shows
 //
 //   - deviceauth.Service.Require("transfer") with WithDetails (the amount and
-//     payee from the form are bound into the challenge) and WithErrorHandler
-//     (HTML pages instead of JSON);
+//     payee from the form are bound into the challenge), WithTokenFrom (the
+//     token from the form's hidden field) and WithErrorHandler (HTML pages
+//     instead of JSON), and Service.Status to say why a token did not pass;
+//   - an "approve on your phone" page that goes on by itself when the phone
+//     answers (deviceauth.js's waitChallenge);
+//   - passkeys (package passkey): sign-in, step-up, a credential kind;
 //   - MintRegistrationToken and RemoveCredential with their step-up: adding
 //     or removing a device while you have one needs its approval;
+//     RenameCredential;
 //   - adapters/gorillasession for who is signed in;
 //   - the device endpoints mounted at /deviceauth/, with Config.PublicURL
 //     set from the real listening address (so -addr 127.0.0.1:0 works);
