@@ -30,7 +30,8 @@ import (
 //	POST   /v1/challenges/{id}/response    approve or deny (the body is signed)
 //
 // and, for the logged-in user of Config.Users, the web endpoints (see
-// webRoutes): /v1/web/registration-tokens and /v1/web/credentials.
+// webRoutes): /v1/web/registration-tokens, /v1/web/credentials and
+// /v1/web/challenges/{id}.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// A path may serve several methods (DELETE and PATCH of a credential):
