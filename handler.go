@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
+	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -27,18 +30,29 @@ import (
 //	POST   /v1/challenges/{id}/response    approve or deny (the body is signed)
 //
 // and, for the logged-in user of Config.Users, the web endpoints (see
-// webRoutes): /v1/web/registration-tokens and /v1/web/credentials.
+// webRoutes): /v1/web/registration-tokens, /v1/web/credentials and
+// /v1/web/challenges/{id}.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	// A path may serve several methods (DELETE and PATCH of a credential):
+	// each pattern is registered once, answering 405 with Allow for others.
+	byPath := map[string]map[string]func(http.ResponseWriter, *http.Request){}
 	route := func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != method {
-				w.Header().Set("Allow", method)
-				writeError(w, ErrMethodNotAllowed)
-				return
-			}
-			h(w, r)
-		})
+		methods, ok := byPath[pattern]
+		if !ok {
+			methods = map[string]func(http.ResponseWriter, *http.Request){}
+			byPath[pattern] = methods
+			mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+				h, ok := methods[r.Method]
+				if !ok {
+					w.Header().Set("Allow", strings.Join(slices.Sorted(maps.Keys(methods)), ", "))
+					writeError(w, ErrMethodNotAllowed)
+					return
+				}
+				h(w, r)
+			})
+		}
+		methods[method] = h
 	}
 	route("/v1/credentials", http.MethodPost, s.handleRegister)
 	route("/v1/credentials/{id}", http.MethodDelete, s.handleRemoveSelf)
@@ -273,6 +287,12 @@ func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request,
 		return DeviceIdentity{}, nil, s.storeFailed(ctx, storeErr)
 	}
 	if err != nil {
+		if ae, ok := errors.AsType[*httpsig.AuthorityError](err); ok {
+			// The one misconfiguration a signature cannot say by itself:
+			// the device is right but talks to another URL.
+			s.log.InfoContext(ctx, "deviceauth: a device signed for another host than Config.PublicURL; set PublicURL to the URL devices use",
+				"expectedAuthority", ae.Expected, "receivedAuthority", ae.Received, "credentialId", cred.ID)
+		}
 		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: ipString(ip), Reason: "request"})
 		return DeviceIdentity{}, nil, ErrUnauthorized.with(err)
 	}

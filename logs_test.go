@@ -2,12 +2,17 @@ package deviceauth_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
@@ -83,4 +88,72 @@ func TestLogs_NoSecrets(t *testing.T) {
 			t.Errorf("an event carries the secret %q", s)
 		}
 	}
+}
+
+// A device that signs for another host than Config.PublicURL (here
+// localhost where the server is configured as 127.0.0.1) is refused, and
+// the log says so with both authorities — the one thing a bad signature
+// cannot tell by itself. A signature that is simply wrong says nothing of
+// the kind.
+func TestLogs_AuthorityMismatchNamesBothHosts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := e.enrolKeyed("bob")
+	u, err := url.Parse(e.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expected := u.Host // 127.0.0.1:PORT
+	received := "localhost:" + u.Port()
+	elsewhere, err := device.New("http://"+received+"/deviceauth", d.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere.CredentialID, elsewhere.Now = d.CredentialID, e.clock.Now
+	if _, err := elsewhere.Pending(ctx); !isUnauthorized(err) {
+		t.Fatalf("a request signed for %s: %v, want unauthorized", received, err)
+	}
+	line := logLine(e.logs.String(), "another host than Config.PublicURL")
+	for _, want := range []string{`"level":"INFO"`, `"expectedAuthority":"` + expected + `"`, `"receivedAuthority":"` + received + `"`,
+		`"credentialId":"` + d.CredentialID + `"`} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("the log line %q lacks %s; logs:\n%s", line, want, e.logs.String())
+		}
+	}
+	if strings.Contains(line, "Signature") || strings.Contains(line, "nonce") {
+		t.Fatalf("the log line carries signature material: %s", line)
+	}
+
+	// Another key's signature, sent to the same other host: refused, and
+	// not explained as a host mismatch.
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	forger, err := device.New("http://"+received+"/deviceauth", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger.CredentialID, forger.Now = d.CredentialID, e.clock.Now
+	before := strings.Count(e.logs.String(), "another host than Config.PublicURL")
+	if _, err := forger.Pending(ctx); !isUnauthorized(err) {
+		t.Fatalf("a forged request: %v, want unauthorized", err)
+	}
+	if after := strings.Count(e.logs.String(), "another host than Config.PublicURL"); after != before {
+		t.Fatalf("a wrong signature was logged as a host mismatch:\n%s", e.logs.String())
+	}
+}
+
+// isUnauthorized reports whether a device call was refused 401
+// unauthorized.
+func isUnauthorized(err error) bool {
+	e, ok := err.(*device.Error)
+	return ok && e.Status == 401 && e.Code == "unauthorized"
+}
+
+// logLine is the first line of logs containing s, "" when none does.
+func logLine(logs, s string) string {
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }

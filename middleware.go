@@ -251,7 +251,10 @@ func (s *Service) trackDenial(user, action string, details Details, res TrackRes
 	case res.State == StateReview:
 		return refuse("review", "the action is held for review")
 	case !res.Enrolled || res.ChallengeID == "":
-		return refuse("enrollment_required", "the user has no device to approve with")
+		// No state: the policy wanted a challenge, but there is none, and
+		// none can be approved until the user enrols a device.
+		return Validation{}, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: "enrollment_required",
+			Message: "the user has no device to approve with: enrol one first"}}
 	}
 	return Validation{}, &Denial{
 		Status: http.StatusUnauthorized,

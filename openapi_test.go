@@ -98,6 +98,20 @@ var openapiCoverage = []struct {
 	{"DELETE", "/v1/web/credentials/{id}", 429, []string{"rate_limited"}},
 	{"DELETE", "/v1/web/credentials/{id}", 503, []string{"unavailable"}},
 
+	{"PATCH", "/v1/web/credentials/{id}", 200, nil},
+	{"PATCH", "/v1/web/credentials/{id}", 400, []string{"invalid_request"}},
+	{"PATCH", "/v1/web/credentials/{id}", 401, []string{"unauthenticated"}},
+	{"PATCH", "/v1/web/credentials/{id}", 403, []string{"cross_origin"}},
+	{"PATCH", "/v1/web/credentials/{id}", 404, []string{"not_found"}},
+	{"PATCH", "/v1/web/credentials/{id}", 413, []string{"body_too_large"}},
+	{"PATCH", "/v1/web/credentials/{id}", 503, []string{"unavailable"}},
+
+	{"GET", "/v1/web/challenges/{id}", 200, nil},
+	{"GET", "/v1/web/challenges/{id}", 400, []string{"invalid_request"}},
+	{"GET", "/v1/web/challenges/{id}", 401, []string{"unauthenticated"}},
+	{"GET", "/v1/web/challenges/{id}", 404, []string{"not_found"}},
+	{"GET", "/v1/web/challenges/{id}", 503, []string{"unavailable"}},
+
 	{"POST", "/example/transfer", 200, nil},
 	{"POST", "/example/transfer", 400, []string{"invalid_request", "invalid_details"}},
 	{"POST", "/example/transfer", 401, []string{"unauthenticated", "challenge_required"}},
@@ -339,6 +353,70 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 	c.Expect("list: bad user ID", 400, "invalid_request", true, web("GET", "/v1/web/credentials", longUser, "", nil))
 	e.store.Fail.Store(true)
 	c.Expect("list: store down", 503, "unavailable", true, web("GET", "/v1/web/credentials", "alice", "", nil))
+	e.store.Fail.Store(false)
+
+	// PATCH /v1/web/credentials/{id}
+	rename := func(user, id, body string, extra map[string]string) func() {
+		h := map[string]string{"Content-Type": "application/json"}
+		if user != "" {
+			h["X-User"] = user
+		}
+		maps.Copy(h, extra)
+		return c.Send("PATCH", base+"/v1/web/credentials/"+id, body, h)
+	}
+	renamed := c.Expect("rename", 200, "", true, rename("alice", alice.CredentialID, `{"name":"Work phone"}`, nil))
+	var rc deviceauth.Credential
+	if err := json.Unmarshal(renamed.Body, &rc); err != nil || rc.ID != alice.CredentialID || rc.Name != "Work phone" {
+		t.Errorf("rename answered %s (%v), want %s named Work phone", renamed.Body, err, alice.CredentialID)
+	}
+	cs, _ := e.svc.Credentials(ctx, "alice")
+	if i := slices.IndexFunc(cs, func(c deviceauth.Credential) bool { return c.ID == alice.CredentialID }); i < 0 || cs[i].Name != "Work phone" {
+		t.Errorf("after the rename, alice's credentials are %+v", cs)
+	}
+	c.Expect("rename: empty name", 400, "invalid_request", false, rename("alice", alice.CredentialID, `{"name":""}`, nil))
+	c.Expect("rename: control character", 400, "invalid_request", false, rename("alice", alice.CredentialID, `{"name":"a\u0007b"}`, nil))
+	c.Expect("rename: name over 64 bytes", 400, "invalid_request", false, rename("alice", alice.CredentialID, `{"name":"`+strings.Repeat("n", 65)+`"}`, nil))
+	c.Expect("rename: unknown member", 400, "invalid_request", false, rename("alice", alice.CredentialID, `{"name":"x","kind":"passkey"}`, nil))
+	c.Expect("rename: nobody", 401, "unauthenticated", true, rename("", alice.CredentialID, `{"name":"x"}`, nil))
+	c.Expect("rename: cross-origin", 403, "cross_origin", true, rename("alice", alice.CredentialID, `{"name":"x"}`,
+		map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}))
+	c.Expect("rename: another user's credential", 404, "not_found", true, rename("alice", bob.CredentialID, `{"name":"x"}`, nil))
+	c.Expect("rename: unknown credential", 404, "not_found", true, rename("alice", "unknownCredential", `{"name":"x"}`, nil))
+	c.Expect("rename: oversize body", 413, "body_too_large", false, rename("alice", alice.CredentialID, huge, nil))
+	e.store.Fail.Store(true)
+	c.Expect("rename: store down", 503, "unavailable", true, rename("alice", alice.CredentialID, `{"name":"x"}`, nil))
+	e.store.Fail.Store(false)
+
+	// GET /v1/web/challenges/{id}
+	watched := e.track("alice", "transfer", transferDetails, false)
+	stateOf := func(x openapitest.Exchange) string {
+		var st deviceauth.QRStatus
+		json.Unmarshal(x.Body, &st)
+		return st.State
+	}
+	statePath := "/v1/web/challenges/" + watched.ChallengeID
+	if st := stateOf(c.Expect("challenge state", 200, "", true, web("GET", statePath, "alice", "", nil))); st != "PENDING" {
+		t.Errorf("challenge state %s, want PENDING", st)
+	}
+	before := e.clock.Timers()
+	longPoll := c.Expect("challenge state: long-poll until approved", 200, "", true, func() {
+		done := make(chan struct{})
+		go func() { defer close(done); web("GET", statePath+"?since=PENDING&wait=25s", "alice", "", nil)() }()
+		waitForTimers(t, e.clock, before+1) // the deadline
+		unrecorded := *alice.Client         // the phone's requests are not this exchange's
+		unrecorded.HTTPClient = nil
+		approve(t, &unrecorded, watched.ChallengeID)
+		<-done
+	})
+	if st := stateOf(longPoll); st != "APPROVED" {
+		t.Errorf("long-poll state %s, want APPROVED", st)
+	}
+	c.Expect("challenge state: wait is not a duration", 400, "invalid_request", false, web("GET", statePath+"?wait=soon", "alice", "", nil))
+	c.Expect("challenge state: nobody", 401, "unauthenticated", true, web("GET", statePath, "", "", nil))
+	c.Expect("challenge state: another user's challenge", 404, "not_found", true, web("GET", statePath, "bob", "", nil))
+	c.Expect("challenge state: unknown challenge", 404, "not_found", true, web("GET", "/v1/web/challenges/ch_unknown", "alice", "", nil))
+	e.store.Fail.Store(true)
+	c.Expect("challenge state: store down", 503, "unavailable", true, web("GET", statePath, "alice", "", nil))
 	e.store.Fail.Store(false)
 
 	// POST /v1/web/registration-tokens and DELETE /v1/web/credentials/{id}

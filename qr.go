@@ -200,7 +200,9 @@ func (s *Service) challengeClosed(ctx context.Context, id string, now time.Time)
 	return ErrChallengeClosed.withState(string(cur.State))
 }
 
-// QRStatus is what the waiting browser learns: the state only.
+// QRStatus is what a waiting browser learns of a challenge — its QR
+// challenge, or one of the user's (GET /v1/web/challenges/{id}): the state
+// only.
 type QRStatus struct {
 	ChallengeID string `json:"challengeId"`
 	State       string `json:"state"`

@@ -89,14 +89,10 @@ func (s *Service) cookiePath() string {
 }
 
 func (s *Service) handleQRStatus(w http.ResponseWriter, r *http.Request) {
-	var wait time.Duration
-	if v := r.URL.Query().Get("wait"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			writeError(w, ErrInvalidRequest.withMessage("wait must be a duration such as 25s"))
-			return
-		}
-		wait = d
+	wait, err := waitParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
 	id := r.PathValue("id")
 	st, err := s.WaitQR(r.Context(), id, s.bindingCookie(r, id), r.URL.Query().Get("since"), wait)

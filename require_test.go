@@ -221,8 +221,12 @@ func TestRequire_PolicyBlockAndReview_403(t *testing.T) {
 func TestRequire_NotEnrolled_403EnrollmentRequired(t *testing.T) {
 	g := newGatedEnv(t, nil)
 	rec := g.transfer("alice", "", "10")
-	if b := denialOf(t, rec); rec.Code != 403 || b.Error != "enrollment_required" || g.ran != 0 {
-		t.Fatalf("got %d %+v ran %d", rec.Code, b, g.ran)
+	// No state: there is no challenge whose state it could be.
+	if b := denialOf(t, rec); rec.Code != 403 || b.Error != "enrollment_required" || b.State != "" || g.ran != 0 {
+		t.Fatalf("got %d %+v ran %d; want 403 enrollment_required without a state", rec.Code, b, g.ran)
+	}
+	if strings.Contains(rec.Body.String(), `"state"`) {
+		t.Fatalf("the enrollment_required body carries a state: %s", rec.Body)
 	}
 }
 

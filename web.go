@@ -12,6 +12,8 @@ import (
 //	POST   /v1/web/registration-tokens   mint a registration token (step-up when enrolled)
 //	GET    /v1/web/credentials           list the user's credentials
 //	DELETE /v1/web/credentials/{id}      remove one (step-up while others remain)
+//	PATCH  /v1/web/credentials/{id}      rename one ({"name": …})
+//	GET    /v1/web/challenges/{id}       a challenge's state, long-polling with ?since=S&wait=D
 //
 // Step-up works as on a gated route: without a Deviceauth-Token header the
 // answer is 401 challenge_required for addAuthenticator or
@@ -21,6 +23,8 @@ func (s *Service) webRoutes(route func(pattern, method string, h func(http.Respo
 	route("/v1/web/registration-tokens", http.MethodPost, s.handleMint)
 	route("/v1/web/credentials", http.MethodGet, s.handleListCredentials)
 	route("/v1/web/credentials/{id}", http.MethodDelete, s.handleRemoveCredential)
+	route("/v1/web/credentials/{id}", http.MethodPatch, s.handleRenameCredential)
+	route("/v1/web/challenges/{id}", http.MethodGet, s.handleChallengeState)
 }
 
 // webUser resolves the logged-in user, writing the refusal when there is

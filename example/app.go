@@ -39,6 +39,9 @@ type AppConfig struct {
 	Key []byte
 	// Logger receives the Service's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Now is deviceauth's clock (Config.Now), for tests that let a
+	// challenge expire. Default time.Now.
+	Now func() time.Time
 }
 
 // App is the demo web application: username-only sign-in, a device list,
@@ -60,7 +63,8 @@ const (
 	// sessionMaxAge is how long a sign-in lasts.
 	sessionMaxAge = 8 * time.Hour
 	// tokenField is the hidden form field that carries a challenge token
-	// when the user presses Continue (see tokenFromForm).
+	// when the user presses Continue (see tokenFromForm, and the step-ups
+	// in devices.go).
 	tokenField = "deviceauth_token"
 	// deviceCommand is how the README and the pages run the terminal phone.
 	deviceCommand = "go run ./example/device"
@@ -88,7 +92,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 	cookies := sessions.NewCookieStore(cookieKey)
 	cookies.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: u.Scheme == "https"}
 	cookies.MaxAge(int(sessionMaxAge / time.Second))
-	users := gorillasession.New(cookies, sessionName)
+	users := gorillasession.New(cookies, sessionName, gorillasession.WithLogger(cfg.Logger))
 
 	publicURL := base + "/deviceauth"
 	pk, err := newPasskeys(u, cfg.Key, cfg.Logger)
@@ -107,8 +111,13 @@ func NewApp(cfg AppConfig) (*App, error) {
 		SignIn: users.SignIn,
 		// Pushes are logged (push.go): IDs only.
 		Notifier: logNotifier(cfg.Logger),
+		// A phone that denies with reason not_me mutes pushes to the user
+		// (the log then says "deviceauth: push.muted"); an hour by
+		// default, two minutes here so that the walkthrough goes on.
+		PushMute: 2 * time.Minute,
 		// Passkeys (passkey.go): a credential kind and a step-up method.
 		Passkeys: passkeyVerifier(pk),
+		Now:      cfg.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -137,16 +146,18 @@ func (a *App) routes() http.Handler {
 	app.HandleFunc("GET /devices", a.devices)
 	app.HandleFunc("POST /devices/add", a.addDevice)
 	app.HandleFunc("POST /devices/{id}/remove", a.removeDevice)
+	app.HandleFunc("POST /devices/{id}/rename", a.renameDevice)
 	app.HandleFunc("GET /transfer", a.transferForm)
-	app.Handle("POST /transfer", tokenFromForm(a.svc.Require("transfer",
+	app.Handle("POST /transfer", a.svc.Require("transfer",
 		deviceauth.WithDetails(transferDetails),
+		deviceauth.WithTokenFrom(tokenFromForm),
 		// The phone that approves may be another device of the user,
 		// told by a push; number matching ties it to this screen.
 		// Or a passkey on this device (passkey.go).
 		deviceauth.WithMethods(deviceauth.MethodDevice, deviceauth.MethodPush, deviceauth.MethodPasskey),
 		deviceauth.WithVerificationCode(),
 		deviceauth.WithErrorHandler(a.transferDenied),
-	)(http.HandlerFunc(a.transfer))))
+	)(http.HandlerFunc(a.transfer)))
 	app.HandleFunc("GET /phone", a.phone)
 	app.Handle("GET /static/", staticFiles())
 
@@ -154,7 +165,7 @@ func (a *App) routes() http.Handler {
 	// ones are refused (with the SameSite=Lax cookie, a second line).
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.problem(w, r, http.StatusForbidden, "cross_origin", "Cross-origin requests are refused.")
+		a.problem(w, r, http.StatusForbidden, "cross_origin", "")
 	}))
 
 	root := http.NewServeMux()
@@ -180,7 +191,8 @@ type signInView struct {
 
 type homeView struct {
 	frame
-	Devices int
+	Devices  int
+	Passkeys int
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
@@ -198,7 +210,8 @@ func (a *App) home(w http.ResponseWriter, r *http.Request) {
 		a.serviceProblem(w, r, err)
 		return
 	}
-	a.render(w, http.StatusOK, "home", homeView{frame: frame{Title: "Home", User: user}, Devices: len(creds)})
+	devices, passkeys := splitCredentials(creds)
+	a.render(w, http.StatusOK, "home", homeView{frame: frame{Title: "Home", User: user}, Devices: len(devices), Passkeys: len(passkeys)})
 }
 
 // validUsername keeps the demo's user IDs boring: there are no passwords,
@@ -247,15 +260,35 @@ func (a *App) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
 type problemView struct {
 	frame
 	Status   int
-	Code     string
+	Code     string // the stable error code, for tests and support: not shown
 	Message  string
 	Link     string
 	LinkText string
 }
 
-// problem renders an error page; code is the stable deviceauth error code
-// (or the app's own), shown so that what happened can be looked up.
+// problemWords is what an end user reads for an error code: words, not the
+// API's code. Codes not listed show the Service's own message (a form's
+// mistake, say).
+var problemWords = map[string]string{
+	"unauthenticated":     "Please sign in first.",
+	"enrollment_required": "You have no device to approve this with yet. Add one first: the terminal phone or the phone simulator will do.",
+	"blocked":             "This is blocked for your account for now, for example after too many wrong codes. Try again in a few minutes.",
+	"review":              "This is held for review: it will not go through for now.",
+	"step_up_required":    "This needs an approval on one of your devices.",
+	"rate_limited":        "Too many attempts. Wait a minute, then try again.",
+	"unavailable":         "Something went wrong on our side. Nothing was done; try again in a moment.",
+	"not_found":           "There is no such device on your account.",
+	"cross_origin":        "This request came from another site and was refused.",
+	"credential_limit":    "You have as many devices as an account may have. Remove one first.",
+}
+
+// problem renders an error page. code is the stable deviceauth error code
+// (or the app's own): the page says it in words, and keeps the code only
+// in an attribute.
 func (a *App) problem(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	if words, ok := problemWords[code]; ok {
+		message = words
+	}
 	v := problemView{frame: frame{Title: http.StatusText(status)}, Status: status, Code: code, Message: message,
 		Link: "/", LinkText: "Home"}
 	v.User, _ = a.users.ResolveUser(r)
@@ -292,7 +325,9 @@ func parsePages() (map[string]*template.Template, error) {
 			if t.IsZero() {
 				return "never"
 			}
-			return t.Local().Format("2006-01-02 15:04:05")
+			// The demo's one date format, as the terminal phone prints it
+			// and the simulator shows it (static/phone-ui.js).
+			return t.Local().Format(time.DateTime)
 		},
 	}
 	pages := map[string]*template.Template{}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ import (
 
 // startApp serves a new App over HTTP, as main does: listen first, so the
 // app knows its real URL.
-func startApp(t *testing.T) string {
+func startApp(t *testing.T, mods ...func(*AppConfig)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,7 +35,11 @@ func startApp(t *testing.T) string {
 	}
 	base := "http://" + ln.Addr().String()
 	st := memstore.New()
-	app, err := NewApp(AppConfig{BaseURL: base, Store: st, Key: randomKey(), Logger: slog.New(slog.DiscardHandler)})
+	cfg := AppConfig{BaseURL: base, Store: st, Key: randomKey(), Logger: slog.New(slog.DiscardHandler)}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	app, err := NewApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +142,31 @@ func find(t *testing.T, re *regexp.Regexp, s string) string {
 
 var (
 	tokenInPage   = regexp.MustCompile(`name="deviceauth_token" value="(dat_[A-Za-z0-9_-]+)"`)
-	codeInPage    = regexp.MustCompile(`class="code">([0-9]+)<`)
+	codeInPage    = regexp.MustCompile(`id="verification-code">([0-9]+)<`)
 	approveInPage = regexp.MustCompile(`go run ./example/device approve ([A-Za-z0-9_-]+)`)
 	enrolInPage   = regexp.MustCompile(`<pre id="command">(go run ./example/device enrol [^<]*)</pre>`)
 	challengeLine = regexp.MustCompile(`(?m)^challenge (\S+)$`)
 )
+
+// wantApproval fails unless p is the challenge page with status, saying
+// the approval state key in words (headline), with the Continue form
+// exactly when continues is true — and without any API code in its text.
+func (p page) wantApproval(t *testing.T, what string, status int, key, headline string, continues bool) {
+	t.Helper()
+	p.want(t, what, status, `data-state="`+key+`"`, `<h2 id="approval-state"`, ">"+headline+"</h2>")
+	if got := strings.Contains(p.body, `id="continue"`); got != continues {
+		t.Fatalf("%s: Continue shown %v, want %v; body:\n%s", what, got, continues, p.body)
+	}
+	if got := strings.Contains(p.body, `id="start-over"`); got == continues {
+		t.Fatalf("%s: Start over shown %v, want %v", what, got, !continues)
+	}
+	text := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(p.body, "")
+	for _, code := range []string{"challenge_required", "challenge_failed"} {
+		if strings.Contains(text, code) {
+			t.Fatalf("%s: the page shows the API code %s to the user:\n%s", what, code, text)
+		}
+	}
+}
 
 // runPhone runs the terminal phone in process and fails unless it exits 0.
 func runPhone(t *testing.T, stdin string, args ...string) string {
@@ -219,11 +244,14 @@ func TestDemo_TransferGoesThroughOnceWithThePhonesApproval(t *testing.T) {
 		t.Fatalf("state file: %v, %v; want mode 0600", fi, err)
 	}
 	b.get("/devices").want(t, "devices", http.StatusOK, "Terminal phone", credID)
+	if p := b.get("/devices"); !regexp.MustCompile(`<td>never</td>\s*<td><form method="post" action="/devices/` + credID + `/remove">`).MatchString(p.body) {
+		t.Fatalf("a device never used does not say so:\n%s", p.body)
+	}
 
 	transfer := url.Values{"amount": {"25.00"}, "payee": {"Bob"}}
 	p := b.post("/transfer", transfer)
-	p.want(t, "transfer without a token", http.StatusUnauthorized, "challenge_required",
-		"go run ./example/device pending", "Send 25.00 EUR to Bob")
+	p.want(t, "transfer without a token", http.StatusUnauthorized, "go run ./example/device pending", "Send 25.00 EUR to Bob")
+	p.wantApproval(t, "transfer without a token", http.StatusUnauthorized, "waiting", "Waiting for your phone", true)
 	token, code, id := find(t, tokenInPage, p.body), find(t, codeInPage, p.body), find(t, approveInPage, p.body)
 
 	shown := approveOnPhone(t, phoneFile, id, code)
@@ -236,18 +264,46 @@ func TestDemo_TransferGoesThroughOnceWithThePhonesApproval(t *testing.T) {
 
 	withToken := url.Values{"amount": {"25.00"}, "payee": {"Bob"}, tokenField: {token}}
 	b.post("/transfer", withToken).want(t, "transfer with the approved token", http.StatusOK, "Sent 25.00 EUR to Bob.", credID)
-	b.post("/transfer", withToken).want(t, "the same token again", http.StatusForbidden, "challenge_failed")
+	// The approval is the device's last use, in the demo's one date format.
+	lastUsed := regexp.MustCompile(`<td>(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)</td>\s*<td><form method="post" action="/devices/` + credID + `/remove">`)
+	if m := lastUsed.FindStringSubmatch(b.get("/devices").body); m == nil {
+		t.Fatal("the devices page does not show when the device was last used")
+	} else if used, err := time.ParseInLocation(time.DateTime, m[1], time.Local); err != nil || time.Since(used) > time.Minute || time.Since(used) < -time.Second {
+		t.Fatalf("last used %q (%v), want about now", m[1], err)
+	}
+	b.post("/transfer", withToken).wantApproval(t, "the same token again", http.StatusForbidden, "used", "Already used", false)
 
 	p = b.post("/transfer", transfer)
-	p.want(t, "second transfer", http.StatusUnauthorized, "challenge_required")
+	p.wantApproval(t, "second transfer", http.StatusUnauthorized, "waiting", "Waiting for your phone", true)
 	token = find(t, tokenInPage, p.body)
 	approveOnPhone(t, phoneFile, find(t, approveInPage, p.body), find(t, codeInPage, p.body))
 	changed := url.Values{"amount": {"2500.00"}, "payee": {"Bob"}, tokenField: {token}}
 	p = b.post("/transfer", changed)
-	p.want(t, "a changed amount with a valid token", http.StatusForbidden, "challenge_failed", "Send 2500.00 EUR to Bob")
+	p.want(t, "a changed amount with a valid token", http.StatusForbidden, "Send 2500.00 EUR to Bob")
+	p.wantApproval(t, "a changed amount with a valid token", http.StatusForbidden, "other_details", "Approved for something else", false)
 	if strings.Contains(p.body, "Sent") {
 		t.Fatalf("a changed amount went through:\n%s", p.body)
 	}
+}
+
+func TestDemo_DevicesCanBeRenamed(t *testing.T) {
+	base := startApp(t)
+	b := newBrowser(t, base)
+	signIn(t, b, "ada")
+	id := enrolFrom(t, base, b.post("/devices/add", nil), filepath.Join(t.TempDir(), "phone.json"))
+
+	p := b.post("/devices/"+id+"/rename", url.Values{"name": {"  Ada’s work phone "}})
+	if p.status != http.StatusSeeOther || p.location != "/devices" {
+		t.Fatalf("rename: %d to %q, want 303 to /devices; body:\n%s", p.status, p.location, p.body)
+	}
+	b.get("/devices").want(t, "renamed", http.StatusOK, `name="name" value="Ada’s work phone"`)
+	b.post("/devices/"+id+"/rename", url.Values{"name": {" "}}).want(t, "empty name", http.StatusBadRequest, "A name is 1 to 64 bytes")
+	b.post("/devices/"+id+"/rename", url.Values{"name": {strings.Repeat("x", 65)}}).want(t, "long name", http.StatusBadRequest, "A name is 1 to 64 bytes")
+	b.post("/devices/cr_nope/rename", url.Values{"name": {"x"}}).want(t, "unknown device", http.StatusNotFound, "There is no such device")
+	other := newBrowser(t, base)
+	signIn(t, other, "eve")
+	other.post("/devices/"+id+"/rename", url.Values{"name": {"eve's now"}}).want(t, "another user's device", http.StatusNotFound, "There is no such device")
+	b.get("/devices").want(t, "still Ada's name", http.StatusOK, `value="Ada’s work phone"`)
 }
 
 func TestDemo_DeniedTransferDoesNotGoThrough(t *testing.T) {
@@ -258,10 +314,82 @@ func TestDemo_DeniedTransferDoesNotGoThrough(t *testing.T) {
 	enrolFrom(t, base, b.post("/devices/add", nil), phoneFile)
 
 	p := b.post("/transfer", url.Values{"amount": {"10"}, "payee": {"Mallory"}})
-	p.want(t, "transfer", http.StatusUnauthorized, "challenge_required", "Send 10.00 EUR to Mallory")
+	p.want(t, "transfer", http.StatusUnauthorized, "Send 10.00 EUR to Mallory")
 	runPhone(t, "", "deny", find(t, approveInPage, p.body), "-reason", "not_me", "-key", phoneFile)
 	b.post("/transfer", url.Values{"amount": {"10"}, "payee": {"Mallory"}, tokenField: {find(t, tokenInPage, p.body)}}).
-		want(t, "continue after a denial", http.StatusForbidden, "challenge_failed")
+		wantApproval(t, "continue after a denial", http.StatusForbidden, "denied", "Denied on your phone", false)
+}
+
+// testClock is a settable clock for the App's deviceauth.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestDemo_ExpiredAndUnknownApprovalsSaySo(t *testing.T) {
+	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	base := startApp(t, func(c *AppConfig) { c.Now = clock.Now })
+	b := newBrowser(t, base)
+	signIn(t, b, "ada")
+	enrolFrom(t, base, b.post("/devices/add", nil), filepath.Join(t.TempDir(), "phone.json"))
+
+	transfer := url.Values{"amount": {"5"}, "payee": {"Bob"}}
+	p := b.post("/transfer", transfer)
+	p.wantApproval(t, "transfer", http.StatusUnauthorized, "waiting", "Waiting for your phone", true)
+	clock.Advance(deviceauth.MaxChallengeTTL + time.Second)
+	b.post("/transfer", url.Values{"amount": {"5"}, "payee": {"Bob"}, tokenField: {find(t, tokenInPage, p.body)}}).
+		wantApproval(t, "continue after the challenge expired", http.StatusForbidden, "expired", "Expired", false)
+
+	b.post("/transfer", url.Values{"amount": {"5"}, "payee": {"Bob"}, tokenField: {"dat_not-a-token"}}).
+		wantApproval(t, "continue with a made-up token", http.StatusForbidden, "unknown", "This approval is no longer valid", false)
+}
+
+// The walkthrough's "deny -reason not_me" mutes pushes to the user, and
+// says so in the log, for the demo's two minutes only.
+func TestDemo_NotMeMutesPushesForTwoMinutes(t *testing.T) {
+	clock := &testClock{now: time.Now()} // the terminal phone signs with real times
+	logs := &logBuffer{}
+	base := startApp(t, func(c *AppConfig) {
+		c.Now = clock.Now
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	b := newBrowser(t, base)
+	signIn(t, b, "ada")
+	phoneFile := filepath.Join(t.TempDir(), "phone.json")
+	enrolFrom(t, base, b.post("/devices/add", nil), phoneFile)
+
+	p := b.post("/transfer", url.Values{"amount": {"10"}, "payee": {"Mallory"}})
+	runPhone(t, "", "deny", find(t, approveInPage, p.body), "-reason", "not_me", "-key", phoneFile)
+	muted := func(id string) bool {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, `msg="deviceauth: push.muted"`) && strings.Contains(l, "challengeId="+id+" ") {
+				return true
+			}
+		}
+		return false
+	}
+	// Track mutes (or not) before it answers: the log is already written.
+	p = b.post("/transfer", url.Values{"amount": {"11"}, "payee": {"Bob"}})
+	if id := find(t, approveInPage, p.body); !muted(id) {
+		t.Fatalf("the push after a not_me denial was not muted (or not logged as such):\n%s", logs.String())
+	}
+	clock.Advance(2*time.Minute + time.Second)
+	p = b.post("/transfer", url.Values{"amount": {"12"}, "payee": {"Bob"}})
+	if id := find(t, approveInPage, p.body); muted(id) {
+		t.Fatalf("pushes are still muted after two minutes:\n%s", logs.String())
+	}
 }
 
 func TestDemo_AddingAndRemovingDevicesNeedsAStepUp(t *testing.T) {
@@ -274,7 +402,8 @@ func TestDemo_AddingAndRemovingDevicesNeedsAStepUp(t *testing.T) {
 
 	// A second device needs the first one's approval.
 	p := b.post("/devices/add", nil)
-	p.want(t, "add a second device", http.StatusUnauthorized, "challenge_required", "addAuthenticator")
+	p.want(t, "add a second device", http.StatusUnauthorized, "Add a new device to your account")
+	p.wantApproval(t, "add a second device", http.StatusUnauthorized, "waiting", "Waiting for your phone", true)
 	if strings.Contains(p.body, "drt_") {
 		t.Fatalf("a registration token was shown before the step-up:\n%s", p.body)
 	}
@@ -288,10 +417,16 @@ func TestDemo_AddingAndRemovingDevicesNeedsAStepUp(t *testing.T) {
 	// Removing one while another remains needs an approval too; pressing
 	// Continue too early fails without using the approval up.
 	p = b.post("/devices/"+id2+"/remove", nil)
-	p.want(t, "remove the second device", http.StatusUnauthorized, "challenge_required", "removeAuthenticator", "Remove “Second phone”")
+	p.want(t, "remove the second device", http.StatusUnauthorized, "Remove “Second phone”")
 	token = find(t, tokenInPage, p.body)
-	b.post("/devices/"+id2+"/remove", url.Values{tokenField: {token}}).
-		want(t, "continue before approving", http.StatusForbidden, "challenge_failed", token)
+	early := b.post("/devices/"+id2+"/remove", url.Values{tokenField: {token},
+		challengeField: {find(t, approveInPage, p.body)}, codeField: {find(t, codeInPage, p.body)}})
+	early.want(t, "continue before approving", http.StatusForbidden, token)
+	early.wantApproval(t, "continue before approving", http.StatusForbidden, "not_yet", "Not approved yet", true)
+	// The page still says what to approve, and with which code.
+	if find(t, approveInPage, early.body) != find(t, approveInPage, p.body) || find(t, codeInPage, early.body) != find(t, codeInPage, p.body) {
+		t.Fatalf("the not-yet page lost the challenge or its code:\n%s", early.body)
+	}
 	approveOnPhone(t, phone1, find(t, approveInPage, p.body), find(t, codeInPage, p.body))
 	p = b.post("/devices/"+id2+"/remove", url.Values{tokenField: {token}})
 	if p.status != http.StatusSeeOther || p.location != "/devices" {
@@ -331,17 +466,17 @@ func TestDemo_Refusals(t *testing.T) {
 	}{
 		{"devices signed out", signedOut, "GET", "/devices", nil, nil, http.StatusSeeOther, ""},
 		{"transfer form signed out", signedOut, "GET", "/transfer", nil, nil, http.StatusSeeOther, ""},
-		{"transfer signed out", signedOut, "POST", "/transfer", url.Values{"amount": {"1"}, "payee": {"x"}}, nil, http.StatusUnauthorized, "unauthenticated"},
+		{"transfer signed out", signedOut, "POST", "/transfer", url.Values{"amount": {"1"}, "payee": {"x"}}, nil, http.StatusUnauthorized, "Please sign in first."},
 		{"add a device signed out", signedOut, "POST", "/devices/add", nil, nil, http.StatusSeeOther, ""},
 		{"empty username", signedOut, "POST", "/signin", url.Values{"username": {" "}}, nil, http.StatusBadRequest, "A username is"},
 		{"unknown page", signedOut, "GET", "/nope", nil, nil, http.StatusNotFound, ""},
-		{"transfer without a device", noDevice, "POST", "/transfer", url.Values{"amount": {"1"}, "payee": {"x"}}, nil, http.StatusForbidden, "enrollment_required"},
+		{"transfer without a device", noDevice, "POST", "/transfer", url.Values{"amount": {"1"}, "payee": {"x"}}, nil, http.StatusForbidden, "You have no device to approve this with yet."},
 		{"transfer of nothing", noDevice, "POST", "/transfer", url.Values{"amount": {"0"}, "payee": {"x"}}, nil, http.StatusBadRequest, "more than zero"},
 		{"transfer of a bad amount", noDevice, "POST", "/transfer", url.Values{"amount": {"1e9"}, "payee": {"x"}}, nil, http.StatusBadRequest, "must be a number"},
 		{"payee with a bidi control", noDevice, "POST", "/transfer", url.Values{"amount": {"1"}, "payee": {"Bob\u202Eevil"}}, nil, http.StatusBadRequest, "message: bidiControl character"},
-		{"remove an unknown device", noDevice, "POST", "/devices/nope/remove", nil, nil, http.StatusNotFound, "not_found"},
-		{"cross-origin sign-in", signedOut, "POST", "/signin", url.Values{"username": {"eve"}}, []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden, "cross_origin"},
-		{"cross-origin transfer", noDevice, "POST", "/transfer", url.Values{"amount": {"1"}, "payee": {"x"}}, []string{"Origin", "https://evil.example"}, http.StatusForbidden, "cross_origin"},
+		{"remove an unknown device", noDevice, "POST", "/devices/nope/remove", nil, nil, http.StatusNotFound, "There is no such device on your account."},
+		{"cross-origin sign-in", signedOut, "POST", "/signin", url.Values{"username": {"eve"}}, []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden, "came from another site"},
+		{"cross-origin transfer", noDevice, "POST", "/transfer", url.Values{"amount": {"1"}, "payee": {"x"}}, []string{"Origin", "https://evil.example"}, http.StatusForbidden, "came from another site"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -384,24 +519,6 @@ func TestDemo_PagesAreNotCachedAndCookieIsLaxHttpOnly(t *testing.T) {
 	resp.Body.Close()
 	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 		t.Fatalf("Cache-Control %q, want no-store", got)
-	}
-}
-
-func TestTokenFromForm_MovesTheFieldIntoTheHeader(t *testing.T) {
-	var gotHeader, gotBody string
-	h := tokenFromForm(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotHeader = r.Header.Get(deviceauth.TokenHeader)
-		b, _ := io.ReadAll(r.Body)
-		gotBody = string(b)
-	}))
-	req := httptest.NewRequest("POST", "/transfer", strings.NewReader("amount=1&deviceauth_token=dat_x&payee=Bob"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	if gotHeader != "dat_x" || gotBody != "amount=1&payee=Bob" {
-		t.Fatalf("header %q, body %q; want dat_x and the form without the token", gotHeader, gotBody)
-	}
-	if req.Header.Get(deviceauth.TokenHeader) != "" {
-		t.Fatal("the caller's request was changed")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/deviceauth/deviceauth"
@@ -11,7 +12,21 @@ import (
 
 type devicesView struct {
 	frame
-	Devices []deviceauth.Credential
+	Devices  []deviceauth.Credential // phones: device keys
+	Passkeys []deviceauth.Credential
+}
+
+// splitCredentials separates the user's device keys from their passkeys: a
+// passkey is not a "device" on the pages, though both are credentials.
+func splitCredentials(creds []deviceauth.Credential) (devices, passkeys []deviceauth.Credential) {
+	for _, c := range creds {
+		if c.Kind == "passkey" {
+			passkeys = append(passkeys, c)
+		} else {
+			devices = append(devices, c)
+		}
+	}
+	return devices, passkeys
 }
 
 func (a *App) devices(w http.ResponseWriter, r *http.Request) {
@@ -24,7 +39,29 @@ func (a *App) devices(w http.ResponseWriter, r *http.Request) {
 		a.serviceProblem(w, r, err)
 		return
 	}
-	a.render(w, http.StatusOK, "devices", devicesView{frame: frame{Title: "Devices", User: user}, Devices: creds})
+	v := devicesView{frame: frame{Title: "Devices", User: user}}
+	v.Devices, v.Passkeys = splitCredentials(creds)
+	a.render(w, http.StatusOK, "devices", v)
+}
+
+// renameDevice renames one of the user's devices or passkeys
+// (Service.RenameCredential: no step-up, a name grants nothing).
+func (a *App) renameDevice(w http.ResponseWriter, r *http.Request) {
+	user, ok := a.signedIn(w, r)
+	if !ok {
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	_, err := a.svc.RenameCredential(r.Context(), user, r.PathValue("id"), name)
+	if errors.Is(err, deviceauth.ErrInvalidRequest) {
+		a.problem(w, r, http.StatusBadRequest, "invalid_name", "A name is 1 to 64 bytes of text, without control characters.")
+		return
+	}
+	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/devices", http.StatusSeeOther)
 }
 
 type enrolView struct {
@@ -101,14 +138,13 @@ type stepUpPage struct {
 
 // stepUp answers a request that needs a step-up. Without a token it tracks
 // a new challenge and asks the user to approve it on a device. With one,
-// the token did not validate: not approved yet, denied, expired or used —
-// the Service cannot say which without consuming it — so the page offers
-// the same token again (it works once the phone approves) and a fresh
-// start.
+// the token did not pass: the page says why (not approved yet, denied,
+// expired, used — the Service looks it up without consuming it) and offers
+// Continue only while it can still pass.
 func (a *App) stepUp(w http.ResponseWriter, r *http.Request, user string, p stepUpPage, token string) {
 	v := challengeView{frame: frame{Title: p.title, User: user}, Action: p.action, Summary: p.summary, FormAction: p.formAction}
 	if token != "" {
-		v.Code, v.Failed, v.Token = "challenge_failed", true, token
+		a.refused(r, &v, user, token)
 		a.render(w, http.StatusForbidden, "challenge", v)
 		return
 	}
@@ -120,37 +156,18 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request, user string, p step
 	}
 	switch {
 	case res.State == deviceauth.StateBlock:
-		a.problem(w, r, http.StatusForbidden, "blocked", "Too many wrong codes: try again in a few minutes.")
+		a.problem(w, r, http.StatusForbidden, "blocked", "")
 		return
 	case res.State == deviceauth.StateReview:
-		a.problem(w, r, http.StatusForbidden, "review", "This is held for review.")
+		a.problem(w, r, http.StatusForbidden, "review", "")
 		return
 	case res.State != deviceauth.StateChallengeRequired || res.ChallengeID == "":
 		// A policy that allows the action outright still gives no token,
 		// and without one the Service will not add or remove a device.
-		a.problem(w, r, http.StatusForbidden, "step_up_required", "This needs an approval on one of your devices.")
+		a.problem(w, r, http.StatusForbidden, "step_up_required", "")
 		return
 	}
-	v.Code, v.ChallengeID, v.Token = "challenge_required", res.ChallengeID, res.Token
-	v.VerificationCode, v.ExpiresAt = res.VerificationCode, res.ExpiresAt
+	v.waiting(res.ChallengeID, res.Token, res.VerificationCode, res.ExpiresAt)
 	w.Header().Set("WWW-Authenticate", "Deviceauth challenge_id="+strconv.Quote(res.ChallengeID)+", action="+strconv.Quote(p.action))
 	a.render(w, http.StatusUnauthorized, "challenge", v)
 }
-
-// challengeView is the "approve on your phone" page, shared by the
-// step-ups and the transfer.
-type challengeView struct {
-	frame
-	Code             string // challenge_required or challenge_failed
-	Failed           bool   // a Continue with Token did not pass
-	Action           string
-	Summary          string
-	ChallengeID      string
-	VerificationCode string
-	ExpiresAt        time.Time
-	FormAction       string
-	Fields           []hiddenField // posted again with Continue
-	Token            string
-}
-
-type hiddenField struct{ Name, Value string }

@@ -14,10 +14,15 @@
 // # What it shows
 //
 //   - deviceauth.Service.Require("transfer") with WithDetails (the amount and
-//     payee from the form are bound into the challenge) and WithErrorHandler
-//     (HTML pages instead of JSON);
+//     payee from the form are bound into the challenge), WithTokenFrom (the
+//     token from the form's hidden field) and WithErrorHandler (HTML pages
+//     instead of JSON), and Service.Status to say why a token did not pass;
+//   - an "approve on your phone" page that goes on by itself when the phone
+//     answers (deviceauth.js's waitChallenge);
+//   - passkeys (package passkey): sign-in, step-up, a credential kind;
 //   - MintRegistrationToken and RemoveCredential with their step-up: adding
 //     or removing a device while you have one needs its approval;
+//     RenameCredential;
 //   - adapters/gorillasession for who is signed in;
 //   - the device endpoints mounted at /deviceauth/, with Config.PublicURL
 //     set from the real listening address (so -addr 127.0.0.1:0 works);
@@ -32,7 +37,8 @@
 // # Flags
 //
 //	-addr      host:port to listen on (default 127.0.0.1:8080; port 0 picks one)
-//	-store     sqlite:deviceauth-example.db (default), memory, redis://…, postgres://…
+//	-store     sqlite:deviceauth-example.db (default), memory, redis://… (built
+//	           with -tags redis), postgres://… (built with -tags postgres)
 //	-key-file  the token-signing key, created on first run; default next to
 //	           the SQLite database, random per run for memory
 //
@@ -57,7 +63,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
-	storeURL := flag.String("store", defaultStore, "where deviceauth keeps its state: sqlite:PATH, memory, redis://… or postgres://…")
+	storeURL := flag.String("store", defaultStore, "where deviceauth keeps its state: sqlite:PATH, memory, redis://… (built with -tags redis) or postgres://… (built with -tags postgres)")
 	keyFile := flag.String("key-file", "", "`file` of the token-signing key, created on first run (default: PATH.key for sqlite:PATH, deviceauth-example.key for servers, a random key per run for memory)")
 	flag.Parse()
 	if flag.NArg() != 0 {
@@ -93,7 +99,7 @@ func serve(ctx context.Context, addr, storeURL, keyFile string) error {
 	// real port.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return listenError(addr, err)
 	}
 	base := baseURL(ln.Addr())
 	app, err := NewApp(AppConfig{BaseURL: base, Store: st, Key: key,
@@ -124,6 +130,15 @@ func serve(ctx context.Context, addr, storeURL, keyFile string) error {
 		err = nil
 	}
 	return err
+}
+
+// listenError says which flag to change when the app cannot listen: most
+// often the port is taken (another copy of the demo still running).
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("-addr %s: the port is already in use (is the example already running?); choose another with -addr, e.g. -addr 127.0.0.1:0 for any free port: %w", addr, err)
+	}
+	return fmt.Errorf("-addr %s: %w", addr, err)
 }
 
 // baseURL is the URL of a listening address. A loopback or unspecified

@@ -5,7 +5,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -123,4 +125,18 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// A port already in use is named with the flag that changes it.
+func TestServe_PortInUseNamesTheAddrFlag(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	err = serve(context.Background(), taken.Addr().String(), "memory", "")
+	if err == nil || !strings.HasPrefix(err.Error(), "-addr "+taken.Addr().String()+": the port is already in use") ||
+		!strings.Contains(err.Error(), "-addr 127.0.0.1:0") {
+		t.Fatalf("serve on a taken port: %v; want an error naming -addr and how to pick a free port", err)
+	}
 }

@@ -89,9 +89,13 @@ func TestBrowser_Passkey(t *testing.T) {
 	waitFor[bool](page, "the passkey section", `!document.getElementById("passkey-add").hidden`, stepTimeout)
 	page.setValue("#passkey-name", "Laptop")
 	page.click("#passkey-add-button")
-	waitFor[bool](page, "the passkey in the list", `location.pathname === "/devices" && document.querySelector("table") !== null && document.querySelector("table").textContent.includes("Laptop")`, stepTimeout)
+	waitFor[bool](page, "the passkey in the list", `location.pathname === "/devices" && (document.querySelector('#passkeys input[name="name"]') || {}).value === "Laptop"`, stepTimeout)
 	if msg := page.text("#passkey-add-error"); msg != "" {
 		t.Fatalf("adding a passkey: %s", msg)
+	}
+	// A passkey is not a device: the device list is still empty.
+	if eval[bool](page, `document.getElementById("devices") !== null`) || !strings.Contains(page.text("main"), "No device yet.") {
+		t.Fatalf("the passkey is listed as a device:\n%s", page.text("main"))
 	}
 	passkeys, err := a.app.svc.Passkeys(ctx, "ada")
 	if err != nil || len(passkeys) != 1 || passkeys[0].Name != "Laptop" || passkeys[0].Kind != "passkey" {

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/deviceauth/deviceauth/adapters/pgxstore"
 	"github.com/deviceauth/deviceauth/adapters/sqlitestore"
 	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/memstore"
@@ -21,8 +18,12 @@ const defaultStore = "sqlite:deviceauth-example.db"
 //
 //	sqlite:PATH            a SQLite file (adapters/sqlitestore): the default
 //	memory                 in this process only: everything is lost on exit
-//	redis://… rediss://…   Redis (adapters/redisstore)
-//	postgres://…           PostgreSQL (adapters/pgxstore)
+//	redis://… rediss://…   Redis (adapters/redisstore), built with -tags redis
+//	postgres://…           PostgreSQL (adapters/pgxstore), built with -tags postgres
+//
+// The demo compiles only the stores it is built for: SQLite and memory
+// always, Redis and PostgreSQL with their build tags (store_redis.go,
+// store_postgres.go), so that "go run ./example" builds neither client.
 func openStore(ctx context.Context, url string) (store.Store, func(), error) {
 	switch {
 	case url == "memory":
@@ -42,19 +43,7 @@ func openStore(ctx context.Context, url string) (store.Store, func(), error) {
 	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
 		return openRedis(ctx, url)
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		pool, err := pgxpool.New(ctx, url)
-		if err != nil {
-			return nil, nil, fmt.Errorf("-store postgres: %w", err)
-		}
-		s, err := pgxstore.New(pool)
-		if err == nil {
-			err = s.Migrate(ctx)
-		}
-		if err != nil {
-			pool.Close()
-			return nil, nil, fmt.Errorf("-store postgres: %w", err)
-		}
-		return s, func() { _ = s.Close(); pool.Close() }, nil
+		return openPostgres(ctx, url)
 	}
 	return nil, nil, fmt.Errorf("unknown -store %q: want sqlite:PATH, memory, redis://… or postgres://…", url)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,9 +12,6 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 )
-
-// maxFormBytes caps the transfer form; deviceauth's own cap is 64 KiB.
-const maxFormBytes = 16 << 10
 
 // transferRequest is a transfer as the form asks for it.
 type transferRequest struct {
@@ -77,38 +73,13 @@ func transferDetails(_ *http.Request, body []byte) (deviceauth.Details, error) {
 	return t.details(), nil
 }
 
-// tokenFromForm moves the challenge token from the hidden form field
-// deviceauth_token into the Deviceauth-Token header that Require reads, and
-// removes it from the body. Browsers cannot set headers on a form post, so
-// the Continue button carries the token in the body instead — still never
-// in a URL, where it would end up in logs and history.
-func tokenFromForm(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-			next.ServeHTTP(w, r) // an API client that sets the header itself
-			return
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
-		if err != nil {
-			http.Error(w, "the form is too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			http.Error(w, "the form is malformed", http.StatusBadRequest)
-			return
-		}
-		r = r.Clone(r.Context())
-		if token := form.Get(tokenField); token != "" {
-			r.Header.Set(deviceauth.TokenHeader, token)
-		}
-		form.Del(tokenField)
-		rest := form.Encode()
-		r.Body = io.NopCloser(strings.NewReader(rest))
-		r.ContentLength = int64(len(rest))
-		next.ServeHTTP(w, r)
-	})
-}
+// tokenFromForm reads the challenge token from the hidden form field of
+// the Continue button (WithTokenFrom): browsers cannot set the
+// Deviceauth-Token header on a form post, and a token never goes in a URL,
+// where it would end up in logs and history. Require has buffered the body
+// (WithDetails) and put it back, so parsing the form here leaves it for the
+// handler.
+func tokenFromForm(r *http.Request) string { return r.PostFormValue(tokenField) }
 
 type transferView struct {
 	frame
@@ -154,7 +125,7 @@ func (a *App) transferDenied(w http.ResponseWriter, r *http.Request, d *deviceau
 	user, _ := a.users.ResolveUser(r)
 	// Require restored the body it buffered, so the form is still here.
 	amount, payee := r.PostFormValue("amount"), r.PostFormValue("payee")
-	v := challengeView{frame: frame{Title: "Approve the transfer on your phone", User: user}, Code: d.Body.Error,
+	v := challengeView{frame: frame{Title: "Approve the transfer on your phone", User: user},
 		Action: "transfer", FormAction: "/transfer",
 		Fields: []hiddenField{{"amount", amount}, {"payee", payee}}}
 	if t, err := parseTransfer(amount, payee); err == nil {
@@ -162,11 +133,14 @@ func (a *App) transferDenied(w http.ResponseWriter, r *http.Request, d *deviceau
 	}
 	switch d.Body.Error {
 	case "challenge_required":
-		v.ChallengeID, v.Token, v.VerificationCode, v.ExpiresAt = d.Body.ChallengeID, d.Body.Token, d.Body.VerificationCode, d.Body.ExpiresAt
+		v.waiting(d.Body.ChallengeID, d.Body.Token, d.Body.VerificationCode, d.Body.ExpiresAt)
 		w.Header().Set("WWW-Authenticate", d.Header)
 		a.render(w, d.Status, "challenge", v)
 	case "challenge_failed":
-		v.Title, v.Failed, v.Token = "The transfer was not approved", true, r.Header.Get(deviceauth.TokenHeader)
+		a.refused(r, &v, user, tokenFromForm(r))
+		if v.State.Final {
+			v.Title = "The transfer was not made"
+		}
 		a.render(w, d.Status, "challenge", v)
 	case "invalid_request", "invalid_details":
 		a.render(w, d.Status, "transfer", transferView{frame: frame{Title: "Transfer", User: user},

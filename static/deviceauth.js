@@ -1,6 +1,6 @@
-// deviceauth.js — the browser side of deviceauth's QR sign-in, served by
-// the deviceauth handler at <mount>/v1/deviceauth.js. No build step, no
-// framework. Usage:
+// deviceauth.js — the browser side of deviceauth's QR sign-in, and of a
+// page that waits for a phone's answer, served by the deviceauth handler at
+// <mount>/v1/deviceauth.js. No build step, no framework. Usage:
 //
 //   <img id="qr"> <span id="code"></span> <span id="state"></span>
 //   <script src="/deviceauth/v1/deviceauth.js"></script>
@@ -11,6 +11,11 @@
 //       onSignedIn: () => location.assign("/") });
 //     refreshButton.onclick = () => qr.refresh();
 //   </script>
+//
+// and on an "approve on your phone" page (the challenge of a gated request):
+//
+//     DeviceAuth.waitChallenge({base: "/deviceauth", challengeId: id,
+//       onState: s => { if (s === "APPROVED") continueForm.submit(); } });
 (function (global) {
   "use strict";
 
@@ -32,6 +37,45 @@
       throw err;
     }
     return data;
+  }
+
+  // pollState long-polls url (?since=S&wait=25s) while alive() is true,
+  // calling onChange (which may return a promise) with each new state, until
+  // APPROVED or a final state.
+  async function pollState(url, since, alive, onChange, onError) {
+    while (alive()) {
+      let st;
+      try {
+        st = await call("GET", url + "?since=" + encodeURIComponent(since) + "&wait=25s");
+      } catch (e) {
+        // A refusal (404: not this browser's challenge) ends the wait; a
+        // network error, 429 or 5xx is retried after a pause, or the page
+        // would wait forever for a state it no longer watches.
+        if (e.status && e.status < 500 && e.status !== 429) { onError(e); return; }
+        await new Promise(function (resolve) { setTimeout(resolve, 3000); });
+        continue;
+      }
+      if (st.state !== since && alive()) {
+        since = st.state;
+        await onChange(since);
+        if (FINAL.includes(since) || since === "APPROVED") return;
+      }
+    }
+  }
+
+  // waitChallenge watches a challenge of the signed-in user (a gated
+  // request's, from its challenge_required answer) by long-polling
+  // GET <base>/v1/web/challenges/{id}: onState gets each new state until
+  // APPROVED or a final one. It only reports; the page then retries the
+  // request with its token. It returns {stop()}.
+  function waitChallenge(opts) {
+    const base = (opts.base || "/deviceauth").replace(/\/$/, "");
+    const onState = opts.onState || function () {};
+    const onError = opts.onError || function (e) { console.error("deviceauth:", e); };
+    let stopped = false;
+    pollState(base + "/v1/web/challenges/" + encodeURIComponent(opts.challengeId), opts.state || "PENDING",
+      function () { return !stopped; }, onState, onError);
+    return { stop: function () { stopped = true; } };
   }
 
   // qrSignIn creates a QR challenge, watches it (server-sent events, or
@@ -67,25 +111,10 @@
       }
     }
 
-    async function longPoll(gen, since) {
-      while (gen === generation && !stopped) {
-        let st;
-        try {
-          st = await call("GET", base + "/v1/qr/" + current.challengeId + "?since=" + encodeURIComponent(since) + "&wait=25s");
-        } catch (e) {
-          // A refusal (404: not this browser's challenge) ends the wait; a
-          // network error, 429 or 5xx is retried after a pause, or the page
-          // would wait forever for a state it no longer watches.
-          if (e.status && e.status < 500 && e.status !== 429) { onError(e); return; }
-          await new Promise(function (resolve) { setTimeout(resolve, 3000); });
-          continue;
-        }
-        if (st.state !== since) {
-          since = st.state;
-          await handle(since, gen);
-          if (FINAL.includes(since) || since === "APPROVED") return;
-        }
-      }
+    function longPoll(gen, since) {
+      return pollState(base + "/v1/qr/" + current.challengeId, since,
+        function () { return gen === generation && !stopped; },
+        function (st) { return handle(st, gen); }, onError);
     }
 
     function watch(gen) {
@@ -132,5 +161,5 @@
     };
   }
 
-  global.DeviceAuth = Object.assign(global.DeviceAuth || {}, { qrSignIn: qrSignIn, call: call });
+  global.DeviceAuth = Object.assign(global.DeviceAuth || {}, { qrSignIn: qrSignIn, waitChallenge: waitChallenge, call: call });
 })(window);

@@ -8,7 +8,9 @@
 //		deviceauth.WithStepUpMemory(users.StepUpMemory(5*time.Minute)))(transfer))
 //
 // The session holds the user ID as a string under a key (default
-// "userId"). A missing, stale or undecodable cookie means nobody is logged
+// "userId", or WithUserKey). A session that holds it as another type (an
+// int), or under another key, gives nobody — and the Resolver logs that
+// once, naming the key and type. A missing, stale or undecodable cookie means nobody is logged
 // in — never an error, so a rotated key or an old cookie is a 401, not a
 // 500. Errors of the session store itself (a backend that fails) are
 // returned, and gated routes fail closed.
@@ -17,8 +19,13 @@ package gorillasession
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -42,6 +49,8 @@ type Resolver struct {
 	store   sessions.Store
 	name    string
 	userKey string
+	log     *slog.Logger
+	warned  atomic.Bool // the user-key warning is logged once
 }
 
 // Option configures a Resolver.
@@ -51,9 +60,13 @@ type Option func(*Resolver)
 // DefaultUserKey).
 func WithUserKey(key string) Option { return func(r *Resolver) { r.userKey = key } }
 
+// WithLogger sets where the Resolver says, once, that sessions hold the
+// user ID in a way it cannot read (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(r *Resolver) { r.log = l } }
+
 // New returns a Resolver for the session called name in store.
 func New(store sessions.Store, name string, opts ...Option) *Resolver {
-	r := &Resolver{store: store, name: name, userKey: DefaultUserKey}
+	r := &Resolver{store: store, name: name, userKey: DefaultUserKey, log: slog.Default()}
 	for _, o := range opts {
 		o(r)
 	}
@@ -91,8 +104,42 @@ func (r *Resolver) ResolveUser(req *http.Request) (string, error) {
 	if err != nil || fresh {
 		return "", err
 	}
-	user, _ := s.Values[r.userKey].(string)
+	v, ok := s.Values[r.userKey]
+	user, isString := v.(string)
+	if (ok && !isString) || (!ok && len(s.Values) > 0) {
+		r.warnUserKey(s, v, ok)
+	}
 	return user, nil
+}
+
+// warnUserKey says, once per Resolver, why a session that holds values
+// gives no user: the user ID is not a string, or it sits under another key
+// than the Resolver's. Values are never logged, only keys and types.
+func (r *Resolver) warnUserKey(s *sessions.Session, v any, found bool) {
+	if found {
+		if r.warned.CompareAndSwap(false, true) {
+			r.log.Warn("gorillasession: the session's user ID is not a string, so nobody is logged in for deviceauth; store it as a string (e.g. strconv.Itoa)",
+				"key", r.userKey, "type", fmt.Sprintf("%T", v))
+		}
+		return
+	}
+	var others []string
+	for k := range s.Values {
+		if name, ok := k.(string); ok && name != stepUpKey && looksLikeUserKey(name) {
+			others = append(others, name)
+		}
+	}
+	if len(others) > 0 && r.warned.CompareAndSwap(false, true) {
+		slices.Sort(others)
+		r.log.Warn("gorillasession: the session has no user ID under the Resolver's key, so nobody is logged in for deviceauth; name the key your app uses with gorillasession.WithUserKey",
+			"key", r.userKey, "sessionKeys", others)
+	}
+}
+
+// looksLikeUserKey reports whether a session key's name suggests a user ID.
+func looksLikeUserKey(name string) bool {
+	n := strings.ToLower(name)
+	return strings.Contains(n, "user") || n == "uid" || n == "sub" || n == "account"
 }
 
 // SignIn logs userID in: it starts a new session (a new ID in server-side

@@ -109,7 +109,10 @@
         say("passkey-stepup-error", "");
         try {
           await pk.stepUp(id, { options: options });
-          $("continue").submit(); // the same request again, with the token
+          // The same request again, with the token (once: challenge-wait.js
+          // may be posting it too, having seen the approval).
+          if (window.DeviceAuth.continueOnce) window.DeviceAuth.continueOnce();
+          else $("continue").submit();
         } catch (e) {
           say("passkey-stepup-error", describe(e));
         }

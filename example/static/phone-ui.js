@@ -145,11 +145,19 @@
     if (ch.clientIp) line(where, "from", ch.clientIp);
     if (ch.userAgent) line(where, "browser", ch.userAgent);
     line(where, "challenge", ch.challengeId + " (" + ch.method + ")");
-    line(where, "expires", new Date(ch.expiresAt).toLocaleString());
+    line(where, "expires", dateTime(new Date(ch.expiresAt)));
     $("ch-code").value = "";
     show("code-label", ch.verificationCodeRequired);
     show("challenge-section", true);
     if (ch.verificationCodeRequired) $("ch-code").focus();
+  }
+
+  // dateTime is the one date format of the demo (its pages and the
+  // terminal phone): local "2006-01-02 15:04:05".
+  function dateTime(d) {
+    const two = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
+      two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
   }
 
   function closeChallenge() {

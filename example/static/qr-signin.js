@@ -18,6 +18,13 @@
     SUPERSEDED: "This code was replaced. Press Refresh.",
   };
 
+  const words = {
+    rate_limited: "Too many attempts. Wait a minute, then press Refresh.",
+    unavailable: "Something went wrong on our side. Press Refresh in a moment.",
+    challenge_failed: "This sign-in was not approved for this browser. Press Refresh to try again.",
+    not_found: "This code is no longer valid. Press Refresh for a new one.",
+  };
+
   const qr = DeviceAuth.qrSignIn({
     base: box.dataset.base,
     onChallenge: function (c) {
@@ -34,7 +41,9 @@
     },
     onSignedIn: function () { location.assign("/"); },
     onError: function (e) {
-      $("qr-error").textContent = e.message + (e.code ? " (" + e.code + ")" : "");
+      // Words for the user; the API's code only in the console.
+      $("qr-error").textContent = words[e.code] || "Something went wrong. Press Refresh to try again.";
+      console.warn("deviceauth:", e.code, e.message);
     },
   });
   $("qr-refresh").addEventListener("click", function () { qr.refresh(); });

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -117,9 +118,45 @@ func (p Profile) Verify(ctx context.Context, r *http.Request, body []byte, now t
 	m := Message{Method: r.Method, Authority: profileAuthority(p.Authority), Header: r.Header}
 	m.Path, m.Query = requestTarget(r)
 	if err := VerifySignature(m, sig, alg, pub); err != nil {
-		return Verified{}, err
+		return Verified{}, explainAuthority(m, r, sig, alg, pub, err)
 	}
 	return v, nil
+}
+
+// AuthorityError is the error of a signature that does not verify for the
+// configured authority but does for the one the request was sent to (its
+// Host): the device signs for another URL than Config.PublicURL — a proxy,
+// a port, localhost against 127.0.0.1. It wraps ErrBadSignature. Neither
+// value is secret.
+type AuthorityError struct {
+	Expected string // the profile's @authority (Config.PublicURL's host[:port])
+	Received string // the request's Host, as the device signed it
+}
+
+func (e *AuthorityError) Error() string {
+	return fmt.Sprintf("%v: signed for @authority %q, not %q", ErrBadSignature, e.Received, e.Expected)
+}
+
+// Unwrap makes errors.Is(err, ErrBadSignature) hold.
+func (e *AuthorityError) Unwrap() error { return ErrBadSignature }
+
+// explainAuthority returns err, or an *AuthorityError when the signature
+// that failed over m does verify with the request's own authority. Only a
+// signature that failed pays for the second check.
+func explainAuthority(m Message, r *http.Request, sig Signature, alg string, pub crypto.PublicKey, err error) error {
+	if !errors.Is(err, ErrBadSignature) {
+		return err
+	}
+	received := profileAuthority(r.Host)
+	if received == "" || received == m.Authority {
+		return err
+	}
+	expected := m.Authority
+	m.Authority = received
+	if VerifySignature(m, sig, alg, pub) != nil {
+		return err
+	}
+	return &AuthorityError{Expected: expected, Received: received}
 }
 
 // selectProfileSignature returns the one signature tagged deviceauth.

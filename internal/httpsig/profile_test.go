@@ -547,3 +547,32 @@ func TestVerifySignature_RefusesAlgParameterMismatch(t *testing.T) {
 		t.Errorf("VerifyBase with a short Ed25519 key: err = %v, want ErrAlgorithm", err)
 	}
 }
+
+// A signature made for another host than the profile's is refused as a bad
+// signature, and, when it verifies for the request's own Host, says both
+// authorities; one that verifies for neither says nothing more.
+func TestProfileVerify_ExplainsAnotherAuthority(t *testing.T) {
+	keys := newTestKeys(t)
+	cr := newRequest(t, "GET", "https://localhost:8443/v1/challenges", "")
+	if err := httpsig.Sign(cr, nil, esID, keys.es, signedAt, testNonce); err != nil {
+		t.Fatal(err)
+	}
+	r, body := onWire(t, cr)
+	_, err := testProfile.Verify(context.Background(), r, body, signedAt, keys.keyFunc())
+	ae, ok := errors.AsType[*httpsig.AuthorityError](err)
+	if !ok || !errors.Is(err, httpsig.ErrBadSignature) || ae.Expected != "api.example.com" || ae.Received != "localhost:8443" {
+		t.Fatalf("Verify = %v; want an AuthorityError api.example.com vs localhost:8443 that is ErrBadSignature", err)
+	}
+
+	// Signed by another key: a plain bad signature.
+	other := newTestKeys(t)
+	cr = newRequest(t, "GET", "https://localhost:8443/v1/challenges", "")
+	if err := httpsig.Sign(cr, nil, esID, other.es, signedAt, testNonce); err != nil {
+		t.Fatal(err)
+	}
+	r, body = onWire(t, cr)
+	_, err = testProfile.Verify(context.Background(), r, body, signedAt, keys.keyFunc())
+	if _, ok := errors.AsType[*httpsig.AuthorityError](err); ok || !errors.Is(err, httpsig.ErrBadSignature) {
+		t.Fatalf("Verify of another key's signature = %v; want ErrBadSignature without an AuthorityError", err)
+	}
+}
