@@ -71,6 +71,13 @@ type Config struct {
 	// VerificationCodeDigits is the length of a verification code when a
 	// policy asks for one without a length. Default 2; at least 2.
 	VerificationCodeDigits int
+	// ApproveOnly turns off the number matching asked for by default on
+	// what fatigue attacks target: add/remove-authenticator step-ups, push
+	// challenges, and the challenges Require and StepUp create for a phone
+	// to answer (and that their tokens were approved with it). A policy,
+	// TrackRequest.VerificationCode or WithVerificationCode still ask for
+	// it. QR sign-in has its own QRWithoutCode.
+	ApproveOnly bool
 
 	// RateLimits caps requests per client IP and per user; see RateLimits
 	// for the defaults.

@@ -368,7 +368,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		e.store.Fail.Store(true)
 		c.Expect(name+": store down", 503, "unavailable", true, web(op.method, op.path, "alice", "", nil))
 		e.store.Fail.Store(false)
-		approve(t, alice.Client, d.ChallengeID)
+		approve(t, alice.Client, d.ChallengeID, d.VerificationCode)
 		if op.method == "POST" {
 			c.Expect(name+": approved step-up", 201, "", true, web(op.method, op.path, "alice", d.Token, nil))
 		} else {
@@ -401,7 +401,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		t.Fatal(err)
 	}
 	c.Expect("gated: unapproved token", 403, "challenge_failed", true, transfer("alice", d.Token, "10", "Bob"))
-	approve(t, alice.Client, d.ChallengeID)
+	approve(t, alice.Client, d.ChallengeID, d.VerificationCode)
 	c.Expect("gated: token for other details", 403, "challenge_failed", true, transfer("alice", d.Token, "9999", "Bob"))
 	c.Expect("gated: approved token", 200, "", true, transfer("alice", d.Token, "10", "Bob"))
 	c.Expect("gated: used token", 403, "challenge_failed", true, transfer("alice", d.Token, "10", "Bob"))

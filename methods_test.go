@@ -1,0 +1,168 @@
+package deviceauth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/device"
+)
+
+// The method that answered is the method that counts: a phone's approval
+// never stands in for a passkey assertion, nor an approval without number
+// matching for one with it.
+
+// deviceAndPasskey enrols a device for user, then (stepped up by that
+// device) a passkey, and returns both.
+func deviceAndPasskey(t *testing.T, e *env, user string) (*device.Client, deviceauth.Credential) {
+	t.Helper()
+	ctx := context.Background()
+	phone := e.enrol(user, "ES256")
+	res := e.track(user, deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
+	approve(t, phone, res.ChallengeID, res.VerificationCode)
+	c, err := e.svc.BeginPasskeyRegistration(ctx, user, res.Token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyRegistration, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := e.svc.AddPasskey(ctx, fin, deviceauth.PasskeyRegistration{RawID: []byte("raw-" + user), Name: "passkey"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return phone, pk
+}
+
+// approveByPasskey answers challenge id of user with passkey pk.
+func approveByPasskey(t *testing.T, e *env, user, id string, pk deviceauth.Credential, signCount uint32) {
+	t.Helper()
+	ctx := context.Background()
+	opts, err := e.svc.PasskeyOptions(ctx, user, id)
+	if err != nil {
+		t.Fatalf("PasskeyOptions: %v", err)
+	}
+	var o struct {
+		PublicKey struct {
+			Challenge []byte `json:"challenge"`
+		} `json:"publicKey"`
+	}
+	json.Unmarshal(opts, &o)
+	body, _ := json.Marshal(fakeAssertion{ID: pk.ID, Challenge: o.PublicKey.Challenge, SignCount: signCount})
+	req, _ := http.NewRequest(http.MethodPost, "/", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	if _, err := e.svc.RespondPasskey(ctx, req, user, id, body); err != nil {
+		t.Fatalf("RespondPasskey: %v", err)
+	}
+}
+
+func TestMethods_DeviceCannotAnswerAPasskeyOnlyChallenge(t *testing.T) {
+	e := newEnv(t, noRateLimits, func(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} })
+	ctx := context.Background()
+	kd := e.enrolKeyed("alice")
+	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails,
+		Methods: []deviceauth.Method{deviceauth.MethodPasskey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.VerificationCode != "" {
+		t.Fatalf("a passkey-only challenge carries code %q; user verification is its proof", res.VerificationCode)
+	}
+	// The phone's pending list does not offer it…
+	pending, err := kd.Pending(ctx)
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("pending = %+v, %v; want none: a device cannot answer a passkey-only challenge", pending, err)
+	}
+	// …and a validly signed approval of it is refused and changes nothing.
+	ch, err := kd.Challenge(ctx, res.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Respond(ctx, kd.response(t, ch, "approve", "")); !errors.Is(err, deviceauth.ErrInvalidResponse) {
+		t.Fatalf("a device's approval of a passkey-only challenge: %v, want invalid_response", err)
+	}
+	if st, _ := e.svc.Status(ctx, res.Token, "alice"); st != "PENDING" {
+		t.Fatalf("state after the refused approval: %s, want PENDING", st)
+	}
+	if v := e.validate(res.Token, "alice", "transfer", transferDetails); v.Valid {
+		t.Fatalf("Validate = %+v after a device answered a passkey-only challenge", v)
+	}
+}
+
+func TestMethods_PasskeyRoutePassesOnlyOnAPasskey(t *testing.T) {
+	g := newGatedEnv(t, []deviceauth.RequireOption{deviceauth.WithMethods(deviceauth.MethodPasskey, deviceauth.MethodDevice)},
+		noRateLimits, func(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} })
+	passkeyOnly := g.svc.Require("transfer", transferDetailsFunc, deviceauth.WithMethods(deviceauth.MethodPasskey))(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v, _ := deviceauth.FromContext(r.Context())
+			if v.Method != deviceauth.MethodPasskey {
+				t.Errorf("the passkey-only route ran with method %q", v.Method)
+			}
+			w.WriteHeader(http.StatusOK)
+		}))
+	phone, pk := deviceAndPasskey(t, g.env, "alice")
+
+	// The route offers both; the phone approves.
+	b := denialOf(t, g.transfer("alice", "", "10"))
+	if b.VerificationCode == "" {
+		t.Fatal("a Require challenge a phone may answer asks for no code")
+	}
+	approve(t, phone, b.ChallengeID, b.VerificationCode)
+	serve := func(h http.Handler, token string) int {
+		req := httptest.NewRequest(http.MethodPost, "/transfer", strings.NewReader(`{"amount":"10","payee":"Bob"}`))
+		req.Header.Set("X-User", "alice")
+		req.Header.Set(deviceauth.TokenHeader, token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if st := serve(passkeyOnly, b.Token); st != http.StatusForbidden {
+		t.Fatalf("a phone's approval at a passkey-only route: %d, want 403", st)
+	}
+	// Refused, not consumed: it still passes the route it was made for,
+	// reporting the method that answered (DEVICE, not the primary PASSKEY).
+	if st := serve(g.handler, b.Token); st != http.StatusOK {
+		t.Fatalf("the token refused at the passkey route, at its own route: %d, want 200", st)
+	}
+	if g.lastV.Method != deviceauth.MethodDevice || g.lastV.CredentialID != phone.CredentialID {
+		t.Fatalf("Validation = %+v, want the phone's DEVICE approval", g.lastV)
+	}
+
+	// A passkey assertion passes the passkey-only route, as PASSKEY.
+	b = denialOf(t, g.transfer("alice", "", "10"))
+	approveByPasskey(t, g.env, "alice", b.ChallengeID, pk, 1)
+	if st := serve(passkeyOnly, b.Token); st != http.StatusOK {
+		t.Fatalf("a passkey's approval at the passkey-only route: %d, want 200", st)
+	}
+	if n := g.events.count(deviceauth.EventValidationFailed); n != 1 {
+		t.Fatalf("%d validation_failed events, want 1 (the phone's token at the passkey route)", n)
+	}
+}
+
+func TestMethods_CodeRouteRefusesAnApproveOnlyToken(t *testing.T) {
+	g := newGatedEnv(t, nil)
+	phone := g.enrol("alice", "ES256")
+	ctx := context.Background()
+	// A challenge made without number matching for the same user, action
+	// and details (an app's own Track), approved from the phone's list.
+	res := g.track("alice", "transfer", deviceauth.Details{Message: "Transfer", Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}, false)
+	if res.VerificationCode != "" {
+		t.Fatal("Track without VerificationCode asked for a code")
+	}
+	approve(t, phone, res.ChallengeID, "")
+	if rec := g.transfer("alice", res.Token, "10"); rec.Code != http.StatusForbidden || g.ran != 0 {
+		t.Fatalf("an approve-only token at a route that asks for a code: %d (ran %d), want 403", rec.Code, g.ran)
+	}
+	// Not consumed by the refusal.
+	v, err := g.svc.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: "alice", Action: "transfer",
+		Details: deviceauth.Details{Message: "Transfer", Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}})
+	if err != nil || !v.Valid {
+		t.Fatalf("Validate without a code requirement after the refusal = %+v, %v; want valid", v, err)
+	}
+}
