@@ -166,3 +166,88 @@ func TestMethods_CodeRouteRefusesAnApproveOnlyToken(t *testing.T) {
 		t.Fatalf("Validate without a code requirement after the refusal = %+v, %v; want valid", v, err)
 	}
 }
+
+// Approve-only is not the default for what fatigue attacks target: the
+// phone must type the code the browser shows, and it sees what it approves.
+func TestNumberMatching_DefaultForStepUpsAndPhoneChallenges(t *testing.T) {
+	e := newEnv(t, headerUsers, noRateLimits)
+	ctx := context.Background()
+	phone := e.enrol("alice", "ES256")
+	tablet := e.device("EdDSA")
+
+	// Adding a device, asked from the web: a code, and the request named.
+	st, d, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", "", map[string]string{"User-Agent": "Firefox/140"}, nil)
+	if st != 401 || d.VerificationCode == "" {
+		t.Fatalf("addAuthenticator step-up: %d %+v, want challenge_required with a code", st, d)
+	}
+	ch, err := phone.Challenge(ctx, d.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ch.VerificationCodeRequired || ch.Details.Message != "Add a new device to your account" ||
+		ch.UserAgent != "Firefox/140" || ch.ClientIP != "127.0.0.1" {
+		t.Fatalf("the phone is shown %+v; want the addition named, its browser and IP, and a code to type", ch)
+	}
+	if _, err := phone.Approve(ctx, ch, ""); apiCode(err) != "wrong_code" {
+		t.Fatalf("approving an addition without the code: %v, want wrong_code", err)
+	}
+	approve(t, phone, d.ChallengeID, d.VerificationCode)
+	var g deviceauth.RegistrationGrant
+	if st, _, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", d.Token, nil, &g); st != 201 {
+		t.Fatalf("mint with the matched step-up: %d", st)
+	}
+	if _, err := tablet.Register(ctx, g.Token, "tablet", "android"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Removing one: a code, and the device being removed named.
+	st, d, _ = e.webCall(t, "DELETE", "/v1/web/credentials/"+tablet.CredentialID, "alice", "", nil, nil)
+	if st != 401 || d.VerificationCode == "" {
+		t.Fatalf("removeAuthenticator step-up: %d %+v, want challenge_required with a code", st, d)
+	}
+	if ch, _ := phone.Challenge(ctx, d.ChallengeID); !ch.VerificationCodeRequired || ch.Details.Message != "Remove tablet" {
+		t.Fatalf("the phone is shown %+v; want the removal of the tablet and a code to type", ch)
+	}
+
+	// An app's own addAuthenticator and push challenges ask for it too.
+	if res := e.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false); res.VerificationCode == "" {
+		t.Fatal("Track of addAuthenticator asked for no code")
+	}
+	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "signIn", Methods: []deviceauth.Method{deviceauth.MethodPush}})
+	if err != nil || res.VerificationCode == "" {
+		t.Fatalf("Track of a push = %+v, %v; want a code", res, err)
+	}
+	// An in-app challenge (the app's own Track, DEVICE) keeps its choice.
+	if res := e.track("alice", "transfer", transferDetails, false); res.VerificationCode != "" {
+		t.Fatal("an in-app Track without VerificationCode asked for a code")
+	}
+}
+
+func TestNumberMatching_PasskeyChallengeHasNoCode(t *testing.T) {
+	g := newGatedEnv(t, nil, noRateLimits, func(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} })
+	pk := addFakePasskey(t, g.env, "alice", []byte("raw"), 0)
+	b := denialOf(t, g.transfer("alice", "", "10"))
+	if b.VerificationCode != "" || len(b.Methods) != 1 || b.Methods[0] != deviceauth.MethodPasskey {
+		t.Fatalf("a passkey user's challenge: %+v, want PASSKEY without a code", b)
+	}
+	approveByPasskey(t, g.env, "alice", b.ChallengeID, pk, 1)
+	if rec := g.transfer("alice", b.Token, "10"); rec.Code != http.StatusOK || g.lastV.Method != deviceauth.MethodPasskey {
+		t.Fatalf("the passkey's token at a route asking for codes: %d %+v, want 200 by PASSKEY", rec.Code, g.lastV)
+	}
+}
+
+func TestNumberMatching_ApproveOnlyOptsOut(t *testing.T) {
+	g := newGatedEnv(t, nil, func(c *deviceauth.Config) { c.ApproveOnly = true })
+	phone := g.enrol("alice", "ES256")
+	b := denialOf(t, g.transfer("alice", "", "10"))
+	if b.VerificationCode != "" {
+		t.Fatalf("with ApproveOnly, Require asked for code %q", b.VerificationCode)
+	}
+	approve(t, phone, b.ChallengeID, "")
+	if rec := g.transfer("alice", b.Token, "10"); rec.Code != http.StatusOK {
+		t.Fatalf("an approve-only token with ApproveOnly: %d, want 200", rec.Code)
+	}
+	if res := g.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false); res.VerificationCode != "" {
+		t.Fatal("with ApproveOnly, an addAuthenticator step-up asked for a code")
+	}
+}
