@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth/internal/httpsig"
+	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -113,6 +114,11 @@ type Config struct {
 	// QRWithoutCode turns number matching off for QR sign-in, which asks
 	// for it by default.
 	QRWithoutCode bool
+	// QRActions are the actions an anonymous browser may ask a QR
+	// challenge for (the device shows the action, so its creator must not
+	// choose what the user reads). Default: ActionSignIn only. Only a QR
+	// challenge for ActionSignIn completes a sign-in.
+	QRActions []string
 	// SignIn signs userID in through the application's session (and
 	// rotates it) when a browser completes a QR sign-in. Required for the
 	// QR completion endpoint; gorillasession.Resolver.SignIn fits.
@@ -324,6 +330,14 @@ func (c *Config) setDefaults() error {
 			*n.v = n.def
 		case *n.v < n.min:
 			return bad(n.name, fmt.Sprintf("must be at least %d", n.min))
+		}
+	}
+	if c.QRActions == nil {
+		c.QRActions = []string{ActionSignIn}
+	}
+	for i, a := range c.QRActions {
+		if !protocol.ValidAction(a) {
+			return bad(fmt.Sprintf("QRActions[%d]", i), "must be 1 to 64 characters of [A-Za-z0-9_.:-]")
 		}
 	}
 	if c.VerificationCodeDigits > maxCodeDigits {

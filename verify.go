@@ -627,6 +627,13 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
+	if ch.Method == string(MethodQRCode) && ch.ClientIP != "" {
+		// The browser that showed the code is counted too: its IP may
+		// create no more QR challenges while at the limit.
+		if _, err := s.store.IncrementCounter(ctx, s.qrWrongCodeKey(ch.ClientIP), s.cfg.WrongCodeWindow, now); err != nil {
+			return ResponseResult{}, s.storeFailed(ctx, err)
+		}
+	}
 	s.emit(ctx, Event{Type: EventWrongCode, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP)})
 	if n < int64(s.cfg.WrongCodeLimit) {
 		return ResponseResult{ChallengeID: ch.ID, State: string(cur.State)}, ErrWrongCode
@@ -648,6 +655,27 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 // length is part of it, so no two pairs share a key.
 func (s *Service) wrongCodeKey(userID, action string) string {
 	return store.UserCounterKey("wrongcode", userID, action)
+}
+
+// qrWrongCodeKey names the wrong-code counter of the client IP that
+// created QR challenges.
+func (s *Service) qrWrongCodeKey(ip string) string {
+	return "wrongcode-qr:ip=" + ip
+}
+
+// wrongCodeBlock is ErrRateLimited, with an EventActionBlocked completed
+// from ev, when wrong-code counter key is at Config.WrongCodeLimit.
+func (s *Service) wrongCodeBlock(ctx context.Context, key string, ev Event, now time.Time) error {
+	n, err := s.store.Counter(ctx, key, now)
+	if err != nil {
+		return s.storeFailed(ctx, err)
+	}
+	if n < int64(s.cfg.WrongCodeLimit) {
+		return nil
+	}
+	ev.Type, ev.Reason = EventActionBlocked, "wrong_code_limit"
+	s.emit(ctx, ev)
+	return ErrRateLimited.withMessage("too many wrong verification codes: try again later")
 }
 
 // limit counts one event against rate r for key; over the limit it is
