@@ -1,6 +1,7 @@
 package deviceauth_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
@@ -249,5 +251,45 @@ func TestNumberMatching_ApproveOnlyOptsOut(t *testing.T) {
 	}
 	if res := g.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false); res.VerificationCode != "" {
 		t.Fatal("with ApproveOnly, an addAuthenticator step-up asked for a code")
+	}
+}
+
+// rememberAll is a StepUpMemory that remembers every step-up forever.
+type rememberAll struct{ su []deviceauth.StepUp }
+
+func (m *rememberAll) Recall(_ *http.Request, userID, action string, digest []byte, _ time.Time) (deviceauth.StepUp, bool, error) {
+	for _, su := range m.su {
+		if su.UserID == userID && su.Action == action && bytes.Equal(su.DetailsDigest, digest) {
+			return su, true, nil
+		}
+	}
+	return deviceauth.StepUp{}, false, nil
+}
+
+func (m *rememberAll) Remember(_ http.ResponseWriter, _ *http.Request, su deviceauth.StepUp) error {
+	m.su = append(m.su, su)
+	return nil
+}
+
+// A remembered phone approval does not pass a passkey-only route either.
+func TestMethods_RememberedStepUpKeepsItsMethod(t *testing.T) {
+	mem := &rememberAll{}
+	g := newGatedEnv(t, []deviceauth.RequireOption{deviceauth.WithStepUpMemory(mem)}, noRateLimits,
+		func(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} })
+	phone, _ := deviceAndPasskey(t, g.env, "alice")
+	b := denialOf(t, g.transfer("alice", "", "10"))
+	approve(t, phone, b.ChallengeID, b.VerificationCode)
+	if rec := g.transfer("alice", b.Token, "10"); rec.Code != http.StatusOK || len(mem.su) != 1 {
+		t.Fatalf("the phone's token: %d, %d remembered", rec.Code, len(mem.su))
+	}
+	if rec := g.transfer("alice", "", "10"); rec.Code != http.StatusOK || !g.lastV.Remembered {
+		t.Fatalf("the remembered approval at its own route: %d %+v", rec.Code, g.lastV)
+	}
+	g.handler = g.svc.Require("transfer", transferDetailsFunc, deviceauth.WithStepUpMemory(mem),
+		deviceauth.WithMethods(deviceauth.MethodPasskey))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the passkey-only route ran on a remembered phone approval")
+	}))
+	if rec := g.transfer("alice", "", "10"); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("the remembered phone approval at a passkey-only route: %d, want 401 challenge_required", rec.Code)
 	}
 }
