@@ -10,8 +10,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -216,6 +218,8 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 		}
 	})
 
+	t.Run("WrongCodesAcrossInstancesBlockQRClaimAndCreation", func(t *testing.T) { wrongCodesBlockQR(t, A, B) })
+
 	// A phone's approval presented at a passkey-only route, on both
 	// instances, while the same token is presented at the route it was made
 	// for: the passkey route never passes, and the refusals consume
@@ -262,6 +266,60 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 			t.Fatalf("the device route's handler ran %d times, want %d", n, 2*max(rounds/5, 2))
 		}
 	})
+}
+
+// wrongCodesBlockQR races wrong codes for a QR challenge through A and B,
+// then checks that the block holds on both: the phone's user claims no QR
+// challenge and the browser's IP creates none.
+func wrongCodesBlockQR(t *testing.T, A, B *Instance) {
+	ctx := context.Background()
+	user := "user-" + rand.Text()[:8]
+	d, key := A.Enrol(t, user)
+	onB := B.Device(t, key, d.CredentialID)
+	browserIP := netip.MustParseAddr("203.0.113.9")
+	qc, err := A.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: browserIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := device.ParseQRPayload(qc.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := onB.Claim(ctx, code)
+	if err != nil {
+		t.Fatalf("claim through B: %v", err)
+	}
+	wrong := "00"
+	if qc.VerificationCode == wrong {
+		wrong = "11"
+	}
+	// Twice the limit of validly signed wrong codes, half through each
+	// instance: each is refused as wrong, or finds the challenge failed
+	// by the limit; every one is counted in the store.
+	race(10, func(i int) {
+		dev := d
+		if i%2 == 1 {
+			dev = onB
+		}
+		_, err := dev.Approve(ctx, ch, wrong)
+		if e := (*device.Error)(nil); !errors.As(err, &e) || (e.Code != "wrong_code" && e.Code != "challenge_closed") {
+			t.Errorf("a wrong code: %v, want wrong_code or challenge_closed", err)
+		}
+	})
+	for _, in := range []*Instance{A, B} {
+		qc, err := in.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: netip.MustParseAddr("198.51.100.7")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := device.ParseQRPayload(qc.Payload)
+		dev := deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: user}
+		if _, err := in.Service.ClaimQR(ctx, dev, code.ChallengeID, code.ClaimSecret); !errors.Is(err, deviceauth.ErrRateLimited) {
+			t.Fatalf("a blocked user's QR claim: %v, want rate_limited", err)
+		}
+		if _, err := in.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: browserIP}); !errors.Is(err, deviceauth.ErrRateLimited) {
+			t.Fatalf("a QR challenge from the IP whose codes were wrong: %v, want rate_limited", err)
+		}
+	}
 }
 
 // approved tracks a challenge for user on in and approves it with d.
