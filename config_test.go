@@ -36,6 +36,7 @@ func TestNew_ValidatesConfig(t *testing.T) {
 		{"zero credentials", func(c *deviceauth.Config) { c.MaxCredentialsPerUser = -1 }, "Config.MaxCredentialsPerUser must be at least 1"},
 		{"one-digit code", func(c *deviceauth.Config) { c.VerificationCodeDigits = 1 }, "Config.VerificationCodeDigits must be at least 2"},
 		{"ten-digit code", func(c *deviceauth.Config) { c.VerificationCodeDigits = 10 }, "Config.VerificationCodeDigits must be at most 9"},
+		{"invalid QR action", func(c *deviceauth.Config) { c.QRActions = []string{"signIn", "sign in"} }, "Config.QRActions[1] must be 1 to 64 characters of [A-Za-z0-9_.:-]"},
 		{"tiny body limit", func(c *deviceauth.Config) { c.MaxBodyBytes = 100 }, "Config.MaxBodyBytes must be at least 1 KiB"},
 		{"rate window under a second", func(c *deviceauth.Config) { c.RateLimits.Respond = deviceauth.Rate{Limit: 5, Window: time.Millisecond} }, "Config.RateLimits.Respond.Window must be at least one second"},
 	}

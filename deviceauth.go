@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth/internal/httpsig"
+	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -71,6 +72,13 @@ type Config struct {
 	// VerificationCodeDigits is the length of a verification code when a
 	// policy asks for one without a length. Default 2; at least 2.
 	VerificationCodeDigits int
+	// ApproveOnly turns off the number matching asked for by default on
+	// what fatigue attacks target: add/remove-authenticator step-ups, push
+	// challenges, and the challenges Require and StepUp create for a phone
+	// to answer (and that their tokens were approved with it). A policy,
+	// TrackRequest.VerificationCode or WithVerificationCode still ask for
+	// it. QR sign-in has its own QRWithoutCode.
+	ApproveOnly bool
 
 	// RateLimits caps requests per client IP and per user; see RateLimits
 	// for the defaults.
@@ -106,6 +114,11 @@ type Config struct {
 	// QRWithoutCode turns number matching off for QR sign-in, which asks
 	// for it by default.
 	QRWithoutCode bool
+	// QRActions are the actions an anonymous browser may ask a QR
+	// challenge for (the device shows the action, so its creator must not
+	// choose what the user reads). Default: ActionSignIn only. Only a QR
+	// challenge for ActionSignIn completes a sign-in.
+	QRActions []string
 	// SignIn signs userID in through the application's session (and
 	// rotates it) when a browser completes a QR sign-in. Required for the
 	// QR completion endpoint; gorillasession.Resolver.SignIn fits.
@@ -317,6 +330,14 @@ func (c *Config) setDefaults() error {
 			*n.v = n.def
 		case *n.v < n.min:
 			return bad(n.name, fmt.Sprintf("must be at least %d", n.min))
+		}
+	}
+	if c.QRActions == nil {
+		c.QRActions = []string{ActionSignIn}
+	}
+	for i, a := range c.QRActions {
+		if !protocol.ValidAction(a) {
+			return bad(fmt.Sprintf("QRActions[%d]", i), "must be 1 to 64 characters of [A-Za-z0-9_.:-]")
 		}
 	}
 	if c.VerificationCodeDigits > maxCodeDigits {

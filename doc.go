@@ -51,4 +51,16 @@
 // ([Error]) and changes nothing. Rate limits are counted in the store.
 // Logs and events carry IDs only — never tokens, nonces, codes, details or
 // signatures.
+//
+// What answered counts: Validate checks, in the same atomic store call as
+// the user, action and details, that the approval came by a method the
+// caller admits ([ValidateRequest.Methods], [WithMethods]) and, where a
+// code is asked for, with number matching; a refusal consumes nothing.
+// Number matching is the default for what fatigue attacks target — the
+// add/remove-authenticator step-ups, push challenges and the challenges
+// [Service.Require] and [Service.StepUp] create — unless
+// [Config.ApproveOnly]; a passkey assertion needs no code. An anonymous
+// browser's QR challenge is for [Config.QRActions] only (signIn by
+// default), and a user or client IP blocked by wrong codes can neither
+// claim nor create one.
 package deviceauth

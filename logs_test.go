@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,10 +18,11 @@ import (
 )
 
 // TestLogs_NoSecrets runs every flow (registration, approve with a code,
-// wrong code, deny, replay, store failure) with debug logging and checks no
+// wrong code, deny, replay, a method refused at Validate, QR wrong codes
+// up to the block, store failure) with debug logging and checks no
 // log line or event carries a token, nonce, code, signature or details.
 func TestLogs_NoSecrets(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *deviceauth.Config) { c.WrongCodeLimit = 2 })
 	ctx := context.Background()
 	var secrets []string
 	g, err := e.svc.MintRegistrationToken(ctx, "alice", "")
@@ -71,13 +73,56 @@ func TestLogs_NoSecrets(t *testing.T) {
 	secrets = append(secrets, denied.Token)
 	dch, _ := d.Challenge(ctx, denied.ChallengeID)
 	d.Deny(ctx, dch, "not_me")
+
+	// A phone's approval refused where a passkey is asked for.
+	pk := e.track("bob", "transfer", details, true)
+	secrets = append(secrets, pk.Token, `"`+pk.VerificationCode+`"`)
+	pch, _ := d.Challenge(ctx, pk.ChallengeID)
+	if _, err := e.svc.Respond(ctx, d.response(t, pch, "approve", pk.VerificationCode)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.svc.Validate(ctx, deviceauth.ValidateRequest{Token: pk.Token, UserID: "bob", Action: "transfer", Details: details,
+		Methods: []deviceauth.Method{deviceauth.MethodPasskey}}); v.Valid {
+		t.Fatal("a phone's approval validated for a passkey")
+	}
+	// QR wrong codes up to the block, then a refused claim and creation.
+	bobDev := deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: "bob"}
+	qrIP := netip.MustParseAddr("203.0.113.9")
+	for range 2 {
+		qc, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{ClientIP: qrIP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := device.ParseQRPayload(qc.Payload)
+		secrets = append(secrets, code.ClaimSecret, qc.Binding, `"`+qc.VerificationCode+`"`)
+		view, err := e.svc.ClaimQR(ctx, bobDev, code.ChallengeID, code.ClaimSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong := "00"
+		if qc.VerificationCode == wrong {
+			wrong = "01"
+		}
+		qch := device.Challenge{ID: view.ChallengeID, Action: view.Action, Nonce: view.Nonce, Details: view.Details}
+		e.svc.Respond(ctx, d.response(t, qch, "approve", wrong))
+	}
+	qc, _ := e.svc.CreateQR(ctx, deviceauth.QRRequest{})
+	code, _ := device.ParseQRPayload(qc.Payload)
+	secrets = append(secrets, code.ClaimSecret, qc.Binding)
+	if _, err := e.svc.ClaimQR(ctx, bobDev, code.ChallengeID, code.ClaimSecret); !errorsIs(err, deviceauth.ErrRateLimited) {
+		t.Fatalf("a blocked claim: %v", err)
+	}
+	if _, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{ClientIP: qrIP}); !errorsIs(err, deviceauth.ErrRateLimited) {
+		t.Fatalf("a blocked creation: %v", err)
+	}
 	e.store.Fail.Store(true)
 	e.svc.Validate(ctx, deviceauth.ValidateRequest{Token: denied.Token, UserID: "bob", Action: "signIn"})
 	e.store.Fail.Store(false)
 
 	logs := e.logs.String()
 	events := fmt.Sprintf("%+v", e.events.all())
-	if !strings.Contains(logs, res.ChallengeID) || !strings.Contains(logs, "challenge.wrongCode") {
+	if !strings.Contains(logs, res.ChallengeID) || !strings.Contains(logs, "challenge.wrongCode") ||
+		!strings.Contains(events, "method_not_admitted") || !strings.Contains(events, "wrong_code_limit") {
 		t.Fatalf("the logs do not show the flow at all:\n%s", logs)
 	}
 	for _, s := range secrets {

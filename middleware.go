@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -55,13 +56,19 @@ type requireConfig struct {
 // WithDetails binds the details that f extracts from each request.
 func WithDetails(f DetailsFunc) RequireOption { return func(c *requireConfig) { c.details = f } }
 
-// WithMethods sets the verification methods offered (default DEVICE).
+// WithMethods sets the verification methods offered (default: those the
+// user's credentials answer) and the only ones whose answer passes: with
+// WithMethods(MethodPasskey) the route passes on a passkey assertion only.
+// The check is part of Validate's atomic store call; a token approved
+// another way is refused and stays unused.
 func WithMethods(ms ...Method) RequireOption {
 	return func(c *requireConfig) { c.methods = append([]Method(nil), ms...) }
 }
 
 // WithVerificationCode asks for number matching on every challenge of this
-// route, whatever the policy says.
+// route, whatever the policy says. It is the default unless
+// Config.ApproveOnly is set; either way, a token whose device approval was
+// made without a code does not pass a route that asks for one.
 func WithVerificationCode() RequireOption { return func(c *requireConfig) { c.code = true } }
 
 // WithErrorHandler replaces how refusals are written. f must write the
@@ -203,7 +210,8 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 		token = c.tokenOf(r)
 	}
 	if token != "" {
-		v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: user, Action: action, Details: details})
+		v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: user, Action: action, Details: details,
+			Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly})
 		if err != nil {
 			return Validation{}, deny(err)
 		}
@@ -220,7 +228,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 		return v, nil
 	}
 	if c.memory != nil {
-		if v, ok, err := s.recall(r, c.memory, user, action, details); err != nil {
+		if v, ok, err := s.recall(r, c.memory, user, action, details, c.methods); err != nil {
 			return Validation{}, deny(err)
 		} else if ok {
 			return v, nil
@@ -231,7 +239,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 		idem = c.idemOf(r)
 	}
 	res, err := s.Track(ctx, TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
-		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code, IdempotencyKey: idem})
+		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem})
 	if err != nil {
 		return Validation{}, deny(err)
 	}
@@ -295,8 +303,8 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, er
 }
 
 // recall looks for a remembered step-up and checks that its credential
-// still exists for the user.
-func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details) (Validation, bool, error) {
+// still exists for the user and is of a kind that answers methods.
+func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details, methods []Method) (Validation, bool, error) {
 	norm, err := protocol.NormalizeDetails(details)
 	if err != nil {
 		return Validation{}, false, detailsError(err)
@@ -309,7 +317,8 @@ func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, d
 		return Validation{}, false, nil
 	}
 	cred, err := s.store.GetCredential(r.Context(), su.CredentialID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && cred.UserID != user) {
+	kinds := kindsAnswering(methods)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (cred.UserID != user || (kinds != nil && !slices.Contains(kinds, cred.Kind)))) {
 		return Validation{}, false, nil
 	}
 	if err != nil {

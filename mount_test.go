@@ -84,7 +84,7 @@ func TestMount(t *testing.T) {
 			if err != nil || len(pending) != 1 || pending[0].ID != b.ChallengeID {
 				t.Fatalf("pending under %s: %+v, %v", c.prefix, pending, err)
 			}
-			if _, err := phone.Approve(ctx, pending[0], ""); err != nil {
+			if _, err := phone.Approve(ctx, pending[0], b.VerificationCode); err != nil {
 				t.Fatal(err)
 			}
 			if st, _ := pay(b.Token); st != 200 {

@@ -405,7 +405,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		waitForTimers(t, e.clock, before+1) // the deadline
 		unrecorded := *alice.Client         // the phone's requests are not this exchange's
 		unrecorded.HTTPClient = nil
-		approve(t, &unrecorded, watched.ChallengeID)
+		approve(t, &unrecorded, watched.ChallengeID, watched.VerificationCode)
 		<-done
 	})
 	if st := stateOf(longPoll); st != "APPROVED" {
@@ -446,7 +446,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		e.store.Fail.Store(true)
 		c.Expect(name+": store down", 503, "unavailable", true, web(op.method, op.path, "alice", "", nil))
 		e.store.Fail.Store(false)
-		approve(t, alice.Client, d.ChallengeID)
+		approve(t, alice.Client, d.ChallengeID, d.VerificationCode)
 		if op.method == "POST" {
 			c.Expect(name+": approved step-up", 201, "", true, web(op.method, op.path, "alice", d.Token, nil))
 		} else {
@@ -479,7 +479,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		t.Fatal(err)
 	}
 	c.Expect("gated: unapproved token", 403, "challenge_failed", true, transfer("alice", d.Token, "10", "Bob"))
-	approve(t, alice.Client, d.ChallengeID)
+	approve(t, alice.Client, d.ChallengeID, d.VerificationCode)
 	c.Expect("gated: token for other details", 403, "challenge_failed", true, transfer("alice", d.Token, "9999", "Bob"))
 	c.Expect("gated: approved token", 200, "", true, transfer("alice", d.Token, "10", "Bob"))
 	c.Expect("gated: used token", 403, "challenge_failed", true, transfer("alice", d.Token, "10", "Bob"))

@@ -72,7 +72,9 @@ type Decision struct {
 }
 
 // DefaultPolicy challenges every action of an enrolled user; a user without
-// a credential gets enrollment_required. It asks for no verification code.
+// a credential gets enrollment_required. It asks for no verification code
+// itself; Track asks for one by default where fatigue attacks aim (see
+// Config.ApproveOnly).
 type DefaultPolicy struct{}
 
 // Decide implements Policy.

@@ -71,7 +71,9 @@ func trackPush(t *testing.T, e *env, user string) deviceauth.TrackResult {
 
 func TestPush_NotifiesDevicesWithIDsOnly(t *testing.T) {
 	rec := newRecorder()
-	e := pushEnv(t, rec)
+	// Codes long enough that finding one in the notification is no chance
+	// match with its random IDs.
+	e := pushEnv(t, rec, func(c *deviceauth.Config) { c.VerificationCodeDigits = 8 })
 	phone := e.enrol("alice", "ES256")
 	e.clock.Advance(time.Second)
 	g, _ := e.svc.MintRegistrationToken(context.Background(), "alice", stepUpFor(t, e, "alice", phone))
@@ -110,7 +112,7 @@ func TestPush_NotifiesDevicesWithIDsOnly(t *testing.T) {
 func stepUpFor(t *testing.T, e *env, user string, d *device.Client) string {
 	t.Helper()
 	res := e.track(user, deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
-	approve(t, d, res.ChallengeID)
+	approve(t, d, res.ChallengeID, res.VerificationCode)
 	return res.Token
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/deviceauth/deviceauth/internal/protocol"
@@ -33,7 +34,7 @@ func QRBindingCookie(challengeID string) string { return QRBindingCookiePrefix +
 
 // QRRequest asks for a QR challenge.
 type QRRequest struct {
-	Action    string // default ActionSignIn
+	Action    string // default ActionSignIn; one of Config.QRActions
 	ClientIP  netip.Addr
 	UserAgent string
 	Origin    string // the page's origin, shown to the device
@@ -69,15 +70,18 @@ type QRChallenge struct {
 }
 
 // CreateQR creates an unclaimed QR challenge bound to the browser by a new
-// binding secret (QRChallenge.Binding). With req.Replaces, that challenge
+// binding secret (QRChallenge.Binding). Its action must be one of
+// Config.QRActions (ErrInvalidRequest). With req.Replaces, that challenge
 // of the same browser (req.ReplacesBinding) is superseded if still
 // unclaimed; a challenge not bound to req.ReplacesBinding is ErrNotFound.
+// A client IP whose QR challenges drew Config.WrongCodeLimit wrong codes
+// within Config.WrongCodeWindow is ErrRateLimited until the window ends.
 func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, error) {
 	if req.Action == "" {
 		req.Action = ActionSignIn
 	}
-	if !protocol.ValidAction(req.Action) {
-		return QRChallenge{}, ErrInvalidRequest.withMessage("action must be 1 to 64 characters of [A-Za-z0-9_.:-]")
+	if !slices.Contains(s.cfg.QRActions, req.Action) {
+		return QRChallenge{}, ErrInvalidRequest.withMessage("action must be one the application allows for QR challenges")
 	}
 	if req.Replaces != "" && !protocol.ValidID(req.Replaces) {
 		return QRChallenge{}, ErrInvalidRequest.withMessage("replaces must be a challenge ID")
@@ -86,6 +90,9 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 		return QRChallenge{}, err
 	}
 	now := s.now()
+	if err := s.wrongCodeBlock(ctx, s.qrWrongCodeKey(ipString(req.ClientIP)), Event{ClientIP: ipString(req.ClientIP), Action: req.Action}, now); err != nil {
+		return QRChallenge{}, err
+	}
 	if req.Replaces != "" {
 		if err := s.supersedeQR(ctx, req.Replaces, req.ReplacesBinding, now); err != nil {
 			return QRChallenge{}, err
@@ -145,8 +152,10 @@ func (s *Service) qrPayload(id, claim string) string {
 	return u.String() + "#" + url.Values{"c": {id}, "s": {claim}}.Encode()
 }
 
-// ClaimQR claims a QR challenge for the device: it must be unclaimed and
-// the claim secret must match (an unknown challenge and a wrong secret are
+// ClaimQR claims a QR challenge for the device: it must be unclaimed, the
+// device's user must not be blocked by wrong codes for its action (as Track
+// answers BLOCK; ErrRateLimited, the challenge stays unclaimed), and the
+// claim secret must match (an unknown challenge and a wrong secret are
 // the same ErrNotFound). A claim secret that does not have the shape of one
 // (256 bits as base64url) is ErrInvalidRequest, decided from the request
 // alone before any lookup, so it tells nothing about the challenge. Exactly
@@ -171,6 +180,9 @@ func (s *Service) ClaimQR(ctx context.Context, dev DeviceIdentity, id, claimSecr
 	}
 	if len(ch.ClaimSecretHash) == 0 || subtle.ConstantTimeCompare(ch.ClaimSecretHash, hashToken(claimSecret)) != 1 {
 		return ChallengeView{}, ErrNotFound
+	}
+	if err := s.wrongCodeBlock(ctx, s.wrongCodeKey(dev.UserID, ch.Action), Event{UserID: dev.UserID, Action: ch.Action, ChallengeID: id}, now); err != nil {
+		return ChallengeView{}, err
 	}
 	claimed, err := s.store.TransitionChallenge(ctx, id, store.Transition{
 		From: store.StateUnclaimed, To: store.StatePending, UserID: dev.UserID, ClaimedBy: dev.CredentialID,
@@ -225,20 +237,28 @@ func (s *Service) WaitQR(ctx context.Context, id, binding, since string, wait ti
 	return QRStatus{ChallengeID: id, State: string(ch.State)}, nil
 }
 
-// CompleteQR finishes a QR sign-in for the browser that created challenge
-// id: the challenge must be approved, and its token is validated (so it is
-// consumed exactly once). It returns the user to sign in. Any failure —
-// another browser, not approved, already used — is a Validation with
-// Valid false.
+// CompleteQR finishes a QR challenge for the browser that created
+// challenge id: the challenge must be approved by a device (with the
+// verification code, unless Config.QRWithoutCode), and its token is
+// validated (so it is consumed exactly once). It returns the user and the
+// action; only ActionSignIn is a sign-in. Any failure — another browser,
+// not approved, already used — is a Validation with Valid false.
 func (s *Service) CompleteQR(ctx context.Context, id, binding string) (Validation, error) {
+	return s.completeQR(ctx, id, binding, "")
+}
+
+// completeQR is CompleteQR; with action set, a challenge for another
+// action is refused before it is consumed.
+func (s *Service) completeQR(ctx context.Context, id, binding, action string) (Validation, error) {
 	ch, err := s.boundQR(ctx, id, binding)
-	if errors.Is(err, ErrNotFound) || (err == nil && ch.UserID == "") {
+	if errors.Is(err, ErrNotFound) || (err == nil && (ch.UserID == "" || (action != "" && ch.Action != action))) {
 		return Validation{State: StateChallengeFailed}, nil
 	}
 	if err != nil {
 		return Validation{}, err
 	}
-	return s.Validate(ctx, ValidateRequest{Token: s.challengeToken(id), UserID: ch.UserID, Action: ch.Action})
+	return s.Validate(ctx, ValidateRequest{Token: s.challengeToken(id), UserID: ch.UserID, Action: ch.Action,
+		Methods: []Method{MethodQRCode}, VerificationCode: !s.cfg.QRWithoutCode})
 }
 
 // boundQR returns QR challenge id when binding is the browser secret it

@@ -156,7 +156,8 @@ func (s *Service) handleCompleteQR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	v, err := s.CompleteQR(r.Context(), id, s.bindingCookie(r, id))
+	// Only a sign-in challenge signs in; another action is not consumed.
+	v, err := s.completeQR(r.Context(), id, s.bindingCookie(r, id), ActionSignIn)
 	if err != nil {
 		writeError(w, err)
 		return

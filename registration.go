@@ -246,7 +246,8 @@ func (s *Service) stepUp(ctx context.Context, userID, action, token string, deta
 	if token == "" {
 		return ErrStepUpRequired
 	}
-	v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: userID, Action: action, Details: details})
+	v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: userID, Action: action, Details: details,
+		VerificationCode: !s.cfg.ApproveOnly})
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			return err

@@ -82,20 +82,20 @@ func TestStepUp_AddingACredential(t *testing.T) {
 	}
 	// A validated challenge for another action is not a step-up.
 	other := e.track("alice", "transfer", deviceauth.Details{}, false)
-	approve(t, first, other.ChallengeID)
+	approve(t, first, other.ChallengeID, other.VerificationCode)
 	if _, err := e.svc.MintRegistrationToken(ctx, "alice", other.Token); !errors.Is(err, deviceauth.ErrStepUpRequired) {
 		t.Fatalf("step-up with a transfer token: %v", err)
 	}
 	// Bob's approved addAuthenticator does not let alice add a device.
 	bob := e.enrol("bob", "ES256")
 	bobs := e.track("bob", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
-	approve(t, bob, bobs.ChallengeID)
+	approve(t, bob, bobs.ChallengeID, bobs.VerificationCode)
 	if _, err := e.svc.MintRegistrationToken(ctx, "alice", bobs.Token); !errors.Is(err, deviceauth.ErrStepUpRequired) {
 		t.Fatalf("step-up with bob's token: %v", err)
 	}
 
 	res := e.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
-	approve(t, first, res.ChallengeID)
+	approve(t, first, res.ChallengeID, res.VerificationCode)
 	g, err := e.svc.MintRegistrationToken(ctx, "alice", res.Token)
 	if err != nil {
 		t.Fatalf("step-up with an approved addAuthenticator: %v", err)
@@ -117,7 +117,7 @@ func TestStepUp_RemovingACredential(t *testing.T) {
 	ctx := context.Background()
 	first := e.enrol("alice", "ES256")
 	res := e.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
-	approve(t, first, res.ChallengeID)
+	approve(t, first, res.ChallengeID, res.VerificationCode)
 	g, _ := e.svc.MintRegistrationToken(ctx, "alice", res.Token)
 	second := e.device("ES256")
 	if _, err := second.Register(ctx, g.Token, "tablet", "android"); err != nil {
@@ -134,7 +134,7 @@ func TestStepUp_RemovingACredential(t *testing.T) {
 	byID := map[string]deviceauth.Credential{creds[0].ID: creds[0], creds[1].ID: creds[1]}
 	// An approval bound to removing the first device cannot remove the second.
 	wrong := e.track("alice", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(byID[first.CredentialID]), false)
-	approve(t, first, wrong.ChallengeID)
+	approve(t, first, wrong.ChallengeID, wrong.VerificationCode)
 	if err := e.svc.RemoveCredential(ctx, "alice", second.CredentialID, wrong.Token); !errors.Is(err, deviceauth.ErrStepUpRequired) {
 		t.Fatalf("removal with an approval for another device: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestStepUp_RemovingACredential(t *testing.T) {
 	if ch.Details.Message != "Remove tablet" || ch.Details.Fields[1].Value != second.CredentialID {
 		t.Fatalf("the device is not shown what it removes: %+v", ch.Details)
 	}
-	approve(t, first, rm.ChallengeID)
+	approve(t, first, rm.ChallengeID, rm.VerificationCode)
 	if err := e.svc.RemoveCredential(ctx, "alice", second.CredentialID, rm.Token); err != nil {
 		t.Fatalf("removal with step-up: %v", err)
 	}
@@ -166,7 +166,7 @@ func TestRegistration_MaxCredentialsPerUser(t *testing.T) {
 	first := e.enrol("alice", "ES256")
 	for i, want := range []string{"", "credential_limit"} {
 		res := e.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
-		approve(t, first, res.ChallengeID)
+		approve(t, first, res.ChallengeID, res.VerificationCode)
 		g, err := e.svc.MintRegistrationToken(ctx, "alice", res.Token)
 		if err != nil {
 			t.Fatal(err)
@@ -198,13 +198,13 @@ func TestRegistration_ProofOfPossessionChecked(t *testing.T) {
 }
 
 // approve fetches challenge id with d and approves it.
-func approve(t testing.TB, d *device.Client, id string) {
+func approve(t testing.TB, d *device.Client, id, code string) {
 	t.Helper()
 	ch, err := d.Challenge(context.Background(), id)
 	if err != nil {
 		t.Fatalf("Challenge: %v", err)
 	}
-	if _, err := d.Approve(context.Background(), ch, ""); err != nil {
+	if _, err := d.Approve(context.Background(), ch, code); err != nil {
 		t.Fatalf("Approve: %v", err)
 	}
 }

@@ -118,7 +118,7 @@ func TestRequire_ValidToken_HandlerRunsWithValidation(t *testing.T) {
 	g := newGatedEnv(t, nil)
 	d := g.enrol("alice", "ES256")
 	b := denialOf(t, g.transfer("alice", "", "10"))
-	approve(t, d, b.ChallengeID)
+	approve(t, d, b.ChallengeID, b.VerificationCode)
 	rec := g.transfer("alice", b.Token, "10")
 	if rec.Code != 200 || g.ran != 1 {
 		t.Fatalf("retry with the token: %d, ran %d", rec.Code, g.ran)
@@ -146,7 +146,7 @@ func TestRequire_BadToken_403ChallengeFailed_NoRetrack(t *testing.T) {
 		}},
 		{"used", func(t *testing.T, g *gatedEnv) (string, string, string) {
 			b := denialOf(t, g.transfer("alice", "", "10"))
-			approve(t, g.devices["alice"], b.ChallengeID)
+			approve(t, g.devices["alice"], b.ChallengeID, b.VerificationCode)
 			if rec := g.transfer("alice", b.Token, "10"); rec.Code != 200 {
 				t.Fatalf("first use: %d", rec.Code)
 			}
@@ -160,23 +160,23 @@ func TestRequire_BadToken_403ChallengeFailed_NoRetrack(t *testing.T) {
 		}},
 		{"expired", func(t *testing.T, g *gatedEnv) (string, string, string) {
 			b := denialOf(t, g.transfer("alice", "", "10"))
-			approve(t, g.devices["alice"], b.ChallengeID)
+			approve(t, g.devices["alice"], b.ChallengeID, b.VerificationCode)
 			g.clock.Advance(5*time.Minute + time.Second)
 			return b.Token, "alice", "10"
 		}},
 		{"another user", func(t *testing.T, g *gatedEnv) (string, string, string) {
 			b := denialOf(t, g.transfer("alice", "", "10"))
-			approve(t, g.devices["alice"], b.ChallengeID)
+			approve(t, g.devices["alice"], b.ChallengeID, b.VerificationCode)
 			return b.Token, "bob", "10"
 		}},
 		{"another action", func(t *testing.T, g *gatedEnv) (string, string, string) {
 			res := g.track("alice", "signIn", deviceauth.Details{}, false)
-			approve(t, g.devices["alice"], res.ChallengeID)
+			approve(t, g.devices["alice"], res.ChallengeID, res.VerificationCode)
 			return res.Token, "alice", "10"
 		}},
 		{"changed amount", func(t *testing.T, g *gatedEnv) (string, string, string) {
 			b := denialOf(t, g.transfer("alice", "", "10"))
-			approve(t, g.devices["alice"], b.ChallengeID)
+			approve(t, g.devices["alice"], b.ChallengeID, b.VerificationCode)
 			return b.Token, "alice", "9999"
 		}},
 	}
@@ -249,7 +249,7 @@ func TestRequire_StoreError_503(t *testing.T) {
 	g := newGatedEnv(t, nil)
 	d := g.enrol("alice", "ES256")
 	b := denialOf(t, g.transfer("alice", "", "10"))
-	approve(t, d, b.ChallengeID)
+	approve(t, d, b.ChallengeID, b.VerificationCode)
 	g.store.Fail.Store(true)
 	for _, token := range []string{"", b.Token} {
 		rec := g.transfer("alice", token, "10")
@@ -330,7 +330,7 @@ func TestRequire_TokenFromAndIdempotencyKeyOptions(t *testing.T) {
 	if first.ChallengeID != again.ChallengeID || first.Token != again.Token || other.ChallengeID == first.ChallengeID {
 		t.Fatalf("idempotency: %s %s %s", first.ChallengeID, again.ChallengeID, other.ChallengeID)
 	}
-	approve(t, d, first.ChallengeID)
+	approve(t, d, first.ChallengeID, first.VerificationCode)
 	if rec := send(first.Token, "form-1"); rec.Code != 200 || g.ran != 1 {
 		t.Fatalf("token from the form field: %d", rec.Code)
 	}
@@ -346,7 +346,7 @@ func TestStatus_ReadsWithoutConsuming(t *testing.T) {
 			t.Fatalf("Status = %q, %v; want %q", got, err, want)
 		}
 		if want == "PENDING" {
-			approve(t, d, res.ChallengeID)
+			approve(t, d, res.ChallengeID, res.VerificationCode)
 		}
 	}
 	if _, err := e.svc.Status(ctx, res.Token, "bob"); !errors.Is(err, deviceauth.ErrNotFound) {

@@ -42,6 +42,9 @@ type TrackRequest struct {
 	// MethodPasskey for passkeys (MethodDevice for a user with none).
 	Methods []Method
 	// VerificationCode asks for number matching whatever the policy says.
+	// Without it, add/remove-authenticator step-ups and push challenges
+	// ask for it anyway unless Config.ApproveOnly is set; a challenge that
+	// only a passkey may answer never carries a code.
 	VerificationCode bool
 }
 
@@ -78,7 +81,7 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	if _, err := checkMethods(req.Methods); err != nil {
 		return TrackResult{}, err
 	}
-	details, err := protocol.NormalizeDetails(req.Details)
+	details, err := protocol.NormalizeDetails(stepUpDetails(req.Action, req.Details))
 	if err != nil {
 		return TrackResult{}, detailsError(err)
 	}
@@ -130,7 +133,7 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 			return TrackResult{}, err
 		}
 	}
-	ch := s.newChallenge(req, details, methods, d.VerificationCode, d.CodeDigits, now)
+	ch := s.newChallenge(req, details, methods, d.VerificationCode || s.codeByDefault(req.Action, methods), d.CodeDigits, now)
 	stored, err := s.store.CreateChallenge(ctx, ch, now)
 	if err != nil {
 		return TrackResult{}, s.storeFailed(ctx, err)
@@ -160,7 +163,7 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 	// Kinds change only when credentials are added or removed meanwhile:
 	// a third refusal means the store does not keep its contract.
 	for range 3 {
-		ch := s.newChallenge(req, details, methods, false, 0, now)
+		ch := s.newChallenge(req, details, methods, s.codeByDefault(req.Action, methods), 0, now)
 		begun, err := s.store.BeginChallenge(ctx, store.Begin{
 			Challenge: ch, Counter: s.wrongCodeKey(req.UserID, req.Action),
 			CounterLimit: int64(s.cfg.WrongCodeLimit), Kinds: kinds,
@@ -197,7 +200,33 @@ func isDefaultPolicy(p Policy) bool {
 	return false
 }
 
-// newChallenge builds the challenge Track creates for req.
+// codeByDefault reports whether a challenge for action offering methods
+// asks for number matching when neither the caller nor the policy did:
+// the targets of fatigue attacks (adding or removing an authenticator, a
+// push to the phone) do, unless Config.ApproveOnly.
+func (s *Service) codeByDefault(action string, methods []Method) bool {
+	return !s.cfg.ApproveOnly && (action == ActionAddAuthenticator || action == ActionRemoveAuthenticator ||
+		slices.Contains(methods, MethodPush))
+}
+
+// additionDetails are what the device shows for an addAuthenticator
+// step-up tracked without details; the challenge also carries the
+// requesting IP and browser.
+var additionDetails = Details{Message: "Add a new device to your account"}
+
+// stepUpDetails are the details bound to a challenge for action: those
+// given, or for an addAuthenticator step-up without any, additionDetails,
+// so that the phone never shows an empty request to add a device.
+func stepUpDetails(action string, d Details) Details {
+	if action == ActionAddAuthenticator && d.Message == "" && len(d.Fields) == 0 {
+		return additionDetails
+	}
+	return d
+}
+
+// newChallenge builds the challenge Track creates for req. A challenge no
+// device key may answer carries no code: a passkey's user verification is
+// its proof.
 func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
 	digest := protocol.DetailsDigest(details)
 	ch := store.Challenge{
@@ -207,7 +236,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
 		UserAgent: truncate(req.UserAgent, 512), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 	}
-	if code || req.VerificationCode {
+	if (code || req.VerificationCode) && slices.ContainsFunc(methods, deviceMethod) {
 		n := codeDigits
 		if n == 0 {
 			n = s.cfg.VerificationCodeDigits
@@ -252,6 +281,14 @@ type ValidateRequest struct {
 	// Details must equal the details given to Track (after normalisation);
 	// a challenge tracked with details does not validate without them.
 	Details Details
+	// Methods, when not empty, are the methods whose answer counts: a
+	// challenge approved otherwise does not validate and stays approved.
+	// MethodPasskey admits a passkey assertion; MethodDevice, MethodPush
+	// and MethodQRCode a device key's signature.
+	Methods []Method
+	// VerificationCode admits a device key's approval only when it was
+	// made with number matching (a passkey's needs no code).
+	VerificationCode bool
 }
 
 // Validation is Validate's answer.
@@ -273,8 +310,8 @@ type Validation struct {
 }
 
 // Validate is the backend's one-time check that the challenge behind token
-// was approved by userID's device for action and details. It consumes the
-// challenge: of any number of concurrent calls with the same token, on any
+// was approved by userID's device for action and details, by a method and
+// with the number matching req asks for. It consumes the challenge: of any number of concurrent calls with the same token, on any
 // instance, at most one is valid. An invalid, used, denied, expired or
 // revoked token, or one for another user, action or details, gives Valid
 // false and a nil error; the error is for store failures (ErrUnavailable),
@@ -285,8 +322,8 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 	if !ok {
 		return failed, nil
 	}
-	details, err := protocol.NormalizeDetails(req.Details)
-	if err != nil {
+	details, err := protocol.NormalizeDetails(stepUpDetails(req.Action, req.Details))
+	if _, merr := checkMethods(req.Methods); err != nil || merr != nil {
 		return failed, nil
 	}
 	now := s.now()
@@ -295,9 +332,11 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		s.emit(ctx, Event{Type: EventValidationFailed, UserID: req.UserID, ChallengeID: id, Action: req.Action, Reason: reason})
 		return failed, nil
 	}
-	// One store call checks the binding, consumes the challenge and checks
-	// that the approving credential still exists (revocation), atomically.
-	ch, kind, err := s.store.ConsumeChallenge(ctx, id, store.Binding{UserID: req.UserID, Action: req.Action, DetailsDigest: digest[:]}, now)
+	// One store call checks the binding (the method that answered
+	// included), consumes the challenge and checks that the approving
+	// credential still exists (revocation), atomically.
+	ch, kind, err := s.store.ConsumeChallenge(ctx, id, store.Binding{UserID: req.UserID, Action: req.Action, DetailsDigest: digest[:],
+		Kinds: kindsAnswering(req.Methods), VerificationCode: req.VerificationCode}, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return failed, nil
@@ -311,6 +350,8 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 			return fail("other_action")
 		case subtle.ConstantTimeCompare(ch.DetailsDigest, digest[:]) != 1:
 			return fail("other_details")
+		case ch.State == store.StateApproved:
+			return fail("method_not_admitted")
 		}
 		return fail("state_" + strings.ToLower(string(ch.State)))
 	case err != nil:
@@ -349,15 +390,48 @@ func detailsError(err error) error {
 	return ErrInvalidDetails.with(err).withMessage("the details are not acceptable: " + msg)
 }
 
-// methodOf reports how a challenge was answered.
+// methodOf reports how a challenge was answered: PASSKEY by a passkey;
+// by a device key, the challenge's primary method when a device answers
+// it, else the first device method it offered.
 func methodOf(ch store.Challenge, kind store.CredentialKind) Method {
 	if kind == store.KindPasskey {
 		return MethodPasskey
 	}
-	if ch.Method != "" {
+	if deviceMethod(Method(ch.Method)) {
 		return Method(ch.Method)
 	}
+	for _, m := range ch.Methods {
+		if deviceMethod(Method(m)) {
+			return Method(m)
+		}
+	}
 	return MethodDevice
+}
+
+// deviceMethod reports whether a device key answers m.
+func deviceMethod(m Method) bool {
+	return m == MethodDevice || m == MethodPush || m == MethodQRCode
+}
+
+// deviceAnswers reports whether a device key may answer ch.
+func deviceAnswers(ch store.Challenge) bool {
+	return slices.ContainsFunc(toMethods(ch.Methods), deviceMethod)
+}
+
+// kindsAnswering lists the credential kinds that answer methods (nil, any
+// kind, when methods is empty).
+func kindsAnswering(methods []Method) []store.CredentialKind {
+	var kinds []store.CredentialKind
+	for _, m := range methods {
+		k := store.KindDevice
+		if m == MethodPasskey {
+			k = store.KindPasskey
+		}
+		if !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
 }
 
 // ChallengeView is what a device sees of a challenge: enough to show the
@@ -420,16 +494,19 @@ func (s *Service) fetched(dev DeviceIdentity, ch store.Challenge) (ChallengeView
 	return s.view(ch), nil
 }
 
-// PendingChallenges lists the pending challenges of a device's user,
-// oldest first, so that polling alone works without push.
+// PendingChallenges lists the pending challenges of a device's user that
+// a device key may answer, oldest first, so that polling alone works
+// without push. A challenge only a passkey may answer is not listed.
 func (s *Service) PendingChallenges(ctx context.Context, dev DeviceIdentity) ([]ChallengeView, error) {
 	chs, err := s.store.ListPendingChallenges(ctx, dev.UserID, s.now())
 	if err != nil {
 		return nil, s.storeFailed(ctx, err)
 	}
-	out := make([]ChallengeView, len(chs))
-	for i, ch := range chs {
-		out[i] = s.view(ch)
+	out := []ChallengeView{}
+	for _, ch := range chs {
+		if deviceAnswers(ch) {
+			out = append(out, s.view(ch))
+		}
 	}
 	return out, nil
 }
@@ -454,7 +531,9 @@ type ResponseResult struct {
 
 // Respond records a device's approval or denial. The server rebuilds the
 // signed message from the stored challenge and verifies it with the key of
-// the named credential, which must belong to the challenge's user. Only a
+// the named credential, which must belong to the challenge's user; a
+// challenge that offers no device method (only PASSKEY) is
+// ErrInvalidResponse. Only a
 // validly signed approval with a wrong code counts against the wrong-code
 // limit; the limit-th in the window fails the challenge.
 func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, error) {
@@ -498,6 +577,9 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		}
 		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "response"})
 		return ResponseResult{}, ErrInvalidResponse
+	}
+	if !deviceAnswers(ch) {
+		return ResponseResult{}, ErrInvalidResponse.withMessage("this challenge is not answered with a device key")
 	}
 	if ch.State != store.StatePending {
 		return ResponseResult{ChallengeID: ch.ID, State: string(ch.State)}, ErrChallengeClosed
@@ -545,6 +627,13 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
+	if ch.Method == string(MethodQRCode) && ch.ClientIP != "" {
+		// The browser that showed the code is counted too: its IP may
+		// create no more QR challenges while at the limit.
+		if _, err := s.store.IncrementCounter(ctx, s.qrWrongCodeKey(ch.ClientIP), s.cfg.WrongCodeWindow, now); err != nil {
+			return ResponseResult{}, s.storeFailed(ctx, err)
+		}
+	}
 	s.emit(ctx, Event{Type: EventWrongCode, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP)})
 	if n < int64(s.cfg.WrongCodeLimit) {
 		return ResponseResult{ChallengeID: ch.ID, State: string(cur.State)}, ErrWrongCode
@@ -566,6 +655,27 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 // length is part of it, so no two pairs share a key.
 func (s *Service) wrongCodeKey(userID, action string) string {
 	return store.UserCounterKey("wrongcode", userID, action)
+}
+
+// qrWrongCodeKey names the wrong-code counter of the client IP that
+// created QR challenges.
+func (s *Service) qrWrongCodeKey(ip string) string {
+	return "wrongcode-qr:ip=" + ip
+}
+
+// wrongCodeBlock is ErrRateLimited, with an EventActionBlocked completed
+// from ev, when wrong-code counter key is at Config.WrongCodeLimit.
+func (s *Service) wrongCodeBlock(ctx context.Context, key string, ev Event, now time.Time) error {
+	n, err := s.store.Counter(ctx, key, now)
+	if err != nil {
+		return s.storeFailed(ctx, err)
+	}
+	if n < int64(s.cfg.WrongCodeLimit) {
+		return nil
+	}
+	ev.Type, ev.Reason = EventActionBlocked, "wrong_code_limit"
+	s.emit(ctx, ev)
+	return ErrRateLimited.withMessage("too many wrong verification codes: try again later")
 }
 
 // limit counts one event against rate r for key; over the limit it is

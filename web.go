@@ -61,10 +61,12 @@ func (s *Service) stepUpDenial(w http.ResponseWriter, r *http.Request, user, act
 // server-rendered page that mints a registration token or removes a
 // device and must ask the user's device first. It returns the refusal
 // Require would answer: 401 challenge_required with the challenge ID and
-// token, or blocked, review, enrollment_required, unavailable. Retry the
+// token, or blocked, review, enrollment_required, unavailable. The
+// challenge asks for number matching unless Config.ApproveOnly. Retry the
 // operation with the token once the device approved.
 func (s *Service) StepUp(r *http.Request, userID, action string, details Details) *Denial {
-	res, err := s.Track(r.Context(), TrackRequest{UserID: userID, Action: action, Details: details, ClientIP: s.ClientIP(r), UserAgent: r.UserAgent()})
+	res, err := s.Track(r.Context(), TrackRequest{UserID: userID, Action: action, Details: details, ClientIP: s.ClientIP(r),
+		UserAgent: r.UserAgent(), VerificationCode: !s.cfg.ApproveOnly})
 	if err != nil {
 		return deny(err)
 	}

@@ -66,7 +66,7 @@ func TestWeb_MintListRemoveWithStepUp(t *testing.T) {
 		t.Fatalf("mint with an unapproved token: %d %+v", st, d)
 	}
 	st, d, _ = e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", "", nil, nil)
-	approve(t, first, d.ChallengeID)
+	approve(t, first, d.ChallengeID, d.VerificationCode)
 	if st, _, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", d.Token, nil, &g); st != 201 {
 		t.Fatalf("mint with step-up: %d", st)
 	}
@@ -91,7 +91,7 @@ func TestWeb_MintListRemoveWithStepUp(t *testing.T) {
 	if st != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `action="removeAuthenticator"`) {
 		t.Fatalf("remove without step-up: %d %+v", st, d)
 	}
-	approve(t, first, d.ChallengeID)
+	approve(t, first, d.ChallengeID, d.VerificationCode)
 	if st, d2, _ := e.webCall(t, "DELETE", path, "bob", d.Token, nil, nil); st != 404 || d2.Error != "not_found" {
 		t.Fatalf("bob removing alice's credential: %d %+v", st, d2)
 	}

@@ -178,10 +178,12 @@ type CycleStore interface {
 	// ConsumeChallenge moves challenge id from StateApproved to
 	// StateConsumed when it is bound to b (its UserID, Action and
 	// DetailsDigest equal b's, and UserID is not empty) and unexpired, and
-	// the credential that approved it (its CredentialID) still exists and
-	// is b.UserID's. It returns the consumed record and that credential's
-	// kind. When the challenge is not bound to b, or not approved, or has
-	// expired, nothing changes and the error is ErrConflict, returned with
+	// the credential that approved it (its CredentialID) still exists, is
+	// b.UserID's and answered in a way b admits (Binding.Admits: its kind
+	// and the verification code). It returns the consumed record and that
+	// credential's kind. When the challenge is not bound to b, or not
+	// approved, or has expired, or its credential's answer is not one b
+	// admits, nothing changes and the error is ErrConflict, returned with
 	// the record as it is (an expired one as StateExpired). When the
 	// credential is gone, the challenge moves from StateApproved to
 	// StateFailed instead and the error is ErrRevoked, returned with the
@@ -227,18 +229,36 @@ type Begun struct {
 }
 
 // Binding is what ConsumeChallenge checks a challenge against: the user,
-// action and details digest a Validate names.
+// action and details digest a Validate names, and how the route wants it
+// answered.
 type Binding struct {
 	UserID        string
 	Action        string
 	DetailsDigest []byte
+	// Kinds, when not empty, are the kinds of credential whose approval
+	// counts (a route that asks for a passkey: KindPasskey only).
+	Kinds []CredentialKind
+	// VerificationCode asks that a device key's approval was made with
+	// number matching: the challenge carried a VerificationCode. A
+	// passkey's approval needs none (user verification is its proof).
+	VerificationCode bool
 }
 
 // Binds reports whether challenge c is bound to b: it has a user, and its
 // UserID, Action and DetailsDigest equal b's. (ConsumeChallenge also needs
-// c approved and unexpired.)
+// c approved and unexpired, and its answer admitted.)
 func (b Binding) Binds(c Challenge) bool {
 	return c.UserID != "" && c.UserID == b.UserID && c.Action == b.Action && bytes.Equal(c.DetailsDigest, b.DetailsDigest)
+}
+
+// Admits reports whether b counts an approval of challenge c by a
+// credential of kind: kind is one of b.Kinds (any, when b.Kinds is
+// empty), and, when b asks for a verification code, kind is KindPasskey
+// or c carried a code. ConsumeChallenge applies it with the kind of the
+// credential c names; a refusal changes nothing.
+func (b Binding) Admits(c Challenge, kind CredentialKind) bool {
+	return (len(b.Kinds) == 0 || slices.Contains(b.Kinds, kind)) &&
+		(!b.VerificationCode || kind == KindPasskey || c.VerificationCode != "")
 }
 
 // RegistrationTokenStore keeps registration tokens, by hash only.

@@ -145,7 +145,9 @@ func (e *stepUpEnv) pay(t *testing.T, amount string, cookie *http.Cookie, token 
 func (e *stepUpEnv) approvePay(t *testing.T, amount string, cookie *http.Cookie) *http.Cookie {
 	t.Helper()
 	ctx := context.Background()
-	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "pay", Details: deviceauth.Details{Message: "Pay " + amount}})
+	// With number matching, as the gated route asks for by default.
+	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "pay", Details: deviceauth.Details{Message: "Pay " + amount},
+		VerificationCode: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +155,7 @@ func (e *stepUpEnv) approvePay(t *testing.T, amount string, cookie *http.Cookie)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.phone.Approve(ctx, ch, ""); err != nil {
+	if _, err := e.phone.Approve(ctx, ch, res.VerificationCode); err != nil {
 		t.Fatal(err)
 	}
 	resp := e.pay(t, amount, cookie, res.Token)

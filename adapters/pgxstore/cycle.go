@@ -111,7 +111,8 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 			ch      challengeRow
 			kind    *string
 		)
-		err := s.pool.QueryRow(ctx, s.q.consumeChallenge, id, b.UserID, b.Action, b.DetailsDigest, now).
+		err := s.pool.QueryRow(ctx, s.q.consumeChallenge, id, b.UserID, b.Action, b.DetailsDigest, now,
+			kindStrings(b.Kinds), b.VerificationCode).
 			Scan(append(append([]any{&changed}, ch.targets()...), &kind)...)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.Challenge{}, "", store.ErrNotFound
@@ -133,11 +134,22 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		case c.StateAt(now) != c.State: // expired
 			c.State = c.StateAt(now)
 			return c, "", store.ErrConflict
-		case c.State != store.StateApproved || !b.Binds(c):
+		case c.State != store.StateApproved || !b.Binds(c) || (kind != nil && !b.Admits(c, store.CredentialKind(*kind))):
+			// The kind read with the record is of a credential that
+			// exists: an answer the binding refuses stays approved.
 			return c, "", store.ErrConflict
 		}
 	}
 	return store.Challenge{}, "", wrap("consume challenge", errors.New("challenge approved but never consumable"))
+}
+
+// kindStrings is kinds as the statement's text[] parameter (empty: any).
+func kindStrings(kinds []store.CredentialKind) []string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = string(k)
+	}
+	return out
 }
 
 // challengeRecord is a scan target for a challenge passed as one record

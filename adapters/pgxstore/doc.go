@@ -41,9 +41,10 @@
 // the idempotency key's holder and creates the challenge with
 // CreateChallenge's own CTEs; TransitionChallenge with CredentialUsed
 // updates the credential's last use only when its compare-and-set matched;
-// ConsumeChallenge moves an approved, bound challenge to CONSUMED (or
-// FAILED, its credential gone) and, when it matched nothing, returns the
-// challenge as it is, read FOR SHARE so that a racing writer's commit is
+// ConsumeChallenge moves an approved, bound challenge whose credential's
+// answer the binding admits to CONSUMED (or FAILED, its credential gone)
+// and, when it matched nothing, returns the challenge as it is with its
+// credential's kind, read FOR SHARE so that a racing writer's commit is
 // seen rather than the statement's older snapshot. A second statement runs
 // only in races the snapshot cannot see: BeginChallenge when a racing
 // create committed the key's holder after the statement began, and

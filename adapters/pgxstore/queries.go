@@ -190,12 +190,20 @@ func newQueries(schema string) queries {
 				WHERE c.id = $1 AND c.state = 'APPROVED' AND c.expires_at > $5::timestamptz
 					AND c.user_id <> '' AND c.user_id = $2::text AND c.action = $3::text
 					AND COALESCE(c.details_digest, '') = COALESCE($4::bytea, '')
+					AND (NOT EXISTS (SELECT 1 FROM {s}.credentials cr
+							WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)
+						OR EXISTS (SELECT 1 FROM {s}.credentials cr
+							WHERE cr.id = c.credential_id AND cr.user_id = c.user_id
+								AND (cardinality($6::text[]) = 0 OR cr.kind = ANY ($6::text[]))
+								AND (NOT $7::boolean OR cr.kind = 'passkey' OR c.verification_code <> '')))
 				RETURNING {c.challengeColumns}, (SELECT cr.kind FROM {s}.credentials cr
 					WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)
 			), unchanged AS (
-				SELECT {challengeColumns}, NULL::text FROM {s}.challenges
-				WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd)
-				FOR SHARE
+				SELECT {c.challengeColumns}, (SELECT cr.kind FROM {s}.credentials cr
+						WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)
+				FROM {s}.challenges c
+				WHERE c.id = $1 AND NOT EXISTS (SELECT 1 FROM upd)
+				FOR SHARE OF c
 			)
 			SELECT true, * FROM upd
 			UNION ALL

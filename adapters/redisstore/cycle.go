@@ -304,8 +304,18 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		now.UnixMilli(), s.keys.wakeChannel(), id, b.UserID, b.Action, string(b.DetailsDigest),
 		string(store.StateApproved), string(store.StateConsumed), string(store.StateFailed),
 	}
+	kinds, code := "", ""
+	if len(b.Kinds) > 0 {
+		for _, k := range b.Kinds {
+			kinds += "," + string(k)
+		}
+		kinds += ","
+	}
+	if b.VerificationCode {
+		code = "1"
+	}
 	if keys := []string{s.keys.challenge(id), s.keys.userCredentials(b.UserID)}; s.oneScript(keys...) {
-		v, err := s.run(ctx, call{challengeConsume, keys, append(args, "", "")}).Result()
+		v, err := s.run(ctx, call{challengeConsume, keys, append(args, "", "", kinds, code)}).Result()
 		if err != nil {
 			return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 		}
@@ -346,10 +356,13 @@ func (s *Store) consumeWithRecord(ctx context.Context, id string, b store.Bindin
 	verdict := store.StateFailed
 	kind, ok := credentialKindOf(v, b.UserID)
 	if ok {
+		if !b.Admits(c, kind) { // kinds and codes never change: refused as read
+			return c, "", store.ErrConflict
+		}
 		verdict = store.StateConsumed
 	}
 	r, err := s.run(ctx, call{challengeConsume, []string{s.keys.challenge(id)},
-		append(args, c.CredentialID, string(verdict))}).Result()
+		append(args, c.CredentialID, string(verdict), "", "")}).Result()
 	if err != nil {
 		return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 	}

@@ -198,38 +198,44 @@ return reply('created', '', kinds)`)
 	// its credential is gone — and publishes its ID. With KEYS[2], the
 	// user's credential index, the verdict is the script's: the credential
 	// is there or gone — unless its entry is a hint, and then the script
-	// changes nothing and returns {"verify", "", field, value, …}.
-	// Otherwise the caller read the credential and passes the verdict, with
-	// the credential ID it read the challenge with, which must still be the
-	// challenge's. It returns {"notfound"}, {"conflict", "", field, value,
-	// …} (the record as it is), {"ok", kind, field, value, …} or
-	// {"revoked", "", field, value, …}.
+	// changes nothing and returns {"verify", "", field, value, …} — and an
+	// answer the binding does not admit (the credential's kind is not in
+	// the list, or a code is asked for, the kind is not passkey and the
+	// challenge had none) changes nothing and is a conflict.
+	// Otherwise the caller read the credential, judged its answer, and
+	// passes the verdict, with the credential ID it read the challenge
+	// with, which must still be the challenge's. It returns {"notfound"},
+	// {"conflict", "", field, value, …} (the record as it is),
+	// {"ok", kind, field, value, …} or {"revoked", "", field, value, …}.
 	// KEYS: challenge[, the user's credential index]. ARGV: now, channel,
 	// ID, user, action, digest, approved, consumed, failed, credential ID,
-	// verdict (consumed or failed).
+	// verdict (consumed or failed), admitted kinds (",device,passkey,"; ""
+	// for any), "1" when a code is asked for.
 	challengeConsume = newScript(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 0 then return {'notfound'} end
-local cur = redis.call('HMGET', k, 's', 'ea', 'u', 'a', 'dd', 'ci')
+local function record(status, kind)
+  local r = redis.call('HGETALL', k)
+  table.insert(r, 1, kind)
+  table.insert(r, 1, status)
+  return r
+end
+local cur = redis.call('HMGET', k, 's', 'ea', 'u', 'a', 'dd', 'ci', 'vc')
 local exp, user, cred = tonumber(cur[2] or ''), cur[3] or '', cur[6] or ''
 if user == '' or user ~= ARGV[4] or (cur[4] or '') ~= ARGV[5] or (cur[5] or '') ~= ARGV[6]
   or (cur[1] or '') ~= ARGV[7] or not exp or exp <= tonumber(ARGV[1])
   or (not KEYS[2] and cred ~= ARGV[10]) then
-  local r = redis.call('HGETALL', k)
-  table.insert(r, 1, '')
-  table.insert(r, 1, 'conflict')
-  return r
+  return record('conflict', '')
 end
 local kind, to = '', ARGV[11]
 if KEYS[2] then
   kind = redis.call('HGET', KEYS[2], cred)
-  if kind and string.sub(kind, 1, 1) == '?' then
-    local r = redis.call('HGETALL', k)
-    table.insert(r, 1, '')
-    table.insert(r, 1, 'verify')
-    return r
-  end
+  if kind and string.sub(kind, 1, 1) == '?' then return record('verify', '') end
   if kind then
+    if (ARGV[12] ~= '' and not string.find(ARGV[12], ',' .. kind .. ',', 1, true))
+      or (ARGV[13] == '1' and kind ~= 'passkey' and (cur[7] or '') == '') then
+      return record('conflict', '')
+    end
     to = ARGV[8]
   else
     kind, to = '', ARGV[9]
@@ -237,10 +243,8 @@ if KEYS[2] then
 end
 redis.call('HSET', k, 's', to)
 redis.call('PUBLISH', ARGV[2], ARGV[3])
-local r = redis.call('HGETALL', k)
-table.insert(r, 1, kind)
-if to == ARGV[8] then table.insert(r, 1, 'ok') else table.insert(r, 1, 'revoked') end
-return r`)
+if to == ARGV[8] then return record('ok', kind) end
+return record('revoked', kind)`)
 
 	// challengeAttempt adds one to a challenge's attempts while it is in a
 	// state that is not final, and unexpired. Replies as challengeTransition.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/deviceauth/deviceauth/store"
@@ -174,10 +175,15 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 			WHERE id = ?1 AND state = ?5 AND expires_at > ?8
 				AND user_id <> '' AND user_id = ?2 AND action = ?3
 				AND coalesce(details_digest, x'') = coalesce(?4, x'')
+				AND (NOT EXISTS (SELECT 1 FROM credentials WHERE id = challenges.credential_id AND user_id = ?2)
+					OR EXISTS (SELECT 1 FROM credentials WHERE id = challenges.credential_id AND user_id = ?2
+						AND (?9 = '' OR instr(?9, ',' || kind || ',') > 0)
+						AND (?10 = 0 OR kind = ?11 OR challenges.verification_code <> '')))
 			RETURNING `+challengeColumns+`,
 				coalesce((SELECT kind FROM credentials WHERE id = challenges.credential_id AND user_id = ?2), '')`,
 			id, b.UserID, b.Action, b.DetailsDigest,
 			string(store.StateApproved), string(store.StateConsumed), string(store.StateFailed), now.UnixMilli(),
+			kindList(b.Kinds), b.VerificationCode, string(store.KindPasskey),
 		).Scan(append(row.dest(), &kind)...)
 		s.unlockWrites()
 		if err == nil {
@@ -197,21 +203,59 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		if s.consumeRefused != nil {
 			s.consumeRefused()
 		}
-		c, err := s.getChallenge(ctx, id, now)
+		c, credKind, err := s.consumeRead(ctx, id, b.UserID, now)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return store.Challenge{}, "", err
 		case err != nil:
 			return store.Challenge{}, "", s.fail(ctx, "consume challenge", err)
-		case round == 0 && consumable(c, b):
+		case round == 0 && consumable(c, credKind, b):
 			continue
 		}
 		return c, "", store.ErrConflict
 	}
 }
 
+// consumeRead reads challenge id as of now and the kind of its credential
+// when that is userID's ("" when it is gone).
+func (s *Store) consumeRead(ctx context.Context, id, userID string, now time.Time) (store.Challenge, store.CredentialKind, error) {
+	var (
+		row  challengeRow
+		kind string
+	)
+	err := s.queryRow(ctx, nil, `SELECT `+challengeColumns+`,
+			coalesce((SELECT kind FROM credentials WHERE id = challenges.credential_id AND user_id = ?2), '')
+		FROM challenges WHERE id = ?1`, id, userID).Scan(append(row.dest(), &kind)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Challenge{}, "", store.ErrNotFound
+	}
+	if err != nil {
+		return store.Challenge{}, "", err
+	}
+	c, _, err := row.record()
+	if err != nil {
+		return store.Challenge{}, "", err
+	}
+	return asOf(c, now), store.CredentialKind(kind), nil
+}
+
 // consumable reports whether ConsumeChallenge's UPDATE would change c, read
-// as of now: approved (so unexpired) and bound to b.
-func consumable(c store.Challenge, b store.Binding) bool {
-	return c.State == store.StateApproved && b.Binds(c)
+// as of now with its credential's kind (empty: gone): approved (so
+// unexpired), bound to b, and answered as b admits unless its credential
+// is gone.
+func consumable(c store.Challenge, kind store.CredentialKind, b store.Binding) bool {
+	return c.State == store.StateApproved && b.Binds(c) && (kind == "" || b.Admits(c, kind))
+}
+
+// kindList is kinds as the ConsumeChallenge statement matches them:
+// ",device,passkey," ("" for any kind).
+func kindList(kinds []store.CredentialKind) string {
+	if len(kinds) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, k := range kinds {
+		b.WriteString("," + string(k))
+	}
+	return b.String() + ","
 }

@@ -214,6 +214,12 @@ func TestRoundTrips_PerMethod(t *testing.T) {
 			_, err := st.TransitionChallenge(ctx, "ch4", answer, now)
 			return ignore(err, store.ErrConflict)
 		}, 4},
+		{"ConsumeChallenge refused by the credential's kind", func(ctx context.Context) error {
+			b := binding
+			b.Kinds = []store.CredentialKind{store.KindPasskey}
+			_, _, err := st.ConsumeChallenge(ctx, "ch4", b, now)
+			return ignore(err, store.ErrConflict)
+		}, 2},
 		{"ConsumeChallenge", func(ctx context.Context) error {
 			_, _, err := st.ConsumeChallenge(ctx, "ch4", binding, now)
 			return err

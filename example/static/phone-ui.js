@@ -112,7 +112,7 @@
       const li = document.createElement("li");
       li.dataset.challenge = ch.challengeId;
       const text = document.createElement("span");
-      text.textContent = ch.action + ": " + (ch.details.message || "(no details)") + " ";
+      text.textContent = ch.action + ": " + (ch.details.message || summary(ch)) + " ";
       const b = document.createElement("button");
       b.textContent = "Answer";
       b.className = "answer";
@@ -138,7 +138,7 @@
     root.dataset.open = ch.challengeId;
     $("ch-action").textContent = ch.action;
     const details = [ch.details.message, ...(ch.details.fields || []).map((f) => f.label + ": " + f.value)];
-    $("ch-details").textContent = details.filter((s) => s).join("\n") || "(no details)";
+    $("ch-details").textContent = details.filter((s) => s).join("\n") || summary(ch);
     const where = $("ch-where");
     where.replaceChildren();
     if (ch.origin) line(where, "page", ch.origin);
@@ -158,6 +158,13 @@
     const two = (n) => String(n).padStart(2, "0");
     return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " +
       two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+  }
+
+  // summary says what a challenge without details asks (a QR sign-in):
+  // the action, and where it comes from, which the lines below detail.
+  function summary(ch) {
+    const verb = ch.action === "signIn" ? "Sign in" : "Approve " + ch.action;
+    return verb + (ch.origin ? " on " + ch.origin : ch.clientIp ? " from " + ch.clientIp : "");
   }
 
   function closeChallenge() {

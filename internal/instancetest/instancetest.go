@@ -10,8 +10,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,14 +25,15 @@ import (
 )
 
 // Instance is one application instance: a Service over a store value, its
-// device handler behind an httptest server, and a route gated by
-// Require("transfer") whose user is the X-Test-User header.
+// device handler behind an httptest server, and two routes whose user is
+// the X-Test-User header: /transfer gated by Require("transfer") and
+// /transfer-passkey by Require("transfer", WithMethods(MethodPasskey)).
 type Instance struct {
 	Service *deviceauth.Service
 	Store   store.Store
 	Server  *httptest.Server
-	// Ran counts how often the gated handler ran.
-	Ran atomic.Int64
+	// Ran and PasskeyRan count how often each gated handler ran.
+	Ran, PasskeyRan atomic.Int64
 }
 
 var testKey = bytes.Repeat([]byte{0x5a}, 32)
@@ -58,6 +61,11 @@ func NewInstance(t testing.TB, st store.Store) *Instance {
 		in.Ran.Add(1)
 		w.WriteHeader(http.StatusOK)
 	})))
+	mux.Handle("/transfer-passkey", svc.Require("transfer", deviceauth.WithMethods(deviceauth.MethodPasskey))(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			in.PasskeyRan.Add(1)
+			w.WriteHeader(http.StatusOK)
+		})))
 	return in
 }
 
@@ -94,7 +102,13 @@ func (in *Instance) Enrol(t testing.TB, user string) (*device.Client, *ecdsa.Pri
 // empty, and returns the status.
 func (in *Instance) Gated(t testing.TB, user, token string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, in.Server.URL+"/transfer", nil)
+	return in.gatedAt(t, "/transfer", user, token)
+}
+
+// gatedAt sends a request to the gated route at path.
+func (in *Instance) gatedAt(t testing.TB, path, user, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, in.Server.URL+path, nil)
 	req.Header.Set("X-Test-User", user)
 	if token != "" {
 		req.Header.Set(deviceauth.TokenHeader, token)
@@ -125,7 +139,7 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 		if err != nil {
 			t.Fatalf("fetch through B: %v", err)
 		}
-		if _, err := onB.Approve(ctx, ch, ""); err != nil {
+		if _, err := onB.Approve(ctx, ch, res.VerificationCode); err != nil {
 			t.Fatalf("approve through B: %v", err)
 		}
 		if st := A.Gated(t, user, res.Token); st != http.StatusOK {
@@ -138,39 +152,23 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 
 	t.Run("RacingValidationsAcrossInstancesHaveOneWinner", func(t *testing.T) {
 		for round := range rounds {
-			res := track(t, A, user)
-			ch, err := d.Challenge(ctx, res.ChallengeID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := d.Approve(ctx, ch, ""); err != nil {
-				t.Fatal(err)
-			}
+			res := approved(t, A, d, user)
 			var valid, invalid atomic.Int64
-			var start, done sync.WaitGroup
-			start.Add(1)
-			for i := range 128 {
+			race(128, func(i int) {
 				in := A
 				if i%2 == 1 {
 					in = B
 				}
-				done.Add(1)
-				go func() {
-					defer done.Done()
-					start.Wait()
-					v, err := in.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: user, Action: "transfer"})
-					switch {
-					case err != nil:
-						t.Errorf("Validate: %v", err)
-					case v.Valid:
-						valid.Add(1)
-					default:
-						invalid.Add(1)
-					}
-				}()
-			}
-			start.Done()
-			done.Wait()
+				v, err := in.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: user, Action: "transfer"})
+				switch {
+				case err != nil:
+					t.Errorf("Validate: %v", err)
+				case v.Valid:
+					valid.Add(1)
+				default:
+					invalid.Add(1)
+				}
+			})
 			if valid.Load() != 1 || invalid.Load() != 127 {
 				t.Fatalf("round %d: %d valid, %d invalid; want 1 and 127", round, valid.Load(), invalid.Load())
 			}
@@ -189,7 +187,7 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := onB.Approve(ctx, ch, ""); err != nil {
+		if _, err := onB.Approve(ctx, ch, res.VerificationCode); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -206,7 +204,7 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 	t.Run("CredentialRemovedOnBFailsNextValidateOnA", func(t *testing.T) {
 		res := track(t, A, user)
 		ch, _ := d.Challenge(ctx, res.ChallengeID)
-		if _, err := d.Approve(ctx, ch, ""); err != nil {
+		if _, err := d.Approve(ctx, ch, res.VerificationCode); err != nil {
 			t.Fatal(err)
 		}
 		if err := onB.Remove(ctx); err != nil {
@@ -219,11 +217,145 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 			t.Fatalf("the gated handler ran %d times, want once (the first subtest)", A.Ran.Load()+B.Ran.Load())
 		}
 	})
+
+	t.Run("WrongCodesAcrossInstancesBlockQRClaimAndCreation", func(t *testing.T) { wrongCodesBlockQR(t, A, B) })
+
+	// A phone's approval presented at a passkey-only route, on both
+	// instances, while the same token is presented at the route it was made
+	// for: the passkey route never passes, and the refusals consume
+	// nothing, so the device route passes exactly once.
+	t.Run("RefusedMethodAcrossInstancesConsumesNothing", func(t *testing.T) {
+		user := "user-" + rand.Text()[:8]
+		d, _ := A.Enrol(t, user)
+		ran := A.Ran.Load() + B.Ran.Load()
+		for round := range max(rounds/5, 2) {
+			res := approved(t, A, d, user)
+			var passed, passkeyPassed atomic.Int64
+			race(64, func(i int) {
+				in, path := A, "/transfer-passkey"
+				if i%2 == 1 {
+					in = B
+				}
+				if i%8 == 7 { // a few presentations at the route it was made for
+					path = "/transfer"
+				}
+				switch {
+				case in.gatedAt(t, path, user, res.Token) != http.StatusOK:
+				case path == "/transfer":
+					passed.Add(1)
+				default:
+					passkeyPassed.Add(1)
+				}
+			})
+			if passkeyPassed.Load() != 0 || passed.Load() != 1 {
+				t.Fatalf("round %d: the passkey route passed %d times, the device route %d; want 0 and 1", round, passkeyPassed.Load(), passed.Load())
+			}
+			// Refused at the passkey route only, the token still passes.
+			res = approved(t, B, d, user)
+			if st := A.gatedAt(t, "/transfer-passkey", user, res.Token); st != http.StatusForbidden {
+				t.Fatalf("round %d: a phone's approval at the passkey route on A: %d, want 403", round, st)
+			}
+			if st := B.Gated(t, user, res.Token); st != http.StatusOK {
+				t.Fatalf("round %d: the token refused at the passkey route, at its own route on B: %d, want 200", round, st)
+			}
+		}
+		if n := A.PasskeyRan.Load() + B.PasskeyRan.Load(); n != 0 {
+			t.Fatalf("the passkey-only handler ran %d times", n)
+		}
+		if n := A.Ran.Load() + B.Ran.Load() - ran; n != 2*int64(max(rounds/5, 2)) {
+			t.Fatalf("the device route's handler ran %d times, want %d", n, 2*max(rounds/5, 2))
+		}
+	})
+}
+
+// wrongCodesBlockQR races wrong codes for a QR challenge through A and B,
+// then checks that the block holds on both: the phone's user claims no QR
+// challenge and the browser's IP creates none.
+func wrongCodesBlockQR(t *testing.T, A, B *Instance) {
+	ctx := context.Background()
+	user := "user-" + rand.Text()[:8]
+	d, key := A.Enrol(t, user)
+	onB := B.Device(t, key, d.CredentialID)
+	browserIP := netip.MustParseAddr("203.0.113.9")
+	qc, err := A.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: browserIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := device.ParseQRPayload(qc.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := onB.Claim(ctx, code)
+	if err != nil {
+		t.Fatalf("claim through B: %v", err)
+	}
+	wrong := "00"
+	if qc.VerificationCode == wrong {
+		wrong = "11"
+	}
+	// Twice the limit of validly signed wrong codes, half through each
+	// instance: each is refused as wrong, or finds the challenge failed
+	// by the limit; every one is counted in the store.
+	race(10, func(i int) {
+		dev := d
+		if i%2 == 1 {
+			dev = onB
+		}
+		_, err := dev.Approve(ctx, ch, wrong)
+		if e := (*device.Error)(nil); !errors.As(err, &e) || (e.Code != "wrong_code" && e.Code != "challenge_closed") {
+			t.Errorf("a wrong code: %v, want wrong_code or challenge_closed", err)
+		}
+	})
+	for _, in := range []*Instance{A, B} {
+		qc, err := in.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: netip.MustParseAddr("198.51.100.7")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := device.ParseQRPayload(qc.Payload)
+		dev := deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: user}
+		if _, err := in.Service.ClaimQR(ctx, dev, code.ChallengeID, code.ClaimSecret); !errors.Is(err, deviceauth.ErrRateLimited) {
+			t.Fatalf("a blocked user's QR claim: %v, want rate_limited", err)
+		}
+		if _, err := in.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: browserIP}); !errors.Is(err, deviceauth.ErrRateLimited) {
+			t.Fatalf("a QR challenge from the IP whose codes were wrong: %v, want rate_limited", err)
+		}
+	}
+}
+
+// approved tracks a challenge for user on in and approves it with d.
+func approved(t testing.TB, in *Instance, d *device.Client, user string) deviceauth.TrackResult {
+	t.Helper()
+	res := track(t, in, user)
+	ch, err := d.Challenge(context.Background(), res.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Approve(context.Background(), ch, res.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// race runs f(0) … f(n-1) in n goroutines released at once, and waits.
+func race(n int, f func(i int)) {
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			f(i)
+		}()
+	}
+	start.Done()
+	done.Wait()
 }
 
 func track(t testing.TB, in *Instance, user string) deviceauth.TrackResult {
 	t.Helper()
-	res, err := in.Service.Track(context.Background(), deviceauth.TrackRequest{UserID: user, Action: "transfer"})
+	// With number matching, as the gated route asks for by default.
+	res, err := in.Service.Track(context.Background(), deviceauth.TrackRequest{UserID: user, Action: "transfer", VerificationCode: true})
 	if err != nil || res.ChallengeID == "" {
 		t.Fatalf("Track = %+v, %v", res, err)
 	}
@@ -246,7 +378,7 @@ func Outage(t *testing.T, st store.Store, down, up func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Approve(ctx, ch, ""); err != nil {
+	if _, err := d.Approve(ctx, ch, before.VerificationCode); err != nil {
 		t.Fatal(err)
 	}
 

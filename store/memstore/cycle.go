@@ -74,6 +74,9 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		}
 		return failed, "", store.ErrRevoked
 	}
+	if !b.Admits(ch, cred.Kind) {
+		return ch, "", store.ErrConflict
+	}
 	consumed, err := s.transition(id, store.Transition{From: store.StateApproved, To: store.StateConsumed}, now)
 	if err != nil {
 		return store.Challenge{}, "", err

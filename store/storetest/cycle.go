@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func (s suite) cycle(t *testing.T) {
 	t.Run("ConsumeConsumesBoundApprovedChallenge", s.consume)
 	t.Run("ConsumeOfUnboundOrUnapprovedIsConflict", s.consumeConflict)
 	t.Run("ConsumeWithRevokedCredentialFails", s.consumeRevoked)
+	t.Run("ConsumeOfAnAnswerNotAdmittedIsConflict", s.consumeNotAdmitted)
 	t.Run("ConsumeOfMissingIsNotFound", s.consumeMissing)
 	t.Run("RacingConsumesHaveOneWinner", s.consumeRacing)
 	t.Run("ConsumeWakesWatcher", s.consumeWakes)
@@ -422,6 +424,62 @@ func (s suite) consumeRevoked(t *testing.T) {
 		_, _, err = st.ConsumeChallenge(ctx, c.ID, bindingOf(c), now)
 		mustFail(t, err, store.ErrConflict, "ConsumeChallenge of a challenge failed by revocation")
 	}
+}
+
+func (s suite) consumeNotAdmitted(t *testing.T) {
+	st, ctx := s.store(t), t.Context()
+	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
+	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", 0), 0), "CreateCredential")
+	now := s.at(2 * time.Second)
+	for _, tc := range []struct {
+		name  string
+		cred  string
+		code  string // the challenge's verification code
+		kinds []store.CredentialKind
+		needs bool // the binding asks for a verification code
+		admit bool
+	}{
+		{name: "device for a passkey route", cred: "cred1", code: "42", kinds: passkeys},
+		{name: "passkey for a device route", cred: "pk1", kinds: devices},
+		{name: "device without a code where one is asked", cred: "cred1", needs: true},
+		{name: "device with a code where one is asked", cred: "cred1", code: "42", kinds: both, needs: true, admit: true},
+		{name: "passkey without a code where one is asked", cred: "pk1", kinds: passkeys, needs: true, admit: true},
+		{name: "device for a device route", cred: "cred1", kinds: devices, admit: true},
+	} {
+		c := s.challenge("ch-"+strings.ReplaceAll(tc.name, " ", "-"), "user1", store.StateApproved, 0)
+		c.CredentialID, c.AnsweredAt, c.VerificationCode = tc.cred, s.at(time.Second), tc.code
+		createChallenge(t, st, c, s.at(0))
+		b := bindingOf(c)
+		b.Kinds, b.VerificationCode = tc.kinds, tc.needs
+		got, kind, err := st.ConsumeChallenge(ctx, c.ID, b, now)
+		if !tc.admit {
+			mustFail(t, err, store.ErrConflict, "ConsumeChallenge of a "+tc.name)
+			sameRecord(t, got, c, "ConsumeChallenge of a "+tc.name+": returned record")
+			if kind != "" {
+				t.Fatalf("ConsumeChallenge of a %s: kind %q, want none", tc.name, kind)
+			}
+			// Refused, not consumed: a binding that admits it still consumes.
+			wantChallenge(t, st, c, now, "GetChallenge after ConsumeChallenge of a "+tc.name)
+			got, kind, err = st.ConsumeChallenge(ctx, c.ID, bindingOf(c), now)
+		}
+		must(t, err, "ConsumeChallenge admitting a "+tc.name)
+		want := c
+		want.State = store.StateConsumed
+		sameRecord(t, got, want, "ConsumeChallenge admitting a "+tc.name)
+		if wantKind := map[string]store.CredentialKind{"cred1": store.KindDevice, "pk1": store.KindPasskey}[tc.cred]; kind != wantKind {
+			t.Fatalf("ConsumeChallenge admitting a %s: kind %q, want %q", tc.name, kind, wantKind)
+		}
+	}
+
+	// A revoked credential fails the challenge whatever the binding admits.
+	c := s.approved(t, st, "ch-revoked", "user1", "cred1")
+	must(t, st.DeleteCredential(ctx, "user1", "cred1"), "DeleteCredential")
+	b := bindingOf(c)
+	b.Kinds = passkeys
+	got, _, err := st.ConsumeChallenge(ctx, c.ID, b, now)
+	mustFail(t, err, store.ErrRevoked, "ConsumeChallenge for passkeys of a challenge whose device is gone")
+	c.State = store.StateFailed
+	sameRecord(t, got, c, "ConsumeChallenge for passkeys of a challenge whose device is gone: returned record")
 }
 
 func (s suite) consumeMissing(t *testing.T) {

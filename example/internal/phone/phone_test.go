@@ -190,14 +190,17 @@ func TestPending_ShowsTheDetailsExactlyAsReceived(t *testing.T) {
 	}
 }
 
-func TestPending_StepUpWithoutDetails(t *testing.T) {
+// A step-up to add a device tracked without details still says what it
+// does, and asks for the code.
+func TestPending_StepUpShowsTheAddition(t *testing.T) {
 	s := newServer(t)
 	file := s.enrol(t, "ada")
 	res, err := s.svc.Track(context.Background(), deviceauth.TrackRequest{UserID: "ada", Action: deviceauth.ActionAddAuthenticator})
 	if err != nil {
 		t.Fatal(err)
 	}
-	run("", "pending", "-key", file).want(t, 0, "challenge "+res.ChallengeID+"\n  action:   addAuthenticator\n  details:\n    (none)\n")
+	run("", "pending", "-key", file).want(t, 0, "challenge "+res.ChallengeID+"\n  action:   addAuthenticator\n  details:\n"+
+		"    Add a new device to your account\n  code:     required")
 }
 
 func TestApprove_AsksForTheCodeAndAConfirmation(t *testing.T) {
