@@ -228,7 +228,7 @@ func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request)
 func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request, challengeID string, ch *store.Challenge) (DeviceIdentity, []byte, error) {
 	ctx := r.Context()
 	ip := s.ClientIP(r)
-	if err := s.limit(ctx, "fetch", ip.String(), s.cfg.RateLimits.Fetch); err != nil {
+	if err := s.limitIP(ctx, "fetch", ip, s.cfg.RateLimits.Fetch); err != nil {
 		return DeviceIdentity{}, nil, err
 	}
 	body, err := s.readBody(w, r)

@@ -82,7 +82,7 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 	if req.Replaces != "" && !protocol.ValidID(req.Replaces) {
 		return QRChallenge{}, ErrInvalidRequest.withMessage("replaces must be a challenge ID")
 	}
-	if err := s.limit(ctx, "qr", ipString(req.ClientIP), s.cfg.RateLimits.QR); err != nil {
+	if err := s.limitIP(ctx, "qr", req.ClientIP, s.cfg.RateLimits.QR); err != nil {
 		return QRChallenge{}, err
 	}
 	now := s.now()

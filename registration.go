@@ -97,7 +97,7 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 // possession (DESIGN §4) is checked before the token is consumed, so a
 // forged request cannot burn a good token; the token is single use.
 func (s *Service) Register(ctx context.Context, reg Registration) (Credential, error) {
-	if err := s.limit(ctx, "register", reg.ClientIP.String(), s.cfg.RateLimits.Register); err != nil {
+	if err := s.limitIP(ctx, "register", reg.ClientIP, s.cfg.RateLimits.Register); err != nil {
 		return Credential{}, err
 	}
 	switch {

@@ -458,7 +458,7 @@ type ResponseResult struct {
 // validly signed approval with a wrong code counts against the wrong-code
 // limit; the limit-th in the window fails the challenge.
 func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, error) {
-	if err := s.limit(ctx, "respond", r.ClientIP.String(), s.cfg.RateLimits.Respond); err != nil {
+	if err := s.limitIP(ctx, "respond", r.ClientIP, s.cfg.RateLimits.Respond); err != nil {
 		return ResponseResult{}, err
 	}
 	switch {
@@ -583,6 +583,32 @@ func (s *Service) limit(ctx context.Context, name, key string, r Rate) error {
 		return ErrRateLimited
 	}
 	return nil
+}
+
+// limitIP counts one event of client ip against rate r, keyed by the
+// client's network (RateLimits.IPv4Prefix, IPv6Prefix).
+func (s *Service) limitIP(ctx context.Context, name string, ip netip.Addr, r Rate) error {
+	return s.limit(ctx, name, s.ipKey(ip), r)
+}
+
+// ipKey names the network ip counts in: an IPv4-mapped address is unmapped
+// first (else every IPv4 client would share the mapped range's /64), and a
+// full-length prefix is the bare address, so default IPv4 keys stay as
+// they were. An unknown IP is "".
+func (s *Service) ipKey(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	ip = ip.Unmap().WithZone("")
+	bits := s.cfg.RateLimits.IPv6Prefix
+	if ip.Is4() {
+		bits = s.cfg.RateLimits.IPv4Prefix
+	}
+	if bits >= ip.BitLen() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(bits) // bits is within 1..BitLen, checked by New
+	return p.String()
 }
 
 // storeFailed reports a store (or context) failure and returns

@@ -1,0 +1,85 @@
+package deviceauth_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/deviceauth/deviceauth"
+)
+
+// createQRs creates n QR challenges from the given client IPs in turn and
+// counts how many were let through.
+func createQRs(t *testing.T, e *env, n int, ip func(i int) netip.Addr) int {
+	t.Helper()
+	passed := 0
+	for i := range n {
+		_, err := e.svc.CreateQR(context.Background(), deviceauth.QRRequest{ClientIP: ip(i)})
+		switch {
+		case err == nil:
+			passed++
+		case !errorsIs(err, deviceauth.ErrRateLimited):
+			t.Fatalf("CreateQR %d: %v", i, err)
+		}
+	}
+	return passed
+}
+
+func TestRateLimits_IPv6CountsBySlash64(t *testing.T) {
+	qr30 := func(c *deviceauth.Config) { c.RateLimits.QR = deviceauth.Rate{Limit: 30} }
+	e := newEnv(t, qr30)
+	// One client holding 2001:db8:1:2::/64 uses a new address every time.
+	subnet := func(i int) netip.Addr {
+		b := netip.MustParseAddr("2001:db8:1:2::").As16()
+		b[8], b[13], b[15] = byte(i), byte(i*7), byte(i*13)
+		return netip.AddrFrom16(b)
+	}
+	if got := createQRs(t, e, 200, subnet); got != 30 {
+		t.Fatalf("%d of 200 QR creations from one /64 passed, want exactly 30", got)
+	}
+	// The next /64 has its own count.
+	next := func(int) netip.Addr { return netip.MustParseAddr("2001:db8:1:3::1") }
+	if got := createQRs(t, e, 1, next); got != 1 {
+		t.Fatal("a client of another /64 was limited")
+	}
+
+	// An IPv4-mapped address is the IPv4 client it maps: one bucket…
+	e = newEnv(t, qr30)
+	mixed := func(i int) netip.Addr {
+		if i%2 == 0 {
+			return netip.MustParseAddr("::ffff:192.0.2.1")
+		}
+		return netip.MustParseAddr("192.0.2.1")
+	}
+	if got := createQRs(t, e, 40, mixed); got != 30 {
+		t.Fatalf("%d of 40 from 192.0.2.1, plain and mapped, passed; want 30 (one bucket)", got)
+	}
+	// …and two IPv4 clients, mapped or not, are two buckets (not the
+	// mapped range's /64).
+	if got := createQRs(t, e, 30, func(int) netip.Addr { return netip.MustParseAddr("::ffff:192.0.2.2") }); got != 30 {
+		t.Fatalf("%d of 30 from another IPv4 client (mapped) passed, want 30", got)
+	}
+	if got := createQRs(t, e, 30, func(int) netip.Addr { return netip.MustParseAddr("192.0.2.3") }); got != 30 {
+		t.Fatalf("%d of 30 from a third IPv4 client passed, want 30", got)
+	}
+}
+
+func TestRateLimits_PrefixLengthsConfigurable(t *testing.T) {
+	e := newEnv(t, func(c *deviceauth.Config) {
+		c.RateLimits.QR = deviceauth.Rate{Limit: 5}
+		c.RateLimits.IPv4Prefix = 24
+		c.RateLimits.IPv6Prefix = 128
+	})
+	v4 := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}) }
+	if got := createQRs(t, e, 20, v4); got != 5 {
+		t.Fatalf("%d of 20 from one IPv4 /24 passed, want 5", got)
+	}
+	v6 := func(i int) netip.Addr {
+		b := netip.MustParseAddr("2001:db8::").As16()
+		b[15] = byte(i)
+		return netip.AddrFrom16(b)
+	}
+	if got := createQRs(t, e, 20, v6); got != 20 {
+		t.Fatalf("%d of 20 distinct IPv6 addresses passed under /128, want 20", got)
+	}
+}
