@@ -3,9 +3,12 @@ package deviceauth_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/device"
 )
 
 // createQRs creates n QR challenges from the given client IPs in turn and
@@ -82,4 +85,79 @@ func TestRateLimits_PrefixLengthsConfigurable(t *testing.T) {
 	if got := createQRs(t, e, 20, v6); got != 20 {
 		t.Fatalf("%d of 20 distinct IPv6 addresses passed under /128, want 20", got)
 	}
+}
+
+// hostileContext are user agents (and origins) a browser may send, and
+// what the phone must show of them.
+var hostileContext = []struct {
+	name, sent, shown string
+}{
+	{"bidi override", "Mozilla/5.0 \u202Egnp.exe", "Mozilla/5.0 \uFFFDgnp.exe"},
+	{"bidi isolate run", "Chrome\u2066\u2067\u2069/1", "Chrome\uFFFD/1"},
+	{"line separator", "Safari\u2028Approve: yes", "Safari\uFFFDApprove: yes"},
+	{"tag characters", "Chrome\U000E0041\U000E0042\U000E0043/1", "Chrome\uFFFD/1"},
+	{"zero width", "bank\u200B.example", "bank\uFFFD.example"},
+	{"controls", "a\x00b\x1b[2Jc\u0085d", "a\uFFFDb\uFFFD[2Jc\uFFFDd"},
+	{"invalid UTF-8", "bad\xff\xfeua", "bad\uFFFDua"},
+	{"long multibyte", strings.Repeat("€", 1000), strings.Repeat("€", 170)},
+	{"long decomposed", strings.Repeat("e\u0301", 600), strings.Repeat("é", 256)},
+	{"cut before a combining mark", strings.Repeat("x", 511) + "q\u0301", strings.Repeat("x", 511)},
+	{"plain", "Mozilla/5.0 (X11; Linux x86_64)", "Mozilla/5.0 (X11; Linux x86_64)"},
+}
+
+func TestContext_UserAgentFilteredLikeDetails(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	ctx := context.Background()
+	d := e.enrol("alice", "ES256")
+	for _, c := range hostileContext {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", UserAgent: c.sent})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := d.Challenge(ctx, res.ChallengeID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ch.UserAgent != c.shown {
+				t.Fatalf("the phone shows user agent %+q, want %+q", ch.UserAgent, c.shown)
+			}
+		})
+	}
+}
+
+func TestContext_QRUserAgentAndOriginFilteredLikeDetails(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	ctx := context.Background()
+	d := e.enrol("alice", "ES256")
+	for _, c := range hostileContext {
+		t.Run(c.name, func(t *testing.T) {
+			q, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{UserAgent: c.sent, Origin: "https://" + c.sent})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, err := device.ParseQRPayload(q.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := d.Claim(ctx, code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantOrigin := protocolContext("https://"+c.shown, 256)
+			if ch.UserAgent != c.shown || ch.Origin != wantOrigin {
+				t.Fatalf("the phone shows user agent %+q, origin %+q; want %+q, %+q", ch.UserAgent, ch.Origin, c.shown, wantOrigin)
+			}
+		})
+	}
+}
+
+// protocolContext cuts an already filtered string to n bytes on a
+// character boundary, as the 256-byte origin cap does.
+func protocolContext(s string, n int) string {
+	for len(s) > n {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }

@@ -205,7 +205,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
-		UserAgent: truncate(req.UserAgent, 512), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+		UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 	}
 	if code || req.VerificationCode {
 		n := codeDigits
@@ -375,7 +375,9 @@ type ChallengeView struct {
 	VerificationCodeRequired bool   `json:"verificationCodeRequired"`
 	Method                   string `json:"method"`
 	ClientIP                 string `json:"clientIp,omitempty"`
-	UserAgent                string `json:"userAgent,omitempty"`
+	// UserAgent (and Origin) came from the browser: characters details
+	// refuse are shown as U+FFFD, and they are capped at 512 (256) bytes.
+	UserAgent string `json:"userAgent,omitempty"`
 	// Origin is the web page that asked for a QR challenge.
 	Origin    string    `json:"origin,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
@@ -720,14 +722,8 @@ func ipString(a netip.Addr) string {
 	return a.String()
 }
 
-// truncate cuts s to at most n bytes of valid UTF-8.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+// Caps of the browser context a device is shown (protocol.ContextText).
+const (
+	maxUserAgentBytes = 512
+	maxOriginBytes    = 256
+)
