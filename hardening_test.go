@@ -2,6 +2,7 @@ package deviceauth_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
 // createQRs creates n QR challenges from the given client IPs in turn and
@@ -160,4 +162,30 @@ func protocolContext(s string, n int) string {
 		s = s[:len(s)-size]
 	}
 	return s
+}
+
+func TestRespond_VerificationCodeOnDenyRefused(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	d := e.enrolKeyed("alice")
+	res := e.track("alice", "transfer", deviceauth.Details{}, true)
+	ch, err := d.Challenge(ctx, res.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Validly signed over the code: still refused, before anything changes.
+	if _, err := e.svc.Respond(ctx, d.response(t, ch, "deny", "12")); !errorsIs(err, deviceauth.ErrInvalidRequest) {
+		t.Fatalf("deny with a verification code: %v, want invalid_request", err)
+	}
+	body := fmt.Sprintf(`{"credentialId":%q,"decision":"deny","verificationCode":"12","signature":%q}`,
+		d.CredentialID, protocol.EncodeBase64(d.signDER(t, d.ResponseMessage(ch, "deny", "", "12"))))
+	if st, code := e.postJSON("/v1/challenges/"+ch.ID+"/response", []byte(body)); st != 400 || code != "invalid_request" {
+		t.Fatalf("POST deny with a verification code: %d %s, want 400 invalid_request", st, code)
+	}
+	if got, _ := d.Challenge(ctx, ch.ID); got.State != "PENDING" {
+		t.Fatalf("state %s after refused denials, want PENDING", got.State)
+	}
+	if n := e.events.count(deviceauth.EventWrongCode); n != 0 {
+		t.Fatalf("%d wrong-code events, want 0", n)
+	}
 }

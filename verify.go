@@ -470,6 +470,10 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		return ResponseResult{}, ErrInvalidRequest.withMessage(`decision must be "approve" or "deny"`)
 	case r.Decision == protocol.DecisionApprove && r.DenyReason != "":
 		return ResponseResult{}, ErrInvalidRequest.withMessage("denyReason is only for deny")
+	case r.Decision == protocol.DecisionDeny && r.VerificationCode != "":
+		// A code proves the user saw the other screen; on a deny it would
+		// only be a guess the server checks nowhere.
+		return ResponseResult{}, ErrInvalidRequest.withMessage("verificationCode is only for approve")
 	case r.DenyReason != "" && !protocol.ValidAction(r.DenyReason):
 		return ResponseResult{}, ErrInvalidRequest.withMessage("denyReason must be at most 64 characters of [A-Za-z0-9_.:-]")
 	case len(r.VerificationCode) > maxCodeDigits || !digitsOnly(r.VerificationCode):
