@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -373,6 +374,11 @@ func (c *Config) setDefaults() error {
 			*p.v = p.def
 		case *p.v < 1 || *p.v > p.bits:
 			return bad(p.name, fmt.Sprintf("must be 1 to %d bits", p.bits))
+		}
+	}
+	if w, ok := c.Notifier.(*WebhookNotifier); ok {
+		if err := w.check(); err != nil {
+			return bad("Notifier", strings.TrimPrefix(err.Error(), "deviceauth: "))
 		}
 	}
 	if c.Policy == nil {

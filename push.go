@@ -100,7 +100,7 @@ func (s *Service) notify(n Notification, userID string) {
 		err := callNotifier(ctx, s.cfg.Notifier, n)
 		e := Event{Type: EventPushSent, UserID: userID, ChallengeID: n.ChallengeID, Reason: string(n.Type)}
 		if err != nil {
-			e.Type, e.Reason = EventPushFailed, err.Error()
+			e.Type, e.Reason = EventPushFailed, redactURLs(err.Error())
 		}
 		s.emit(ctx, e)
 	})
