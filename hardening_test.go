@@ -2,6 +2,11 @@ package deviceauth_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -188,4 +193,69 @@ func TestRespond_VerificationCodeOnDenyRefused(t *testing.T) {
 	if n := e.events.count(deviceauth.EventWrongCode); n != 0 {
 		t.Fatalf("%d wrong-code events, want 0", n)
 	}
+}
+
+// TestJSON_NamesCaseSensitiveAndDuplicatesRefused: member names match
+// case-sensitively and a duplicate member is 400 invalid_request, on every
+// body the Handler decodes. Each body below is otherwise valid and, with
+// encoding/json's rules (case-insensitive names, last duplicate wins),
+// was accepted.
+func TestJSON_NamesCaseSensitiveAndDuplicatesRefused(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	ctx := context.Background()
+	d := e.enrolKeyed("alice")
+	res := e.track("alice", "transfer", deviceauth.Details{}, false)
+	ch, err := d.Challenge(ctx, res.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.svc.MintRegistrationToken(ctx, "bob", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := e.enrolKeyedBody(g.Token)
+	approve := protocol.EncodeBase64(d.signDER(t, d.ResponseMessage(ch, "approve", "", "")))
+	resp := fmt.Sprintf(`{"credentialId":%q,"decision":"approve","signature":%q}`, d.CredentialID, approve)
+	respPath := "/v1/challenges/" + ch.ID + "/response"
+	cases := []struct {
+		name, path, body string
+	}{
+		{"register: Token", "/v1/credentials", strings.Replace(bob, `"token":`, `"Token":`, 1)},
+		{"register: duplicate name", "/v1/credentials", strings.Replace(bob, `"name":`, `"name":"other","name":`, 1)},
+		{"register: duplicate token", "/v1/credentials", strings.Replace(bob, `"token":`, `"token":"drt_forged","token":`, 1)},
+		{"respond: CredentialId", respPath, strings.Replace(resp, `"credentialId":`, `"CredentialId":`, 1)},
+		{"respond: duplicate decision", respPath, strings.Replace(resp, `"decision":"approve"`, `"decision":"deny","decision":"approve"`, 1)},
+		{"respond: DECISION", respPath, strings.Replace(resp, `"decision":`, `"DECISION":`, 1)},
+		{"qr: Action", "/v1/qr", `{"Action":"signIn"}`},
+		{"qr: duplicate action", "/v1/qr", `{"action":"transfer","action":"signIn"}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if st, code := e.postJSON(c.path, []byte(c.body)); st != 400 || code != "invalid_request" {
+				t.Fatalf("POST %s %s: %d %s, want 400 invalid_request", c.path, c.body, st, code)
+			}
+		})
+	}
+	// Nothing was changed by the refusals; the exact bodies still work.
+	if got, _ := d.Challenge(ctx, ch.ID); got.State != "PENDING" {
+		t.Fatalf("challenge %s after refused bodies, want PENDING", got.State)
+	}
+	if st, code := e.postJSON("/v1/credentials", []byte(bob)); st != 201 {
+		t.Fatalf("the exact registration body: %d %s, want 201", st, code)
+	}
+	if st, code := e.postJSON(respPath, []byte(resp)); st != 200 {
+		t.Fatalf("the exact response body: %d %s, want 200", st, code)
+	}
+}
+
+// enrolKeyedBody returns the JSON of a valid registration with token for a
+// new P-256 key.
+func (e *env) enrolKeyedBody(token string) string {
+	e.t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	h := sha256.Sum256(protocol.RegistrationMessage(token, "ES256", spki, "phone", "ios"))
+	sig, _ := ecdsa.SignASN1(rand.Reader, key, h[:])
+	return fmt.Sprintf(`{"token":%q,"algorithm":"ES256","publicKey":%q,"signature":%q,"name":"phone","platform":"ios"}`,
+		token, protocol.EncodeBase64(spki), protocol.EncodeBase64(sig))
 }
