@@ -22,6 +22,7 @@ import (
 //
 //	POST   /v1/credentials                 register a device key
 //	DELETE /v1/credentials/{id}            a device removes itself (signed)
+//	PUT    /v1/credentials/{id}/push-token a device sets its push token (signed)
 //	GET    /v1/challenges                  the user's pending challenges (signed)
 //	GET    /v1/challenges/{id}             one challenge (signed)
 //	POST   /v1/challenges/{id}/response    approve or deny (the body is signed)
@@ -42,6 +43,7 @@ func (s *Service) Handler() http.Handler {
 	}
 	route("/v1/credentials", http.MethodPost, s.handleRegister)
 	route("/v1/credentials/{id}", http.MethodDelete, s.handleRemoveSelf)
+	route("/v1/credentials/{id}/push-token", http.MethodPut, s.handleSetPushToken)
 	route("/v1/challenges", http.MethodGet, s.handlePending)
 	route("/v1/challenges/{id}", http.MethodGet, s.handleFetch)
 	route("/v1/challenges/{id}/response", http.MethodPost, s.handleRespond)
@@ -192,6 +194,38 @@ func (s *Service) handleRemoveSelf(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.deleteCredential(r.Context(), dev.UserID, dev.CredentialID); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pushTokenBody is the JSON of PUT /v1/credentials/{id}/push-token.
+type pushTokenBody struct {
+	PushToken *string `json:"pushToken"`
+}
+
+func (s *Service) handleSetPushToken(w http.ResponseWriter, r *http.Request) {
+	dev, body, err := s.authenticateDeviceBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.PathValue("id") != dev.CredentialID {
+		writeError(w, ErrNotFound) // a device sets only its own token
+		return
+	}
+	var b pushTokenBody
+	if err := decodeJSON(body, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	if b.PushToken == nil {
+		writeError(w, ErrInvalidRequest.withMessage(`pushToken is required ("" removes it)`))
+		return
+	}
+	if err := s.setPushToken(r.Context(), dev, *b.PushToken); err != nil {
 		writeError(w, err)
 		return
 	}
