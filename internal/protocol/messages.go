@@ -12,9 +12,9 @@ const (
 	LabelRegister = "deviceauth/v1/register"
 	// LabelRegisterV2 is the registration proof that also covers the push token.
 	LabelRegisterV2 = "deviceauth/v2/register"
-	LabelResponse = "deviceauth/v1/response"
-	LabelDetails  = "deviceauth/v1/details"
-	LabelPasskey  = "deviceauth/v1/passkey"
+	LabelResponse   = "deviceauth/v1/response"
+	LabelDetails    = "deviceauth/v1/details"
+	LabelPasskey    = "deviceauth/v1/passkey"
 )
 
 // Decisions a device signs in a Response.
