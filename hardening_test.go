@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
@@ -258,4 +260,155 @@ func (e *env) enrolKeyedBody(token string) string {
 	sig, _ := ecdsa.SignASN1(rand.Reader, key, h[:])
 	return fmt.Sprintf(`{"token":%q,"algorithm":"ES256","publicKey":%q,"signature":%q,"name":"phone","platform":"ios"}`,
 		token, protocol.EncodeBase64(spki), protocol.EncodeBase64(sig))
+}
+
+// registration returns a Registration for token by a new P-256 key, its
+// proof made with sign over the key's SPKI.
+func registration(t *testing.T, token, pushToken string, msg func(spki []byte) []byte) deviceauth.Registration {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	spki, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	h := sha256.Sum256(msg(spki))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return deviceauth.Registration{Token: token, Algorithm: "ES256", PublicKey: spki, Signature: sig, Name: "phone", Platform: "ios", PushToken: pushToken}
+}
+
+func TestRegister_PushTokenCoveredBySignature(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	ctx := context.Background()
+	mint := func(user string) string {
+		g, err := e.svc.MintRegistrationToken(ctx, user, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Token
+	}
+	pushTokens := func(user, id string) map[string]string {
+		m, err := e.svc.PushTokens(ctx, user, []string{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	// v2: the push token is signed and stored.
+	tok := mint("alice")
+	v2 := registration(t, tok, "apns-alice", func(spki []byte) []byte {
+		return protocol.RegistrationMessageV2(tok, "ES256", spki, "phone", "ios", "apns-alice")
+	})
+	swapped := v2
+	swapped.PushToken = "apns-relay" // a relay swaps the token: the proof no longer verifies
+	if _, err := e.svc.Register(ctx, swapped); !errorsIs(err, deviceauth.ErrRegistrationFailed) {
+		t.Fatalf("v2 proof with a swapped push token: %v, want registration_failed", err)
+	}
+	c, err := e.svc.Register(ctx, v2) // the failed attempt did not burn the token
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pushTokens("alice", c.ID); got[c.ID] != "apns-alice" || len(got) != 1 {
+		t.Fatalf("push tokens after a v2 registration: %v", got)
+	}
+
+	// v1 still registers, but the unsigned push token is dropped.
+	tok = mint("bob")
+	v1 := registration(t, tok, "apns-unsigned", func(spki []byte) []byte {
+		return protocol.RegistrationMessage(tok, "ES256", spki, "phone", "ios")
+	})
+	c, err = e.svc.Register(ctx, v1)
+	if err != nil {
+		t.Fatalf("v1 registration: %v", err)
+	}
+	if got := pushTokens("bob", c.ID); len(got) != 0 {
+		t.Fatalf("a v1 registration stored the unsigned push token: %v", got)
+	}
+
+	// The device client registers with v2 and rotates with a signed request.
+	d := e.device("EdDSA")
+	d.PushToken = "fcm-1"
+	if _, err := d.Register(ctx, mint("carol"), "phone", "android"); err != nil {
+		t.Fatal(err)
+	}
+	if got := pushTokens("carol", d.CredentialID); got[d.CredentialID] != "fcm-1" {
+		t.Fatalf("push tokens after device.Register: %v", got)
+	}
+	if err := d.SetPushToken(ctx, "fcm-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := pushTokens("carol", d.CredentialID); got[d.CredentialID] != "fcm-2" {
+		t.Fatalf("push tokens after SetPushToken: %v", got)
+	}
+	if err := d.SetPushToken(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := pushTokens("carol", d.CredentialID); len(got) != 0 {
+		t.Fatalf("push tokens after clearing: %v", got)
+	}
+}
+
+func TestPushToken_OnlyTheDeviceItselfSetsIt(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	ctx := context.Background()
+	alice := e.enrolKeyed("alice")
+	mallory := e.enrolKeyed("mallory")
+	path := "/v1/credentials/" + alice.CredentialID + "/push-token"
+	body := `{"pushToken":"attacker"}`
+	if st, code := e.putJSON(path, body, nil); st != 401 || code != "unauthorized" {
+		t.Fatalf("unsigned: %d %s, want 401 unauthorized", st, code)
+	}
+	if st, code := e.putJSON(path, body, &mallory); st != 404 || code != "not_found" {
+		t.Fatalf("signed by another device: %d %s, want 404 not_found", st, code)
+	}
+	if got, _ := e.svc.PushTokens(ctx, "alice", []string{alice.CredentialID}); len(got) != 0 {
+		t.Fatalf("push tokens %v after refused requests, want none", got)
+	}
+}
+
+// putJSON sends PUT path with body, signed by d when it is not nil.
+func (e *env) putJSON(path, body string, d *keyedDevice) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/deviceauth"+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if d != nil {
+		if err := httpsig.Sign(req, []byte(body), d.CredentialID, d.key, e.clock.Now(), ""); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return e.do(req)
+}
+
+func TestClaim_RefusesQRCodeOfAnotherServer(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	ctx := context.Background()
+	d := e.enrol("alice", "ES256")
+	q, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := device.ParseQRPayload(q.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := e.srv.URL + "/deviceauth"
+	for _, other := range []string{
+		"https://evil.example/deviceauth",
+		strings.Replace(base, "http://", "https://", 1),
+		base + "/other",
+		strings.TrimSuffix(base, "/deviceauth"),
+		strings.Replace(base, "127.0.0.1", "localhost", 1),
+	} {
+		forged := code
+		forged.BaseURL = other
+		if _, err := d.Claim(ctx, forged); err == nil || apiCode(err) != "not an API error: "+err.Error() {
+			t.Fatalf("Claim of a code for %s: %v, want a refusal before any request", other, err)
+		}
+	}
+	// Nothing was claimed: the code still works with the right server,
+	// however its URL is spelled.
+	code.BaseURL = strings.Replace(base, "http://", "HTTP://", 1) + "/"
+	if ch, err := d.Claim(ctx, code); err != nil || ch.State != "PENDING" {
+		t.Fatalf("Claim with the server's own base: %+v, %v", ch, err)
+	}
 }
