@@ -38,6 +38,8 @@ func TestNew_ValidatesConfig(t *testing.T) {
 		{"ten-digit code", func(c *deviceauth.Config) { c.VerificationCodeDigits = 10 }, "Config.VerificationCodeDigits must be at most 9"},
 		{"invalid QR action", func(c *deviceauth.Config) { c.QRActions = []string{"signIn", "sign in"} }, "Config.QRActions[1] must be 1 to 64 characters of [A-Za-z0-9_.:-]"},
 		{"tiny body limit", func(c *deviceauth.Config) { c.MaxBodyBytes = 100 }, "Config.MaxBodyBytes must be at least 1 KiB"},
+		{"IPv4 prefix over 32 bits", func(c *deviceauth.Config) { c.RateLimits.IPv4Prefix = 33 }, "Config.RateLimits.IPv4Prefix must be 1 to 32 bits"},
+		{"negative IPv6 prefix", func(c *deviceauth.Config) { c.RateLimits.IPv6Prefix = -1 }, "Config.RateLimits.IPv6Prefix must be 1 to 128 bits"},
 		{"rate window under a second", func(c *deviceauth.Config) { c.RateLimits.Respond = deviceauth.Rate{Limit: 5, Window: time.Millisecond} }, "Config.RateLimits.Respond.Window must be at least one second"},
 	}
 	for _, c := range cases {

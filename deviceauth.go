@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,6 +181,14 @@ type RateLimits struct {
 	// Ceremonies: anonymous ceremonies (passkey sign-in) begun per client
 	// IP, see Service.LimitCeremonies. Default 60 per minute.
 	Ceremonies Rate
+
+	// IPv4Prefix and IPv6Prefix are the network sizes, in prefix bits, by
+	// which the per-IP limits count clients: every address of one network
+	// shares one count. Defaults 32 (each IPv4 address) and 64 (one IPv6
+	// subnet: a single client usually holds a whole /64). An IPv4-mapped
+	// IPv6 address (::ffff:a.b.c.d) counts as the IPv4 address it is.
+	IPv4Prefix int
+	IPv6Prefix int
 }
 
 // Rate is Limit events per Window.
@@ -371,6 +380,26 @@ func (c *Config) setDefaults() error {
 			r.r.Window = r.def.Window
 		case r.r.Window < time.Second:
 			return bad(r.name+".Window", "must be at least one second")
+		}
+	}
+	for _, p := range []struct {
+		name      string
+		v         *int
+		def, bits int
+	}{
+		{"RateLimits.IPv4Prefix", &c.RateLimits.IPv4Prefix, 32, 32},
+		{"RateLimits.IPv6Prefix", &c.RateLimits.IPv6Prefix, 64, 128},
+	} {
+		switch {
+		case *p.v == 0:
+			*p.v = p.def
+		case *p.v < 1 || *p.v > p.bits:
+			return bad(p.name, fmt.Sprintf("must be 1 to %d bits", p.bits))
+		}
+	}
+	if w, ok := c.Notifier.(*WebhookNotifier); ok {
+		if err := w.check(); err != nil {
+			return bad("Notifier", strings.TrimPrefix(err.Error(), "deviceauth: "))
 		}
 	}
 	if c.Policy == nil {

@@ -48,7 +48,9 @@
 // stored for the challenge's user. Secrets come from crypto/rand and are
 // compared in constant time or looked up by hash. Store failures fail
 // closed ([ErrUnavailable], 503). Bad input is a 4xx with a stable code
-// ([Error]) and changes nothing. Rate limits are counted in the store.
+// ([Error]) and changes nothing; JSON bodies are strict (names match
+// case-sensitively, no member twice). Rate limits are counted in the store,
+// per client network for the per-IP ones ([RateLimits.IPv6Prefix]).
 // Logs and events carry IDs only — never tokens, nonces, codes, details or
 // signatures.
 //

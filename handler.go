@@ -25,6 +25,7 @@ import (
 //
 //	POST   /v1/credentials                 register a device key
 //	DELETE /v1/credentials/{id}            a device removes itself (signed)
+//	PUT    /v1/credentials/{id}/push-token a device sets its push token (signed)
 //	GET    /v1/challenges                  the user's pending challenges (signed)
 //	GET    /v1/challenges/{id}             one challenge (signed)
 //	POST   /v1/challenges/{id}/response    approve or deny (the body is signed)
@@ -56,6 +57,7 @@ func (s *Service) Handler() http.Handler {
 	}
 	route("/v1/credentials", http.MethodPost, s.handleRegister)
 	route("/v1/credentials/{id}", http.MethodDelete, s.handleRemoveSelf)
+	route("/v1/credentials/{id}/push-token", http.MethodPut, s.handleSetPushToken)
 	route("/v1/challenges", http.MethodGet, s.handlePending)
 	route("/v1/challenges/{id}", http.MethodGet, s.handleFetch)
 	route("/v1/challenges/{id}/response", http.MethodPost, s.handleRespond)
@@ -213,6 +215,38 @@ func (s *Service) handleRemoveSelf(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// pushTokenBody is the JSON of PUT /v1/credentials/{id}/push-token.
+type pushTokenBody struct {
+	PushToken *string `json:"pushToken"`
+}
+
+func (s *Service) handleSetPushToken(w http.ResponseWriter, r *http.Request) {
+	dev, body, err := s.authenticateDeviceBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.PathValue("id") != dev.CredentialID {
+		writeError(w, ErrNotFound) // a device sets only its own token
+		return
+	}
+	var b pushTokenBody
+	if err := decodeJSON(body, &b); err != nil {
+		writeError(w, err)
+		return
+	}
+	if b.PushToken == nil {
+		writeError(w, ErrInvalidRequest.withMessage(`pushToken is required ("" removes it)`))
+		return
+	}
+	if err := s.setPushToken(r.Context(), dev, *b.PushToken); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // DeviceIdentity is the credential that signed a device request.
 type DeviceIdentity struct {
 	CredentialID string
@@ -242,7 +276,7 @@ func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request)
 func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request, challengeID string, ch *store.Challenge) (DeviceIdentity, []byte, error) {
 	ctx := r.Context()
 	ip := s.ClientIP(r)
-	if err := s.limit(ctx, "fetch", ip.String(), s.cfg.RateLimits.Fetch); err != nil {
+	if err := s.limitIP(ctx, "fetch", ip, s.cfg.RateLimits.Fetch); err != nil {
 		return DeviceIdentity{}, nil, err
 	}
 	body, err := s.readBody(w, r)

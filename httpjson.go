@@ -1,7 +1,6 @@
 package deviceauth
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -51,33 +50,20 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	return b, nil
 }
 
-// decodeJSON strictly decodes body into v: unknown fields, trailing data,
-// wrong types and bad base64 are ErrInvalidRequest with a message naming
-// the problem.
+// decodeJSON strictly decodes body into v (protocol.UnmarshalStrict):
+// member names match case-sensitively, and a duplicate or unknown member,
+// a wrong type, bad base64 and trailing data are ErrInvalidRequest with a
+// message naming the problem.
 func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		msg := "the body is not valid JSON for this endpoint"
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			msg = "field " + te.Field + " has the wrong type"
-		case errors.Is(err, errBase64):
-			msg = "a binary field is not base64url without padding"
-		case errors.Is(err, io.EOF):
-			msg = "the body is empty"
-		default:
-			if e := err.Error(); len(e) < 200 {
-				msg = e
-			}
-		}
-		return ErrInvalidRequest.with(err).withMessage(msg)
+	err := protocol.UnmarshalStrict(body, v)
+	if err == nil {
+		return nil
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return ErrInvalidRequest.withMessage("the body has data after the JSON value")
+	msg := err.Error()
+	if errors.Is(err, errBase64) {
+		msg = "a binary field is not base64url without padding"
 	}
-	return nil
+	return ErrInvalidRequest.with(err).withMessage(msg)
 }
 
 // writeJSON writes v with status; every answer is Cache-Control: no-store.

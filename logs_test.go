@@ -32,10 +32,13 @@ func TestLogs_NoSecrets(t *testing.T) {
 	secrets = append(secrets, g.Token)
 	d := e.enrolKeyed("bob")
 	// Register alice's device by hand so the proof signature is known.
-	reg := deviceauth.Registration{Token: g.Token, Algorithm: "ES256", PublicKey: mustSPKI(t, d), Name: "phone", Platform: "ios"}
-	reg.Signature = d.signDER(t, protocol.RegistrationMessage(reg.Token, "ES256", reg.PublicKey, reg.Name, reg.Platform))
-	secrets = append(secrets, protocol.EncodeBase64(reg.Signature), hex.EncodeToString(reg.Signature))
+	reg := deviceauth.Registration{Token: g.Token, Algorithm: "ES256", PublicKey: mustSPKI(t, d), Name: "phone", Platform: "ios", PushToken: "apns-PushSecretAlice"}
+	reg.Signature = d.signDER(t, protocol.RegistrationMessageV2(reg.Token, "ES256", reg.PublicKey, reg.Name, reg.Platform, reg.PushToken))
+	secrets = append(secrets, protocol.EncodeBase64(reg.Signature), hex.EncodeToString(reg.Signature), "PushSecret")
 	if _, err := e.svc.Register(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetPushToken(ctx, "fcm-PushSecretBob"); err != nil {
 		t.Fatal(err)
 	}
 

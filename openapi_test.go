@@ -58,6 +58,14 @@ var openapiCoverage = []struct {
 	{"DELETE", "/v1/credentials/{id}", 429, []string{"rate_limited"}},
 	{"DELETE", "/v1/credentials/{id}", 503, []string{"unavailable"}},
 
+	{"PUT", "/v1/credentials/{id}/push-token", 204, nil},
+	{"PUT", "/v1/credentials/{id}/push-token", 400, []string{"invalid_request"}},
+	{"PUT", "/v1/credentials/{id}/push-token", 401, []string{"unauthorized"}},
+	{"PUT", "/v1/credentials/{id}/push-token", 404, []string{"not_found"}},
+	{"PUT", "/v1/credentials/{id}/push-token", 413, []string{"body_too_large"}},
+	{"PUT", "/v1/credentials/{id}/push-token", 429, []string{"rate_limited"}},
+	{"PUT", "/v1/credentials/{id}/push-token", 503, []string{"unavailable"}},
+
 	{"GET", "/v1/challenges", 200, nil},
 	{"GET", "/v1/challenges", 401, []string{"unauthorized"}},
 	{"GET", "/v1/challenges", 413, []string{"body_too_large"}},
@@ -322,6 +330,20 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		t.Errorf("the wrong code at the limit answered %s, want state FAILED", got)
 	}
 
+	// PUT /v1/credentials/{id}/push-token
+	pushPath := base + "/v1/credentials/" + alice.CredentialID + "/push-token"
+	c.Expect("set push token", 204, "", true, func() { alice.SetPushToken(ctx, "apns-token-2") })
+	setPush := c.Expect("clear push token", 204, "", true, func() { alice.SetPushToken(ctx, "") })
+	c.Expect("set push token: replayed request", 401, "unauthorized", true, c.Resend(setPush))
+	c.Expect("set push token: unsigned", 401, "unauthorized", false, c.Send("PUT", pushPath, `{"pushToken":"x"}`, jsonHeader))
+	c.Expect("set push token: another credential", 404, "not_found", true, c.signed(alice, "PUT", base+"/v1/credentials/"+alice2.CredentialID+"/push-token", `{"pushToken":"x"}`, nil))
+	c.Expect("set push token: missing member", 400, "invalid_request", false, c.signed(alice, "PUT", pushPath, `{}`, nil))
+	c.Expect("set push token: control character", 400, "invalid_request", false, c.signed(alice, "PUT", pushPath, `{"pushToken":"a\u0007b"}`, nil))
+	c.Expect("set push token: oversize body", 413, "body_too_large", false, c.Send("PUT", pushPath, huge, jsonHeader))
+	e.store.Fail.Store(true)
+	c.Expect("set push token: store down", 503, "unavailable", true, func() { alice.SetPushToken(ctx, "apns-token-3") })
+	e.store.Fail.Store(false)
+
 	// DELETE /v1/credentials/{id}
 	c.Expect("remove another credential", 404, "not_found", true, c.signed(alice, "DELETE", base+"/v1/credentials/"+alice2.CredentialID, "", nil))
 	unsignedRemove := c.Send("DELETE", base+"/v1/credentials/"+alice.CredentialID, "", nil)
@@ -526,6 +548,7 @@ func openapiRateLimits(t *testing.T, c *oasCheck) {
 	c.Expect("fetch over the rate", 429, "rate_limited", true, func() { alice.Challenge(ctx, res.ChallengeID) })
 	c.Expect("pending over the rate", 429, "rate_limited", true, func() { alice.Pending(ctx) })
 	c.Expect("remove over the rate", 429, "rate_limited", true, func() { alice.Remove(ctx) })
+	c.Expect("set push token over the rate", 429, "rate_limited", true, func() { alice.SetPushToken(ctx, "apns-token") })
 	c.Expect("approve", 200, "", true, func() { alice.Approve(ctx, ch, "") })
 	c.Expect("respond over the rate", 429, "rate_limited", true, func() { alice.Approve(ctx, ch, "") })
 

@@ -80,7 +80,7 @@ type Ceremony struct {
 // before BeginCeremony for anonymous ceremonies, which otherwise let anyone
 // write to the store.
 func (s *Service) LimitCeremonies(ctx context.Context, ip netip.Addr) error {
-	return s.limit(ctx, "ceremony", ipString(ip), s.cfg.RateLimits.Ceremonies)
+	return s.limitIP(ctx, "ceremony", ip, s.cfg.RateLimits.Ceremonies)
 }
 
 // Ceremony kinds the Service itself knows.
@@ -336,7 +336,7 @@ func (s *Service) PasskeyOptions(ctx context.Context, userID, id string) ([]byte
 // not verify ErrPasskeyAssertion; a challenge that is no longer pending is
 // ErrChallengeClosed with its state.
 func (s *Service) RespondPasskey(ctx context.Context, r *http.Request, userID, id string, response []byte) (ResponseResult, error) {
-	if err := s.limit(ctx, "respond", ipString(s.ClientIP(r)), s.cfg.RateLimits.Respond); err != nil {
+	if err := s.limitIP(ctx, "respond", s.ClientIP(r), s.cfg.RateLimits.Respond); err != nil {
 		return ResponseResult{}, err
 	}
 	ch, wc, creds, err := s.passkeyStepUp(ctx, userID, id)

@@ -100,7 +100,7 @@ func (s *Service) notify(n Notification, userID string) {
 		err := callNotifier(ctx, s.cfg.Notifier, n)
 		e := Event{Type: EventPushSent, UserID: userID, ChallengeID: n.ChallengeID, Reason: string(n.Type)}
 		if err != nil {
-			e.Type, e.Reason = EventPushFailed, err.Error()
+			e.Type, e.Reason = EventPushFailed, redactURLs(err.Error())
 		}
 		s.emit(ctx, e)
 	})
@@ -152,6 +152,23 @@ func (s *Service) PushTokens(ctx context.Context, userID string, credentialIDs [
 		}
 	}
 	return out, nil
+}
+
+// setPushToken replaces the push token of the device that signed the
+// request (push tokens change: app reinstalls, OS rotation); "" removes it.
+// The RFC 9421 signature over the body is what lets the token be trusted.
+func (s *Service) setPushToken(ctx context.Context, dev DeviceIdentity, token string) error {
+	if len(token) > maxPushToken || !validText(token) {
+		return ErrInvalidRequest.withMessage("pushToken must be at most 4096 bytes of printable UTF-8")
+	}
+	_, err := s.store.UpdateCredential(ctx, dev.UserID, dev.CredentialID, store.CredentialUpdate{PushToken: &token})
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotFound // removed meanwhile
+	}
+	if err != nil {
+		return s.storeFailed(ctx, err)
+	}
+	return nil
 }
 
 // reportNotMe records a denial with reason not_me: a fraud event, and

@@ -86,7 +86,7 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 	if req.Replaces != "" && !protocol.ValidID(req.Replaces) {
 		return QRChallenge{}, ErrInvalidRequest.withMessage("replaces must be a challenge ID")
 	}
-	if err := s.limit(ctx, "qr", ipString(req.ClientIP), s.cfg.RateLimits.QR); err != nil {
+	if err := s.limitIP(ctx, "qr", req.ClientIP, s.cfg.RateLimits.QR); err != nil {
 		return QRChallenge{}, err
 	}
 	now := s.now()
@@ -104,7 +104,7 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 		ID: "ch_" + protocol.NewID(), Action: req.Action, State: store.StateUnclaimed,
 		Method: string(MethodQRCode), Methods: []string{string(MethodQRCode)}, Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(Details{}), DetailsDigest: digest[:],
-		ClientIP: ipString(req.ClientIP), UserAgent: truncate(req.UserAgent, 512), Origin: truncate(req.Origin, 256),
+		ClientIP: ipString(req.ClientIP), UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes), Origin: protocol.ContextText(req.Origin, maxOriginBytes),
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 		ClaimSecretHash: hashToken(claim), BrowserBindingHash: hashToken(binding),
 	}

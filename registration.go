@@ -31,8 +31,11 @@ type Registration struct {
 	Signature       []byte // the proof of possession
 	Name            string // ≤64 bytes, shown to the user
 	Platform        string // ≤32 bytes: ios, android, web, …
-	PushToken       string // optional, for a Notifier
-	ClientIP        netip.Addr
+	// PushToken is optional, for a Notifier. It is stored only when the
+	// proof is the v2 one (deviceauth/v2/register), which signs it; with a
+	// v1 proof it is dropped.
+	PushToken string
+	ClientIP  netip.Addr
 }
 
 // Credential is the public view of a registered device key or passkey.
@@ -97,7 +100,7 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 // possession (docs/protocol.md) is checked before the token is consumed, so a
 // forged request cannot burn a good token; the token is single use.
 func (s *Service) Register(ctx context.Context, reg Registration) (Credential, error) {
-	if err := s.limit(ctx, "register", reg.ClientIP.String(), s.cfg.RateLimits.Register); err != nil {
+	if err := s.limitIP(ctx, "register", reg.ClientIP, s.cfg.RateLimits.Register); err != nil {
 		return Credential{}, err
 	}
 	switch {
@@ -114,8 +117,8 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	if err != nil {
 		return Credential{}, keyError(err)
 	}
-	msg := protocol.RegistrationMessage(reg.Token, reg.Algorithm, reg.PublicKey, reg.Name, reg.Platform)
-	if err := key.Verify(reg.SignatureFormat, msg, reg.Signature); err != nil {
+	pushToken, err := verifyRegistration(key, reg)
+	if err != nil {
 		if e := signatureError(err); e != nil {
 			return Credential{}, e
 		}
@@ -132,7 +135,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	}
 	c := store.Credential{
 		ID: store.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
-		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: reg.PushToken, CreatedAt: now,
+		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: pushToken, CreatedAt: now,
 	}
 	switch err := s.store.CreateCredential(ctx, c, s.cfg.MaxCredentialsPerUser); {
 	case errors.Is(err, store.ErrLimit):
@@ -143,6 +146,27 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	s.emit(ctx, Event{Type: EventCredentialRegistered, UserID: c.UserID, CredentialID: c.ID, ClientIP: reg.ClientIP.String()})
 	s.notifyNewCredential(ctx, c)
 	return publicCredential(c), nil
+}
+
+// verifyRegistration checks reg's proof of possession under key and
+// returns the push token to store. A v2 proof (deviceauth/v2/register)
+// covers the push token; a v1 proof does not, so its push token, which
+// anyone relaying the request could have changed, is dropped (the device
+// sets one with a signed request). v1 stays accepted until 2027-12-31.
+func verifyRegistration(key protocol.PublicKey, reg Registration) (string, error) {
+	v2 := protocol.RegistrationMessageV2(reg.Token, reg.Algorithm, reg.PublicKey, reg.Name, reg.Platform, reg.PushToken)
+	err := key.Verify(reg.SignatureFormat, v2, reg.Signature)
+	if err == nil {
+		return reg.PushToken, nil
+	}
+	if signatureError(err) != nil {
+		return "", err // malformed: no other message makes it well formed
+	}
+	v1 := protocol.RegistrationMessage(reg.Token, reg.Algorithm, reg.PublicKey, reg.Name, reg.Platform)
+	if err := key.Verify(reg.SignatureFormat, v1, reg.Signature); err != nil {
+		return "", err
+	}
+	return "", nil
 }
 
 // notifyNewCredential tells the user's other devices that c was added.

@@ -135,6 +135,17 @@ func renderVectors(t *testing.T, old string) string {
 	w("- request body:\n\n```json\n{\"token\":%q,\"algorithm\":\"ES256\",\"publicKey\":%q,\"signatureFormat\":\"der\",\"signature\":%q,\"name\":\"Ada's phone\",\"platform\":\"ios\"}\n```\n",
 		regToken, protocol.EncodeBase64(p256SPKI), protocol.EncodeBase64(regSig))
 
+	w("\n### Registration v2 (signs the push token), ES256, SPKI key, DER signature\n\n")
+	const pushToken = "apns-VectorPushToken01"
+	regV2Msg := protocol.RegistrationMessageV2(regToken, protocol.AlgES256, p256SPKI, "Ada's phone", "ios", pushToken)
+	regV2Sig := ecdsaSig("ES256 registration v2 signature (DER)", regV2Msg)
+	check(protocol.AlgES256, p256SPKI, protocol.FormatDER, regV2Msg, regV2Sig)
+	w("- the same registration token, key, name and platform; push token: `%s`\n", pushToken)
+	w("- message to sign (%d bytes): `%x`\n", len(regV2Msg), regV2Msg)
+	w("- ES256 registration v2 signature (DER): `%x`\n", regV2Sig)
+	w("- request body:\n\n```json\n{\"token\":%q,\"algorithm\":\"ES256\",\"publicKey\":%q,\"signatureFormat\":\"der\",\"signature\":%q,\"name\":\"Ada's phone\",\"platform\":\"ios\",\"pushToken\":%q}\n```\n",
+		regToken, protocol.EncodeBase64(p256SPKI), protocol.EncodeBase64(regV2Sig), pushToken)
+
 	w("\n### Registration, EdDSA, raw key\n\n")
 	edRegMsg := protocol.RegistrationMessage(regToken, protocol.AlgEdDSA, edPub, "Ada's laptop", "linux")
 	edRegSig := ed25519.Sign(edKey, edRegMsg)

@@ -234,7 +234,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
-		UserAgent: truncate(req.UserAgent, 512), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+		UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 	}
 	if (code || req.VerificationCode) && slices.ContainsFunc(methods, deviceMethod) {
 		n := codeDigits
@@ -449,7 +449,9 @@ type ChallengeView struct {
 	VerificationCodeRequired bool   `json:"verificationCodeRequired"`
 	Method                   string `json:"method"`
 	ClientIP                 string `json:"clientIp,omitempty"`
-	UserAgent                string `json:"userAgent,omitempty"`
+	// UserAgent (and Origin) came from the browser: characters details
+	// refuse are shown as U+FFFD, and they are capped at 512 (256) bytes.
+	UserAgent string `json:"userAgent,omitempty"`
 	// Origin is the web page that asked for a QR challenge.
 	Origin    string    `json:"origin,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
@@ -537,7 +539,7 @@ type ResponseResult struct {
 // validly signed approval with a wrong code counts against the wrong-code
 // limit; the limit-th in the window fails the challenge.
 func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, error) {
-	if err := s.limit(ctx, "respond", r.ClientIP.String(), s.cfg.RateLimits.Respond); err != nil {
+	if err := s.limitIP(ctx, "respond", r.ClientIP, s.cfg.RateLimits.Respond); err != nil {
 		return ResponseResult{}, err
 	}
 	switch {
@@ -547,6 +549,10 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		return ResponseResult{}, ErrInvalidRequest.withMessage(`decision must be "approve" or "deny"`)
 	case r.Decision == protocol.DecisionApprove && r.DenyReason != "":
 		return ResponseResult{}, ErrInvalidRequest.withMessage("denyReason is only for deny")
+	case r.Decision == protocol.DecisionDeny && r.VerificationCode != "":
+		// A code proves the user saw the other screen; on a deny it would
+		// only be a guess the server checks nowhere.
+		return ResponseResult{}, ErrInvalidRequest.withMessage("verificationCode is only for approve")
 	case r.DenyReason != "" && !protocol.ValidAction(r.DenyReason):
 		return ResponseResult{}, ErrInvalidRequest.withMessage("denyReason must be at most 64 characters of [A-Za-z0-9_.:-]")
 	case len(r.VerificationCode) > maxCodeDigits || !digitsOnly(r.VerificationCode):
@@ -695,6 +701,32 @@ func (s *Service) limit(ctx context.Context, name, key string, r Rate) error {
 	return nil
 }
 
+// limitIP counts one event of client ip against rate r, keyed by the
+// client's network (RateLimits.IPv4Prefix, IPv6Prefix).
+func (s *Service) limitIP(ctx context.Context, name string, ip netip.Addr, r Rate) error {
+	return s.limit(ctx, name, s.ipKey(ip), r)
+}
+
+// ipKey names the network ip counts in: an IPv4-mapped address is unmapped
+// first (else every IPv4 client would share the mapped range's /64), and a
+// full-length prefix is the bare address, so default IPv4 keys stay as
+// they were. An unknown IP is "".
+func (s *Service) ipKey(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	ip = ip.Unmap().WithZone("")
+	bits := s.cfg.RateLimits.IPv6Prefix
+	if ip.Is4() {
+		bits = s.cfg.RateLimits.IPv4Prefix
+	}
+	if bits >= ip.BitLen() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(bits) // bits is within 1..BitLen, checked by New
+	return p.String()
+}
+
 // storeFailed reports a store (or context) failure and returns
 // ErrUnavailable with err as its cause.
 func (s *Service) storeFailed(ctx context.Context, err error) error {
@@ -804,14 +836,8 @@ func ipString(a netip.Addr) string {
 	return a.String()
 }
 
-// truncate cuts s to at most n bytes of valid UTF-8.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+// Caps of the browser context a device is shown (protocol.ContextText).
+const (
+	maxUserAgentBytes = 512
+	maxOriginBytes    = 256
+)

@@ -15,10 +15,12 @@
 //
 // # Security
 //
-// Fetch, list and remove are RFC 9421 signed requests with a fresh nonce
-// each; responses carry a signature over the challenge's ID, nonce, action,
-// details digest and the decision. The server never trusts bytes to verify
-// from the client.
+// Fetch, list, claim, remove and setting the push token are RFC 9421
+// signed requests with a fresh nonce each; responses carry a signature over
+// the challenge's ID, nonce, action, details digest and the decision; the
+// registration proof signs the push token too. The server never trusts
+// bytes to verify from the client. Claim refuses a QR code of another
+// server.
 package device
 
 import (
@@ -60,6 +62,9 @@ type Client struct {
 	Now func() time.Time
 	// SignatureFormat is "der" (default) or "raw" for P-256 keys.
 	SignatureFormat string
+	// PushToken is the device's push token (APNs, FCM) that Register sends,
+	// covered by its signature; "" for none. SetPushToken changes it later.
+	PushToken string
 }
 
 // New returns a client for the deviceauth Handler at baseURL (the
@@ -112,13 +117,14 @@ type Credential struct {
 }
 
 // Register binds the client's key to the user of registrationToken, with
-// a proof of possession, and sets c.CredentialID.
+// a proof of possession (deviceauth/v2/register, which also signs
+// c.PushToken), and sets c.CredentialID.
 func (c *Client) Register(ctx context.Context, registrationToken, name, platform string) (Credential, error) {
 	pub, err := x509.MarshalPKIXPublicKey(c.signer.Public())
 	if err != nil {
 		return Credential{}, fmt.Errorf("device: encoding public key: %w", err)
 	}
-	msg := protocol.RegistrationMessage(registrationToken, c.alg, pub, name, platform)
+	msg := protocol.RegistrationMessageV2(registrationToken, c.alg, pub, name, platform, c.PushToken)
 	sig, format, err := c.sign(msg)
 	if err != nil {
 		return Credential{}, err
@@ -129,6 +135,9 @@ func (c *Client) Register(ctx context.Context, registrationToken, name, platform
 	}
 	if format != "" {
 		body["signatureFormat"] = format
+	}
+	if c.PushToken != "" {
+		body["pushToken"] = c.PushToken
 	}
 	var cred Credential
 	if err := c.do(ctx, http.MethodPost, "/v1/credentials", body, false, &cred); err != nil {
@@ -273,11 +282,51 @@ func ParseQRPayload(payload string) (QRCode, error) {
 // Claim claims the QR challenge of code with a signed request. The
 // returned challenge shows where the browser is (Origin, ClientIP,
 // UserAgent) and whether the user must type the code shown beside the QR
-// code; approve or deny it as any other challenge.
+// code; approve or deny it as any other challenge. A code whose BaseURL is
+// not this client's server is refused before anything is sent: a QR code
+// of another site must not be claimed with this account.
 func (c *Client) Claim(ctx context.Context, code QRCode) (Challenge, error) {
+	if !c.isBase(code.BaseURL) {
+		return Challenge{}, fmt.Errorf("device: the QR code is for %q, not this client's server %q", code.BaseURL, c.base.String())
+	}
 	var ch Challenge
 	err := c.do(ctx, http.MethodPost, "/v1/qr/"+url.PathEscape(code.ChallengeID)+"/claim", map[string]string{"claimSecret": code.ClaimSecret}, true, &ch)
 	return ch, err
+}
+
+// isBase reports whether raw is the client's base URL: same scheme, host
+// (case-insensitive, default port implied) and path.
+func (c *Client) isBase(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, c.base.Scheme) && hostPort(u) == hostPort(c.base) &&
+		strings.TrimSuffix(u.Path, "/") == c.base.Path && u.User == nil && u.RawQuery == ""
+}
+
+// hostPort is u's host:port in lower case, with the scheme's default port.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// SetPushToken replaces this device's push token on the server with a
+// signed request ("" removes it) and sets c.PushToken. Call it whenever the
+// platform hands the app a new token.
+func (c *Client) SetPushToken(ctx context.Context, token string) error {
+	if c.CredentialID == "" {
+		return errors.New("device: no CredentialID: register first")
+	}
+	path := "/v1/credentials/" + url.PathEscape(c.CredentialID) + "/push-token"
+	if err := c.do(ctx, http.MethodPut, path, map[string]string{"pushToken": token}, true, nil); err != nil {
+		return err
+	}
+	c.PushToken = token
+	return nil
 }
 
 // Remove deletes this device's own credential with a signed request.

@@ -702,7 +702,7 @@ func TestBrowser_PhoneJSMatchesTheGoProtocol(t *testing.T) {
 	token := "drt_VECTORVECTORVECTORVECTOR2VECTORVECTORVECTORVECTOR2"
 	got := eval[string](tb, `DeviceAuthPhone.registrationMessage(`+strconv.Quote(token)+`, "ES256", DeviceAuthPhone.fromB64url(`+
 		strconv.Quote(protocol.EncodeBase64(spki))+`), "Ada's phone", "ios").then(DeviceAuthPhone.hex)`)
-	if want := hex.EncodeToString(protocol.RegistrationMessage(token, "ES256", spki, "Ada's phone", "ios")); got != want {
+	if want := hex.EncodeToString(protocol.RegistrationMessageV2(token, "ES256", spki, "Ada's phone", "ios", "")); got != want {
 		t.Errorf("registration message:\n js %s\n go %s", got, want)
 	}
 

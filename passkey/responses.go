@@ -1,18 +1,16 @@
 package passkey
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+
+	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
 // The JSON a browser produces with PublicKeyCredential.toJSON() (WebAuthn
 // Level 3 §5.1.10), which passkey.js also builds by hand where toJSON is
-// missing. Bodies are decoded into these first, strictly (unknown members
-// and trailing data are refused), and only then handed to go-webauthn,
-// whose own decoder is lenient.
+// missing. Bodies are decoded into these first, strictly (duplicate and
+// unknown members, other cases of a name and trailing data are refused),
+// and only then handed to go-webauthn, whose own decoder is lenient.
 
 // registrationResponseJSON is RegistrationResponseJSON.
 type registrationResponseJSON struct {
@@ -61,23 +59,7 @@ type loginBeginJSON struct {
 	Username string `json:"username"`
 }
 
-// decodeStrict decodes body into v: unknown members, wrong types and
-// trailing data are errors.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return fmt.Errorf("member %s has the wrong type", te.Field)
-		case errors.Is(err, io.EOF):
-			return errors.New("the body is empty")
-		}
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("the body has data after the JSON value")
-	}
-	return nil
-}
+// decodeStrict decodes body into v as every body of the protocol is read
+// (protocol.UnmarshalStrict): names match case-sensitively; duplicate and
+// unknown members, wrong types and trailing data are errors.
+func decodeStrict(body []byte, v any) error { return protocol.UnmarshalStrict(body, v) }

@@ -59,11 +59,12 @@
     return concat([utf8(label), new Uint8Array([0]), ...fields.map(field)]);
   }
 
-  // Registration proof of possession: SHA-256 of the token's ASCII, the
-  // algorithm, the public key bytes exactly as sent, name, platform.
+  // Registration proof of possession (v2): SHA-256 of the token's ASCII,
+  // the algorithm, the public key bytes exactly as sent, name, platform and
+  // the push token (none in a browser: an empty field).
   async function registrationMessage(token, algorithm, publicKey, name, platform) {
-    return frame("deviceauth/v1/register",
-      [await sha256(utf8(token)), utf8(algorithm), publicKey, utf8(name), utf8(platform)]);
+    return frame("deviceauth/v2/register",
+      [await sha256(utf8(token)), utf8(algorithm), publicKey, utf8(name), utf8(platform), new Uint8Array(0)]);
   }
 
   // Details digest: SHA-256("deviceauth/v1/details" ‖ 0x00 ‖ field(message)

@@ -285,6 +285,9 @@ func wrongCodesBlockQR(t *testing.T, A, B *Instance) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The instances stand for one deployment behind one URL; here each has
+	// its own test server, so the phone reaches B by B's.
+	code.BaseURL = B.Server.URL + "/deviceauth"
 	ch, err := onB.Claim(ctx, code)
 	if err != nil {
 		t.Fatalf("claim through B: %v", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -128,6 +129,39 @@ func normalizeText(s string, maxBytes int, where string) (string, error) {
 		return "", &DetailsError{Rule: RuleTooLong, Where: where}
 	}
 	return s, nil
+}
+
+// ContextText makes text a browser supplied about itself (its user agent, its origin) fit to
+// show on a device beside the details. Unlike details it is never refused — the browser, not
+// the application, wrote it — but filtered by the same rules: after NFC, every run of
+// characters NormalizeDetails refuses (and of invalid UTF-8) becomes one U+FFFD, so nothing
+// hidden, reordered or split reaches the screen and the user sees that something was there.
+// The result is cut to at most maxBytes on a character boundary (never inside a character
+// or between a character and its combining marks).
+func ContextText(s string, maxBytes int) string {
+	s = norm.NFC.String(strings.ToValidUTF8(s, "\uFFFD"))
+	var b strings.Builder
+	replaced := false
+	for _, r := range s {
+		if refusedRule(r) != "" || r == utf8.RuneError {
+			if !replaced {
+				b.WriteRune(utf8.RuneError)
+			}
+			replaced = true
+			continue
+		}
+		replaced = false
+		b.WriteRune(r)
+	}
+	s = b.String()
+	if len(s) <= maxBytes {
+		return s
+	}
+	n := maxBytes // back to a rune that starts a character: not inside one, nor a combining mark
+	for n > 0 && (!utf8.RuneStart(s[n]) || !norm.NFC.PropertiesString(s[n:]).BoundaryBefore()) {
+		n--
+	}
+	return s[:n]
 }
 
 // refusedRule names the rule that refuses r, or "" when r may be shown. Controls,

@@ -337,3 +337,26 @@ func BenchmarkDetailsDigest(b *testing.B) {
 		DetailsDigest(d)
 	}
 }
+
+func TestContextText(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"Firefox/1", 512, "Firefox/1"},
+		{"a\u202Eb\u2066\u2069c", 512, "a\uFFFDb\uFFFDc"},
+		{"\U000E0001\U000E0041", 512, "\uFFFD"},
+		{"\xff\xfe", 512, "\uFFFD"},
+		{"ab€", 4, "ab"},
+		{"ab€", 5, "ab€"},
+		{"e\u0301e\u0301", 2, "é"},
+		{"aq\u0301", 2, "a"},
+		{"q\u0301", 2, ""},
+	}
+	for _, tt := range tests {
+		if got := ContextText(tt.in, tt.max); got != tt.want {
+			t.Errorf("ContextText(%+q, %d) = %+q, want %+q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}

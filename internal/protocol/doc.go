@@ -14,7 +14,8 @@
 // # Messages
 //
 // Every signed message is a [Frame]: a label, a zero byte, then length-prefixed fields.
-// [RegistrationMessage] is the proof of possession at registration, [ResponseMessage] the
+// [RegistrationMessageV2] is the proof of possession at registration (it signs the push token;
+// [RegistrationMessage] is its v1 predecessor, still accepted), [ResponseMessage] the
 // device's answer to a challenge. The server always builds these bytes itself and never takes
 // bytes-to-verify from the client.
 //
@@ -22,7 +23,14 @@
 //
 // [Details] are what the device shows while answering. [NormalizeDetails] (and
 // [ParseDetailsJSON]) apply NFC and the refusal rules once, at Track; [CanonicalJSON] is what
-// is stored and sent, and [DetailsDigest] is what the response signs.
+// is stored and sent, and [DetailsDigest] is what the response signs. [ContextText] filters
+// what the browser says of itself (user agent, origin) by the same rules before a device
+// shows it.
+//
+// # JSON bodies
+//
+// [UnmarshalStrict] reads every request body: names match case-sensitively, and duplicate or
+// unknown members are errors.
 //
 // # Binary and IDs
 //

@@ -10,9 +10,11 @@ import (
 // another.
 const (
 	LabelRegister = "deviceauth/v1/register"
-	LabelResponse = "deviceauth/v1/response"
-	LabelDetails  = "deviceauth/v1/details"
-	LabelPasskey  = "deviceauth/v1/passkey"
+	// LabelRegisterV2 is the registration proof that also covers the push token.
+	LabelRegisterV2 = "deviceauth/v2/register"
+	LabelResponse   = "deviceauth/v1/response"
+	LabelDetails    = "deviceauth/v1/details"
+	LabelPasskey    = "deviceauth/v1/passkey"
 )
 
 // Decisions a device signs in a Response.
@@ -53,6 +55,14 @@ func appendField(msg, f []byte) []byte {
 func RegistrationMessage(token, alg string, publicKey []byte, name, platform string) []byte {
 	tokenHash := sha256.Sum256([]byte(token))
 	return Frame(LabelRegister, tokenHash[:], []byte(alg), publicKey, []byte(name), []byte(platform))
+}
+
+// RegistrationMessageV2 is the registration proof of possession of protocol v2: label
+// LabelRegisterV2; the fields of RegistrationMessage, then the push token ("" when none), so
+// the push token the server stores is the one the device signed.
+func RegistrationMessageV2(token, alg string, publicKey []byte, name, platform, pushToken string) []byte {
+	tokenHash := sha256.Sum256([]byte(token))
+	return Frame(LabelRegisterV2, tokenHash[:], []byte(alg), publicKey, []byte(name), []byte(platform), []byte(pushToken))
 }
 
 // Response is the content of a signed challenge response.
