@@ -257,34 +257,6 @@ func renderVectors(t *testing.T, old string) string {
 	w("- `Signature-Input: %s`\n", req.Header.Get("Signature-Input"))
 	w("- `Signature: %s`\n", req.Header.Get("Signature"))
 
-	w("\n### Device-signed request with a port (RFC 9421), Ed25519\n\n")
-	w("`@authority` keeps a port that is not the scheme's default and drops a default one.\n\n")
-	for _, pv := range []struct{ url, authority string }{
-		{"https://App.Example.com:8443/deviceauth/v1/challenges?x=1", "app.example.com:8443"},
-		{"https://app.example.com:443/deviceauth/v1/challenges", "app.example.com"},
-	} {
-		preq, _ := http.NewRequest(http.MethodGet, pv.url, nil)
-		if err := httpsig.Sign(preq, nil, credEd, edKey, created, "cG9ydC1ub25jZS1wb3J0LW5vbmNl"); err != nil {
-			t.Fatal(err)
-		}
-		psigs, err := httpsig.ParseSignatures(preq.Header)
-		if err != nil || len(psigs) != 1 {
-			t.Fatalf("parsing the port vector's signature: %v", err)
-		}
-		pbase, err := httpsig.Base(httpsig.RequestMessage(preq), psigs[0].Input)
-		if err != nil {
-			t.Fatal(err)
-		}
-		preq.RequestURI = preq.URL.RequestURI()
-		pprof := httpsig.Profile{Authority: pv.authority}
-		if _, err := pprof.Verify(t.Context(), preq, nil, created, edKeyFunc); err != nil {
-			t.Fatalf("the port vector %s does not verify for @authority %s: %v", pv.url, pv.authority, err)
-		}
-		w("- `GET %s` (`Config.PublicURL`'s authority `%s`), keyid `%s`, created `%d`, nonce `cG9ydC1ub25jZS1wb3J0LW5vbmNl`\n", pv.url, pv.authority, credEd, created.Unix())
-		w("- signature base:\n\n```\n%s\n```\n\n", pbase)
-		w("- `Signature: %s`\n\n", preq.Header.Get("Signature"))
-	}
-
 	w("\n### QR claim (RFC 9421 signed, with a body), ES256\n\n")
 	const claimSecret = "Q2xhaW1TZWNyZXRDbGFpbVNlY3JldENsYWltU2VjcmV0"
 	qrSvc := &Service{publicURL: mustURL(t, "https://app.example.com/deviceauth")}
