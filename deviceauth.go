@@ -17,7 +17,7 @@ import (
 // Limits of the configuration that New enforces.
 const (
 	// MaxRegistrationTokenTTL and MaxChallengeTTL are the hard caps of
-	// DESIGN §5.
+	// docs/architecture.md#tokens-codes-and-time.
 	MaxRegistrationTokenTTL = 10 * time.Minute
 	MaxChallengeTTL         = 10 * time.Minute
 	// MinKeyBytes is the shortest token-signing key New accepts.
