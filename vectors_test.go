@@ -246,6 +246,37 @@ func renderVectors(t *testing.T, old string) string {
 	w("- `Signature-Input: %s`\n", req.Header.Get("Signature-Input"))
 	w("- `Signature: %s`\n", req.Header.Get("Signature"))
 
+	// A base URL with a port that is not the scheme's default: @authority
+	// keeps it (RFC 9421 §2.2.3), and the server checks it against its own.
+	w("\n### Device-signed request (RFC 9421) to a base URL with a port, Ed25519\n\n")
+	const portURL = "https://app.example.com:8443/deviceauth/v1/challenges"
+	portReq, _ := http.NewRequest(http.MethodGet, portURL, nil)
+	if err := httpsig.Sign(portReq, nil, credEd, edKey, created, "cG9ydC1ub25jZS1wb3J0LW5vbmNl"); err != nil {
+		t.Fatal(err)
+	}
+	portSigs, err := httpsig.ParseSignatures(portReq.Header)
+	if err != nil || len(portSigs) != 1 {
+		t.Fatalf("parsing the port vector's signature: %v", err)
+	}
+	portBase, err := httpsig.Base(httpsig.RequestMessage(portReq), portSigs[0].Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	portReq.RequestURI = portReq.URL.RequestURI()
+	if _, err := (httpsig.Profile{Authority: "app.example.com:8443"}).Verify(t.Context(), portReq, nil, created, edKeyFunc); err != nil {
+		t.Fatalf("the port vector does not verify: %v", err)
+	}
+	if _, err := prof.Verify(t.Context(), portReq, nil, created, edKeyFunc); err == nil {
+		t.Fatal("the port vector verifies for a server without the port")
+	}
+	w("- base URL `https://app.example.com:8443/deviceauth` (`Config.PublicURL`); `GET %s`, keyid `%s`, created `%d`, nonce `cG9ydC1ub25jZS1wb3J0LW5vbmNl`\n", portURL, credEd, created.Unix())
+	if bytes.HasSuffix(portBase, []byte("\n")) {
+		t.Fatal("the signature base ends with a line feed")
+	}
+	w("- signature base, %d bytes: lines joined by LF, no LF after the last (`@authority` keeps the port `8443`; `:443` on `https` or `:80` on `http` would be dropped):\n\n```\n%s\n```\n\n", len(portBase), portBase)
+	w("- `Signature-Input: %s`\n", portReq.Header.Get("Signature-Input"))
+	w("- `Signature: %s`\n", portReq.Header.Get("Signature"))
+
 	w("\n### QR claim (RFC 9421 signed, with a body), ES256\n\n")
 	const claimSecret = "Q2xhaW1TZWNyZXRDbGFpbVNlY3JldENsYWltU2VjcmV0"
 	qrSvc := &Service{publicURL: mustURL(t, "https://app.example.com/deviceauth")}
