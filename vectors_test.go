@@ -12,7 +12,9 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -367,4 +369,39 @@ func mustHex(s string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestProtocolDoc_SignedRequestBaseAsDocumented signs a request the way
+// docs/protocol.md tells a client to, without the package's signer:
+// components and parameters in an order of the client's choosing, the base
+// built by hand from the member as sent (lines joined by LF, none after the
+// last), beside a member with another tag that the server ignores.
+func TestProtocolDoc_SignedRequestBaseAsDocumented(t *testing.T) {
+	edKey := ed25519.NewKeyFromSeed(vectorEd25519)
+	created := time.Unix(1767225600, 0)
+	const inner = `("@query" "@path" "@method" "@authority");tag="deviceauth";nonce="b3JkZXItaXMtZnJlZS1vcmRlcg";keyid="cred_Ed25519Vector01";created=1767225600`
+	base := strings.Join([]string{
+		`"@query": ?`,
+		`"@path": /deviceauth/v1/challenges`,
+		`"@method": GET`,
+		`"@authority": app.example.com:8443`,
+		`"@signature-params": ` + inner,
+	}, "\n")
+	req, _ := http.NewRequest(http.MethodGet, "https://app.example.com:8443/deviceauth/v1/challenges", nil)
+	req.RequestURI = req.URL.RequestURI()
+	req.Header.Set("Signature-Input", `other=("@method");tag="someone-else", deviceauth=`+inner)
+	req.Header.Set("Signature", fmt.Sprintf("other=:AAAA:, deviceauth=:%s:", base64.StdEncoding.EncodeToString(ed25519.Sign(edKey, []byte(base)))))
+	keyFunc := func(context.Context, string) (string, crypto.PublicKey, error) {
+		return "ed25519", edKey.Public(), nil
+	}
+	prof := httpsig.Profile{Authority: "app.example.com:8443"}
+	if _, err := prof.Verify(t.Context(), req, nil, created, keyFunc); err != nil {
+		t.Fatalf("a request signed as docs/protocol.md says does not verify: %v", err)
+	}
+	// A trailing LF after the last line is another base: refused.
+	req.Header.Set("Signature-Input", "deviceauth="+inner)
+	req.Header.Set("Signature", "deviceauth=:"+base64.StdEncoding.EncodeToString(ed25519.Sign(edKey, []byte(base+"\n")))+":")
+	if _, err := prof.Verify(t.Context(), req, nil, created, keyFunc); !errors.Is(err, httpsig.ErrBadSignature) {
+		t.Fatalf("a base with a trailing LF: err = %v, want ErrBadSignature", err)
+	}
 }
