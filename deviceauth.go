@@ -19,7 +19,7 @@ import (
 // Limits of the configuration that New enforces.
 const (
 	// MaxRegistrationTokenTTL and MaxChallengeTTL are the hard caps of
-	// DESIGN §5.
+	// docs/architecture.md#tokens-codes-and-time.
 	MaxRegistrationTokenTTL = 10 * time.Minute
 	MaxChallengeTTL         = 10 * time.Minute
 	// MinKeyBytes is the shortest token-signing key New accepts.
@@ -164,8 +164,9 @@ type Config struct {
 type RateLimits struct {
 	// Register: registrations per client IP. Default 20 per 10 minutes.
 	Register Rate
-	// Fetch: device-signed reads (fetch, list pending) per client IP.
-	// Default 300 per minute.
+	// Fetch: device-signed requests (fetch, list pending, claim, remove)
+	// per client IP, counted before the signature is checked. Default 300
+	// per minute.
 	Fetch Rate
 	// Respond: challenge responses per client IP. Default 60 per minute.
 	Respond Rate

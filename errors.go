@@ -66,7 +66,7 @@ var (
 	ErrInvalidRequest = &Error{Code: "invalid_request", Status: http.StatusBadRequest, Message: "the request is malformed"}
 	// ErrBodyTooLarge: the body is over Config.MaxBodyBytes.
 	ErrBodyTooLarge = &Error{Code: "body_too_large", Status: http.StatusRequestEntityTooLarge, Message: "the request body is too large"}
-	// ErrInvalidDetails: the details break a rule of DESIGN §4 (a refused
+	// ErrInvalidDetails: the details break a normalisation rule (a refused
 	// character, a cap).
 	ErrInvalidDetails = &Error{Code: "invalid_details", Status: http.StatusBadRequest, Message: "the details are not acceptable"}
 	// ErrUnsupportedAlgorithm: the key algorithm is not ES256 or EdDSA. (An

@@ -253,7 +253,7 @@ type DeviceIdentity struct {
 	UserID       string
 }
 
-// authenticateDevice verifies a device-signed request (RFC 9421, DESIGN §4)
+// authenticateDevice verifies a device-signed request (RFC 9421, docs/protocol.md)
 // and records its nonce — only after the signature verified, so an
 // unsigned flood cannot fill the replay cache. Every failure of the
 // signature is the same ErrUnauthorized.

@@ -121,7 +121,7 @@ type StepUpMemory interface {
 // Config.Users.
 func WithUserResolver(u UserResolver) RequireOption { return func(c *requireConfig) { c.resolver = u } }
 
-// Denial is a refusal of a gated request (DESIGN §7).
+// Denial is a refusal of a gated request (docs/architecture.md#gating-routes).
 type Denial struct {
 	Status int
 	// Header is the WWW-Authenticate value, set only for challenge_required.
@@ -145,7 +145,7 @@ type DenialBody struct {
 
 // Require gates a route on action: the handler runs only when the policy
 // allows the action or the request carries a valid Deviceauth-Token for
-// this user, action and details. Otherwise it answers as DESIGN §7 says:
+// this user, action and details. Otherwise it answers (docs/architecture.md#gating-routes):
 //
 //	no logged-in user                401 unauthenticated
 //	no token, challenge needed       401 challenge_required, WWW-Authenticate: Deviceauth …,

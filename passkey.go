@@ -314,7 +314,7 @@ func (s *Service) passkeyStepUp(ctx context.Context, userID, id string) (store.C
 
 // PasskeyOptions returns the WebAuthn request options with which userID's
 // browser answers challenge id with a passkey. The WebAuthn challenge is
-// SHA-256 of the canonical passkey message (DESIGN §4 style: challenge ID,
+// SHA-256 of the canonical passkey message (framed as in docs/protocol.md: challenge ID,
 // nonce, action, details digest), so the assertion is bound to the action
 // and its details.
 func (s *Service) PasskeyOptions(ctx context.Context, userID, id string) ([]byte, error) {

@@ -8,7 +8,7 @@ import (
 // ActionState is what Track and Validate report about an action.
 type ActionState string
 
-// Action states (DESIGN §1).
+// Action states (docs/architecture.md#action-states).
 const (
 	StateAllow              ActionState = "ALLOW"
 	StateBlock              ActionState = "BLOCK"
@@ -62,7 +62,7 @@ type Decision struct {
 	// StateChallengeRequired. A challenge is created only for
 	// StateChallengeRequired and only when the user is enrolled; otherwise
 	// Track answers StateChallengeRequired with Enrolled false and no
-	// challenge (the enrollment_required case of DESIGN §7).
+	// challenge (the enrollment_required case of Require).
 	State ActionState
 	// VerificationCode asks for number matching: the primary screen shows a
 	// code the user types on the device.

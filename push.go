@@ -53,7 +53,7 @@ type Notification struct {
 	NewCredentialID string `json:"newCredentialId,omitempty"`
 }
 
-// pushRules applies DESIGN §2.3 and the push-fatigue defences to a push
+// pushRules applies the push flow (docs/architecture.md#flows) and the push-fatigue defences to a push
 // challenge that was just created: one pending push per user (older ones
 // are superseded), and notification unless the user muted pushes by
 // denying one as not_me.

@@ -15,7 +15,7 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// QR sign-in (DESIGN §2.4). A browser asks for a QR challenge and shows
+// QR sign-in (docs/architecture.md#flows). A browser asks for a QR challenge and shows
 // it; a device scans it, claims the challenge with a signed request that
 // carries the claim secret from the code, sees the browser's context and
 // approves; the browser, watching the state, completes sign-in with a POST

@@ -19,7 +19,7 @@ type RegistrationGrant struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
-// Registration is a device's request to bind its key (DESIGN §2.1, §4).
+// Registration is a device's request to bind its key (docs/protocol.md#signed-messages).
 type Registration struct {
 	Token     string // the registration token
 	Algorithm string // ES256 or EdDSA
@@ -97,7 +97,7 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 }
 
 // Register binds a device key to the user of reg.Token. The proof of
-// possession (DESIGN §4) is checked before the token is consumed, so a
+// possession (docs/protocol.md#signed-messages) is checked before the token is consumed, so a
 // forged request cannot burn a good token; the token is single use.
 func (s *Service) Register(ctx context.Context, reg Registration) (Credential, error) {
 	if err := s.limitIP(ctx, "register", reg.ClientIP, s.cfg.RateLimits.Register); err != nil {

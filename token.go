@@ -18,7 +18,7 @@ const (
 	maxCodeDigits           = 9
 )
 
-// challengeToken derives the token of a challenge (DESIGN §5):
+// challengeToken derives the token of a challenge (docs/architecture.md#tokens-codes-and-time):
 // "dat_" ‖ base64url(challengeID ‖ HMAC-SHA256(key, "deviceauth/v1/token" ‖ challengeID)).
 // It is derived, never stored, so the same challenge always has the same
 // token and the store holds none.

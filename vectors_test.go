@@ -12,7 +12,9 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"math/big"
@@ -257,6 +259,37 @@ func renderVectors(t *testing.T, old string) string {
 	w("- `Signature-Input: %s`\n", req.Header.Get("Signature-Input"))
 	w("- `Signature: %s`\n", req.Header.Get("Signature"))
 
+	// A base URL with a port that is not the scheme's default: @authority
+	// keeps it (RFC 9421 §2.2.3), and the server checks it against its own.
+	w("\n### Device-signed request (RFC 9421) to a base URL with a port, Ed25519\n\n")
+	const portURL = "https://app.example.com:8443/deviceauth/v1/challenges"
+	portReq, _ := http.NewRequest(http.MethodGet, portURL, nil)
+	if err := httpsig.Sign(portReq, nil, credEd, edKey, created, "cG9ydC1ub25jZS1wb3J0LW5vbmNl"); err != nil {
+		t.Fatal(err)
+	}
+	portSigs, err := httpsig.ParseSignatures(portReq.Header)
+	if err != nil || len(portSigs) != 1 {
+		t.Fatalf("parsing the port vector's signature: %v", err)
+	}
+	portBase, err := httpsig.Base(httpsig.RequestMessage(portReq), portSigs[0].Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	portReq.RequestURI = portReq.URL.RequestURI()
+	if _, err := (httpsig.Profile{Authority: "app.example.com:8443"}).Verify(t.Context(), portReq, nil, created, edKeyFunc); err != nil {
+		t.Fatalf("the port vector does not verify: %v", err)
+	}
+	if _, err := prof.Verify(t.Context(), portReq, nil, created, edKeyFunc); err == nil {
+		t.Fatal("the port vector verifies for a server without the port")
+	}
+	w("- base URL `https://app.example.com:8443/deviceauth` (`Config.PublicURL`); `GET %s`, keyid `%s`, created `%d`, nonce `cG9ydC1ub25jZS1wb3J0LW5vbmNl`\n", portURL, credEd, created.Unix())
+	if bytes.HasSuffix(portBase, []byte("\n")) {
+		t.Fatal("the signature base ends with a line feed")
+	}
+	w("- signature base, %d bytes: lines joined by LF, no LF after the last (`@authority` keeps the port `8443`; `:443` on `https` or `:80` on `http` would be dropped):\n\n```\n%s\n```\n\n", len(portBase), portBase)
+	w("- `Signature-Input: %s`\n", portReq.Header.Get("Signature-Input"))
+	w("- `Signature: %s`\n", portReq.Header.Get("Signature"))
+
 	w("\n### QR claim (RFC 9421 signed, with a body), ES256\n\n")
 	const claimSecret = "Q2xhaW1TZWNyZXRDbGFpbVNlY3JldENsYWltU2VjcmV0"
 	qrSvc := &Service{publicURL: mustURL(t, "https://app.example.com/deviceauth")}
@@ -347,4 +380,39 @@ func mustHex(s string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestProtocolDoc_SignedRequestBaseAsDocumented signs a request the way
+// docs/protocol.md tells a client to, without the package's signer:
+// components and parameters in an order of the client's choosing, the base
+// built by hand from the member as sent (lines joined by LF, none after the
+// last), beside a member with another tag that the server ignores.
+func TestProtocolDoc_SignedRequestBaseAsDocumented(t *testing.T) {
+	edKey := ed25519.NewKeyFromSeed(vectorEd25519)
+	created := time.Unix(1767225600, 0)
+	const inner = `("@query" "@path" "@method" "@authority");tag="deviceauth";nonce="b3JkZXItaXMtZnJlZS1vcmRlcg";keyid="cred_Ed25519Vector01";created=1767225600`
+	base := strings.Join([]string{
+		`"@query": ?`,
+		`"@path": /deviceauth/v1/challenges`,
+		`"@method": GET`,
+		`"@authority": app.example.com:8443`,
+		`"@signature-params": ` + inner,
+	}, "\n")
+	req, _ := http.NewRequest(http.MethodGet, "https://app.example.com:8443/deviceauth/v1/challenges", nil)
+	req.RequestURI = req.URL.RequestURI()
+	req.Header.Set("Signature-Input", `other=("@method");tag="someone-else", deviceauth=`+inner)
+	req.Header.Set("Signature", fmt.Sprintf("other=:AAAA:, deviceauth=:%s:", base64.StdEncoding.EncodeToString(ed25519.Sign(edKey, []byte(base)))))
+	keyFunc := func(context.Context, string) (string, crypto.PublicKey, error) {
+		return "ed25519", edKey.Public(), nil
+	}
+	prof := httpsig.Profile{Authority: "app.example.com:8443"}
+	if _, err := prof.Verify(t.Context(), req, nil, created, keyFunc); err != nil {
+		t.Fatalf("a request signed as docs/protocol.md says does not verify: %v", err)
+	}
+	// A trailing LF after the last line is another base: refused.
+	req.Header.Set("Signature-Input", "deviceauth="+inner)
+	req.Header.Set("Signature", "deviceauth=:"+base64.StdEncoding.EncodeToString(ed25519.Sign(edKey, []byte(base+"\n")))+":")
+	if _, err := prof.Verify(t.Context(), req, nil, created, keyFunc); !errors.Is(err, httpsig.ErrBadSignature) {
+		t.Fatalf("a base with a trailing LF: err = %v, want ErrBadSignature", err)
+	}
 }

@@ -20,7 +20,7 @@ import (
 // Details are what the device shows the user before it signs: a message
 // and up to 20 labelled fields (amount, payee, …). Track normalises them
 // (NFC; control, bidi, zero-width and other invisible characters refused;
-// caps of DESIGN §4) and binds their digest into the challenge.
+// caps of docs/protocol.md#signed-messages) and binds their digest into the challenge.
 type Details = protocol.Details
 
 // Field is one labelled line of Details.
@@ -435,7 +435,7 @@ func kindsAnswering(methods []Method) []store.CredentialKind {
 }
 
 // ChallengeView is what a device sees of a challenge: enough to show the
-// user what they approve and to build the response message (DESIGN §4).
+// user what they approve and to build the response message (docs/protocol.md#signed-messages).
 // It never carries the verification code, which the user must type.
 type ChallengeView struct {
 	ChallengeID string `json:"challengeId"`
@@ -513,7 +513,7 @@ func (s *Service) PendingChallenges(ctx context.Context, dev DeviceIdentity) ([]
 	return out, nil
 }
 
-// Response is a device's signed answer to a challenge (DESIGN §4).
+// Response is a device's signed answer to a challenge (docs/protocol.md#signed-messages).
 type Response struct {
 	ChallengeID      string
 	CredentialID     string

@@ -222,7 +222,7 @@ func (c *Client) Deny(ctx context.Context, ch Challenge, reason string) (Result,
 }
 
 // ResponseMessage returns the exact bytes a response to ch signs
-// (DESIGN §4), for clients that sign elsewhere.
+// (docs/protocol.md#signed-messages), for clients that sign elsewhere.
 func (c *Client) ResponseMessage(ch Challenge, decision, denyReason, code string) []byte {
 	digest := protocol.DetailsDigest(ch.Details)
 	return protocol.ResponseMessage(protocol.Response{

@@ -74,7 +74,7 @@ const defaultName = "Passkey"
 // "Passkey") for userID, the signed-in user. When the user already has a
 // credential, stepUpToken must be the token of an approved
 // addAuthenticator challenge, else the error is deviceauth.ErrStepUpRequired
-// (DESIGN §2.1). The options exclude the user's passkeys, so an
+// (a stolen session alone cannot add one). The options exclude the user's passkeys, so an
 // authenticator that holds one does not register twice.
 func (c *Ceremonies) BeginRegistration(ctx context.Context, userID, name, stepUpToken string) (Options, error) {
 	if name == "" {

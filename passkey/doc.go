@@ -25,8 +25,8 @@
 // Registration: a signed-in user asks for creation options (POST
 // /v1/passkey/registration/options). A user who already has a credential
 // must first approve an addAuthenticator challenge — with a device key or
-// a passkey — and send its token in the Deviceauth-Token header (DESIGN
-// §2.1); without one the answer is 401 challenge_required. The browser
+// a passkey — and send its token in the Deviceauth-Token header (a stolen
+// session alone cannot add one); without one the answer is 401 challenge_required. The browser
 // creates the passkey and posts PublicKeyCredential.toJSON() (POST
 // /v1/passkey/registration); the attestation is verified and the passkey
 // stored as a credential of kind passkey, which the Service lists and

@@ -151,7 +151,7 @@ type ChallengeStore interface {
 	Watch(ctx context.Context, id string) (<-chan struct{}, error)
 }
 
-// CycleStore holds the steps of a challenge cycle (DESIGN §9) that read or
+// CycleStore holds the steps of a challenge cycle (track → fetch → respond → validate) that read or
 // change more than one record, shaped so that a store can make each of them
 // one round trip: BeginChallenge is Track's, GetChallengeCredential the
 // first half of Respond's (TransitionChallenge with CredentialUsed is the
@@ -389,7 +389,7 @@ type Challenge struct {
 	Methods []string
 	Nonce   []byte // random, signed into the response
 	// Details is the normalised details as canonical JSON; DetailsDigest its
-	// digest (DESIGN §4).
+	// digest (docs/protocol.md#signed-messages).
 	Details       []byte
 	DetailsDigest []byte
 	// VerificationCode is the number-matching code, empty when not asked.

@@ -50,7 +50,7 @@ func (r *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 func (r *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 // wantCycleRoundTrips pins the store's round trips per step of a challenge
-// cycle (DESIGN §9), with rate limits off: each is the number of store
+// cycle (docs/architecture.md#performance-model), with rate limits off: each is the number of store
 // calls the step makes, as each call is one statement. The default rate
 // limits add one IncrementCounter to Track and one to Respond.
 var wantCycleRoundTrips = [cycletest.Steps]int64{

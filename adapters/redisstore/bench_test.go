@@ -7,7 +7,7 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// BenchmarkBaselineSignVerify is the floor of a challenge cycle (DESIGN §9):
+// BenchmarkBaselineSignVerify is the floor of a challenge cycle (docs/architecture.md#performance-model):
 // one ES256 signature by the device and one verification by the server,
 // here so that one go test -bench run reports the floor beside the cycles
 // below.

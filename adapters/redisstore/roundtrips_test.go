@@ -15,7 +15,7 @@ import (
 )
 
 // A challenge cycle costs a fixed number of round trips to Redis once the
-// scripts are loaded (DESIGN §9). The counts are pinned, step by step: a
+// scripts are loaded (docs/architecture.md#performance-model). The counts are pinned, step by step: a
 // change is a deliberate change of these numbers (and of the figures in the
 // package doc). With rate limits off, as in the root package's
 // BenchmarkChallengeCycle:

@@ -14,7 +14,7 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// A challenge cycle (track → fetch → respond → validate, DESIGN §9) makes
+// A challenge cycle (track → fetch → respond → validate, docs/architecture.md#performance-model) makes
 // these store calls, with the rate limits off (each limit is one
 // IncrementCounter more):
 //

@@ -1,7 +1,7 @@
 // Package cycletest drives challenge cycles through Service calls, as the
 // application and the device would, for the round-trip tests and the
 // benchmarks of the root package and the store adapters: track → fetch →
-// the device signs → respond → validate (DESIGN §9).
+// the device signs → respond → validate (docs/architecture.md#performance-model).
 package cycletest
 
 import (

@@ -22,7 +22,7 @@
 //
 // # Profile (deviceauth policy)
 //
-// [Profile.Verify] and [Sign] are the deviceauth policy of DESIGN.md §4 on top
+// [Profile.Verify] and [Sign] are the deviceauth policy of docs/protocol.md on top
 // of the generic part: exactly one signature tagged "deviceauth"; required
 // parameters created, keyid, nonce and tag; covered @method, @authority,
 // @path, @query and, with a body, content-digest; created within the skew;

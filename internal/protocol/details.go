@@ -82,7 +82,7 @@ func (e *DetailsError) Error() string {
 // Unwrap makes every DetailsError match ErrInvalidDetails.
 func (e *DetailsError) Unwrap() error { return ErrInvalidDetails }
 
-// NormalizeDetails applies NFC to every string and enforces DESIGN §4: invalid UTF-8, C0 and
+// NormalizeDetails applies NFC to every string and enforces docs/protocol.md: invalid UTF-8, C0 and
 // C1 controls, bidi controls and zero-width characters are refused; the message is at most
 // MaxMessageBytes, there are at most MaxFields fields, each label at most MaxLabelBytes and
 // each value at most MaxValueBytes, measured after NFC. A label may not be empty (a value

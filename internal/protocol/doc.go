@@ -1,4 +1,4 @@
-// Package protocol holds the byte-exact pieces of the deviceauth wire protocol (DESIGN §4, v1):
+// Package protocol holds the byte-exact pieces of the deviceauth wire protocol (docs/protocol.md, v1):
 // the signed messages a device builds and the server rebuilds, and the parsing of everything a
 // device sends in them. It does no HTTP and touches no store, so a Swift, Kotlin or browser
 // client can be checked against it byte for byte.

@@ -78,7 +78,7 @@ type Response struct {
 }
 
 // ResponseMessage is the challenge response the device signs: label LabelResponse; fields in
-// the order of DESIGN §4: challenge ID, nonce, action, credential ID, decision, deny reason,
+// the order of docs/protocol.md: challenge ID, nonce, action, credential ID, decision, deny reason,
 // verification code, details digest. It frames the values as given and checks none of them.
 func ResponseMessage(r Response) []byte {
 	return Frame(LabelResponse,

@@ -34,7 +34,7 @@ func (s suite) challenges(t *testing.T) {
 }
 
 // challengeTTL is how long the suite's challenges live (the default of
-// DESIGN §5).
+// the Service's Config.ChallengeTTL).
 const challengeTTL = 5 * time.Minute
 
 // allStates lists every challenge state.

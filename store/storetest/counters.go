@@ -24,11 +24,11 @@ func (s suite) nonces(t *testing.T) {
 }
 
 // counterWindow is the window of the suite's counters (that of wrong
-// verification codes, DESIGN §5).
+// verification codes, Config.WrongCodeWindow).
 const counterWindow = 10 * time.Minute
 
 // nonceTTL is how long the suite's nonces are kept (2 × the default skew of
-// DESIGN §4).
+// Config.ClockSkew).
 const nonceTTL = 240 * time.Second
 
 // increment adds one to counter key at now and fails t unless the new value

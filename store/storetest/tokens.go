@@ -20,7 +20,7 @@ func (s suite) registrationTokens(t *testing.T) {
 }
 
 // registrationTokenTTL is how long the suite's registration tokens live (the
-// default of DESIGN §5).
+// default of Config.RegistrationTokenTTL).
 const registrationTokenTTL = 10 * time.Minute
 
 // registrationToken returns userID's token named name, minted d after the
