@@ -234,7 +234,7 @@ func New(cfg Config) (*Service, error) {
 		policy:    cfg.Policy,
 		proxies:   cfg.TrustedProxies,
 		authority: u.Host,
-		profile:   httpsig.Profile{Authority: u.Host, Skew: cfg.ClockSkew},
+		profile:   httpsig.Profile{Authority: u.Host, Scheme: u.Scheme, Skew: cfg.ClockSkew},
 		publicURL: u,
 		done:      make(chan struct{}),
 	}

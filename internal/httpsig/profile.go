@@ -28,9 +28,13 @@ const (
 // Profile is the deviceauth policy over RFC 9421 for device-signed requests.
 type Profile struct {
 	// Authority is host[:port] of Config.PublicURL; @authority is checked
-	// against it, never against the Host header. It is lowercased and a
-	// default port (":443", ":80") is dropped, as [Sign] does.
+	// against it, never against the Host header. It is lowercased and the
+	// scheme's default port is dropped, as [Sign] does: ":443" for https,
+	// ":80" for http (Scheme).
 	Authority string
+	// Scheme is Config.PublicURL's scheme, "https" when empty. It decides
+	// which port is the default one in Authority.
+	Scheme string
 	// Skew is the allowed |now - created|; 0 (or less) means [DefaultSkew].
 	Skew time.Duration
 }
@@ -115,7 +119,7 @@ func (p Profile) Verify(ctx context.Context, r *http.Request, body []byte, now t
 	}
 	// No scheme: the profile does not know it, so a signature that also
 	// covers @scheme or @target-uri fails with ErrComponent.
-	m := Message{Method: r.Method, Authority: profileAuthority(p.Authority), Header: r.Header}
+	m := Message{Method: r.Method, Authority: p.authority(), Header: r.Header}
 	m.Path, m.Query = requestTarget(r)
 	if err := VerifySignature(m, sig, alg, pub); err != nil {
 		return Verified{}, explainAuthority(m, r, sig, alg, pub, err)
@@ -274,8 +278,19 @@ func Sign(r *http.Request, body []byte, keyID string, signer crypto.Signer, now 
 	return AddSignature(r.Header, s)
 }
 
-// profileAuthority normalizes the configured authority the way Sign
-// normalizes the client's: lowercase, no default port.
+// authority is p.Authority normalised the way Sign normalises the
+// client's: lowercase, without the port that is its scheme's default.
+func (p Profile) authority() string {
+	scheme := strings.ToLower(p.Scheme)
+	if scheme == "" {
+		scheme = "https"
+	}
+	return normalizeAuthority(scheme, p.Authority)
+}
+
+// profileAuthority normalises a request's Host, whose scheme the server
+// may not know (TLS ends at a proxy): lowercase, without ":443" or ":80".
+// It only explains a failed signature ([AuthorityError]), never decides one.
 func profileAuthority(a string) string {
 	a = strings.ToLower(a)
 	for _, port := range []string{":443", ":80"} {

@@ -576,3 +576,33 @@ func TestProfileVerify_ExplainsAnotherAuthority(t *testing.T) {
 		t.Fatalf("Verify of another key's signature = %v; want ErrBadSignature without an AuthorityError", err)
 	}
 }
+
+// TestProfileVerify_AuthorityKeepsANonDefaultPortOfItsScheme: the server
+// normalises its own authority by its scheme, as Sign does the client's, so
+// an http URL on port 443 (or https on 80) keeps the port on both sides.
+func TestProfileVerify_AuthorityKeepsANonDefaultPortOfItsScheme(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	now := time.Unix(1767225600, 0)
+	key := func(context.Context, string) (string, crypto.PublicKey, error) { return "ed25519", priv.Public(), nil }
+	for _, tc := range []struct {
+		url, authority, scheme string
+		ok                     bool
+	}{
+		{"http://app.example.com:443/x", "app.example.com:443", "http", true},
+		{"https://app.example.com:80/x", "app.example.com:80", "https", true},
+		{"https://app.example.com:443/x", "app.example.com:443", "https", true},
+		{"https://app.example.com/x", "app.example.com:443", "", true},
+		{"http://app.example.com:80/x", "app.example.com:80", "http", true},
+		{"http://app.example.com:443/x", "app.example.com", "http", false},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+		if err := httpsig.Sign(r, nil, "cr_key", priv, now, ""); err != nil {
+			t.Fatal(err)
+		}
+		r.RequestURI = r.URL.RequestURI()
+		_, err := httpsig.Profile{Authority: tc.authority, Scheme: tc.scheme}.Verify(t.Context(), r, nil, now, key)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s against %s://%s: err %v, want ok=%v", tc.url, tc.scheme, tc.authority, err, tc.ok)
+		}
+	}
+}
