@@ -115,6 +115,19 @@ type Config struct {
 	// Optional; package passkey provides it.
 	Passkeys PasskeyVerifier
 
+	// Attestation verifies the hardware attestation a device may send with
+	// its registration (docs/attestation.md). Optional; package attest
+	// provides it (attest.NewVerifier). Without it a registration that
+	// carries one is refused (attestation_failed).
+	Attestation AttestationVerifier
+	// AttestationRequired lists the platforms (Registration.Platform,
+	// compared case-insensitively, e.g. "android", "ios") whose
+	// registrations must carry a valid attestation; "*" means every
+	// registration. Empty: attestation is optional. The platform is the
+	// device's own claim, so only "*" keeps unattested keys out; per-platform
+	// rules keep honest apps from forgetting it. Needs Attestation.
+	AttestationRequired []string
+
 	// Policy decides what Track answers. Default DefaultPolicy, whose
 	// answer needs nothing from the store: Track then reads and creates in
 	// one store call (store.CycleStore.BeginChallenge). Any other policy is
@@ -351,6 +364,9 @@ func (c *Config) setDefaults() error {
 		case r.r.Window < time.Second:
 			return bad(r.name+".Window", "must be at least one second")
 		}
+	}
+	if len(c.AttestationRequired) > 0 && c.Attestation == nil {
+		return bad("AttestationRequired", "needs Config.Attestation to verify attestations")
 	}
 	if c.Policy == nil {
 		c.Policy = DefaultPolicy{}

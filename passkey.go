@@ -301,6 +301,10 @@ func (s *Service) passkeyStepUp(ctx context.Context, userID, id string) (store.C
 	if !slices.Contains(ch.Methods, string(MethodPasskey)) {
 		return store.Challenge{}, nil, nil, ErrInvalidRequest.withMessage("this challenge does not offer the PASSKEY method")
 	}
+	if ch.AttestationRequired != "" {
+		// Passkeys are never attested (docs/attestation.md).
+		return store.Challenge{}, nil, nil, errAttestationRequired
+	}
 	creds, err := s.Passkeys(ctx, userID)
 	if err != nil {
 		return store.Challenge{}, nil, nil, err

@@ -32,7 +32,10 @@ type Registration struct {
 	Name            string // ≤64 bytes, shown to the user
 	Platform        string // ≤32 bytes: ios, android, web, …
 	PushToken       string // optional, for a Notifier
-	ClientIP        netip.Addr
+	// Attestation is the JSON of the optional "attestation" member
+	// (docs/attestation.md), verified by Config.Attestation; nil for none.
+	Attestation []byte
+	ClientIP    netip.Addr
 }
 
 // Credential is the public view of a registered device key or passkey.
@@ -47,13 +50,17 @@ type Credential struct {
 	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
 	// CloneWarning is set when a passkey's counter once went backwards.
 	CloneWarning bool `json:"cloneWarning,omitempty"`
+	// Attestation is what a hardware attestation established about the
+	// key; Kind "none" when nothing vouched for it (passkeys, and device
+	// keys registered without one).
+	Attestation Attestation `json:"attestation"`
 }
 
 func publicCredential(c store.Credential) Credential {
 	return Credential{
 		ID: c.ID, UserID: c.UserID, Kind: string(c.Kind), Algorithm: c.Algorithm,
 		Name: c.Name, Platform: c.Platform, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt,
-		CloneWarning: c.Flags&store.FlagCloneWarning != 0,
+		CloneWarning: c.Flags&store.FlagCloneWarning != 0, Attestation: credentialAttestation(c),
 	}
 }
 
@@ -122,6 +129,14 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "registration"})
 		return Credential{}, ErrRegistrationFailed.with(err)
 	}
+	att, err := s.verifyAttestation(ctx, reg, key.Key, msg)
+	if err != nil {
+		return Credential{}, err
+	}
+	attJSON, err := encodeAttestation(att)
+	if err != nil {
+		return Credential{}, s.storeFailed(ctx, err)
+	}
 	now := s.now()
 	rt, err := s.store.ConsumeRegistrationToken(ctx, hashToken(reg.Token), now)
 	if errors.Is(err, store.ErrNotFound) {
@@ -133,6 +148,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	c := store.Credential{
 		ID: store.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: reg.PushToken, CreatedAt: now,
+		Attestation: attJSON,
 	}
 	switch err := s.store.CreateCredential(ctx, c, s.cfg.MaxCredentialsPerUser); {
 	case errors.Is(err, store.ErrLimit):

@@ -43,6 +43,10 @@ type TrackRequest struct {
 	Methods []Method
 	// VerificationCode asks for number matching whatever the policy says.
 	VerificationCode bool
+	// Attestation is what the approving device's key must have been
+	// attested with (docs/attestation.md); other devices cannot approve.
+	// Validate it with the same requirement.
+	Attestation AttestationRequirement
 }
 
 // TrackResult is Track's answer.
@@ -206,6 +210,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
 		UserAgent: truncate(req.UserAgent, 512), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+		AttestationRequired: req.Attestation.encode(),
 	}
 	if code || req.VerificationCode {
 		n := codeDigits
@@ -252,6 +257,10 @@ type ValidateRequest struct {
 	// Details must equal the details given to Track (after normalisation);
 	// a challenge tracked with details does not validate without them.
 	Details Details
+	// Attestation, when set, must be included in the requirement the
+	// challenge was tracked with (TrackRequest.Attestation): a challenge an
+	// unattested device could approve does not validate.
+	Attestation AttestationRequirement
 }
 
 // Validation is Validate's answer.
@@ -315,6 +324,10 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		return fail("state_" + strings.ToLower(string(ch.State)))
 	case err != nil:
 		return failed, s.storeFailed(ctx, err)
+	}
+	if !coversRequirement(ch.AttestationRequired, req.Attestation) {
+		// Consumed all the same: the token is spent either way.
+		return fail("attestation_requirement")
 	}
 	s.emit(ctx, Event{Type: EventChallengeValidated, UserID: req.UserID, ChallengeID: id, Action: req.Action, CredentialID: ch.CredentialID})
 	return Validation{
@@ -421,11 +434,19 @@ func (s *Service) fetched(dev DeviceIdentity, ch store.Challenge) (ChallengeView
 }
 
 // PendingChallenges lists the pending challenges of a device's user,
-// oldest first, so that polling alone works without push.
+// oldest first, so that polling alone works without push. Challenges whose
+// attestation requirement the device does not meet are left out.
 func (s *Service) PendingChallenges(ctx context.Context, dev DeviceIdentity) ([]ChallengeView, error) {
 	chs, err := s.store.ListPendingChallenges(ctx, dev.UserID, s.now())
 	if err != nil {
 		return nil, s.storeFailed(ctx, err)
+	}
+	if slices.ContainsFunc(chs, func(ch store.Challenge) bool { return ch.AttestationRequired != "" }) {
+		cred, err := s.store.GetCredential(ctx, dev.CredentialID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, s.storeFailed(ctx, err)
+		}
+		chs = visibleTo(chs, cred) // a credential gone meanwhile is not attested
 	}
 	out := make([]ChallengeView, len(chs))
 	for i, ch := range chs {
@@ -501,6 +522,11 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	}
 	if ch.State != store.StatePending {
 		return ResponseResult{ChallengeID: ch.ID, State: string(ch.State)}, ErrChallengeClosed
+	}
+	if r.Decision == protocol.DecisionApprove && !meetsRequirement(credentialAttestation(cred), ch.AttestationRequired) {
+		// A denial is still accepted: any device of the user may refuse.
+		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
+		return ResponseResult{ChallengeID: ch.ID, State: string(ch.State)}, errAttestationRequired.withState(string(ch.State))
 	}
 	if r.Decision == protocol.DecisionApprove && ch.VerificationCode != "" &&
 		subtle.ConstantTimeCompare([]byte(r.VerificationCode), []byte(ch.VerificationCode)) != 1 {
