@@ -526,7 +526,7 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	if r.Decision == protocol.DecisionApprove && !meetsRequirement(credentialAttestation(cred), ch.AttestationRequired) {
 		// A denial is still accepted: any device of the user may refuse.
 		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
-		return ResponseResult{ChallengeID: ch.ID, State: string(ch.State)}, errAttestationRequired.withState(string(ch.State))
+		return ResponseResult{}, errAttestationRequired
 	}
 	if r.Decision == protocol.DecisionApprove && ch.VerificationCode != "" &&
 		subtle.ConstantTimeCompare([]byte(r.VerificationCode), []byte(ch.VerificationCode)) != 1 {
