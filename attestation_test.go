@@ -378,3 +378,52 @@ func (e *env) validateWith(token string, req deviceauth.AttestationRequirement) 
 	}
 	return v
 }
+
+// TestAttestation_RequireRoute: a route gated WithAttestation tracks its
+// challenges with the requirement, so an unattested device cannot approve
+// them, the attested one can, and the route runs with its token; a token
+// approved by the unattested device for the same action and details through
+// a route without the requirement does not open it.
+func TestAttestation_RequireRoute(t *testing.T) {
+	root := newTestRoot(t, newClock().Now())
+	req := deviceauth.AttestationRequirement{HardwareBacked: true, UserAuthRequired: true}
+	g := newGatedEnv(t, []deviceauth.RequireOption{deviceauth.WithAttestation(req)}, withAttestation(root.verifier(t)))
+	ctx := context.Background()
+	plain := g.enrol("alice", "ES256")
+	res := g.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
+	approve(t, plain, res.ChallengeID)
+	grant, err := g.svc.MintRegistrationToken(ctx, "alice", res.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	chain := root.chain(t, &key.PublicKey, attest.AndroidChallenge(grant.Token), g.clock.Now())
+	status, out := g.postRegistration(registerBody(t, key, grant.Token, "android", androidAttestation(chain)))
+	if status != http.StatusCreated {
+		t.Fatalf("attested registration: %d %v", status, out)
+	}
+	attested, _ := device.New(g.srv.URL+"/deviceauth", key)
+	attested.Now, attested.CredentialID = g.clock.Now, out["id"].(string)
+
+	b := denialOf(t, g.transfer("alice", "", "10"))
+	ch, err := plain.Challenge(ctx, b.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Approve(ctx, ch, ""); apiCode(err) != "attestation_required" {
+		t.Fatalf("unattested approval on the gated route: %v", err)
+	}
+	approve(t, attested, b.ChallengeID)
+	if rec := g.transfer("alice", b.Token, "10"); rec.Code != http.StatusOK || g.ran != 1 || g.lastV.CredentialID != attested.CredentialID {
+		t.Fatalf("with the attested approval: %d %s ran=%d", rec.Code, rec.Body, g.ran)
+	}
+
+	// The same action and details tracked without the requirement (another
+	// route, or the API), approved by the unattested device.
+	other := g.track("alice", "transfer", deviceauth.Details{Message: "Transfer",
+		Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}, false)
+	approve(t, plain, other.ChallengeID)
+	if rec := g.transfer("alice", other.Token, "10"); rec.Code != http.StatusForbidden || g.ran != 1 {
+		t.Fatalf("a token without the requirement: %d %s ran=%d", rec.Code, rec.Body, g.ran)
+	}
+}
