@@ -12,6 +12,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net/http"
 	"slices"
@@ -425,5 +426,32 @@ func TestAttestation_RequireRoute(t *testing.T) {
 	approve(t, plain, other.ChallengeID)
 	if rec := g.transfer("alice", other.Token, "10"); rec.Code != http.StatusForbidden || g.ran != 1 {
 		t.Fatalf("a token without the requirement: %d %s ran=%d", rec.Code, rec.Body, g.ran)
+	}
+}
+
+// TestAttestation_PasskeysCannotMeetARequirement: passkeys are never
+// attested, so a challenge with a requirement offers them nothing, even
+// when tracked for PASSKEY, and a passkey is listed as not attested.
+func TestAttestation_PasskeysCannotMeetARequirement(t *testing.T) {
+	e := newEnv(t, headerUsers, func(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} })
+	ctx := context.Background()
+	cred := addFakePasskey(t, e, "alice", []byte("raw-1"), 5)
+	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails,
+		Methods: []deviceauth.Method{deviceauth.MethodPasskey}, Attestation: deviceauth.AttestationRequirement{Attested: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PasskeyOptions(ctx, "alice", res.ChallengeID); !errors.Is(err, deviceauth.ErrInvalidRequest) {
+		t.Fatalf("PasskeyOptions: %v, want invalid_request", err)
+	}
+	req, _ := http.NewRequest("POST", "/", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	b, _ := json.Marshal(fakeAssertion{ID: cred.ID, Challenge: []byte("any"), SignCount: 6})
+	if _, err := e.svc.RespondPasskey(ctx, req, "alice", res.ChallengeID, b); !errors.Is(err, deviceauth.ErrInvalidRequest) {
+		t.Fatalf("RespondPasskey: %v, want invalid_request", err)
+	}
+	creds, _ := e.svc.Credentials(ctx, "alice")
+	if len(creds) != 1 || creds[0].Attestation.Kind != "none" {
+		t.Fatalf("passkey credential = %+v", creds)
 	}
 }

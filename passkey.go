@@ -302,8 +302,9 @@ func (s *Service) passkeyStepUp(ctx context.Context, userID, id string) (store.C
 		return store.Challenge{}, nil, nil, ErrInvalidRequest.withMessage("this challenge does not offer the PASSKEY method")
 	}
 	if ch.AttestationRequired != "" {
-		// Passkeys are never attested (docs/attestation.md).
-		return store.Challenge{}, nil, nil, errAttestationRequired
+		// Passkeys are never attested (docs/attestation.md): such a
+		// challenge does not offer them, whatever its methods say.
+		return store.Challenge{}, nil, nil, ErrInvalidRequest.withMessage("this challenge requires an attested device key; passkeys are never attested")
 	}
 	creds, err := s.Passkeys(ctx, userID)
 	if err != nil {
