@@ -240,6 +240,21 @@ func (s *Service) verifyAttestation(ctx context.Context, reg Registration, key c
 	return a, nil
 }
 
+// ableToApprove filters creds down to those that meet ch's attestation
+// requirement: the devices worth notifying.
+func ableToApprove(creds []store.Credential, ch store.Challenge) []store.Credential {
+	if ch.AttestationRequired == "" {
+		return creds
+	}
+	var out []store.Credential
+	for _, c := range creds {
+		if meetsRequirement(credentialAttestation(c), ch.AttestationRequired) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // visibleTo filters pending challenges down to those cred may answer.
 func visibleTo(chs []store.Challenge, cred store.Credential) []store.Challenge {
 	a := credentialAttestation(cred)

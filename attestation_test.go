@@ -195,6 +195,30 @@ func withAttestation(v deviceauth.AttestationVerifier, required ...string) envOp
 	return func(c *deviceauth.Config) { c.Attestation, c.AttestationRequired = v, required }
 }
 
+// enrolAttestedSecond adds an attested Android key as user's second
+// device, through a step-up approved by first, and returns its client.
+func (e *env) enrolAttestedSecond(root testRoot, first *device.Client, user string) *device.Client {
+	e.t.Helper()
+	res := e.track(user, deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
+	approve(e.t, first, res.ChallengeID)
+	grant, err := e.svc.MintRegistrationToken(context.Background(), user, res.Token)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	chain := root.chain(e.t, &key.PublicKey, attest.AndroidChallenge(grant.Token), e.clock.Now())
+	status, out := e.postRegistration(registerBody(e.t, key, grant.Token, "android", androidAttestation(chain)))
+	if status != http.StatusCreated {
+		e.t.Fatalf("attested registration: %d %v", status, out)
+	}
+	d, err := device.New(e.srv.URL+"/deviceauth", key)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d.Now, d.CredentialID = e.clock.Now, out["id"].(string)
+	return d
+}
+
 // TestAttestation_RegistrationOverHTTP: an Android key attested for this
 // registration registers and is labelled with what the attestation says;
 // without one, or with one bound to another token, a platform that
@@ -300,28 +324,9 @@ func TestAttestation_NotConfigured(t *testing.T) {
 func TestAttestation_RequiredPerAction(t *testing.T) {
 	root := newTestRoot(t, newClock().Now())
 	e := newEnv(t, withAttestation(root.verifier(t)))
-	clk := e.clock
 	ctx := context.Background()
 	plain := e.enrolKeyed("alice")
-	g, err := e.svc.MintRegistrationToken(ctx, "alice", "")
-	if err == nil || g.Token != "" {
-		// A second device needs step-up; enrol it through one.
-		t.Fatalf("MintRegistrationToken without step-up = %+v, %v", g, err)
-	}
-	res := e.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
-	approve(t, plain.Client, res.ChallengeID)
-	g, err = e.svc.MintRegistrationToken(ctx, "alice", res.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	chain := root.chain(t, &key.PublicKey, attest.AndroidChallenge(g.Token), clk.Now())
-	status, out := e.postRegistration(registerBody(t, key, g.Token, "android", androidAttestation(chain)))
-	if status != http.StatusCreated {
-		t.Fatalf("attested registration: %d %v", status, out)
-	}
-	attested, _ := device.New(e.srv.URL+"/deviceauth", key)
-	attested.Now, attested.CredentialID = clk.Now, out["id"].(string)
+	attested := e.enrolAttestedSecond(root, plain.Client, "alice")
 
 	req := deviceauth.AttestationRequirement{HardwareBacked: true, UserAuthRequired: true}
 	tr, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails, Attestation: req})
@@ -391,20 +396,7 @@ func TestAttestation_RequireRoute(t *testing.T) {
 	g := newGatedEnv(t, []deviceauth.RequireOption{deviceauth.WithAttestation(req)}, withAttestation(root.verifier(t)))
 	ctx := context.Background()
 	plain := g.enrol("alice", "ES256")
-	res := g.track("alice", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
-	approve(t, plain, res.ChallengeID)
-	grant, err := g.svc.MintRegistrationToken(ctx, "alice", res.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	chain := root.chain(t, &key.PublicKey, attest.AndroidChallenge(grant.Token), g.clock.Now())
-	status, out := g.postRegistration(registerBody(t, key, grant.Token, "android", androidAttestation(chain)))
-	if status != http.StatusCreated {
-		t.Fatalf("attested registration: %d %v", status, out)
-	}
-	attested, _ := device.New(g.srv.URL+"/deviceauth", key)
-	attested.Now, attested.CredentialID = g.clock.Now, out["id"].(string)
+	attested := g.enrolAttestedSecond(root, plain, "alice")
 
 	b := denialOf(t, g.transfer("alice", "", "10"))
 	ch, err := plain.Challenge(ctx, b.ChallengeID)
@@ -454,4 +446,27 @@ func TestAttestation_PasskeysCannotMeetARequirement(t *testing.T) {
 	if len(creds) != 1 || creds[0].Attestation.Kind != "none" {
 		t.Fatalf("passkey credential = %+v", creds)
 	}
+}
+
+// TestAttestation_PushGoesToDevicesThatCanApprove: a push challenge with a
+// requirement notifies only the devices that meet it.
+func TestAttestation_PushGoesToDevicesThatCanApprove(t *testing.T) {
+	root := newTestRoot(t, newClock().Now())
+	rec := newRecorder()
+	e := pushEnv(t, rec, withAttestation(root.verifier(t)))
+	plain := e.enrol("alice", "ES256")
+	attested := e.enrolAttestedSecond(root, plain, "alice")
+	if n := rec.next(t); n.Type != deviceauth.NotificationCredentialAdded {
+		t.Fatalf("first notification %+v, want the new credential", n)
+	}
+	_, err := e.svc.Track(context.Background(), deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails,
+		Methods: []deviceauth.Method{deviceauth.MethodPush}, Attestation: deviceauth.AttestationRequirement{HardwareBacked: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := rec.next(t)
+	if n.Type != deviceauth.NotificationChallenge || !slices.Equal(n.CredentialIDs, []string{attested.CredentialID}) {
+		t.Fatalf("push %+v, want only the attested device %s", n, attested.CredentialID)
+	}
+	rec.none(t, e)
 }
