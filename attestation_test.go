@@ -15,7 +15,9 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -469,4 +471,53 @@ func TestAttestation_PushGoesToDevicesThatCanApprove(t *testing.T) {
 		t.Fatalf("push %+v, want only the attested device %s", n, attested.CredentialID)
 	}
 	rec.none(t, e)
+}
+
+// mapMemory is a StepUpMemory in a map, for one browser.
+type mapMemory struct{ last map[string]deviceauth.StepUp }
+
+func (m *mapMemory) Recall(_ *http.Request, user, action string, digest []byte, _ time.Time) (deviceauth.StepUp, bool, error) {
+	su, ok := m.last[user+"\x00"+action+"\x00"+string(digest)]
+	return su, ok, nil
+}
+
+func (m *mapMemory) Remember(_ http.ResponseWriter, _ *http.Request, su deviceauth.StepUp) error {
+	m.last[su.UserID+"\x00"+su.Action+"\x00"+string(su.DetailsDigest)] = su
+	return nil
+}
+
+// TestAttestation_RememberedStepUpMeetsTheRequirement: a step-up remembered
+// from a route without the requirement, approved by an unattested device,
+// does not open a route with it; one approved by the attested device does.
+func TestAttestation_RememberedStepUpMeetsTheRequirement(t *testing.T) {
+	root := newTestRoot(t, newClock().Now())
+	mem := &mapMemory{last: map[string]deviceauth.StepUp{}}
+	g := newGatedEnv(t, []deviceauth.RequireOption{deviceauth.WithStepUpMemory(mem)}, withAttestation(root.verifier(t)))
+	plain := g.enrol("alice", "ES256")
+	attested := g.enrolAttestedSecond(root, plain, "alice")
+	strict := g.svc.Require("transfer", transferDetailsFunc, deviceauth.WithStepUpMemory(mem),
+		deviceauth.WithAttestation(deviceauth.AttestationRequirement{HardwareBacked: true}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	strictTransfer := func(amount string) int {
+		req := httptest.NewRequest(http.MethodPost, "/transfer", strings.NewReader(`{"amount":"`+amount+`","payee":"Bob"}`))
+		req.Header.Set("X-User", "alice")
+		rec := httptest.NewRecorder()
+		strict.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, d := range []struct {
+		approver *device.Client
+		amount   string // each step-up its own details
+		want     int
+	}{{plain, "10", http.StatusUnauthorized}, {attested, "20", http.StatusOK}} {
+		b := denialOf(t, g.transfer("alice", "", d.amount))
+		approve(t, d.approver, b.ChallengeID)
+		if rec := g.transfer("alice", b.Token, d.amount); rec.Code != http.StatusOK {
+			t.Fatalf("the lenient route with its token: %d", rec.Code)
+		}
+		if got := strictTransfer(d.amount); got != d.want {
+			t.Fatalf("the strict route on a step-up remembered from %s: %d, want %d", d.approver.CredentialID, got, d.want)
+		}
+	}
 }
