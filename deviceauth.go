@@ -129,6 +129,19 @@ type Config struct {
 	// Optional; package passkey provides it.
 	Passkeys PasskeyVerifier
 
+	// Attestation verifies the hardware attestation a device may send with
+	// its registration (docs/attestation.md). Optional; package attest
+	// provides it (attest.NewVerifier). Without it a registration that
+	// carries one is refused (attestation_failed).
+	Attestation AttestationVerifier
+	// AttestationRequired lists the platforms (Registration.Platform,
+	// compared case-insensitively, e.g. "android", "ios") whose
+	// registrations must carry a valid attestation; "*" means every
+	// registration. Empty: attestation is optional. The platform is the
+	// device's own claim, so only "*" keeps unattested keys out; per-platform
+	// rules keep honest apps from forgetting it. Needs Attestation.
+	AttestationRequired []string
+
 	// Policy decides what Track answers. Default DefaultPolicy, whose
 	// answer needs nothing from the store: Track then reads and creates in
 	// one store call (store.CycleStore.BeginChallenge). Any other policy is
@@ -402,6 +415,9 @@ func (c *Config) setDefaults() error {
 		if err := w.check(); err != nil {
 			return bad("Notifier", strings.TrimPrefix(err.Error(), "deviceauth: "))
 		}
+	}
+	if len(c.AttestationRequired) > 0 && c.Attestation == nil {
+		return bad("AttestationRequired", "needs Config.Attestation to verify attestations")
 	}
 	if c.Policy == nil {
 		c.Policy = DefaultPolicy{}

@@ -3,6 +3,7 @@ package deviceauth
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -88,6 +89,8 @@ type registerBody struct {
 	Name            string    `json:"name"`
 	Platform        string    `json:"platform,omitempty"`
 	PushToken       string    `json:"pushToken,omitempty"`
+	// Attestation is passed as it is to Config.Attestation.
+	Attestation json.RawMessage `json:"attestation,omitempty"`
 }
 
 func (s *Service) handleRegister(w http.ResponseWriter, r *http.Request) {
@@ -105,9 +108,13 @@ func (s *Service) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrInvalidRequest.withMessage("token, algorithm, publicKey and signature are required"))
 		return
 	}
+	if len(b.Attestation) > 0 && b.Attestation[0] != '{' && string(b.Attestation) != "null" {
+		writeError(w, ErrInvalidRequest.withMessage("attestation must be an object"))
+		return
+	}
 	c, err := s.Register(r.Context(), Registration{
 		Token: b.Token, Algorithm: b.Algorithm, PublicKey: b.PublicKey, SignatureFormat: b.SignatureFormat,
-		Signature: b.Signature, Name: b.Name, Platform: b.Platform, PushToken: b.PushToken, ClientIP: s.ClientIP(r),
+		Signature: b.Signature, Name: b.Name, Platform: b.Platform, PushToken: b.PushToken, Attestation: b.Attestation, ClientIP: s.ClientIP(r),
 	})
 	if err != nil {
 		writeError(w, err)

@@ -51,6 +51,8 @@ type requireConfig struct {
 	methods  []Method
 	code     bool
 	resolver UserResolver
+	// attestation is required of the approving device (WithAttestation).
+	attestation AttestationRequirement
 }
 
 // WithDetails binds the details that f extracts from each request.
@@ -211,7 +213,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 	}
 	if token != "" {
 		v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: user, Action: action, Details: details,
-			Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly})
+			Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly, Attestation: c.attestation})
 		if err != nil {
 			return Validation{}, deny(err)
 		}
@@ -228,7 +230,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 		return v, nil
 	}
 	if c.memory != nil {
-		if v, ok, err := s.recall(r, c.memory, user, action, details, c.methods); err != nil {
+		if v, ok, err := s.recall(r, c.memory, user, action, details, c.methods, c.attestation); err != nil {
 			return Validation{}, deny(err)
 		} else if ok {
 			return v, nil
@@ -239,7 +241,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 		idem = c.idemOf(r)
 	}
 	res, err := s.Track(ctx, TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
-		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem})
+		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem, Attestation: c.attestation})
 	if err != nil {
 		return Validation{}, deny(err)
 	}
@@ -303,8 +305,9 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, er
 }
 
 // recall looks for a remembered step-up and checks that its credential
-// still exists for the user and is of a kind that answers methods.
-func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details, methods []Method) (Validation, bool, error) {
+// still exists for the user, is of a kind that answers methods and meets
+// the attestation requirement req.
+func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details, methods []Method, req AttestationRequirement) (Validation, bool, error) {
 	norm, err := protocol.NormalizeDetails(details)
 	if err != nil {
 		return Validation{}, false, detailsError(err)
@@ -323,6 +326,9 @@ func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, d
 	}
 	if err != nil {
 		return Validation{}, false, s.storeFailed(r.Context(), err)
+	}
+	if !meetsRequirement(credentialAttestation(cred), req.encode()) {
+		return Validation{}, false, nil
 	}
 	return Validation{Valid: true, State: StateChallengeSucceeded, UserID: user, Action: action, CredentialID: cred.ID,
 		Method: methodOf(store.Challenge{}, cred.Kind), Details: norm, ValidatedAt: su.At, Remembered: true}, true, nil

@@ -45,7 +45,7 @@ var openapiCoverage = []struct {
 }{
 	{"POST", "/v1/credentials", 201, nil},
 	{"POST", "/v1/credentials", 400, []string{"invalid_request", "unsupported_algorithm", "invalid_key", "invalid_signature"}},
-	{"POST", "/v1/credentials", 403, []string{"registration_failed"}},
+	{"POST", "/v1/credentials", 403, []string{"registration_failed", "attestation_required", "attestation_failed"}},
 	{"POST", "/v1/credentials", 409, []string{"credential_limit"}},
 	{"POST", "/v1/credentials", 413, []string{"body_too_large"}},
 	{"POST", "/v1/credentials", 429, []string{"rate_limited"}},
@@ -81,7 +81,7 @@ var openapiCoverage = []struct {
 
 	{"POST", "/v1/challenges/{id}/response", 200, nil},
 	{"POST", "/v1/challenges/{id}/response", 400, []string{"invalid_request", "invalid_signature"}},
-	{"POST", "/v1/challenges/{id}/response", 403, []string{"invalid_response", "wrong_code"}},
+	{"POST", "/v1/challenges/{id}/response", 403, []string{"invalid_response", "wrong_code", "attestation_required"}},
 	{"POST", "/v1/challenges/{id}/response", 409, []string{"challenge_closed"}},
 	{"POST", "/v1/challenges/{id}/response", 413, []string{"body_too_large"}},
 	{"POST", "/v1/challenges/{id}/response", 429, []string{"rate_limited"}},
@@ -197,6 +197,7 @@ func TestOpenAPI_ResponsesMatchDocument(t *testing.T) {
 	t.Run("rate limits", func(t *testing.T) { c.SetT(t); openapiRateLimits(t, c) })
 	t.Run("QR", func(t *testing.T) { c.SetT(t); openapiQR(t, c) })
 	t.Run("passkey step-up", func(t *testing.T) { c.SetT(t); openapiPasskeyStepUp(t, c) })
+	t.Run("attestation", func(t *testing.T) { c.SetT(t); openapiAttestation(t, c) })
 	c.SetT(t)
 
 	// The document, the table and what was exercised agree.

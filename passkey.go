@@ -301,6 +301,11 @@ func (s *Service) passkeyStepUp(ctx context.Context, userID, id string) (store.C
 	if !slices.Contains(ch.Methods, string(MethodPasskey)) {
 		return store.Challenge{}, nil, nil, ErrInvalidRequest.withMessage("this challenge does not offer the PASSKEY method")
 	}
+	if ch.AttestationRequired != "" {
+		// Passkeys are never attested (docs/attestation.md): such a
+		// challenge does not offer them, whatever its methods say.
+		return store.Challenge{}, nil, nil, ErrInvalidRequest.withMessage("this challenge requires an attested device key; passkeys are never attested")
+	}
 	creds, err := s.Passkeys(ctx, userID)
 	if err != nil {
 		return store.Challenge{}, nil, nil, err

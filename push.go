@@ -85,7 +85,7 @@ func (s *Service) pushRules(ctx context.Context, ch store.Challenge, creds []sto
 		s.emit(ctx, Event{Type: EventPushMuted, UserID: ch.UserID, ChallengeID: ch.ID, Action: ch.Action})
 		return
 	}
-	s.notify(Notification{Type: NotificationChallenge, ChallengeID: ch.ID, CredentialIDs: deviceIDs(creds, "")}, ch.UserID)
+	s.notify(Notification{Type: NotificationChallenge, ChallengeID: ch.ID, CredentialIDs: deviceIDs(ableToApprove(creds, ch), "")}, ch.UserID)
 }
 
 // notify hands n to the Notifier on a goroutine the Service owns.

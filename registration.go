@@ -35,7 +35,10 @@ type Registration struct {
 	// proof is the v2 one (deviceauth/v2/register), which signs it; with a
 	// v1 proof it is dropped.
 	PushToken string
-	ClientIP  netip.Addr
+	// Attestation is the JSON of the optional "attestation" member
+	// (docs/attestation.md), verified by Config.Attestation; nil for none.
+	Attestation []byte
+	ClientIP    netip.Addr
 }
 
 // Credential is the public view of a registered device key or passkey.
@@ -50,13 +53,17 @@ type Credential struct {
 	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
 	// CloneWarning is set when a passkey's counter once went backwards.
 	CloneWarning bool `json:"cloneWarning,omitempty"`
+	// Attestation is what a hardware attestation established about the
+	// key; Kind "none" when nothing vouched for it (passkeys, and device
+	// keys registered without one).
+	Attestation Attestation `json:"attestation"`
 }
 
 func publicCredential(c store.Credential) Credential {
 	return Credential{
 		ID: c.ID, UserID: c.UserID, Kind: string(c.Kind), Algorithm: c.Algorithm,
 		Name: c.Name, Platform: c.Platform, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt,
-		CloneWarning: c.Flags&store.FlagCloneWarning != 0,
+		CloneWarning: c.Flags&store.FlagCloneWarning != 0, Attestation: credentialAttestation(c),
 	}
 }
 
@@ -117,13 +124,21 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	if err != nil {
 		return Credential{}, keyError(err)
 	}
-	pushToken, err := verifyRegistration(key, reg)
+	pushToken, msg, err := verifyRegistration(key, reg)
 	if err != nil {
 		if e := signatureError(err); e != nil {
 			return Credential{}, e
 		}
 		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "registration"})
 		return Credential{}, ErrRegistrationFailed.with(err)
+	}
+	att, err := s.verifyAttestation(ctx, reg, key.Key, msg)
+	if err != nil {
+		return Credential{}, err
+	}
+	attJSON, err := encodeAttestation(att)
+	if err != nil {
+		return Credential{}, s.storeFailed(ctx, err)
 	}
 	now := s.now()
 	rt, err := s.store.ConsumeRegistrationToken(ctx, hashToken(reg.Token), now)
@@ -136,6 +151,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	c := store.Credential{
 		ID: store.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: pushToken, CreatedAt: now,
+		Attestation: attJSON,
 	}
 	switch err := s.store.CreateCredential(ctx, c, s.cfg.MaxCredentialsPerUser); {
 	case errors.Is(err, store.ErrLimit):
@@ -149,24 +165,25 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 }
 
 // verifyRegistration checks reg's proof of possession under key and
-// returns the push token to store. A v2 proof (deviceauth/v2/register)
+// returns the push token to store and the message that verified (an App
+// Attest binding covers it). A v2 proof (deviceauth/v2/register)
 // covers the push token; a v1 proof does not, so its push token, which
 // anyone relaying the request could have changed, is dropped (the device
 // sets one with a signed request). v1 stays accepted until 2027-12-31.
-func verifyRegistration(key protocol.PublicKey, reg Registration) (string, error) {
+func verifyRegistration(key protocol.PublicKey, reg Registration) (pushToken string, msg []byte, err error) {
 	v2 := protocol.RegistrationMessageV2(reg.Token, reg.Algorithm, reg.PublicKey, reg.Name, reg.Platform, reg.PushToken)
-	err := key.Verify(reg.SignatureFormat, v2, reg.Signature)
+	err = key.Verify(reg.SignatureFormat, v2, reg.Signature)
 	if err == nil {
-		return reg.PushToken, nil
+		return reg.PushToken, v2, nil
 	}
 	if signatureError(err) != nil {
-		return "", err // malformed: no other message makes it well formed
+		return "", nil, err // malformed: no other message makes it well formed
 	}
 	v1 := protocol.RegistrationMessage(reg.Token, reg.Algorithm, reg.PublicKey, reg.Name, reg.Platform)
 	if err := key.Verify(reg.SignatureFormat, v1, reg.Signature); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return "", nil
+	return "", v1, nil
 }
 
 // notifyNewCredential tells the user's other devices that c was added.

@@ -46,6 +46,10 @@ type TrackRequest struct {
 	// ask for it anyway unless Config.ApproveOnly is set; a challenge that
 	// only a passkey may answer never carries a code.
 	VerificationCode bool
+	// Attestation is what the approving device's key must have been
+	// attested with (docs/attestation.md); other devices cannot approve.
+	// Validate it with the same requirement.
+	Attestation AttestationRequirement
 }
 
 // TrackResult is Track's answer.
@@ -235,6 +239,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
 		UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+		AttestationRequired: req.Attestation.encode(),
 	}
 	if (code || req.VerificationCode) && slices.ContainsFunc(methods, deviceMethod) {
 		n := codeDigits
@@ -289,6 +294,10 @@ type ValidateRequest struct {
 	// VerificationCode admits a device key's approval only when it was
 	// made with number matching (a passkey's needs no code).
 	VerificationCode bool
+	// Attestation, when set, must be included in the requirement the
+	// challenge was tracked with (TrackRequest.Attestation): a challenge an
+	// unattested device could approve does not validate.
+	Attestation AttestationRequirement
 }
 
 // Validation is Validate's answer.
@@ -356,6 +365,10 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		return fail("state_" + strings.ToLower(string(ch.State)))
 	case err != nil:
 		return failed, s.storeFailed(ctx, err)
+	}
+	if !coversRequirement(ch.AttestationRequired, req.Attestation) {
+		// Consumed all the same: the token is spent either way.
+		return fail("attestation_requirement")
 	}
 	s.emit(ctx, Event{Type: EventChallengeValidated, UserID: req.UserID, ChallengeID: id, Action: req.Action, CredentialID: ch.CredentialID})
 	return Validation{
@@ -497,12 +510,20 @@ func (s *Service) fetched(dev DeviceIdentity, ch store.Challenge) (ChallengeView
 }
 
 // PendingChallenges lists the pending challenges of a device's user that
-// a device key may answer, oldest first, so that polling alone works
-// without push. A challenge only a passkey may answer is not listed.
+// this device may answer, oldest first, so that polling alone works without
+// push. A challenge only a passkey may answer is not listed, nor one whose
+// attestation requirement the device does not meet.
 func (s *Service) PendingChallenges(ctx context.Context, dev DeviceIdentity) ([]ChallengeView, error) {
 	chs, err := s.store.ListPendingChallenges(ctx, dev.UserID, s.now())
 	if err != nil {
 		return nil, s.storeFailed(ctx, err)
+	}
+	if slices.ContainsFunc(chs, func(ch store.Challenge) bool { return ch.AttestationRequired != "" }) {
+		cred, err := s.store.GetCredential(ctx, dev.CredentialID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, s.storeFailed(ctx, err)
+		}
+		chs = visibleTo(chs, cred) // a credential gone meanwhile is not attested
 	}
 	out := []ChallengeView{}
 	for _, ch := range chs {
@@ -590,6 +611,11 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	if ch.State != store.StatePending {
 		return ResponseResult{ChallengeID: ch.ID, State: string(ch.State)}, ErrChallengeClosed
 	}
+	if r.Decision == protocol.DecisionApprove && !meetsRequirement(credentialAttestation(cred), ch.AttestationRequired) {
+		// A denial is still accepted: any device of the user may refuse.
+		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
+		return ResponseResult{}, errAttestationRequired
+	}
 	if r.Decision == protocol.DecisionApprove && ch.VerificationCode != "" &&
 		subtle.ConstantTimeCompare([]byte(r.VerificationCode), []byte(ch.VerificationCode)) != 1 {
 		return s.wrongCode(ctx, ch, cred, r, now)
@@ -626,19 +652,20 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
+	if ch.Method == string(MethodQRCode) && ch.ClientIP != "" {
+		// The browser that showed the code is counted too, like the user
+		// (before the attempt, which a racing failure may refuse): its IP
+		// may create no more QR challenges while at the limit.
+		if _, err := s.store.IncrementCounter(ctx, s.qrWrongCodeKey(ch.ClientIP), s.cfg.WrongCodeWindow, now); err != nil {
+			return ResponseResult{}, s.storeFailed(ctx, err)
+		}
+	}
 	cur, err := s.store.RecordAttempt(ctx, ch.ID, store.StatePending, now)
 	if errors.Is(err, store.ErrConflict) {
 		return ResponseResult{}, ErrChallengeClosed
 	}
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
-	}
-	if ch.Method == string(MethodQRCode) && ch.ClientIP != "" {
-		// The browser that showed the code is counted too: its IP may
-		// create no more QR challenges while at the limit.
-		if _, err := s.store.IncrementCounter(ctx, s.qrWrongCodeKey(ch.ClientIP), s.cfg.WrongCodeWindow, now); err != nil {
-			return ResponseResult{}, s.storeFailed(ctx, err)
-		}
 	}
 	s.emit(ctx, Event{Type: EventWrongCode, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP)})
 	if n < int64(s.cfg.WrongCodeLimit) {

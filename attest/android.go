@@ -24,6 +24,11 @@ type AndroidConfig struct {
 	// still be valid, and revocation then rests on Revoked. Default false: every certificate
 	// below the pinned key must be valid at the verification time.
 	AcceptExpiredIntermediates bool
+	// ExtraRootKeys pins further root keys (SubjectPublicKeyInfo DER) beside Google's, trusted
+	// exactly like them: for tests that make their own chains, and for an operator's lab with
+	// its own test devices. Never set it in production: whoever holds such a key can attest any
+	// key.
+	ExtraRootKeys [][]byte
 }
 
 // AndroidApp is an app allowed to register attested keys.
@@ -59,7 +64,11 @@ func VerifyAndroidKey(chain [][]byte, challenge []byte, key crypto.PublicKey, cf
 	if err != nil {
 		return Result{}, err
 	}
-	if err := verifyChain(certs, chainPolicy{roots: googleRoots, expiredIntermediatesOK: cfg.AcceptExpiredIntermediates, revoked: cfg.Revoked}, at); err != nil {
+	roots, err := withExtraRoots(googleRoots, cfg.ExtraRootKeys)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := verifyChain(certs, chainPolicy{roots: roots, expiredIntermediatesOK: cfg.AcceptExpiredIntermediates, revoked: cfg.Revoked}, at); err != nil {
 		return Result{}, err
 	}
 	kd, err := ParseKeyDescription(ext)

@@ -2,8 +2,10 @@
 // certificate chains and Apple App Attest attestation objects and assertions. It never uses
 // the network: trust anchors are pinned in the package, the revocation list comes from the
 // operator, and the time to verify at is a parameter (every real vector's leaf has expired, so
-// tests pin each vector's instant; the caller passes its injected clock). The root package
-// imports it only when attestation is configured; it does not import the root.
+// tests pin each vector's instant; the caller passes its injected clock). The root package never
+// imports it: [NewVerifier] returns a [Verifier], the deviceauth.AttestationVerifier an
+// application sets as deviceauth.Config.Attestation, so only applications that configure
+// attestation compile this package.
 //
 // Both verifiers return a [Result]: the kind, where the key lives ([SecurityLevel],
 // HardwareBacked), whether using it needs the user ([UserAuth]), the app identity, the
@@ -48,7 +50,7 @@
 //
 // # Bindings
 //
-// The root passes, for Android, challenge = [AndroidChallenge](registration token) — the
+// The [Verifier] passes, for Android, challenge = [AndroidChallenge](registration token) — the
 // challenge must be fixed before the key exists, so it binds the token, and the key is bound
 // by the leaf-key check — and, for Apple, clientDataHash = [AppAttestClientDataHash] of the
 // registration proof message, which covers the token and the signing key. docs/attestation.md

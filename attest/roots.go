@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"slices"
 )
 
 // Google's Key Attestation roots, pinned by public key (SubjectPublicKeyInfo), not certificate:
@@ -120,4 +121,20 @@ func signedByPinned(roots []rootKey, c *x509.Certificate) (rootKey, bool) {
 func checkSignature(key crypto.PublicKey, c *x509.Certificate) error {
 	parent := &x509.Certificate{PublicKey: key}
 	return parent.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+}
+
+// withExtraRoots is roots and the keys of extra (SubjectPublicKeyInfo DER), which must parse.
+func withExtraRoots(roots []rootKey, extra [][]byte) ([]rootKey, error) {
+	if len(extra) == 0 {
+		return roots, nil
+	}
+	out := slices.Clone(roots)
+	for i, spki := range extra {
+		k, err := x509.ParsePKIXPublicKey(spki)
+		if err != nil {
+			return nil, fmt.Errorf("attest: AndroidConfig.ExtraRootKeys[%d] does not parse: %v", i, err)
+		}
+		out = append(out, rootKey{name: fmt.Sprintf("extra root key %d", i), spki: spki, key: k})
+	}
+	return out, nil
 }

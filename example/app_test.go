@@ -243,7 +243,8 @@ func TestDemo_TransferGoesThroughOnceWithThePhonesApproval(t *testing.T) {
 	if fi, err := os.Stat(phoneFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("state file: %v, %v; want mode 0600", fi, err)
 	}
-	b.get("/devices").want(t, "devices", http.StatusOK, "Terminal phone", credID)
+	// The terminal phone's key is a file: nothing attests it.
+	b.get("/devices").want(t, "devices", http.StatusOK, "Terminal phone", credID, "not attested")
 	if p := b.get("/devices"); !regexp.MustCompile(`<td>never</td>\s*<td><form method="post" action="/devices/` + credID + `/remove">`).MatchString(p.body) {
 		t.Fatalf("a device never used does not say so:\n%s", p.body)
 	}

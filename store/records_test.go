@@ -28,7 +28,7 @@ func TestClone_CopiesEverySlice(t *testing.T) {
 	ch := Challenge{Methods: []string{"DEVICE"}, Nonce: b, Details: b, DetailsDigest: b,
 		ClaimSecretHash: b, BrowserBindingHash: b, Passkey: b}
 	check(ch, ch.Clone())
-	cred := Credential{PublicKey: b, Passkey: b}
+	cred := Credential{PublicKey: b, Passkey: b, Attestation: b}
 	check(cred, cred.Clone())
 }
 

@@ -319,6 +319,9 @@ type Credential struct {
 	Flags uint32
 	// Passkey is an opaque blob the passkey package owns.
 	Passkey []byte
+	// Attestation is what a hardware attestation established about the
+	// key, as JSON the root package owns; empty when not attested.
+	Attestation []byte
 }
 
 // Credential flag bits.
@@ -334,6 +337,7 @@ const (
 func (c Credential) Clone() Credential {
 	c.PublicKey = bytes.Clone(c.PublicKey)
 	c.Passkey = bytes.Clone(c.Passkey)
+	c.Attestation = bytes.Clone(c.Attestation)
 	return c
 }
 
@@ -414,6 +418,9 @@ type Challenge struct {
 	BrowserBindingHash []byte
 	// Passkey is an opaque blob the passkey package owns (ceremony state).
 	Passkey []byte
+	// AttestationRequired is what the answering credential's attestation
+	// must meet, as the root package encodes it; empty for nothing.
+	AttestationRequired string
 }
 
 // Clone returns c with its own copy of every slice, so that neither the

@@ -52,12 +52,14 @@ func (s *Store) createChallenge(ctx context.Context, c store.Challenge, now time
 }
 
 // challengeArgs are the parameters of createChallengeCTEs: c's
-// challengeColumns, then now.
+// challengeColumns but the last, then now, then more, then c's
+// attestation_required ({attest}).
 func challengeArgs(c store.Challenge, now time.Time, more ...any) []any {
-	return append([]any{c.ID, c.UserID, c.Action, string(c.State), c.Method, c.Methods, c.Nonce, c.Details,
+	args := append([]any{c.ID, c.UserID, c.Action, string(c.State), c.Method, c.Methods, c.Nonce, c.Details,
 		c.DetailsDigest, c.VerificationCode, c.IdempotencyKey, c.ClientIP, c.UserAgent, c.Origin,
 		c.CreatedAt, c.ExpiresAt, c.CredentialID, c.DenyReason, nullTime(c.AnsweredAt), c.Attempts,
 		c.ClaimedBy, c.ClaimSecretHash, c.BrowserBindingHash, c.Passkey, now}, more...)
+	return append(args, c.AttestationRequired)
 }
 
 // GetChallenge implements [store.ChallengeStore].
@@ -171,7 +173,7 @@ func (r *challengeRow) targets() []any {
 	return []any{&c.ID, &c.UserID, &c.Action, &r.state, &c.Method, &c.Methods, &c.Nonce, &c.Details,
 		&c.DetailsDigest, &c.VerificationCode, &c.IdempotencyKey, &c.ClientIP, &c.UserAgent, &c.Origin,
 		&c.CreatedAt, &c.ExpiresAt, &c.CredentialID, &c.DenyReason, &r.answered, &c.Attempts, &c.ClaimedBy,
-		&c.ClaimSecretHash, &c.BrowserBindingHash, &c.Passkey}
+		&c.ClaimSecretHash, &c.BrowserBindingHash, &c.Passkey, &c.AttestationRequired}
 }
 
 // challenge is the scanned challenge.

@@ -23,7 +23,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 	b.Queue(s.q.lock, s.advisoryKey("credentials", c.UserID))
 	b.Queue(s.q.createCredential, c.ID, c.UserID, string(c.Kind), c.Algorithm, c.PublicKey, c.Name,
 		c.Platform, c.PushToken, c.CreatedAt, nullTime(c.LastUsedAt), int64(c.SignCount), int64(c.Flags),
-		c.Passkey, int64(max))
+		c.Passkey, int64(max), c.Attestation)
 	br := s.pool.SendBatch(ctx, b)
 	_, err := br.Exec()
 	var inserted int64
@@ -169,7 +169,7 @@ type credentialRow struct {
 func (r *credentialRow) targets() []any {
 	c := &r.c
 	return []any{&c.ID, &c.UserID, &r.kind, &c.Algorithm, &c.PublicKey, &c.Name, &c.Platform,
-		&c.PushToken, &c.CreatedAt, &r.lastUsed, &r.signCount, &r.flags, &c.Passkey}
+		&c.PushToken, &c.CreatedAt, &r.lastUsed, &r.signCount, &r.flags, &c.Passkey, &c.Attestation}
 }
 
 // credential is the scanned credential.

@@ -25,11 +25,12 @@ type queries struct {
 }
 
 const credentialColumns = `id, user_id, kind, algorithm, public_key, name, platform, push_token,
-	created_at, last_used_at, sign_count, flags, passkey`
+	created_at, last_used_at, sign_count, flags, passkey, attestation`
 
 // createChallengeCTEs are the two CTEs that create a challenge, shared by
 // createChallenge and beginChallenge. Parameters: $1…$24 the challenge's
-// challengeColumns, $25 now. {create} is a condition the statement puts on
+// challengeColumns but the last, $25 now, and {attest} the last
+// (attestation_required, after the statement's own parameters). {create} is a condition the statement puts on
 // the whole creation ("true" in createChallenge). The idempotency key is
 // claimed (or taken over from an expired holder) by INSERT … ON CONFLICT,
 // which waits for a racing claim to commit and then re-checks it; the
@@ -48,7 +49,8 @@ const createChallengeCTEs = `claim AS (
 		INSERT INTO {s}.challenges ({challengeColumns})
 		SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::bytea, $8::bytea, $9::bytea,
 			$10::text, $11::text, $12::text, $13::text, $14::text, $15::timestamptz, $16::timestamptz,
-			$17::text, $18::text, $19::timestamptz, $20::integer, $21::text, $22::bytea, $23::bytea, $24::bytea
+			$17::text, $18::text, $19::timestamptz, $20::integer, $21::text, $22::bytea, $23::bytea, $24::bytea,
+			{attest}::text
 		WHERE {create} AND ($11::text = '' OR EXISTS (SELECT 1 FROM claim))
 		RETURNING 1
 	)`
@@ -62,7 +64,7 @@ const heldChallengeSelect = `SELECT {c.challengeColumns}
 const challengeColumns = `id, user_id, action, state, method, methods, nonce, details, details_digest,
 	verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at,
 	credential_id, deny_reason, answered_at, attempts, claimed_by, claim_secret_hash,
-	browser_binding_hash, passkey`
+	browser_binding_hash, passkey, attestation_required`
 
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{s}", schema,
@@ -78,7 +80,7 @@ func newQueries(schema string) queries {
 		// user and no other create of that user runs in between.
 		createCredential: r.Replace(`INSERT INTO {s}.credentials ({credentialColumns})
 			SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text, $7::text, $8::text,
-				$9::timestamptz, $10::timestamptz, $11::bigint, $12::bigint, $13::bytea
+				$9::timestamptz, $10::timestamptz, $11::bigint, $12::bigint, $13::bytea, $15::bytea
 			WHERE $14::bigint <= 0
 				OR (SELECT count(*) FROM {s}.credentials WHERE user_id = $2::text) < $14::bigint`),
 		credentialExists: r.Replace(`SELECT EXISTS (SELECT 1 FROM {s}.credentials WHERE id = $1)`),
@@ -102,13 +104,13 @@ func newQueries(schema string) queries {
 		// Reports whether the challenge was inserted; when it was not, the
 		// key is held by an unexpired challenge, which idempotentChallenge
 		// reads.
-		createChallenge: r.Replace(strings.ReplaceAll(`WITH `+createChallengeCTEs+`
-			SELECT EXISTS (SELECT 1 FROM inserted)`, "{create}", "true")),
+		createChallenge: r.Replace(strings.ReplaceAll(strings.ReplaceAll(`WITH `+createChallengeCTEs+`
+			SELECT EXISTS (SELECT 1 FROM inserted)`, "{create}", "true"), "{attest}", "$26")),
 		idempotentChallenge: r.Replace(strings.NewReplacer("{user}", "$1", "{key}", "$2", "{now}", "$3").
 			Replace(heldChallengeSelect)),
 		// BeginChallenge: $1…$24 the challenge, $25 now, $26 the counter's
 		// key, $27 its limit (0: none), $28 the kinds the user must have
-		// (NULL: any). One statement reads the counter, the user's kinds and
+		// (NULL: any), $29 the challenge's attestation_required. One statement reads the counter, the user's kinds and
 		// (when they allow the create) the challenge holding the idempotency
 		// key, and creates the challenge when they allow it and no holder is
 		// visible. It returns the counter, the kinds, whether they allow
@@ -117,7 +119,7 @@ func newQueries(schema string) queries {
 		// that a racing create committed after it began is invisible to
 		// held, but the claim waits for it and then fails, so nothing is
 		// inserted and the caller reads the holder with a second statement.
-		beginChallenge: r.Replace(strings.ReplaceAll(`WITH
+		beginChallenge: r.Replace(strings.ReplaceAll(strings.ReplaceAll(`WITH
 				counter AS (
 					SELECT COALESCE((SELECT value FROM {s}.counters
 						WHERE key = $26::text AND $26::text <> '' AND window_end > $25::timestamptz), 0) AS value
@@ -140,7 +142,7 @@ func newQueries(schema string) queries {
 				`+createChallengeCTEs+`
 			SELECT n.value, k.kinds, a.ok, EXISTS (SELECT 1 FROM inserted), (SELECT h FROM held h)
 			FROM counter n, kinds k, allowed a`,
-			"{create}", "(SELECT ok FROM allowed) AND NOT EXISTS (SELECT 1 FROM held)")),
+			"{create}", "(SELECT ok FROM allowed) AND NOT EXISTS (SELECT 1 FROM held)"), "{attest}", "$29")),
 		getChallenge:    r.Replace(`SELECT {challengeColumns} FROM {s}.challenges WHERE id = $1`),
 		challengeExists: r.Replace(`SELECT EXISTS (SELECT 1 FROM {s}.challenges WHERE id = $1)`),
 		// One compare-and-set: of racing updates, the first commits and the

@@ -41,16 +41,20 @@ const (
 	fieldClaimSecret   = "csh"
 	fieldBrowserBind   = "bbh"
 	fieldPasskey       = "pk"
+	// fieldAttestationRequired and fieldAttestation were added with
+	// attestation: records written before lack them and read as "none".
+	fieldAttestationRequired = "ar"
 	// credentials (and fieldID, fieldUser, fieldCreatedAt, fieldPasskey)
-	fieldKind       = "k"
-	fieldAlgorithm  = "al"
-	fieldPublicKey  = "pub"
-	fieldName       = "nm"
-	fieldPlatform   = "pl"
-	fieldPushToken  = "pt"
-	fieldLastUsedAt = "lu"
-	fieldSignCount  = "sc"
-	fieldFlags      = "f"
+	fieldKind        = "k"
+	fieldAlgorithm   = "al"
+	fieldPublicKey   = "pub"
+	fieldName        = "nm"
+	fieldPlatform    = "pl"
+	fieldPushToken   = "pt"
+	fieldLastUsedAt  = "lu"
+	fieldSignCount   = "sc"
+	fieldFlags       = "f"
+	fieldAttestation = "att"
 	// counters
 	fieldCounterValue = "v"
 	fieldWindowEnd    = "e"
@@ -115,6 +119,7 @@ func encodeChallenge(c store.Challenge) (fields, error) {
 	f.bytes(fieldClaimSecret, c.ClaimSecretHash)
 	f.bytes(fieldBrowserBind, c.BrowserBindingHash)
 	f.bytes(fieldPasskey, c.Passkey)
+	f.str(fieldAttestationRequired, c.AttestationRequired)
 	return f, nil
 }
 
@@ -123,29 +128,30 @@ func encodeChallenge(c store.Challenge) (fields, error) {
 func decodeChallenge(h map[string]string, now time.Time) (store.Challenge, error) {
 	d := decoder{h: h}
 	c := store.Challenge{
-		ID:                 d.str(fieldID),
-		UserID:             d.str(fieldUser),
-		Action:             d.str(fieldAction),
-		State:              store.State(d.str(fieldState)),
-		Method:             d.str(fieldMethod),
-		Nonce:              d.bytes(fieldNonce),
-		Details:            d.bytes(fieldDetails),
-		DetailsDigest:      d.bytes(fieldDetailsDigest),
-		VerificationCode:   d.str(fieldCode),
-		IdempotencyKey:     d.str(fieldIdempotency),
-		ClientIP:           d.str(fieldClientIP),
-		UserAgent:          d.str(fieldUserAgent),
-		Origin:             d.str(fieldOrigin),
-		CreatedAt:          d.time(fieldCreatedAt),
-		ExpiresAt:          d.time(fieldExpiresAt),
-		CredentialID:       d.str(fieldCredentialID),
-		DenyReason:         d.str(fieldDenyReason),
-		AnsweredAt:         d.time(fieldAnsweredAt),
-		Attempts:           int(d.int(fieldAttempts, 0)),
-		ClaimedBy:          d.str(fieldClaimedBy),
-		ClaimSecretHash:    d.bytes(fieldClaimSecret),
-		BrowserBindingHash: d.bytes(fieldBrowserBind),
-		Passkey:            d.bytes(fieldPasskey),
+		ID:                  d.str(fieldID),
+		UserID:              d.str(fieldUser),
+		Action:              d.str(fieldAction),
+		State:               store.State(d.str(fieldState)),
+		Method:              d.str(fieldMethod),
+		Nonce:               d.bytes(fieldNonce),
+		Details:             d.bytes(fieldDetails),
+		DetailsDigest:       d.bytes(fieldDetailsDigest),
+		VerificationCode:    d.str(fieldCode),
+		IdempotencyKey:      d.str(fieldIdempotency),
+		ClientIP:            d.str(fieldClientIP),
+		UserAgent:           d.str(fieldUserAgent),
+		Origin:              d.str(fieldOrigin),
+		CreatedAt:           d.time(fieldCreatedAt),
+		ExpiresAt:           d.time(fieldExpiresAt),
+		CredentialID:        d.str(fieldCredentialID),
+		DenyReason:          d.str(fieldDenyReason),
+		AnsweredAt:          d.time(fieldAnsweredAt),
+		Attempts:            int(d.int(fieldAttempts, 0)),
+		ClaimedBy:           d.str(fieldClaimedBy),
+		ClaimSecretHash:     d.bytes(fieldClaimSecret),
+		BrowserBindingHash:  d.bytes(fieldBrowserBind),
+		Passkey:             d.bytes(fieldPasskey),
+		AttestationRequired: d.str(fieldAttestationRequired),
 	}
 	if m := d.str(fieldMethods); m != "" {
 		if err := json.Unmarshal([]byte(m), &c.Methods); err != nil {
@@ -173,25 +179,27 @@ func encodeCredential(c store.Credential) fields {
 	f.int(fieldSignCount, int64(c.SignCount))
 	f.int(fieldFlags, int64(c.Flags))
 	f.bytes(fieldPasskey, c.Passkey)
+	f.bytes(fieldAttestation, c.Attestation)
 	return f
 }
 
 func decodeCredential(h map[string]string) (store.Credential, error) {
 	d := decoder{h: h}
 	c := store.Credential{
-		ID:         d.str(fieldID),
-		UserID:     d.str(fieldUser),
-		Kind:       store.CredentialKind(d.str(fieldKind)),
-		Algorithm:  d.str(fieldAlgorithm),
-		PublicKey:  d.bytes(fieldPublicKey),
-		Name:       d.str(fieldName),
-		Platform:   d.str(fieldPlatform),
-		PushToken:  d.str(fieldPushToken),
-		CreatedAt:  d.time(fieldCreatedAt),
-		LastUsedAt: d.time(fieldLastUsedAt),
-		SignCount:  uint32(d.int(fieldSignCount, 32)),
-		Flags:      uint32(d.int(fieldFlags, 32)),
-		Passkey:    d.bytes(fieldPasskey),
+		ID:          d.str(fieldID),
+		UserID:      d.str(fieldUser),
+		Kind:        store.CredentialKind(d.str(fieldKind)),
+		Algorithm:   d.str(fieldAlgorithm),
+		PublicKey:   d.bytes(fieldPublicKey),
+		Name:        d.str(fieldName),
+		Platform:    d.str(fieldPlatform),
+		PushToken:   d.str(fieldPushToken),
+		CreatedAt:   d.time(fieldCreatedAt),
+		LastUsedAt:  d.time(fieldLastUsedAt),
+		SignCount:   uint32(d.int(fieldSignCount, 32)),
+		Flags:       uint32(d.int(fieldFlags, 32)),
+		Passkey:     d.bytes(fieldPasskey),
+		Attestation: d.bytes(fieldAttestation),
 	}
 	if d.err != nil {
 		return store.Credential{}, fmt.Errorf("redisstore: credential %q: %w", c.ID, d.err)

@@ -14,7 +14,7 @@ import (
 const challengeColumns = `id, user_id, action, state, method, methods, nonce, details, details_digest,
 	verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at,
 	credential_id, deny_reason, answered_at, attempts, claimed_by, claim_secret_hash,
-	browser_binding_hash, passkey, version`
+	browser_binding_hash, passkey, attestation_required, version`
 
 // CreateChallenge implements [store.ChallengeStore]. Without an idempotency
 // key it is one INSERT; with one, the lookup of the user's unexpired
@@ -60,13 +60,13 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	return storedChallenge(c), nil
 }
 
-// challengeValues are the placeholders ?1 … ?24 of a new challenge's
+// challengeValues are the placeholders ?1 … ?25 of a new challenge's
 // columns (challengeArgs), and version 1.
 const challengeValues = `?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-	?21, ?22, ?23, ?24, 1`
+	?21, ?22, ?23, ?24, ?25, 1`
 
 // challengeArgs are the values of c's columns, in challengeColumns' order
-// without version: the arguments ?1 … ?24 of challengeValues.
+// without version: the arguments ?1 … ?25 of challengeValues.
 func challengeArgs(c store.Challenge) ([]any, error) {
 	methods, err := json.Marshal(nonNil(c.Methods))
 	if err != nil {
@@ -75,7 +75,7 @@ func challengeArgs(c store.Challenge) ([]any, error) {
 	return []any{c.ID, c.UserID, c.Action, string(c.State), c.Method, string(methods), c.Nonce, c.Details, c.DetailsDigest,
 		c.VerificationCode, c.IdempotencyKey, c.ClientIP, c.UserAgent, c.Origin, millis(c.CreatedAt), millis(c.ExpiresAt),
 		c.CredentialID, c.DenyReason, millis(c.AnsweredAt), int64(c.Attempts), c.ClaimedBy, c.ClaimSecretHash,
-		c.BrowserBindingHash, c.Passkey}, nil
+		c.BrowserBindingHash, c.Passkey, c.AttestationRequired}, nil
 }
 
 // insertChallenge inserts the challenge of args (challengeArgs), inside tx
@@ -310,7 +310,7 @@ func (r *challengeRow) dest() []any {
 	return []any{&c.ID, &c.UserID, &c.Action, &r.state, &c.Method, &r.methods, &c.Nonce, &c.Details, &c.DetailsDigest,
 		&c.VerificationCode, &c.IdempotencyKey, &c.ClientIP, &c.UserAgent, &c.Origin, &r.created, &r.expires,
 		&c.CredentialID, &c.DenyReason, &r.answered, &r.attempts, &c.ClaimedBy, &c.ClaimSecretHash,
-		&c.BrowserBindingHash, &c.Passkey, &r.version}
+		&c.BrowserBindingHash, &c.Passkey, &c.AttestationRequired, &r.version}
 }
 
 // record is the scanned record and its version.

@@ -9,7 +9,7 @@ import (
 )
 
 const credentialColumns = `id, user_id, kind, algorithm, public_key, name, platform, push_token,
-	created_at, last_used_at, sign_count, flags, passkey`
+	created_at, last_used_at, sign_count, flags, passkey, attestation`
 
 // CreateCredential implements [store.CredentialStore]: one INSERT … SELECT
 // whose WHERE counts the user's credentials, so the cap holds under
@@ -20,11 +20,11 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 		return err
 	}
 	res, err := s.exec(ctx, nil, `INSERT INTO credentials (`+credentialColumns+`)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?15
 		WHERE ?14 <= 0 OR (SELECT count(*) FROM credentials WHERE user_id = ?2) < ?14
 		ON CONFLICT (id) DO NOTHING`,
 		c.ID, c.UserID, string(c.Kind), c.Algorithm, c.PublicKey, c.Name, c.Platform, c.PushToken,
-		millis(c.CreatedAt), millis(c.LastUsedAt), int64(c.SignCount), int64(c.Flags), c.Passkey, max)
+		millis(c.CreatedAt), millis(c.LastUsedAt), int64(c.SignCount), int64(c.Flags), c.Passkey, max, c.Attestation)
 	s.unlockWrites()
 	if err != nil {
 		return s.fail(ctx, "create credential", err)
@@ -194,7 +194,7 @@ type credentialRow struct {
 func (r *credentialRow) dest() []any {
 	c := &r.c
 	return []any{&c.ID, &c.UserID, &r.kind, &c.Algorithm, &c.PublicKey, &c.Name, &c.Platform, &c.PushToken,
-		&r.created, &r.lastUsed, &r.signCount, &r.flags, &c.Passkey}
+		&r.created, &r.lastUsed, &r.signCount, &r.flags, &c.Passkey, &c.Attestation}
 }
 
 // record is the scanned record.

@@ -29,25 +29,25 @@ func userKinds(user string) string {
 }
 
 // beginInsert is BeginChallenge's one statement: the INSERT of
-// insertChallenge (placeholders ?1 … ?24, challengeArgs), made only when the
-// counter ?25 at now ?26 is below the limit ?27 (or ?27 is 0), the user ?2
-// has a credential, and its kinds are exactly those of the JSON array ?28
-// (or ?28 is NULL), and when the user has no unexpired challenge with the
+// insertChallenge (placeholders ?1 … ?25, challengeArgs), made only when the
+// counter ?26 at now ?27 is below the limit ?28 (or ?28 is 0), the user ?2
+// has a credential, and its kinds are exactly those of the JSON array ?29
+// (or ?29 is NULL), and when the user has no unexpired challenge with the
 // idempotency key ?11 (an empty key is none). It returns the counter and
 // the kinds when it inserted.
 var beginInsert = `INSERT INTO challenges (` + challengeColumns + `)
 	SELECT ` + challengeValues + `
-	WHERE (?27 = 0 OR ` + counterValue("?25", "?26") + ` < ?27)
+	WHERE (?28 = 0 OR ` + counterValue("?26", "?27") + ` < ?28)
 		AND EXISTS (SELECT 1 FROM credentials WHERE user_id = ?2)
-		AND (?28 IS NULL OR (
+		AND (?29 IS NULL OR (
 			NOT EXISTS (SELECT 1 FROM credentials
-				WHERE user_id = ?2 AND kind NOT IN (SELECT value FROM json_each(?28)))
-			AND NOT EXISTS (SELECT 1 FROM json_each(?28)
+				WHERE user_id = ?2 AND kind NOT IN (SELECT value FROM json_each(?29)))
+			AND NOT EXISTS (SELECT 1 FROM json_each(?29)
 				WHERE value NOT IN (SELECT kind FROM credentials WHERE user_id = ?2))))
 		AND (?11 = '' OR NOT EXISTS (SELECT 1 FROM challenges
-			WHERE user_id = ?2 AND idempotency_key = ?11 AND idempotency_key <> '' AND expires_at > ?26))
+			WHERE user_id = ?2 AND idempotency_key = ?11 AND idempotency_key <> '' AND expires_at > ?27))
 	ON CONFLICT (id) DO NOTHING
-	RETURNING ` + counterValue("?25", "?26") + `, ` + userKinds("?2")
+	RETURNING ` + counterValue("?26", "?27") + `, ` + userKinds("?2")
 
 // beginRead is BeginChallenge's read when beginInsert inserted nothing: the
 // counter ?1 at now ?2 and the kinds of user ?3.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,8 +14,19 @@ import (
 	"github.com/deviceauth/deviceauth/adapters/sqlitestore"
 )
 
-// newestSchema is the number of the last file in migrations/.
-const newestSchema = 1
+// newestSchema is the number of the last file in migrations/ (they are
+// numbered 1, 2, … without gaps, which the package checks at start).
+var newestSchema = len(migrationFileNames())
+
+// migrationFileNames lists the files of migrations/ in order.
+func migrationFileNames() []string {
+	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(names) == 0 {
+		panic(fmt.Sprintf("no migrations found: %v", err))
+	}
+	slices.Sort(names)
+	return names
+}
 
 // schemaVersions returns the versions recorded in the file's
 // schema_version table, in order.

@@ -40,6 +40,8 @@ func (s suite) credential(id, userID string, d time.Duration) store.Credential {
 		PushToken: "push-token-of-" + id,
 		CreatedAt: s.at(d),
 		Passkey:   []byte("passkey-blob-of-" + id),
+		// Attestation is JSON the root package owns; stores keep the bytes.
+		Attestation: []byte(`{"kind":"android-key","of":"` + id + `"}`),
 	}
 }
 
@@ -86,18 +88,21 @@ func (s suite) credentialCopies(t *testing.T) {
 	must(t, st.CreateCredential(ctx, in, 0), "CreateCredential")
 	in.PublicKey[0]++
 	in.Passkey[0]++
+	in.Attestation[0]++
 
 	got, err := st.GetCredential(ctx, want.ID)
 	must(t, err, "GetCredential")
 	sameRecord(t, got, want, "GetCredential after the caller changed the slices it created with")
 	got.PublicKey[0]++
 	got.Passkey[0]++
+	got.Attestation[0]++
 
 	list, err := st.ListCredentials(ctx, want.UserID)
 	must(t, err, "ListCredentials")
 	sameRecord(t, list[0], want, "ListCredentials after the caller changed the slices GetCredential returned")
 	list[0].PublicKey[0]++
 	list[0].Passkey[0]++
+	list[0].Attestation[0]++
 
 	got, err = st.GetCredential(ctx, want.ID)
 	must(t, err, "GetCredential")
