@@ -77,13 +77,13 @@ type Options struct {
 
 // Set is a compiled rule set. It is safe for concurrent use.
 type Set struct {
-	rules     []compiled
-	byAction  map[string][]int // rules for a named action, in order
-	forAll    []int            // rules for every action, in order
-	deflt     Verdict
-	onErr     Verdict
-	opts      Options
-	actPool   sync.Pool
+	rules    []compiled
+	byAction map[string][]int // rules for a named action, in order
+	forAll   []int            // rules for every action, in order
+	deflt    Verdict
+	onErr    Verdict
+	opts     Options
+	actPool  sync.Pool
 }
 
 type compiled struct {
@@ -189,7 +189,8 @@ func compile(env *cel.Env, r Rule, costLimit uint64) (cel.Program, error) {
 		e := iss.Errors()[0]
 		return nil, &CompileError{Rule: r.Name, Line: e.Location.Line(), Column: e.Location.Column() + 1, Msg: e.Message}
 	}
-	if !ast.OutputType().IsExactType(cel.BoolType) {
+	// dyn (e.g. custom.flag) is checked at evaluation: a non-bool fails closed.
+	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		loc := ast.NativeRep().SourceInfo().GetStartLocation(ast.NativeRep().Expr().ID())
 		return nil, &CompileError{Rule: r.Name, Line: loc.Line(), Column: loc.Column() + 1,
 			Msg: fmt.Sprintf("condition has type %s, want bool", ast.OutputType())}
