@@ -70,6 +70,11 @@ type Options struct {
 	// failed closed) and GeoResolver error. rule is "" for the latter. The
 	// Service turns it into an event.
 	OnError func(ctx context.Context, rule string, err error)
+	// OnDecision, when set, is told every verdict Evaluate (and so the
+	// Policy adapter) reaches, e.g. to count rule hits
+	// (metrics.Collector.RuleHit(res.Rule)) or record the matched rule.
+	// Explain does not call it.
+	OnDecision func(ctx context.Context, s *Signals, res Result)
 	// Geo locates the request's IP for the Policy adapter; nil leaves geo
 	// signals empty.
 	Geo GeoResolver
@@ -226,10 +231,14 @@ func checkVerdict(v Verdict) error {
 // first true rule's verdict, or the default. An evaluation error (a cost
 // limit, a missing map key, a division by zero) stops there, fails closed
 // with the set's onError verdict and is reported to Options.OnError.
+// Options.OnDecision, if set, then sees the result.
 func (set *Set) Evaluate(ctx context.Context, s *Signals) Result {
 	res, _ := set.run(ctx, s, false)
 	if res.Err != nil && set.opts.OnError != nil {
 		set.opts.OnError(ctx, res.Rule, res.Err)
+	}
+	if set.opts.OnDecision != nil {
+		set.opts.OnDecision(ctx, s, res)
 	}
 	return res
 }

@@ -3,6 +3,7 @@ package rules_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -295,7 +296,13 @@ func TestExplainEveryRule(t *testing.T) {
 			{Name: "eur", When: `amount.currency == "EUR"`, Then: rules.Verdict{Outcome: rules.Review}},
 		},
 	}
-	set := mustNew(t, def, rules.Options{OnError: func(context.Context, string, error) { calls++ }})
+	var decided []string
+	set := mustNew(t, def, rules.Options{
+		OnError: func(context.Context, string, error) { calls++ },
+		OnDecision: func(_ context.Context, s *rules.Signals, res rules.Result) {
+			decided = append(decided, s.Action+":"+res.Rule)
+		},
+	})
 	s := rules.NewSignals("pay")
 	s.Amount = rules.Amount{Value: 50, Currency: "EUR"}
 	ex := set.Explain(context.Background(), s)
@@ -326,6 +333,9 @@ func TestExplainEveryRule(t *testing.T) {
 	if res := set.Evaluate(context.Background(), &s); res.Rule != ex.Result.Rule || res.Verdict.Outcome != ex.Result.Verdict.Outcome || calls != 1 {
 		t.Fatalf("Evaluate = %+v (calls %d), Explain said %+v", res, calls, ex.Result)
 	}
+	if len(decided) != 1 || decided[0] != "pay:broken" {
+		t.Fatalf("OnDecision saw %v, want only Evaluate's pay:broken", decided)
+	}
 }
 
 func TestExplainExampleFile(t *testing.T) {
@@ -354,6 +364,44 @@ func TestExplainExampleFile(t *testing.T) {
 		ex := set.Explain(context.Background(), s)
 		if ex.Result.Verdict.Outcome != tt.want || ex.Result.Rule != tt.rule {
 			t.Errorf("%s: got %s by %q, want %s by %q", tt.name, ex.Result.Verdict.Outcome, ex.Result.Rule, tt.want, tt.rule)
+		}
+	}
+}
+
+func TestRulesConcurrentEvaluate(t *testing.T) {
+	def := rules.Definition{
+		Default: rules.Verdict{Outcome: rules.Challenge},
+		Rules: []rules.Rule{
+			{Name: "vip", When: `"tier" in custom && custom.tier == "vip"`, Then: rules.Verdict{Outcome: rules.Allow}},
+			{Name: "big", When: "amount.value > 100.0", Then: rules.Verdict{Outcome: rules.Review}},
+		},
+	}
+	set := mustNew(t, def, rules.Options{})
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			for i := range 200 {
+				s := rules.NewSignals("pay")
+				want, rule := rules.Challenge, ""
+				switch (g + i) % 3 {
+				case 0:
+					s.Custom = map[string]any{"tier": "vip"}
+					want, rule = rules.Allow, "vip"
+				case 1:
+					s.Amount.Value = 500
+					want, rule = rules.Review, "big"
+				}
+				if res := set.Evaluate(context.Background(), &s); res.Verdict.Outcome != want || res.Rule != rule {
+					done <- fmt.Errorf("goroutine %d, %d: got %s by %q, want %s by %q", g, i, res.Verdict.Outcome, res.Rule, want, rule)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
 	}
 }
