@@ -54,6 +54,7 @@ func TestSignalsTable(t *testing.T) {
 		{"custom string", `"tier" in custom && custom.tier == "gold"`, func(s *rules.Signals) { s.Custom = map[string]any{"tier": "gold"} }, true},
 		{"custom absent", `"tier" in custom && custom.tier == "gold"`, func(s *rules.Signals) {}, false},
 		{"custom number", `custom.score > 0.5`, func(s *rules.Signals) { s.Custom = map[string]any{"score": 0.75} }, true},
+		{"custom number against int literal", `custom.score > 1 && custom.count == 3.0`, func(s *rules.Signals) { s.Custom = map[string]any{"score": 1.5, "count": 3} }, true},
 		{"custom bool", `custom.vip`, func(s *rules.Signals) { s.Custom = map[string]any{"vip": true} }, true},
 		{"custom list", `"beta" in custom.flags`, func(s *rules.Signals) { s.Custom = map[string]any{"flags": []any{"alpha", "beta"}} }, true},
 		{"custom map", `custom.account.age_days < 7.0`, func(s *rules.Signals) { s.Custom = map[string]any{"account": map[string]any{"age_days": 3.0}} }, true},
