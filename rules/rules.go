@@ -114,6 +114,7 @@ type CompileError struct {
 	Msg    string
 }
 
+// Error implements error: rules: rule "name": line:column: message.
 func (e *CompileError) Error() string {
 	return fmt.Sprintf("rules: rule %q: %d:%d: %s", e.Rule, e.Line, e.Column, e.Msg)
 }
