@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the browser and starts the real servers the tests need on this
+# Installs the browser and a JDK and starts the real servers the tests need on this
 # machine, and exports the variables that point the tests at them. Sourced
 # by .ci/run; also usable by hand: `source .ci/servers.sh`. Installs
-# Chromium, PostgreSQL and Redis with apt-get when they are missing (as on
+# Chromium, a headless JDK, PostgreSQL and Redis with apt-get when they are missing (as on
 # a fresh machine). Stops only what it started, by pid file.
 
 DEVICEAUTH_RUN_DIR=${DEVICEAUTH_RUN_DIR:-/tmp/deviceauth-ci}
@@ -29,6 +29,9 @@ wait_for() { # wait_for DESCRIPTION COMMAND...: up to 30 s
 
 # Headless Chromium for the browser tests (Debian's package).
 ensure_pkg chromium chromium
+
+# A JDK for the Java reference client's test (clients/java): javac and java.
+ensure_pkg javac default-jdk-headless
 
 # PostgreSQL: the machine's own, started when it is not answering.
 ensure_pkg pg_ctlcluster postgresql

@@ -17,7 +17,7 @@ import (
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 )
 
-// rfcVectors mirrors ../../../shared/testdata/rfc9421/vectors.json.
+// rfcVectors mirrors testdata/rfc9421/vectors.json at the repository root.
 type rfcVectors struct {
 	Cases []struct {
 		Kind           string `json:"kind"`
@@ -36,7 +36,7 @@ type rfcVectors struct {
 
 func loadVectors(t *testing.T) rfcVectors {
 	t.Helper()
-	raw, err := os.ReadFile("../../../shared/testdata/rfc9421/vectors.json")
+	raw, err := os.ReadFile("../../testdata/rfc9421/vectors.json")
 	if err != nil {
 		t.Fatalf("reading RFC 9421 vectors: %v", err)
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 )
 
-// wycheproofDir is relative to this package: CI puts shared/ beside the repository.
-const wycheproofDir = "../../../shared/testdata/wycheproof"
+// wycheproofDir holds the repository's copy of the Wycheproof vectors (see testdata/README.md).
+const wycheproofDir = "../../testdata/wycheproof"
 
 // Policy for Wycheproof's "acceptable" results: we are strict and refuse them. In the files
 // used here the only one is ecdh tcId 2, a valid point in compressed form, which is not an
@@ -56,7 +56,7 @@ func loadWycheproof(t *testing.T, name string) wycheproofFile {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(wycheproofDir, name))
 	if err != nil {
-		t.Fatalf("Wycheproof vectors must be beside the repository: %v", err)
+		t.Fatalf("reading Wycheproof vectors: %v", err)
 	}
 	var f wycheproofFile
 	if err := json.Unmarshal(b, &f); err != nil {
