@@ -20,6 +20,8 @@ import (
 	"github.com/deviceauth/deviceauth/adapters/gorillasession"
 	"github.com/deviceauth/deviceauth/adapters/sqlitestore"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/passkey"
+	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
@@ -170,4 +172,31 @@ func TestExistingAppRuns(t *testing.T) {
 			t.Errorf("no route for POST %s", target)
 		}
 	}
+}
+
+func passkeys(passkeyKey, key []byte, st store.Store, publicURL string, users *gorillasession.Resolver,
+	mux *http.ServeMux, amountAndPayee deviceauth.RequireOption, transferHandler http.Handler) *deviceauth.Service {
+	// README:begin passkeys
+	pk, err := passkey.New(passkey.Config{
+		RPID:        "app.example.com",                   // the site's domain (localhost for plain-http development)
+		Origins:     []string{"https://app.example.com"}, // the exact origins of your pages
+		DisplayName: "Example",
+		Key:         passkeyKey, // ≥32 random bytes, the same on every instance, not the token key
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	svc, err := deviceauth.New(deviceauth.Config{Store: st, Keys: [][]byte{key}, PublicURL: publicURL,
+		Users: users, SignIn: users.SignIn, Passkeys: pk})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", svc.Handler()))
+	mux.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", pk.Handler(svc, users.SignIn, users)))
+
+	// A transfer may be approved on a phone or with a passkey in this browser.
+	mux.Handle("POST /transfer", svc.Require("transfer", amountAndPayee,
+		deviceauth.WithMethods(deviceauth.MethodDevice, deviceauth.MethodPasskey))(transferHandler))
+	// README:end
+	return svc
 }
