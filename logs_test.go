@@ -115,6 +115,30 @@ func TestLogs_NoSecrets(t *testing.T) {
 	if _, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{ClientIP: qrIP}); !errorsIs(err, deviceauth.ErrRateLimited) {
 		t.Fatalf("a blocked creation: %v", err)
 	}
+	// The lifecycle: a first-device token refused after the first
+	// enrolment, a removal with step-up and one a device signs itself.
+	early, _ := e.svc.MintRegistrationToken(ctx, "carol", "")
+	secrets = append(secrets, early.Token)
+	carol := e.enrol("carol", "ES256")
+	if _, err := e.device("ES256").Register(ctx, early.Token, "thief", "android"); apiCode(err) != "registration_failed" {
+		t.Fatalf("the early token: %v", err)
+	}
+	addRes := e.track("carol", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, true)
+	secrets = append(secrets, addRes.Token, `"`+addRes.VerificationCode+`"`)
+	approve(t, carol, addRes.ChallengeID, addRes.VerificationCode)
+	added, _ := e.svc.MintRegistrationToken(ctx, "carol", addRes.Token)
+	secrets = append(secrets, added.Token)
+	tablet := e.device("ES256")
+	tablet.Register(ctx, added.Token, "tablet", "android")
+	cs, _ := e.svc.Credentials(ctx, "carol")
+	rmRes := e.track("carol", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(cs[1]), true)
+	secrets = append(secrets, rmRes.Token, `"`+rmRes.VerificationCode+`"`)
+	approve(t, carol, rmRes.ChallengeID, rmRes.VerificationCode)
+	if err := e.svc.RemoveCredential(ctx, "carol", cs[1].ID, rmRes.Token); err != nil {
+		t.Fatal(err)
+	}
+	carol.Remove(ctx)
+
 	e.store.Fail.Store(true)
 	e.svc.Validate(ctx, deviceauth.ValidateRequest{Token: denied.Token, UserID: "bob", Action: "signIn"})
 	e.store.Fail.Store(false)
@@ -122,7 +146,8 @@ func TestLogs_NoSecrets(t *testing.T) {
 	logs := e.logs.String()
 	events := fmt.Sprintf("%+v", e.events.all())
 	if !strings.Contains(logs, res.ChallengeID) || !strings.Contains(logs, "challenge.wrongCode") ||
-		!strings.Contains(events, "method_not_admitted") || !strings.Contains(events, "wrong_code_limit") {
+		!strings.Contains(events, "method_not_admitted") || !strings.Contains(events, "wrong_code_limit") ||
+		!strings.Contains(logs, "registration.refused") || !strings.Contains(logs, "sessions.endOthers") {
 		t.Fatalf("the logs do not show the flow at all:\n%s", logs)
 	}
 	for _, s := range secrets {

@@ -465,6 +465,11 @@ type RegistrationToken struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// FirstDevice: the token was minted without a step-up because the user
+	// had no credential, so it may enrol only while the user still has
+	// none (the Service creates the credential with a limit of one).
+	// Tokens stored by releases before it read as false.
+	FirstDevice bool
 }
 
 // SameKinds reports whether a and b hold the same credential kinds, as

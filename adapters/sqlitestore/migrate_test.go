@@ -12,7 +12,7 @@ import (
 )
 
 // newestSchema is the number of the last file in migrations/.
-const newestSchema = 1
+const newestSchema = 2
 
 // schemaVersions returns the versions recorded in the file's
 // schema_version table, in order.

@@ -220,6 +220,8 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 
 	t.Run("WrongCodesAcrossInstancesBlockQRClaimAndCreation", func(t *testing.T) { wrongCodesBlockQR(t, A, B) })
 
+	t.Run("FirstDeviceTokensAcrossInstancesEnrolOneDevice", func(t *testing.T) { firstDeviceRace(t, A, B) })
+
 	// A phone's approval presented at a passkey-only route, on both
 	// instances, while the same token is presented at the route it was made
 	// for: the passkey route never passes, and the refusals consume
@@ -319,6 +321,60 @@ func wrongCodesBlockQR(t *testing.T, A, B *Instance) {
 		if _, err := in.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: browserIP}); !errors.Is(err, deviceauth.ErrRateLimited) {
 			t.Fatalf("a QR challenge from the IP whose codes were wrong: %v, want rate_limited", err)
 		}
+	}
+}
+
+// firstDeviceRace mints registration tokens for a user without a
+// credential (no step-up needed: each enrols a first device only) on A and
+// B, then registers a different phone with each, racing through both
+// instances: exactly one phone is enrolled, the others are refused as
+// registration_failed, and a token of that kind presented after the
+// enrolment is refused too. It is the stolen session's race: a token it
+// minted while the user had no device cannot add its phone next to the
+// user's.
+func firstDeviceRace(t *testing.T, A, B *Instance) {
+	ctx := context.Background()
+	user := "user-" + rand.Text()[:8]
+	const n = 8
+	tokens := make([]string, n+1)
+	for i := range tokens {
+		in := A
+		if i%2 == 1 {
+			in = B
+		}
+		g, err := in.Service.MintRegistrationToken(ctx, user, "")
+		if err != nil {
+			t.Fatalf("MintRegistrationToken %d: %v", i, err)
+		}
+		tokens[i] = g.Token
+	}
+	var enrolled, refused atomic.Int64
+	race(n, func(i int) {
+		in := A
+		if i%2 == 1 {
+			in = B
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		_, err := in.Device(t, key, "").Register(ctx, tokens[i], "phone", "test")
+		var e *device.Error
+		switch {
+		case err == nil:
+			enrolled.Add(1)
+		case errors.As(err, &e) && e.Code == "registration_failed":
+			refused.Add(1)
+		default:
+			t.Errorf("Register %d: %v, want success or registration_failed", i, err)
+		}
+	})
+	if enrolled.Load() != 1 || refused.Load() != n-1 {
+		t.Fatalf("%d phones enrolled, %d refused; want 1 and %d", enrolled.Load(), refused.Load(), n-1)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := B.Device(t, key, "").Register(ctx, tokens[n], "phone", "test"); err == nil {
+		t.Fatal("a first-device token minted before the enrolment enrolled a second phone")
+	}
+	if cs, err := A.Service.Credentials(ctx, user); err != nil || len(cs) != 1 {
+		t.Fatalf("the user has %d credentials (%v), want 1", len(cs), err)
 	}
 }
 

@@ -1,0 +1,3 @@
+-- A registration token minted while the user had no credential enrols only
+-- while the user still has none. Tokens of the previous release read as 0.
+ALTER TABLE registration_tokens ADD COLUMN first_device INTEGER NOT NULL DEFAULT 0;
