@@ -61,6 +61,10 @@ type Config struct {
 
 	// MaxCredentialsPerUser caps each user's credentials. Default 10.
 	MaxCredentialsPerUser int
+	// RecoveryCodes is how many one-time recovery codes
+	// Service.RecoveryCodes issues. Default 0: none (the store must also
+	// implement store.RecoveryCodeStore).
+	RecoveryCodes int
 	// MaxBodyBytes caps request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// WrongCodeLimit is how many validly signed wrong verification codes a
@@ -180,6 +184,8 @@ type RateLimits struct {
 	// Ceremonies: anonymous ceremonies (passkey sign-in) begun per client
 	// IP, see Service.LimitCeremonies. Default 60 per minute.
 	Ceremonies Rate
+	// Recovery: recovery codes tried per user. Default 5 per hour.
+	Recovery Rate
 }
 
 // Rate is Limit events per Window.
@@ -361,6 +367,7 @@ func (c *Config) setDefaults() error {
 		{"RateLimits.Pushes", &c.RateLimits.Pushes, Rate{10, time.Hour}},
 		{"RateLimits.QR", &c.RateLimits.QR, Rate{30, time.Minute}},
 		{"RateLimits.Ceremonies", &c.RateLimits.Ceremonies, Rate{60, time.Minute}},
+		{"RateLimits.Recovery", &c.RateLimits.Recovery, Rate{5, time.Hour}},
 	}
 	for _, r := range rates {
 		if r.r.Limit == 0 {

@@ -44,6 +44,12 @@ const (
 	// credentials were reset or recovered); the application should end the
 	// user's other sessions, which deviceauth cannot see.
 	EventEndOtherSessions EventType = "sessions.endOthers"
+	// EventRecoveryCodesIssued: new recovery codes replaced the user's
+	// earlier ones.
+	EventRecoveryCodesIssued EventType = "recoveryCodes.issued"
+	// EventRecoveryCodeUsed: a recovery code stood in for a step-up
+	// (Action; Reason left=N, the codes that remain).
+	EventRecoveryCodeUsed EventType = "recoveryCode.used"
 )
 
 // Event is one thing that happened, for audit trails and metrics. It

@@ -43,6 +43,9 @@ const (
 	// account (RemovedCredentialID); the other devices may warn the user,
 	// and the removed device learns it was signed out.
 	NotificationCredentialRemoved NotificationType = "credential.removed"
+	// NotificationRecoveryCodeUsed: a recovery code was used on the
+	// account; the devices may warn the user.
+	NotificationRecoveryCodeUsed NotificationType = "recoveryCode.used"
 )
 
 // Notification is what a Notifier sends. It never carries details,

@@ -283,14 +283,24 @@ func RemovalDetails(c Credential) Details {
 	return d
 }
 
-// stepUp validates and consumes a step-up token for action with details;
-// any failure is ErrStepUpRequired, except a store failure.
+// stepUp validates and consumes a step-up token for action with details,
+// or spends a recovery code in its place (RecoveryCodes); any failure is
+// ErrStepUpRequired, except a store failure or a rate limit.
 func (s *Service) stepUp(ctx context.Context, userID, action, token string, details Details) error {
+	if isRecoveryCode(token) {
+		return s.useRecoveryCode(ctx, userID, action, token)
+	}
+	return s.approvedStepUp(ctx, userID, action, token, details, !s.cfg.ApproveOnly)
+}
+
+// approvedStepUp validates and consumes the token of an approved step-up
+// challenge for action with details, made with number matching when code.
+func (s *Service) approvedStepUp(ctx context.Context, userID, action, token string, details Details, code bool) error {
 	if token == "" {
 		return ErrStepUpRequired
 	}
 	v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: userID, Action: action, Details: details,
-		VerificationCode: !s.cfg.ApproveOnly})
+		VerificationCode: code})
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			return err
