@@ -33,4 +33,13 @@ func Upgraded(t *testing.T, st store.Store, oldTokenHash []byte, now time.Time) 
 	if err := st.CreateCredential(ctx, c, 1); err != nil {
 		t.Fatalf("CreateCredential after the upgrade: %v", err)
 	}
+	if rs, ok := st.(store.RecoveryCodeStore); ok {
+		codes := recoveryHashes("upgraded", 2)
+		if err := rs.ReplaceRecoveryCodes(ctx, "user1", codes); err != nil {
+			t.Fatalf("ReplaceRecoveryCodes after the upgrade: %v", err)
+		}
+		if left, err := rs.UseRecoveryCode(ctx, "user1", codes[0]); err != nil || left != 1 {
+			t.Fatalf("UseRecoveryCode after the upgrade: %d left, %v", left, err)
+		}
+	}
 }
