@@ -22,7 +22,7 @@ import (
 // up to the block, store failure) with debug logging and checks no
 // log line or event carries a token, nonce, code, signature or details.
 func TestLogs_NoSecrets(t *testing.T) {
-	e := newEnv(t, func(c *deviceauth.Config) { c.WrongCodeLimit = 2 })
+	e := newEnv(t, func(c *deviceauth.Config) { c.WrongCodeLimit = 2; c.RecoveryCodes = 4 })
 	ctx := context.Background()
 	var secrets []string
 	g, err := e.svc.MintRegistrationToken(ctx, "alice", "")
@@ -137,6 +137,21 @@ func TestLogs_NoSecrets(t *testing.T) {
 	if err := e.svc.RemoveCredential(ctx, "carol", cs[1].ID, rmRes.Token); err != nil {
 		t.Fatal(err)
 	}
+	rcRes := e.track("carol", deviceauth.ActionRecoveryCodes, deviceauth.Details{}, true)
+	secrets = append(secrets, rcRes.Token, `"`+rcRes.VerificationCode+`"`)
+	approve(t, carol, rcRes.ChallengeID, rcRes.VerificationCode)
+	codes, err := e.svc.RecoveryCodes(ctx, "carol", rcRes.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, codes...)
+	e.svc.MintRegistrationToken(ctx, "carol", "ZZZZ-ZZZZ-ZZZZ-ZZZZ") // a wrong code
+	secrets = append(secrets, "ZZZZ-ZZZZ-ZZZZ-ZZZZ")
+	if g, err := e.svc.MintRegistrationToken(ctx, "carol", codes[0]); err != nil {
+		t.Fatal(err)
+	} else {
+		secrets = append(secrets, g.Token)
+	}
 	carol.Remove(ctx)
 
 	e.store.Fail.Store(true)
@@ -147,7 +162,8 @@ func TestLogs_NoSecrets(t *testing.T) {
 	events := fmt.Sprintf("%+v", e.events.all())
 	if !strings.Contains(logs, res.ChallengeID) || !strings.Contains(logs, "challenge.wrongCode") ||
 		!strings.Contains(events, "method_not_admitted") || !strings.Contains(events, "wrong_code_limit") ||
-		!strings.Contains(logs, "registration.refused") || !strings.Contains(logs, "sessions.endOthers") {
+		!strings.Contains(logs, "registration.refused") || !strings.Contains(logs, "sessions.endOthers") ||
+		!strings.Contains(logs, "recoveryCode.used") {
 		t.Fatalf("the logs do not show the flow at all:\n%s", logs)
 	}
 	for _, s := range secrets {

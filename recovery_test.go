@@ -121,3 +121,24 @@ func TestRecovery_AttemptsAreRateLimitedPerUser(t *testing.T) {
 		t.Fatalf("a right code over the limit: %v, want rate_limited", err)
 	}
 }
+
+// TestRecovery_CodeInTheWebEndpoints: a code in Deviceauth-Token mints a
+// registration token once; the second use is refused as a failed step-up.
+func TestRecovery_CodeInTheWebEndpoints(t *testing.T) {
+	e := newEnv(t, headerUsers, recoveryConfig)
+	ctx := context.Background()
+	phone := e.enrol("alice", "ES256")
+	codes, err := e.svc.RecoveryCodes(ctx, "alice", e.stepUp(phone, "alice", deviceauth.ActionRecoveryCodes, deviceauth.Details{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, d, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", codes[2], nil, nil); st != 201 {
+		t.Fatalf("a recovery code minting a token from the web: %d %+v", st, d)
+	}
+	if st, d, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", codes[2], nil, nil); st != 403 || d.Error != "challenge_failed" {
+		t.Fatalf("the same code again: %d %+v, want 403 challenge_failed", st, d)
+	}
+	if st, d, _ := e.webCall(t, "DELETE", "/v1/web/credentials/"+phone.CredentialID, "alice", codes[3], nil, nil); st != 204 {
+		t.Fatalf("a recovery code removing the phone from the web: %d %+v", st, d)
+	}
+}
