@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,10 +132,11 @@ func TestLogs_NoSecrets(t *testing.T) {
 	tablet := e.device("ES256")
 	tablet.Register(ctx, added.Token, "tablet", "android")
 	cs, _ := e.svc.Credentials(ctx, "carol")
-	rmRes := e.track("carol", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(cs[1]), true)
+	i := slices.IndexFunc(cs, func(c deviceauth.Credential) bool { return c.ID == tablet.CredentialID })
+	rmRes := e.track("carol", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(cs[i]), true)
 	secrets = append(secrets, rmRes.Token, `"`+rmRes.VerificationCode+`"`)
 	approve(t, carol, rmRes.ChallengeID, rmRes.VerificationCode)
-	if err := e.svc.RemoveCredential(ctx, "carol", cs[1].ID, rmRes.Token); err != nil {
+	if err := e.svc.RemoveCredential(ctx, "carol", tablet.CredentialID, rmRes.Token); err != nil {
 		t.Fatal(err)
 	}
 	rcRes := e.track("carol", deviceauth.ActionRecoveryCodes, deviceauth.Details{}, true)
