@@ -184,7 +184,8 @@ type RateLimits struct {
 	// Ceremonies: anonymous ceremonies (passkey sign-in) begun per client
 	// IP, see Service.LimitCeremonies. Default 60 per minute.
 	Ceremonies Rate
-	// Recovery: recovery codes tried per user. Default 5 per hour.
+	// Recovery: recovery codes tried per user, and per client IP through
+	// the web endpoints. Default 5 per hour.
 	Recovery Rate
 }
 

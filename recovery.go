@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,8 @@ const recoveryCodeLen = 19
 // A recovery code stands in, once, for the step-up of MintRegistrationToken
 // and RemoveCredential (pass it as the step-up token): that use emits
 // EventRecoveryCodeUsed and EventEndOtherSessions and notifies the user's
-// devices. Uses are rate-limited per user (RateLimits.Recovery).
+// devices. Uses are rate-limited per user (RateLimits.Recovery), and
+// through the web endpoints per client IP too.
 func (s *Service) RecoveryCodes(ctx context.Context, userID, stepUpToken string) ([]string, error) {
 	rs, ok := s.store.(store.RecoveryCodeStore)
 	if !validUserID(userID) || !ok || s.cfg.RecoveryCodes <= 0 {
@@ -73,6 +75,14 @@ func isRecoveryCode(t string) bool {
 	return len(t) == recoveryCodeLen && t[4] == '-' && t[9] == '-' && t[14] == '-'
 }
 
+// clientIPKey carries the client IP of a web request to the Service
+// calls it makes, for the per-IP limit on recovery codes.
+type clientIPKey struct{}
+
+func withClientIP(ctx context.Context, ip netip.Addr) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
 // recoveryHash is what is stored of userID's code: SHA-256 over the user
 // and the code as the user may type it (upper case, no spaces). Looking
 // the digest up compares no secret byte by byte.
@@ -91,6 +101,11 @@ func (s *Service) useRecoveryCode(ctx context.Context, userID, action, code stri
 	}
 	if err := s.limit(ctx, "recovery", userID, s.cfg.RateLimits.Recovery); err != nil {
 		return err
+	}
+	if ip, ok := ctx.Value(clientIPKey{}).(netip.Addr); ok && ip.IsValid() {
+		if err := s.limit(ctx, "recoveryip", ip.String(), s.cfg.RateLimits.Recovery); err != nil {
+			return err
+		}
 	}
 	left, err := rs.UseRecoveryCode(ctx, userID, recoveryHash(userID, code))
 	if errors.Is(err, store.ErrNotFound) {

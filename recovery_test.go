@@ -122,6 +122,32 @@ func TestRecovery_AttemptsAreRateLimitedPerUser(t *testing.T) {
 	}
 }
 
+// TestRecovery_WebAttemptsAreRateLimitedPerIP: wrong codes for several
+// users from one client IP exhaust its limit; a right code for yet another
+// user from that IP is then refused.
+func TestRecovery_WebAttemptsAreRateLimitedPerIP(t *testing.T) {
+	e := newEnv(t, headerUsers, recoveryConfig)
+	ctx := context.Background()
+	zoe := e.enrol("zoe", "ES256")
+	codes, err := e.svc.RecoveryCodes(ctx, "zoe", e.stepUp(zoe, "zoe", deviceauth.ActionRecoveryCodes, deviceauth.Details{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, user := range []string{"u1", "u2", "u3", "u4", "u5"} {
+		e.enrol(user, "ES256")
+		if st, d, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", user, "AAAA-AAAA-AAAA-AAAA", nil, nil); st != 403 {
+			t.Fatalf("wrong code %d: %d %+v", i, st, d)
+		}
+	}
+	if st, d, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "zoe", codes[0], nil, nil); st != 429 || d.Error != "rate_limited" {
+		t.Fatalf("a right code from the IP over its limit: %d %+v, want 429 rate_limited", st, d)
+	}
+	// Outside the web (no client IP), the per-user limit alone applies.
+	if _, err := e.svc.MintRegistrationToken(ctx, "zoe", codes[0]); err != nil {
+		t.Fatalf("the same code through the Service: %v", err)
+	}
+}
+
 // TestRecovery_CodeInTheWebEndpoints: a code in Deviceauth-Token mints a
 // registration token once; the second use is refused as a failed step-up.
 func TestRecovery_CodeInTheWebEndpoints(t *testing.T) {

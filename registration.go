@@ -71,7 +71,8 @@ const (
 // is consumed. Otherwise ErrStepUpRequired: a stolen session alone cannot
 // enrol the thief's phone. A token minted without a step-up (the user had
 // no credential) enrols only a first device: once the user has a
-// credential, Register refuses it with ErrRegistrationFailed.
+// credential, Register refuses it with ErrRegistrationFailed. A recovery
+// code (see RecoveryCodes) stands in for the step-up token once.
 func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken string) (RegistrationGrant, error) {
 	if !validUserID(userID) {
 		return RegistrationGrant{}, ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
@@ -194,7 +195,8 @@ func (s *Service) Credentials(ctx context.Context, userID string) ([]Credential,
 // ActionRemoveAuthenticator challenge whose details are RemovalDetails of
 // this credential — so an approval to remove one device cannot remove
 // another — which is consumed; otherwise ErrStepUpRequired. That holds for
-// the user's last credential too: a session alone removes nothing. Removal
+// the user's last credential too: a session alone removes nothing. A
+// recovery code (see RecoveryCodes) stands in for the token once. Removal
 // takes effect at once: challenges the credential approved no longer
 // validate, and it can answer none. The user's devices, the removed one
 // included, are notified (NotificationCredentialRemoved), and
