@@ -62,6 +62,10 @@ type Config struct {
 
 	// MaxCredentialsPerUser caps each user's credentials. Default 10.
 	MaxCredentialsPerUser int
+	// RecoveryCodes is how many one-time recovery codes
+	// Service.RecoveryCodes issues. Default 0: none (the store must also
+	// implement store.RecoveryCodeStore).
+	RecoveryCodes int
 	// MaxBodyBytes caps request bodies. Default 64 KiB.
 	MaxBodyBytes int64
 	// WrongCodeLimit is how many validly signed wrong verification codes a
@@ -203,6 +207,10 @@ type RateLimits struct {
 	// IPv6 address (::ffff:a.b.c.d) counts as the IPv4 address it is.
 	IPv4Prefix int
 	IPv6Prefix int
+
+	// Recovery: recovery codes tried per user, and per client IP through
+	// the web endpoints. Default 5 per hour.
+	Recovery Rate
 }
 
 // Rate is Limit events per Window.
@@ -384,6 +392,7 @@ func (c *Config) setDefaults() error {
 		{"RateLimits.Pushes", &c.RateLimits.Pushes, Rate{10, time.Hour}},
 		{"RateLimits.QR", &c.RateLimits.QR, Rate{30, time.Minute}},
 		{"RateLimits.Ceremonies", &c.RateLimits.Ceremonies, Rate{60, time.Minute}},
+		{"RateLimits.Recovery", &c.RateLimits.Recovery, Rate{5, time.Hour}},
 	}
 	for _, r := range rates {
 		if r.r.Limit == 0 {

@@ -154,6 +154,26 @@ func (e *env) enrol(user, alg string) *device.Client {
 	return d
 }
 
+// stepUp returns the token of a challenge for action and details that d,
+// a device of user, approved with number matching.
+func (e *env) stepUp(d *device.Client, user, action string, details deviceauth.Details) string {
+	e.t.Helper()
+	res := e.track(user, action, details, true)
+	approve(e.t, d, res.ChallengeID, res.VerificationCode)
+	return res.Token
+}
+
+// addToken mints a registration token for another device of user, with a
+// step-up d approved.
+func (e *env) addToken(d *device.Client, user string) string {
+	e.t.Helper()
+	g, err := e.svc.MintRegistrationToken(context.Background(), user, e.stepUp(d, user, deviceauth.ActionAddAuthenticator, deviceauth.Details{}))
+	if err != nil {
+		e.t.Fatalf("MintRegistrationToken(%s) with a step-up: %v", user, err)
+	}
+	return g.Token
+}
+
 // track tracks action for user and fails the test unless a challenge was made.
 func (e *env) track(user, action string, details deviceauth.Details, code bool) deviceauth.TrackResult {
 	e.t.Helper()

@@ -35,6 +35,23 @@ const (
 	EventPasskeyClone            EventType = "passkey.clone" // a passkey's counter went backwards
 )
 
+// Event types of the device lifecycle.
+const (
+	// EventRegistrationRefused: a token minted for a first device was
+	// presented after the user had enrolled one (Reason not_first_device).
+	EventRegistrationRefused EventType = "registration.refused"
+	// EventEndOtherSessions: a credential was removed (or the user's
+	// credentials were reset or recovered); the application should end the
+	// user's other sessions, which deviceauth cannot see.
+	EventEndOtherSessions EventType = "sessions.endOthers"
+	// EventRecoveryCodesIssued: new recovery codes replaced the user's
+	// earlier ones.
+	EventRecoveryCodesIssued EventType = "recoveryCodes.issued"
+	// EventRecoveryCodeUsed: a recovery code stood in for a step-up
+	// (Action; Reason left=N, the codes that remain).
+	EventRecoveryCodeUsed EventType = "recoveryCode.used"
+)
+
 // Event is one thing that happened, for audit trails and metrics. It
 // carries IDs only — never tokens, nonces, codes, details or signatures.
 type Event struct {

@@ -228,8 +228,8 @@ func TestFlow_RemovedCredentialCannotAnswerPending(t *testing.T) {
 	d := e.enrol("alice", "ES256")
 	res := e.track("alice", "transfer", deviceauth.Details{}, false)
 	ch, _ := d.Challenge(ctx, res.ChallengeID)
-	if err := e.svc.RemoveCredential(ctx, "alice", d.CredentialID, ""); err != nil {
-		t.Fatalf("RemoveCredential of the only credential: %v", err)
+	if err := d.Remove(ctx); err != nil {
+		t.Fatalf("the only credential removing itself: %v", err)
 	}
 	if _, err := d.Approve(ctx, ch, ""); apiCode(err) != "invalid_response" {
 		t.Fatalf("removed credential approving: %v", err)

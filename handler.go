@@ -214,7 +214,7 @@ func (s *Service) handleRemoveSelf(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrNotFound)
 		return
 	}
-	if err := s.deleteCredential(r.Context(), dev.UserID, dev.CredentialID); err != nil {
+	if err := s.removeSelf(r.Context(), dev); err != nil {
 		writeError(w, err)
 		return
 	}

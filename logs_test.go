@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ import (
 // up to the block, store failure) with debug logging and checks no
 // log line or event carries a token, nonce, code, signature or details.
 func TestLogs_NoSecrets(t *testing.T) {
-	e := newEnv(t, func(c *deviceauth.Config) { c.WrongCodeLimit = 2 })
+	e := newEnv(t, func(c *deviceauth.Config) { c.WrongCodeLimit = 2; c.RecoveryCodes = 4 })
 	ctx := context.Background()
 	var secrets []string
 	g, err := e.svc.MintRegistrationToken(ctx, "alice", "")
@@ -118,6 +119,46 @@ func TestLogs_NoSecrets(t *testing.T) {
 	if _, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{ClientIP: qrIP}); !errorsIs(err, deviceauth.ErrRateLimited) {
 		t.Fatalf("a blocked creation: %v", err)
 	}
+	// The lifecycle: a first-device token refused after the first
+	// enrolment, a removal with step-up and one a device signs itself.
+	early, _ := e.svc.MintRegistrationToken(ctx, "carol", "")
+	secrets = append(secrets, early.Token)
+	carol := e.enrol("carol", "ES256")
+	if _, err := e.device("ES256").Register(ctx, early.Token, "thief", "android"); apiCode(err) != "registration_failed" {
+		t.Fatalf("the early token: %v", err)
+	}
+	addRes := e.track("carol", deviceauth.ActionAddAuthenticator, deviceauth.Details{}, true)
+	secrets = append(secrets, addRes.Token, `"`+addRes.VerificationCode+`"`)
+	approve(t, carol, addRes.ChallengeID, addRes.VerificationCode)
+	added, _ := e.svc.MintRegistrationToken(ctx, "carol", addRes.Token)
+	secrets = append(secrets, added.Token)
+	tablet := e.device("ES256")
+	tablet.Register(ctx, added.Token, "tablet", "android")
+	cs, _ := e.svc.Credentials(ctx, "carol")
+	i := slices.IndexFunc(cs, func(c deviceauth.Credential) bool { return c.ID == tablet.CredentialID })
+	rmRes := e.track("carol", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(cs[i]), true)
+	secrets = append(secrets, rmRes.Token, `"`+rmRes.VerificationCode+`"`)
+	approve(t, carol, rmRes.ChallengeID, rmRes.VerificationCode)
+	if err := e.svc.RemoveCredential(ctx, "carol", tablet.CredentialID, rmRes.Token); err != nil {
+		t.Fatal(err)
+	}
+	rcRes := e.track("carol", deviceauth.ActionRecoveryCodes, deviceauth.Details{}, true)
+	secrets = append(secrets, rcRes.Token, `"`+rcRes.VerificationCode+`"`)
+	approve(t, carol, rcRes.ChallengeID, rcRes.VerificationCode)
+	codes, err := e.svc.RecoveryCodes(ctx, "carol", rcRes.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, codes...)
+	e.svc.MintRegistrationToken(ctx, "carol", "ZZZZ-ZZZZ-ZZZZ-ZZZZ") // a wrong code
+	secrets = append(secrets, "ZZZZ-ZZZZ-ZZZZ-ZZZZ")
+	if g, err := e.svc.MintRegistrationToken(ctx, "carol", codes[0]); err != nil {
+		t.Fatal(err)
+	} else {
+		secrets = append(secrets, g.Token)
+	}
+	carol.Remove(ctx)
+
 	e.store.Fail.Store(true)
 	e.svc.Validate(ctx, deviceauth.ValidateRequest{Token: denied.Token, UserID: "bob", Action: "signIn"})
 	e.store.Fail.Store(false)
@@ -125,7 +166,9 @@ func TestLogs_NoSecrets(t *testing.T) {
 	logs := e.logs.String()
 	events := fmt.Sprintf("%+v", e.events.all())
 	if !strings.Contains(logs, res.ChallengeID) || !strings.Contains(logs, "challenge.wrongCode") ||
-		!strings.Contains(events, "method_not_admitted") || !strings.Contains(events, "wrong_code_limit") {
+		!strings.Contains(events, "method_not_admitted") || !strings.Contains(events, "wrong_code_limit") ||
+		!strings.Contains(logs, "registration.refused") || !strings.Contains(logs, "sessions.endOthers") ||
+		!strings.Contains(logs, "recoveryCode.used") {
 		t.Fatalf("the logs do not show the flow at all:\n%s", logs)
 	}
 	for _, s := range secrets {

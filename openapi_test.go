@@ -222,11 +222,11 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 	jsonHeader := map[string]string{"Content-Type": "application/json"}
 
 	// POST /v1/credentials
-	aliceTokens := mintTokens(t, e, "alice", 2)
 	alice := c.newDevice(e)
 	alice2 := c.newDevice(e)
-	c.Expect("register", 201, "", true, func() { alice.Register(ctx, aliceTokens[0], "phone", "ios") })
-	c.Expect("register a second device", 201, "", true, func() { alice2.Register(ctx, aliceTokens[1], "tablet", "android") })
+	c.Expect("register", 201, "", true, func() { alice.Register(ctx, mintTokens(t, e, "alice", 1)[0], "phone", "ios") })
+	aliceToken2 := e.addToken(alice.Client, "alice")
+	c.Expect("register a second device", 201, "", true, func() { alice2.Register(ctx, aliceToken2, "tablet", "android") })
 	if alice.CredentialID == "" || alice2.CredentialID == "" {
 		t.Fatal("registration failed")
 	}
@@ -251,11 +251,11 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 		registrationBody(t, "drt_UNKNOWNUNKNOWNUNKNOWN", func(map[string]any) {}), jsonHeader))
 	c.Expect("register: proof over another name", 403, "registration_failed", true, c.Send("POST", base+"/v1/credentials", reg(func(m map[string]any) { m["name"] = "other" }), jsonHeader))
 	c.Expect("register: oversize body", 413, "body_too_large", false, c.Send("POST", base+"/v1/credentials", huge, jsonHeader))
-	carolTokens := mintTokens(t, e, "carol", 3)
-	for i := range 2 {
-		c.Expect("register carol's device", 201, "", true, func() { c.newDevice(e).Register(ctx, carolTokens[i], "phone", "ios") })
-	}
-	c.Expect("register over the credential limit", 409, "credential_limit", true, func() { c.newDevice(e).Register(ctx, carolTokens[2], "phone", "ios") })
+	carol := c.newDevice(e)
+	c.Expect("register carol's device", 201, "", true, func() { carol.Register(ctx, mintTokens(t, e, "carol", 1)[0], "phone", "ios") })
+	carolTokens := []string{e.addToken(carol.Client, "carol"), e.addToken(carol.Client, "carol")}
+	c.Expect("register carol's device", 201, "", true, func() { c.newDevice(e).Register(ctx, carolTokens[0], "phone", "ios") })
+	c.Expect("register over the credential limit", 409, "credential_limit", true, func() { c.newDevice(e).Register(ctx, carolTokens[1], "phone", "ios") })
 	erinToken := mintTokens(t, e, "erin", 1)[0]
 	e.store.Fail.Store(true)
 	c.Expect("register: store down", 503, "unavailable", true, func() { c.newDevice(e).Register(ctx, erinToken, "phone", "ios") })
@@ -480,7 +480,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 	c.Expect("mint: bad user ID", 400, "invalid_request", true, web("POST", "/v1/web/registration-tokens", longUser, "", nil))
 	c.Expect("remove from the web: unknown credential", 404, "not_found", true, web("DELETE", "/v1/web/credentials/unknownCredential", "alice", "", nil))
 	c.Expect("remove from the web: another user's credential", 404, "not_found", true, web("DELETE", "/v1/web/credentials/"+bob.CredentialID, "alice", "", nil))
-	c.Expect("remove from the web: the last credential", 204, "", true, web("DELETE", "/v1/web/credentials/"+bob.CredentialID, "bob", "", nil))
+	c.Expect("remove from the web: the last credential, no step-up", 401, "challenge_required", true, web("DELETE", "/v1/web/credentials/"+bob.CredentialID, "bob", "", nil))
 
 	// POST /example/transfer (Require)
 	transfer := func(user, token, amount, payee string) func() {
@@ -537,11 +537,10 @@ func openapiRateLimits(t *testing.T, c *oasCheck) {
 		cfg.Passkeys = &webauthnPasskeys{}
 	})
 	gated := gatedServer(t, e)
-	tokens := mintTokens(t, e, "alice", 3)
-	alice, alice2 := c.newDevice(e), c.newDevice(e)
-	c.Expect("register", 201, "", true, func() { alice.Register(ctx, tokens[0], "phone", "ios") })
-	c.Expect("register", 201, "", true, func() { alice2.Register(ctx, tokens[1], "tablet", "ios") })
-	c.Expect("register over the rate", 429, "rate_limited", true, func() { c.newDevice(e).Register(ctx, tokens[2], "phone", "ios") })
+	alice := c.newDevice(e)
+	c.Expect("register", 201, "", true, func() { alice.Register(ctx, mintTokens(t, e, "alice", 1)[0], "phone", "ios") })
+	c.Expect("register", 201, "", true, func() { c.newDevice(e).Register(ctx, mintTokens(t, e, "bob", 1)[0], "tablet", "ios") })
+	c.Expect("register over the rate", 429, "rate_limited", true, func() { c.newDevice(e).Register(ctx, mintTokens(t, e, "carol", 1)[0], "phone", "ios") })
 
 	res := e.track("alice", "transfer", deviceauth.Details{}, false) // the user's one challenge
 	var ch device.Challenge
@@ -556,7 +555,7 @@ func openapiRateLimits(t *testing.T, c *oasCheck) {
 	base := e.srv.URL + "/deviceauth"
 	user := map[string]string{"X-User": "alice"}
 	c.Expect("mint: challenges over the rate", 429, "rate_limited", true, c.Send("POST", base+"/v1/web/registration-tokens", "", user))
-	c.Expect("remove from the web: challenges over the rate", 429, "rate_limited", true, c.Send("DELETE", base+"/v1/web/credentials/"+alice2.CredentialID, "", user))
+	c.Expect("remove from the web: challenges over the rate", 429, "rate_limited", true, c.Send("DELETE", base+"/v1/web/credentials/"+alice.CredentialID, "", user))
 	c.Expect("gated: challenges over the rate", 429, "rate_limited", true, c.Send("POST", gated+"/example/transfer", `{"amount":"10","payee":"Bob"}`,
 		map[string]string{"X-User": "alice", "Content-Type": "application/json"}))
 	c.Expect("passkey step-up: responses over the rate", 429, "rate_limited", true, c.Send("POST", base+"/v1/web/challenges/"+res.ChallengeID+"/passkey",

@@ -73,6 +73,9 @@ type Ceremony struct {
 	Data      []byte // the caller's state (go-webauthn session data)
 	ExpiresAt time.Time
 	finished  bool // set by FinishCeremony: only a finished ceremony grants anything
+	// firstDevice: a passkey registration begun without a step-up (the user
+	// had no credential) adds a passkey only while the user has none.
+	firstDevice bool
 }
 
 // LimitCeremonies counts a ceremony begun by the client at ip against
@@ -93,10 +96,18 @@ const (
 // are never shown to devices.
 const ceremonyMethod = "CEREMONY"
 
+// firstDeviceMethod, among a ceremony record's methods, marks a passkey
+// registration begun without a step-up.
+const firstDeviceMethod = "FIRST_DEVICE"
+
 // BeginCeremony stores data for a ceremony of kind for userID ("" when
 // nobody is known yet) and returns its ID, to be kept by the browser in
 // an HttpOnly cookie.
 func (s *Service) BeginCeremony(ctx context.Context, kind, userID string, data []byte) (Ceremony, error) {
+	return s.beginCeremony(ctx, kind, userID, data, false)
+}
+
+func (s *Service) beginCeremony(ctx context.Context, kind, userID string, data []byte, firstDevice bool) (Ceremony, error) {
 	if !protocol.ValidAction(kind) {
 		return Ceremony{}, ErrInvalidRequest.withMessage("a ceremony kind is 1 to 64 characters of [A-Za-z0-9_.:-]")
 	}
@@ -108,6 +119,9 @@ func (s *Service) BeginCeremony(ctx context.Context, kind, userID string, data [
 	ch := store.Challenge{
 		ID: id, UserID: userID, Action: kind, State: store.StateUnclaimed, Method: ceremonyMethod,
 		Methods: []string{ceremonyMethod}, Nonce: newNonce(), Passkey: data, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+	}
+	if firstDevice {
+		ch.Methods = append(ch.Methods, firstDeviceMethod)
 	}
 	if _, err := s.store.CreateChallenge(ctx, ch, now); err != nil {
 		return Ceremony{}, s.storeFailed(ctx, err)
@@ -140,13 +154,16 @@ func (s *Service) FinishCeremony(ctx context.Context, id, kind, userID string) (
 		}
 		return Ceremony{}, s.storeFailed(ctx, err)
 	}
-	return Ceremony{ID: id, Kind: kind, UserID: userID, Data: ch.Passkey, ExpiresAt: ch.ExpiresAt, finished: true}, nil
+	return Ceremony{ID: id, Kind: kind, UserID: userID, Data: ch.Passkey, ExpiresAt: ch.ExpiresAt, finished: true,
+		firstDevice: slices.Contains(ch.Methods, firstDeviceMethod)}, nil
 }
 
 // BeginPasskeyRegistration starts adding a passkey for userID under the
 // rules of MintRegistrationToken: when the user already has a credential,
 // stepUpToken must be an approved addAuthenticator challenge's token (it is
-// consumed), else ErrStepUpRequired. data is the caller's ceremony state.
+// consumed), else ErrStepUpRequired; begun without one, it adds a passkey
+// only while the user still has no credential. data is the caller's
+// ceremony state.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, stepUpToken string, data []byte) (Ceremony, error) {
 	if !validUserID(userID) {
 		return Ceremony{}, ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
@@ -160,7 +177,7 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, stepUpTo
 			return Ceremony{}, err
 		}
 	}
-	return s.BeginCeremony(ctx, CeremonyPasskeyRegistration, userID, data)
+	return s.beginCeremony(ctx, CeremonyPasskeyRegistration, userID, data, len(creds) == 0)
 }
 
 // PasskeyRegistration is a verified WebAuthn registration.
@@ -192,7 +209,14 @@ func (s *Service) AddPasskey(ctx context.Context, c Ceremony, p PasskeyRegistrat
 		ID: PasskeyCredentialID(p.RawID), UserID: c.UserID, Kind: store.KindPasskey, Name: p.Name, Platform: "passkey",
 		CreatedAt: now, SignCount: p.SignCount, Flags: p.Flags, Passkey: p.Data,
 	}
-	switch err := s.store.CreateCredential(ctx, cred, s.cfg.MaxCredentialsPerUser); {
+	limit := s.cfg.MaxCredentialsPerUser
+	if c.firstDevice {
+		limit = 1 // as Register does for a first-device token
+	}
+	switch err := s.store.CreateCredential(ctx, cred, limit); {
+	case errors.Is(err, store.ErrLimit) && c.firstDevice:
+		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: cred.UserID, ClientIP: p.ClientIP, Reason: "not_first_device"})
+		return Credential{}, ErrRegistrationFailed.with(err)
 	case errors.Is(err, store.ErrLimit):
 		return Credential{}, ErrCredentialLimit.with(err)
 	case errors.Is(err, store.ErrConflict):

@@ -182,8 +182,14 @@ func TestPasskey_StepUp(t *testing.T) {
 	if creds, _ := e.svc.Credentials(ctx, "alice"); !creds[0].CloneWarning {
 		t.Fatal("a later sign-in cleared the clone warning")
 	}
-	// A removed passkey approves nothing.
-	if err := e.svc.RemoveCredential(ctx, "alice", cred.ID, ""); err != nil {
+	// The user's only passkey is removed with its own approval, not by
+	// the session alone; then it approves nothing.
+	if err := e.svc.RemoveCredential(ctx, "alice", cred.ID, ""); !errors.Is(err, deviceauth.ErrStepUpRequired) {
+		t.Fatalf("removing the only passkey without step-up: %v, want step_up_required", err)
+	}
+	rm := e.track("alice", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(cred), false)
+	approveByPasskey(t, e, "alice", rm.ChallengeID, cred, 11)
+	if err := e.svc.RemoveCredential(ctx, "alice", cred.ID, rm.Token); err != nil {
 		t.Fatal(err)
 	}
 	if err := respond(next.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge2(t, e, next.ChallengeID), SignCount: 9}); err == nil {

@@ -39,6 +39,13 @@ const (
 	// NotificationCredentialAdded: a new credential was added to the
 	// account; the other devices may warn the user.
 	NotificationCredentialAdded NotificationType = "credential.added"
+	// NotificationCredentialRemoved: a credential was removed from the
+	// account (RemovedCredentialID); the other devices may warn the user,
+	// and the removed device learns it was signed out.
+	NotificationCredentialRemoved NotificationType = "credential.removed"
+	// NotificationRecoveryCodeUsed: a recovery code was used on the
+	// account; the devices may warn the user.
+	NotificationRecoveryCodeUsed NotificationType = "recoveryCode.used"
 )
 
 // Notification is what a Notifier sends. It never carries details,
@@ -51,6 +58,12 @@ type Notification struct {
 	CredentialIDs []string `json:"credentialIds"`
 	// NewCredentialID is the credential added (NotificationCredentialAdded).
 	NewCredentialID string `json:"newCredentialId,omitempty"`
+	// RemovedCredentialID is the credential removed
+	// (NotificationCredentialRemoved). RemovedPushToken is its push token,
+	// which PushTokens no longer knows, when it did not remove itself: a
+	// device address for the Notifier, not a secret of the account.
+	RemovedCredentialID string `json:"removedCredentialId,omitempty"`
+	RemovedPushToken    string `json:"removedPushToken,omitempty"`
 }
 
 // pushRules applies the push flow (docs/architecture.md#flows) and the push-fatigue defences to a push
@@ -90,7 +103,7 @@ func (s *Service) pushRules(ctx context.Context, ch store.Challenge, creds []sto
 
 // notify hands n to the Notifier on a goroutine the Service owns.
 func (s *Service) notify(n Notification, userID string) {
-	if s.cfg.Notifier == nil || len(n.CredentialIDs) == 0 {
+	if s.cfg.Notifier == nil || (len(n.CredentialIDs) == 0 && n.RemovedPushToken == "") {
 		return
 	}
 	n.EventID = "ev_" + protocol.NewID()

@@ -79,7 +79,10 @@ const (
 // credential, stepUpToken must be the token of a challenge for
 // ActionAddAuthenticator (empty details) that the user's device approved; it
 // is consumed. Otherwise ErrStepUpRequired: a stolen session alone cannot
-// enrol the thief's phone.
+// enrol the thief's phone. A token minted without a step-up (the user had
+// no credential) enrols only a first device: once the user has a
+// credential, Register refuses it with ErrRegistrationFailed. A recovery
+// code (see RecoveryCodes) stands in for the step-up token once.
 func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken string) (RegistrationGrant, error) {
 	if !validUserID(userID) {
 		return RegistrationGrant{}, ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
@@ -95,7 +98,10 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 	}
 	token, hash := newRegistrationToken()
 	now := s.now()
-	rt := store.RegistrationToken{Hash: hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RegistrationTokenTTL)}
+	// Minted without a step-up, the token enrols only a first device:
+	// Register re-checks that in the store call that creates the credential.
+	rt := store.RegistrationToken{Hash: hash, UserID: userID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RegistrationTokenTTL),
+		FirstDevice: len(creds) == 0}
 	if err := s.store.PutRegistrationToken(ctx, rt); err != nil {
 		return RegistrationGrant{}, s.storeFailed(ctx, err)
 	}
@@ -153,7 +159,17 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: pushToken, CreatedAt: now,
 		Attestation: attJSON,
 	}
-	switch err := s.store.CreateCredential(ctx, c, s.cfg.MaxCredentialsPerUser); {
+	limit := s.cfg.MaxCredentialsPerUser
+	if rt.FirstDevice {
+		// The token was minted without a step-up because the user had no
+		// credential: it enrols only while that is still so, checked in the
+		// same atomic step as the insert (a limit of one).
+		limit = 1
+	}
+	switch err := s.store.CreateCredential(ctx, c, limit); {
+	case errors.Is(err, store.ErrLimit) && rt.FirstDevice:
+		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: rt.UserID, ClientIP: reg.ClientIP.String(), Reason: "not_first_device"})
+		return Credential{}, ErrRegistrationFailed.with(err)
 	case errors.Is(err, store.ErrLimit):
 		return Credential{}, ErrCredentialLimit.with(err)
 	case err != nil:
@@ -216,13 +232,17 @@ func (s *Service) Credentials(ctx context.Context, userID string) ([]Credential,
 }
 
 // RemoveCredential removes userID's credential credentialID, as asked from
-// the web. While the user has other credentials, stepUpToken must be the
-// token of an approved ActionRemoveAuthenticator challenge whose details
-// are RemovalDetails of this credential — so an approval to remove one
-// device cannot remove another — which is consumed; otherwise
-// ErrStepUpRequired. Removal takes effect at
-// once: challenges the credential approved no longer validate, and it can
-// answer none. ErrNotFound when the user has no such credential.
+// the web. stepUpToken must be the token of an approved
+// ActionRemoveAuthenticator challenge whose details are RemovalDetails of
+// this credential — so an approval to remove one device cannot remove
+// another — which is consumed; otherwise ErrStepUpRequired. That holds for
+// the user's last credential too: a session alone removes nothing. A
+// recovery code (see RecoveryCodes) stands in for the token once. Removal
+// takes effect at once: challenges the credential approved no longer
+// validate, and it can answer none. The user's devices, the removed one
+// included, are notified (NotificationCredentialRemoved), and
+// EventCredentialRemoved and EventEndOtherSessions are emitted.
+// ErrNotFound when the user has no such credential.
 func (s *Service) RemoveCredential(ctx context.Context, userID, credentialID, stepUpToken string) error {
 	if !validUserID(userID) || !protocol.ValidID(credentialID) {
 		return ErrNotFound
@@ -235,12 +255,24 @@ func (s *Service) RemoveCredential(ctx context.Context, userID, credentialID, st
 	if i < 0 {
 		return ErrNotFound
 	}
-	if len(creds) > 1 {
-		if err := s.stepUp(ctx, userID, ActionRemoveAuthenticator, stepUpToken, RemovalDetails(publicCredential(creds[i]))); err != nil {
-			return err
-		}
+	if err := s.stepUp(ctx, userID, ActionRemoveAuthenticator, stepUpToken, RemovalDetails(publicCredential(creds[i]))); err != nil {
+		return err
 	}
-	return s.deleteCredential(ctx, userID, credentialID)
+	return s.deleteCredential(ctx, creds, creds[i], "")
+}
+
+// removeSelf removes the credential of dev at its own signed request: the
+// signature is proof enough, no step-up.
+func (s *Service) removeSelf(ctx context.Context, dev DeviceIdentity) error {
+	creds, err := s.store.ListCredentials(ctx, dev.UserID)
+	if err != nil {
+		return s.storeFailed(ctx, err)
+	}
+	i := slices.IndexFunc(creds, func(c store.Credential) bool { return c.ID == dev.CredentialID })
+	if i < 0 {
+		return ErrNotFound
+	}
+	return s.deleteCredential(ctx, creds, creds[i], removedBySelf)
 }
 
 // removalDetails returns RemovalDetails of userID's credential id.
@@ -257,17 +289,30 @@ func (s *Service) removalDetails(ctx context.Context, userID, id string) (Detail
 	return Details{}, ErrNotFound
 }
 
-// deleteCredential deletes a credential and reports it.
-func (s *Service) deleteCredential(ctx context.Context, userID, credentialID string) error {
-	switch err := s.store.DeleteCredential(ctx, userID, credentialID); {
+// deleteCredential deletes c, one of creds (the user's credentials as read
+// before), and reports it: an event, the application told to end the
+// user's other sessions, and a notification to the user's devices — the
+// remaining ones, and the removed one through its push token unless it
+// asked for the removal itself. reason says how the removal was authorised.
+func (s *Service) deleteCredential(ctx context.Context, creds []store.Credential, c store.Credential, reason string) error {
+	switch err := s.store.DeleteCredential(ctx, c.UserID, c.ID); {
 	case errors.Is(err, store.ErrNotFound):
 		return ErrNotFound
 	case err != nil:
 		return s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventCredentialRemoved, UserID: userID, CredentialID: credentialID})
+	s.emit(ctx, Event{Type: EventCredentialRemoved, UserID: c.UserID, CredentialID: c.ID, Reason: reason})
+	s.emit(ctx, Event{Type: EventEndOtherSessions, UserID: c.UserID, CredentialID: c.ID, Reason: string(EventCredentialRemoved)})
+	n := Notification{Type: NotificationCredentialRemoved, CredentialIDs: deviceIDs(creds, c.ID), RemovedCredentialID: c.ID}
+	if reason != removedBySelf && c.Kind == store.KindDevice {
+		n.RemovedPushToken = c.PushToken
+	}
+	s.notify(n, c.UserID)
 	return nil
 }
+
+// removedBySelf is the reason of a removal the device signed itself.
+const removedBySelf = "self"
 
 // RemovalDetails are the details of the removeAuthenticator step-up that
 // removes c: the device shows which credential is being removed, and the
@@ -281,14 +326,24 @@ func RemovalDetails(c Credential) Details {
 	return d
 }
 
-// stepUp validates and consumes a step-up token for action with details;
-// any failure is ErrStepUpRequired, except a store failure.
+// stepUp validates and consumes a step-up token for action with details,
+// or spends a recovery code in its place (RecoveryCodes); any failure is
+// ErrStepUpRequired, except a store failure or a rate limit.
 func (s *Service) stepUp(ctx context.Context, userID, action, token string, details Details) error {
+	if isRecoveryCode(token) {
+		return s.useRecoveryCode(ctx, userID, action, token)
+	}
+	return s.approvedStepUp(ctx, userID, action, token, details, !s.cfg.ApproveOnly)
+}
+
+// approvedStepUp validates and consumes the token of an approved step-up
+// challenge for action with details, made with number matching when code.
+func (s *Service) approvedStepUp(ctx context.Context, userID, action, token string, details Details, code bool) error {
 	if token == "" {
 		return ErrStepUpRequired
 	}
 	v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: userID, Action: action, Details: details,
-		VerificationCode: !s.cfg.ApproveOnly})
+		VerificationCode: code})
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			return err

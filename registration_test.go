@@ -151,9 +151,13 @@ func TestStepUp_RemovingACredential(t *testing.T) {
 	if len(creds) != 1 || creds[0].ID != first.CredentialID {
 		t.Fatalf("credentials after removal: %+v", creds)
 	}
-	// The last credential goes without step-up.
-	if err := e.svc.RemoveCredential(ctx, "alice", first.CredentialID, ""); err != nil {
-		t.Fatalf("removing the last credential: %v", err)
+	// The last credential needs a step-up like any other.
+	if err := e.svc.RemoveCredential(ctx, "alice", first.CredentialID, ""); !errors.Is(err, deviceauth.ErrStepUpRequired) {
+		t.Fatalf("removing the last credential without step-up: %v, want step_up_required", err)
+	}
+	last := e.stepUp(first, "alice", deviceauth.ActionRemoveAuthenticator, deviceauth.RemovalDetails(byID[first.CredentialID]))
+	if err := e.svc.RemoveCredential(ctx, "alice", first.CredentialID, last); err != nil {
+		t.Fatalf("removing the last credential with step-up: %v", err)
 	}
 	if n := e.events.count(deviceauth.EventCredentialRemoved); n != 2 {
 		t.Fatalf("%d removal events, want 2", n)

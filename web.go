@@ -82,7 +82,7 @@ func (s *Service) handleMint(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	g, err := s.MintRegistrationToken(r.Context(), user, r.Header.Get(TokenHeader))
+	g, err := s.MintRegistrationToken(withClientIP(r.Context(), s.ClientIP(r)), user, r.Header.Get(TokenHeader))
 	if isStepUp(err) {
 		s.stepUpDenial(w, r, user, ActionAddAuthenticator, Details{})
 		return
@@ -118,7 +118,7 @@ func (s *Service) handleRemoveCredential(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	id := r.PathValue("id")
-	err := s.RemoveCredential(r.Context(), user, id, r.Header.Get(TokenHeader))
+	err := s.RemoveCredential(withClientIP(r.Context(), s.ClientIP(r)), user, id, r.Header.Get(TokenHeader))
 	if isStepUp(err) {
 		d, lerr := s.removalDetails(r.Context(), user, id)
 		if lerr != nil {

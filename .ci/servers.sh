@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Installs the browser and a JDK and starts the real servers the tests need on this
+# Installs the browser and a JDK, and starts the real servers the tests need on this
 # machine, and exports the variables that point the tests at them. Sourced
 # by .ci/run; also usable by hand: `source .ci/servers.sh`. Installs
-# Chromium, a headless JDK, PostgreSQL and Redis with apt-get when they are missing (as on
+# Chromium, a JDK, PostgreSQL and Redis with apt-get when they are missing (as on
 # a fresh machine). Stops only what it started, by pid file.
 
 DEVICEAUTH_RUN_DIR=${DEVICEAUTH_RUN_DIR:-/tmp/deviceauth-ci}
 mkdir -p "$DEVICEAUTH_RUN_DIR"
 
 apt_updated=0
+# Pid files of the servers this sourcing started (not of ones it found
+# running, even when an earlier run started them from the same directory).
+deviceauth_started=()
 ensure_pkg() { # ensure_pkg BINARY PACKAGE...
 	command -v "$1" >/dev/null 2>&1 && return 0
 	ls /usr/lib/postgresql/*/bin/"$1" >/dev/null 2>&1 && return 0
@@ -30,7 +33,7 @@ wait_for() { # wait_for DESCRIPTION COMMAND...: up to 30 s
 # Headless Chromium for the browser tests (Debian's package).
 ensure_pkg chromium chromium
 
-# A JDK for the Java reference client's test (clients/java): javac and java.
+# A JDK (17 or later) for the Java reference client's test under clients/java.
 ensure_pkg javac default-jdk-headless
 
 # PostgreSQL: the machine's own, started when it is not answering.
@@ -55,6 +58,7 @@ ensure_pkg redis-server redis-server
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
 		--pidfile "$DEVICEAUTH_RUN_DIR/redis-6379.pid" --logfile "$DEVICEAUTH_RUN_DIR/redis-6379.log"
+	deviceauth_started+=("$DEVICEAUTH_RUN_DIR/redis-6379.pid")
 	wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
 fi
 export DEVICEAUTH_REDIS_URL=${DEVICEAUTH_REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -68,6 +72,7 @@ for p in $cluster_ports; do
 		redis-server --port "$p" --cluster-enabled yes --cluster-config-file "$d/nodes.conf" --dir "$d" \
 			--save '' --appendonly no --bind 127.0.0.1 --daemonize yes --pidfile "$d/pid" --logfile "$d/log" \
 			--maxmemory-policy noeviction
+		deviceauth_started+=("$d/pid")
 		wait_for "Redis $p" redis-cli -h 127.0.0.1 -p "$p" ping
 	fi
 done
@@ -77,13 +82,11 @@ if ! redis-cli -h 127.0.0.1 -p 7100 cluster info 2>/dev/null | grep -q 'cluster_
 fi
 export DEVICEAUTH_REDIS_CLUSTER_ADDRS=${DEVICEAUTH_REDIS_CLUSTER_ADDRS:-127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102}
 
-# Stops the servers this script started (by pid file); the machine's own
-# PostgreSQL and Redis are left as they were.
+# Stops the servers this sourcing started (by pid file); servers that were
+# already answering, the machine's own or another run's, are left as they were.
 deviceauth_stop_servers() {
-	for p in $cluster_ports; do
-		f="$DEVICEAUTH_RUN_DIR/cluster-$p/pid"
+	local f
+	for f in "${deviceauth_started[@]}"; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
 	done
-	f="$DEVICEAUTH_RUN_DIR/redis-6379.pid"
-	[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
 }

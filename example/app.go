@@ -55,6 +55,7 @@ type App struct {
 	log       *slog.Logger
 	handler   http.Handler
 	passkeys  *passkey.Passkeys // nil when BaseURL cannot have passkeys (passkey.go)
+	sessions  *sessionEnds      // ends the user's other sessions (recovery.go)
 }
 
 const (
@@ -93,6 +94,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 	cookies.Options = &sessions.Options{Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: u.Scheme == "https"}
 	cookies.MaxAge(int(sessionMaxAge / time.Second))
 	users := gorillasession.New(cookies, sessionName, gorillasession.WithLogger(cfg.Logger))
+	ends := newSessionEnds(cookies)
 
 	publicURL := base + "/deviceauth"
 	pk, err := newPasskeys(u, cfg.Key, cfg.Logger)
@@ -108,7 +110,13 @@ func NewApp(cfg AppConfig) (*App, error) {
 		// Sign in with your phone (qr-signin.js): QR codes rendered as
 		// PNGs, and a completed QR sign-in starts a new session.
 		QRCode: qrcode.PNG,
-		SignIn: users.SignIn,
+		SignIn: func(w http.ResponseWriter, r *http.Request, user string) error {
+			return ends.signIn(users, w, r, user)
+		},
+		// Recovery codes for a lost phone (recovery.go), and the user's
+		// other sessions ended when a device is removed or a code used.
+		RecoveryCodes: 8,
+		OnEvent:       ends.onEvent,
 		// Pushes are logged (push.go): IDs only.
 		Notifier: logNotifier(cfg.Logger),
 		// A phone that denies with reason not_me mutes pushes to the user
@@ -126,7 +134,7 @@ func NewApp(cfg AppConfig) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{publicURL: publicURL, svc: svc, users: users, pages: pages, log: cfg.Logger, passkeys: pk}
+	a := &App{publicURL: publicURL, svc: svc, users: users, pages: pages, log: cfg.Logger, passkeys: pk, sessions: ends}
 	a.handler = a.routes()
 	return a, nil
 }
@@ -145,6 +153,7 @@ func (a *App) routes() http.Handler {
 	app.HandleFunc("POST /signout", a.signOut)
 	app.HandleFunc("GET /devices", a.devices)
 	app.HandleFunc("POST /devices/add", a.addDevice)
+	app.HandleFunc("POST /devices/recovery-codes", a.recoveryCodes)
 	app.HandleFunc("POST /devices/{id}/remove", a.removeDevice)
 	app.HandleFunc("POST /devices/{id}/rename", a.renameDevice)
 	app.HandleFunc("GET /transfer", a.transferForm)
@@ -227,7 +236,7 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// SignIn starts a new session, so a session planted before sign-in is
 	// not reused.
-	if err := a.users.SignIn(w, r, name); err != nil {
+	if err := a.sessions.signIn(a.users, w, r, name); err != nil {
 		a.serviceProblem(w, r, err)
 		return
 	}
@@ -249,6 +258,15 @@ func (a *App) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if err != nil {
 		a.serviceProblem(w, r, err)
 		return "", false
+	}
+	if user != "" && a.sessions.endedFor(r, user) {
+		// A device was removed or a recovery code used since this session
+		// began: it ends (deviceauth's EventEndOtherSessions).
+		if err := a.users.SignOut(w, r); err != nil {
+			a.serviceProblem(w, r, err)
+			return "", false
+		}
+		user = ""
 	}
 	if user == "" {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -331,7 +349,7 @@ func parsePages() (map[string]*template.Template, error) {
 		},
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "home", "devices", "enrol", "challenge", "transfer", "sent", "problem", "phone"} {
+	for _, name := range []string{"signin", "home", "devices", "enrol", "challenge", "transfer", "sent", "problem", "phone", "recovery"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("example: page %s: %w", name, err)

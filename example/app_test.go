@@ -442,9 +442,14 @@ func TestDemo_AddingAndRemovingDevicesNeedsAStepUp(t *testing.T) {
 		t.Fatalf("the removed phone: exit %d, stderr %q; want 1 and unauthorized", code, errOut)
 	}
 
-	// The last device goes without a step-up.
-	if p = b.post("/devices/"+id1+"/remove", nil); p.status != http.StatusSeeOther {
-		t.Fatalf("remove the last device: %d, want 303; body:\n%s", p.status, p.body)
+	// The last device needs an approval too: a session alone removes
+	// nothing.
+	p = b.post("/devices/"+id1+"/remove", nil)
+	p.want(t, "remove the last device", http.StatusUnauthorized, "Remove")
+	token = find(t, tokenInPage, p.body)
+	approveOnPhone(t, phone1, find(t, approveInPage, p.body), find(t, codeInPage, p.body))
+	if p = b.post("/devices/"+id1+"/remove", url.Values{tokenField: {token}}); p.status != http.StatusSeeOther {
+		t.Fatalf("remove the last device after approval: %d, want 303; body:\n%s", p.status, p.body)
 	}
 	b.get("/devices").want(t, "no device left", http.StatusOK, "No device yet.")
 }

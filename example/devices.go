@@ -91,6 +91,10 @@ func (a *App) addDevice(w http.ResponseWriter, r *http.Request) {
 		a.serviceProblem(w, r, err)
 		return
 	}
+	if err := a.sessions.stamp(w, r); err != nil { // this session stays if a recovery code ended the others
+		a.serviceProblem(w, r, err)
+		return
+	}
 	a.render(w, http.StatusOK, "enrol", enrolView{frame: frame{Title: "Add a device", User: user},
 		Token: grant.Token, ExpiresAt: grant.ExpiresAt,
 		Command: deviceCommand + " enrol -server " + a.publicURL + " -token " + grant.Token})
@@ -121,6 +125,10 @@ func (a *App) removeDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		a.serviceProblem(w, r, err)
+		return
+	}
+	if err := a.sessions.stamp(w, r); err != nil { // the removal ended the user's other sessions, not this one
 		a.serviceProblem(w, r, err)
 		return
 	}

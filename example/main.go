@@ -23,6 +23,9 @@
 //   - MintRegistrationToken and RemoveCredential with their step-up: adding
 //     or removing a device while you have one needs its approval;
 //     RenameCredential;
+//   - recovery codes (Config.RecoveryCodes, Service.RecoveryCodes) shown
+//     once, "I lost my phone", and the user's other sessions ended on
+//     EventEndOtherSessions;
 //   - adapters/gorillasession for who is signed in;
 //   - the device endpoints mounted at /deviceauth/, with Config.PublicURL
 //     set from the real listening address (so -addr 127.0.0.1:0 works);

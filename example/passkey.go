@@ -81,5 +81,7 @@ func (a *App) passkeyRoutes(root *http.ServeMux) {
 	if a.passkeys == nil {
 		return
 	}
-	root.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", a.passkeys.Handler(a.svc, a.users.SignIn, a.users)))
+	root.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", a.passkeys.Handler(a.svc, func(w http.ResponseWriter, r *http.Request, user string) error {
+		return a.sessions.signIn(a.users, w, r, user)
+	}, a.users)))
 }

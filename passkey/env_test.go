@@ -41,6 +41,9 @@ type env struct {
 	auth   *softAuthenticator
 	// signIns counts SignInFunc calls.
 	signIns atomic.Int64
+	// store is the Service's, to remove a credential as the web would
+	// after a step-up.
+	store *memstore.Store
 }
 
 func newEnv(t testing.TB, edit ...func(*passkey.Config)) *env {
@@ -56,6 +59,7 @@ func newEnv(t testing.TB, edit ...func(*passkey.Config)) *env {
 	}
 	e := &env{t: t, pk: pk, clock: &clock{now: time.Now()}, events: &events{}, auth: &softAuthenticator{origin: testOrigin}}
 	st := memstore.New()
+	e.store = st
 	users := deviceauth.UserResolverFunc(func(r *http.Request) (string, error) {
 		c, err := r.Cookie(sessionCookie)
 		if err != nil {

@@ -260,7 +260,7 @@ func TestFinishLogin_RemovedPasskeyRejected(t *testing.T) {
 	cred, pub := e.browser().signInAs("alice").register(e.auth, "")
 	b := e.browser()
 	opts := b.loginOptions("")
-	if err := e.svc.RemoveCredential(context.Background(), "alice", pub.ID, ""); err != nil {
+	if err := e.store.DeleteCredential(context.Background(), "alice", pub.ID); err != nil {
 		t.Fatal(err)
 	}
 	if res := b.post(loginPath, e.auth.get(t, cred, opts.body)); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
@@ -435,7 +435,7 @@ func TestStepUp_CloneAndRemovedPasskey(t *testing.T) {
 	if n := e.events.count(deviceauth.EventPasskeyClone); n != 1 {
 		t.Fatalf("%d clone events, want 1", n)
 	}
-	if err := e.svc.RemoveCredential(context.Background(), "alice", pub.ID, ""); err != nil {
+	if err := e.store.DeleteCredential(context.Background(), "alice", pub.ID); err != nil {
 		t.Fatal(err)
 	}
 	if res := alice.post(stepUpPath(second.ChallengeID), e.auth.get(t, cred, opts.body)); res.status < 400 {

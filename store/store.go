@@ -271,6 +271,20 @@ type RegistrationTokenStore interface {
 	ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (RegistrationToken, error)
 }
 
+// RecoveryCodeStore keeps users' recovery codes, by hash only. It is
+// optional: a Service over a store without it issues no recovery codes.
+// Every method is one atomic step.
+type RecoveryCodeStore interface {
+	// ReplaceRecoveryCodes makes hashes userID's recovery codes, revoking
+	// every earlier one; no hashes removes them all.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error
+	// UseRecoveryCode deletes userID's code with the given hash and
+	// returns how many remain. ErrNotFound when the user has no such code
+	// (never issued, used, or revoked). Of N racing callers exactly one
+	// succeeds.
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte) (remaining int, err error)
+}
+
 // CounterStore keeps fixed-window counters (rate limits, wrong codes) and a
 // nonce cache.
 type CounterStore interface {
@@ -472,6 +486,11 @@ type RegistrationToken struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// FirstDevice: the token was minted without a step-up because the user
+	// had no credential, so it may enrol only while the user still has
+	// none (the Service creates the credential with a limit of one).
+	// Tokens stored by releases before it read as false.
+	FirstDevice bool
 }
 
 // SameKinds reports whether a and b hold the same credential kinds, as

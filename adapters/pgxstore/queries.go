@@ -211,10 +211,10 @@ func newQueries(schema string) queries {
 			UNION ALL
 			SELECT false, * FROM unchanged`),
 
-		putToken: r.Replace(`INSERT INTO {s}.registration_tokens (hash, user_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING`),
+		putToken: r.Replace(`INSERT INTO {s}.registration_tokens (hash, user_id, created_at, expires_at, first_device)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hash) DO NOTHING`),
 		consumeToken: r.Replace(`DELETE FROM {s}.registration_tokens WHERE hash = $1 AND expires_at > $2
-			RETURNING user_id, created_at, expires_at`),
+			RETURNING user_id, created_at, expires_at, first_device`),
 
 		// A window that has ended starts again inside the statement.
 		incrementCounter: r.Replace(`INSERT INTO {s}.counters AS c (key, value, window_end) VALUES ($1, 1, $2)

@@ -16,7 +16,7 @@ func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationTo
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, s.q.putToken, t.Hash, t.UserID, t.CreatedAt, t.ExpiresAt)
+	tag, err := s.pool.Exec(ctx, s.q.putToken, t.Hash, t.UserID, t.CreatedAt, t.ExpiresAt, t.FirstDevice)
 	if err != nil {
 		return wrap("put registration token", err)
 	}
@@ -34,7 +34,7 @@ func (s *Store) ConsumeRegistrationToken(ctx context.Context, hash []byte, now t
 		return store.RegistrationToken{}, err
 	}
 	t := store.RegistrationToken{Hash: bytes.Clone(hash)}
-	err := s.pool.QueryRow(ctx, s.q.consumeToken, hash, now).Scan(&t.UserID, &t.CreatedAt, &t.ExpiresAt)
+	err := s.pool.QueryRow(ctx, s.q.consumeToken, hash, now).Scan(&t.UserID, &t.CreatedAt, &t.ExpiresAt, &t.FirstDevice)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.RegistrationToken{}, store.ErrNotFound
 	}

@@ -55,6 +55,9 @@ const (
 	fieldSignCount   = "sc"
 	fieldFlags       = "f"
 	fieldAttestation = "att"
+	// registration tokens (and fieldUser, fieldCreatedAt, fieldExpiresAt);
+	// absent in tokens of earlier releases, which read as false
+	fieldFirstDevice = "fd"
 	// counters
 	fieldCounterValue = "v"
 	fieldWindowEnd    = "e"
@@ -211,16 +214,20 @@ func encodeRegistrationToken(t store.RegistrationToken) fields {
 	f := fields{fieldUser, t.UserID}
 	f.time(fieldCreatedAt, t.CreatedAt)
 	f.time(fieldExpiresAt, t.ExpiresAt)
+	if t.FirstDevice {
+		f = append(f, fieldFirstDevice, "1")
+	}
 	return f
 }
 
 func decodeRegistrationToken(h map[string]string, hash []byte) (store.RegistrationToken, error) {
 	d := decoder{h: h}
 	t := store.RegistrationToken{
-		Hash:      append([]byte(nil), hash...),
-		UserID:    d.str(fieldUser),
-		CreatedAt: d.time(fieldCreatedAt),
-		ExpiresAt: d.time(fieldExpiresAt),
+		Hash:        append([]byte(nil), hash...),
+		UserID:      d.str(fieldUser),
+		CreatedAt:   d.time(fieldCreatedAt),
+		ExpiresAt:   d.time(fieldExpiresAt),
+		FirstDevice: d.int(fieldFirstDevice, 0) == 1,
 	}
 	if d.err != nil {
 		return store.RegistrationToken{}, fmt.Errorf("redisstore: registration token: %w", d.err)

@@ -50,6 +50,10 @@ func (k keyspace) user(userID string) string {
 func (k keyspace) userCredentials(userID string) string { return k.user(userID) + ":creds" }
 func (k keyspace) userPending(userID string) string     { return k.user(userID) + ":pending" }
 
+// userRecovery names userID's recovery codes: a set of code hashes, in the
+// user's hash tag.
+func (k keyspace) userRecovery(userID string) string { return k.user(userID) + ":recovery" }
+
 // idempotency names the key that maps userID's idempotency key to the
 // challenge it created.
 func (k keyspace) idempotency(userID, key string) string {

@@ -395,7 +395,7 @@ func newScript(src string) script { return script{Script: redis.NewScript(src), 
 var allScripts = []script{
 	challengeCreate, challengeIndex, challengeTransition, challengeAttempt, challengeBegin, challengeConsume,
 	credentialInsert, credentialReserve, credentialCreate, credentialUpdate, credentialDelete, credentialRemove,
-	tokenPut, tokenConsume, counterIncrement, nonceClaim,
+	tokenPut, tokenConsume, counterIncrement, nonceClaim, recoveryReplace, recoveryUse,
 }
 
 // loadScripts loads every script on every master in one pipeline each, so

@@ -16,9 +16,9 @@ func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationTo
 		return err
 	}
 	defer s.unlockWrites()
-	res, err := s.exec(ctx, nil, `INSERT INTO registration_tokens (hash, user_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
-		t.Hash, t.UserID, millis(t.CreatedAt), millis(t.ExpiresAt))
+	res, err := s.exec(ctx, nil, `INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+		t.Hash, t.UserID, millis(t.CreatedAt), millis(t.ExpiresAt), t.FirstDevice)
 	if err != nil {
 		return s.fail(ctx, "put registration token", err)
 	}
@@ -43,7 +43,7 @@ func (s *Store) ConsumeRegistrationToken(ctx context.Context, hash []byte, now t
 	var created, expires sql.NullInt64
 	t := store.RegistrationToken{Hash: bytes.Clone(hash)}
 	err := s.queryRow(ctx, nil, `DELETE FROM registration_tokens WHERE hash = ? AND expires_at > ?
-		RETURNING user_id, created_at, expires_at`, hash, now.UnixMilli()).Scan(&t.UserID, &created, &expires)
+		RETURNING user_id, created_at, expires_at, first_device`, hash, now.UnixMilli()).Scan(&t.UserID, &created, &expires, &t.FirstDevice)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.RegistrationToken{}, store.ErrNotFound
 	}

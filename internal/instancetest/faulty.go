@@ -186,3 +186,30 @@ func (f *Faulty) ConsumeChallenge(ctx context.Context, id string, b store.Bindin
 	}
 	return f.Store.ConsumeChallenge(ctx, id, b, now)
 }
+
+// ReplaceRecoveryCodes implements store.RecoveryCodeStore when the
+// wrapped store does (else it reports store.ErrClosed); it fails while Fail
+// is set.
+func (f *Faulty) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	rs, ok := f.Store.(store.RecoveryCodeStore)
+	if !ok {
+		return store.ErrClosed
+	}
+	return rs.ReplaceRecoveryCodes(ctx, userID, hashes)
+}
+
+// UseRecoveryCode implements store.RecoveryCodeStore as
+// ReplaceRecoveryCodes does.
+func (f *Faulty) UseRecoveryCode(ctx context.Context, userID string, hash []byte) (int, error) {
+	if err := f.check(true); err != nil {
+		return 0, err
+	}
+	rs, ok := f.Store.(store.RecoveryCodeStore)
+	if !ok {
+		return 0, store.ErrClosed
+	}
+	return rs.UseRecoveryCode(ctx, userID, hash)
+}

@@ -49,7 +49,8 @@ func NewInstance(t testing.TB, st store.Store) *Instance {
 		Store: st, Keys: [][]byte{testKey}, PublicURL: in.Server.URL + "/deviceauth",
 		Users: deviceauth.UserResolverFunc(func(r *http.Request) (string, error) { return r.Header.Get("X-Test-User"), nil }),
 		RateLimits: deviceauth.RateLimits{Register: deviceauth.Rate{Limit: -1}, Fetch: deviceauth.Rate{Limit: -1},
-			Respond: deviceauth.Rate{Limit: -1}, Challenges: deviceauth.Rate{Limit: -1}},
+			Respond: deviceauth.Rate{Limit: -1}, Challenges: deviceauth.Rate{Limit: -1}, Recovery: deviceauth.Rate{Limit: -1}},
+		RecoveryCodes: 4,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +221,9 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 
 	t.Run("WrongCodesAcrossInstancesBlockQRClaimAndCreation", func(t *testing.T) { wrongCodesBlockQR(t, A, B) })
 
+	t.Run("FirstDeviceTokensAcrossInstancesEnrolOneDevice", func(t *testing.T) { firstDeviceRace(t, A, B) })
+	t.Run("RecoveryCodeAcrossInstancesStandsInOnce", func(t *testing.T) { recoveryCodeRace(t, A, B) })
+
 	// A phone's approval presented at a passkey-only route, on both
 	// instances, while the same token is presented at the route it was made
 	// for: the passkey route never passes, and the refusals consume
@@ -322,6 +326,103 @@ func wrongCodesBlockQR(t *testing.T, A, B *Instance) {
 		if _, err := in.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: browserIP}); !errors.Is(err, deviceauth.ErrRateLimited) {
 			t.Fatalf("a QR challenge from the IP whose codes were wrong: %v, want rate_limited", err)
 		}
+	}
+}
+
+// firstDeviceRace mints registration tokens for a user without a
+// credential (no step-up needed: each enrols a first device only) on A and
+// B, then registers a different phone with each, racing through both
+// instances: exactly one phone is enrolled, the others are refused as
+// registration_failed, and a token of that kind presented after the
+// enrolment is refused too. It is the stolen session's race: a token it
+// minted while the user had no device cannot add its phone next to the
+// user's.
+func firstDeviceRace(t *testing.T, A, B *Instance) {
+	ctx := context.Background()
+	user := "user-" + rand.Text()[:8]
+	const n = 8
+	tokens := make([]string, n+1)
+	for i := range tokens {
+		in := A
+		if i%2 == 1 {
+			in = B
+		}
+		g, err := in.Service.MintRegistrationToken(ctx, user, "")
+		if err != nil {
+			t.Fatalf("MintRegistrationToken %d: %v", i, err)
+		}
+		tokens[i] = g.Token
+	}
+	var enrolled, refused atomic.Int64
+	race(n, func(i int) {
+		in := A
+		if i%2 == 1 {
+			in = B
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		_, err := in.Device(t, key, "").Register(ctx, tokens[i], "phone", "test")
+		var e *device.Error
+		switch {
+		case err == nil:
+			enrolled.Add(1)
+		case errors.As(err, &e) && e.Code == "registration_failed":
+			refused.Add(1)
+		default:
+			t.Errorf("Register %d: %v, want success or registration_failed", i, err)
+		}
+	})
+	if enrolled.Load() != 1 || refused.Load() != n-1 {
+		t.Fatalf("%d phones enrolled, %d refused; want 1 and %d", enrolled.Load(), refused.Load(), n-1)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := B.Device(t, key, "").Register(ctx, tokens[n], "phone", "test"); err == nil {
+		t.Fatal("a first-device token minted before the enrolment enrolled a second phone")
+	}
+	if cs, err := A.Service.Credentials(ctx, user); err != nil || len(cs) != 1 {
+		t.Fatalf("the user has %d credentials (%v), want 1", len(cs), err)
+	}
+}
+
+// recoveryCodeRace issues recovery codes through A and spends one code as
+// the step-up of racing MintRegistrationToken calls on A and B: exactly one
+// mints a token, the others get step_up_required.
+func recoveryCodeRace(t *testing.T, A, B *Instance) {
+	ctx := context.Background()
+	user := "user-" + rand.Text()[:8]
+	d, _ := A.Enrol(t, user)
+	res, err := A.Service.Track(ctx, deviceauth.TrackRequest{UserID: user, Action: deviceauth.ActionRecoveryCodes, VerificationCode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := d.Challenge(ctx, res.ChallengeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Approve(ctx, ch, res.VerificationCode); err != nil {
+		t.Fatal(err)
+	}
+	codes, err := A.Service.RecoveryCodes(ctx, user, res.Token)
+	if err != nil || len(codes) != 4 {
+		t.Fatalf("RecoveryCodes = %d codes, %v", len(codes), err)
+	}
+	var minted, refused atomic.Int64
+	race(16, func(i int) {
+		in := A
+		if i%2 == 1 {
+			in = B
+		}
+		_, err := in.Service.MintRegistrationToken(ctx, user, codes[0])
+		switch {
+		case err == nil:
+			minted.Add(1)
+		case errors.Is(err, deviceauth.ErrStepUpRequired):
+			refused.Add(1)
+		default:
+			t.Errorf("MintRegistrationToken with a recovery code: %v", err)
+		}
+	})
+	if minted.Load() != 1 || refused.Load() != 15 {
+		t.Fatalf("one recovery code minted %d tokens (%d refused), want 1 and 15", minted.Load(), refused.Load())
 	}
 }
 

@@ -200,3 +200,13 @@ func passkeys(passkeyKey, key []byte, st store.Store, publicURL string, users *g
 	// README:end
 	return svc
 }
+
+func endOtherSessions(cfg *deviceauth.Config, appSessions interface{ EndAllBut(userID, keep string) }, currentSession func(context.Context) string) {
+	// README:begin end-other-sessions
+	cfg.OnEvent = func(ctx context.Context, e deviceauth.Event) {
+		if e.Type == deviceauth.EventEndOtherSessions {
+			appSessions.EndAllBut(e.UserID, currentSession(ctx)) // your session store
+		}
+	}
+	// README:end
+}

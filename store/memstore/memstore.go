@@ -56,6 +56,7 @@ type Store struct {
 	tokens   map[string]store.RegistrationToken // by string(Hash)
 	counters map[string]counter
 	nonces   map[string]time.Time // nonce → expiresAt
+	recovery map[string][][]byte  // user ID → recovery code hashes
 
 	watchers watchhub.Hub // waiters by challenge ID
 	garbage  gcQueue
@@ -69,6 +70,7 @@ func New() *Store {
 		credentials:     make(map[string]store.Credential),
 		userCredentials: make(map[string]map[string]struct{}),
 		challenges:      make(map[string]store.Challenge),
+		recovery:        make(map[string][][]byte),
 		userChallenges:  make(map[string]map[string]struct{}),
 		tokens:          make(map[string]store.RegistrationToken),
 		counters:        make(map[string]counter),

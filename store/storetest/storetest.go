@@ -101,6 +101,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Challenges", s.challenges)
 	t.Run("Cycle", s.cycle)
 	t.Run("RegistrationTokens", s.registrationTokens)
+	t.Run("RecoveryCodes", s.recoveryCodes)
 	t.Run("Counters", s.counters)
 	t.Run("Nonces", s.nonces)
 	t.Run("Watch", s.watch)

@@ -28,10 +28,11 @@ const registrationTokenTTL = 10 * time.Minute
 func (s suite) registrationToken(name, userID string, d time.Duration) store.RegistrationToken {
 	hash := sha256.Sum256([]byte("registration-token-" + name))
 	return store.RegistrationToken{
-		Hash:      hash[:],
-		UserID:    userID,
-		CreatedAt: s.at(d),
-		ExpiresAt: s.at(d + registrationTokenTTL),
+		Hash:        hash[:],
+		UserID:      userID,
+		CreatedAt:   s.at(d),
+		ExpiresAt:   s.at(d + registrationTokenTTL),
+		FirstDevice: true,
 	}
 }
 

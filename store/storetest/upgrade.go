@@ -1,0 +1,45 @@
+package storetest
+
+import (
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Upgraded checks a store whose data was written by an earlier release
+// and then upgraded (a migration, a key layout): the registration token
+// with oldTokenHash, written for "user1" before the first-device flag
+// existed and unexpired at now, reads as not first-device; new tokens keep
+// the flag; and credentials are created as before. Adapter upgrade tests
+// build the old data their own way and call it.
+func Upgraded(t *testing.T, st store.Store, oldTokenHash []byte, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	got, err := st.ConsumeRegistrationToken(ctx, oldTokenHash, now)
+	if err != nil || got.UserID != "user1" || got.FirstDevice {
+		t.Fatalf("the earlier release's token after the upgrade: %+v, %v; want user1, not first-device", got, err)
+	}
+	newHash := sha256.Sum256([]byte("a token of this release"))
+	want := store.RegistrationToken{Hash: newHash[:], UserID: "user1", CreatedAt: now, ExpiresAt: now.Add(time.Minute), FirstDevice: true}
+	if err := st.PutRegistrationToken(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.ConsumeRegistrationToken(ctx, newHash[:], now); err != nil || !got.FirstDevice {
+		t.Fatalf("a new first-device token: %+v, %v", got, err)
+	}
+	c := store.Credential{ID: "cr_upgraded", UserID: "user1", Kind: store.KindDevice, Name: "phone", CreatedAt: now}
+	if err := st.CreateCredential(ctx, c, 1); err != nil {
+		t.Fatalf("CreateCredential after the upgrade: %v", err)
+	}
+	if rs, ok := st.(store.RecoveryCodeStore); ok {
+		codes := recoveryHashes("upgraded", 2)
+		if err := rs.ReplaceRecoveryCodes(ctx, "user1", codes); err != nil {
+			t.Fatalf("ReplaceRecoveryCodes after the upgrade: %v", err)
+		}
+		if left, err := rs.UseRecoveryCode(ctx, "user1", codes[0]); err != nil || left != 1 {
+			t.Fatalf("UseRecoveryCode after the upgrade: %d left, %v", left, err)
+		}
+	}
+}
