@@ -50,6 +50,9 @@ const (
 	// EventRecoveryCodeUsed: a recovery code stood in for a step-up
 	// (Action; Reason left=N, the codes that remain).
 	EventRecoveryCodeUsed EventType = "recoveryCode.used"
+	// EventCredentialsReset: an operator removed all of the user's
+	// credentials (ResetCredentials); Operator says who and Reason why.
+	EventCredentialsReset EventType = "credentials.reset"
 )
 
 // Event is one thing that happened, for audit trails and metrics. It
@@ -62,8 +65,12 @@ type Event struct {
 	ChallengeID  string
 	Action       string
 	ClientIP     string
-	// Reason is a short machine-readable reason, e.g. an error code.
+	// Reason is a short machine-readable reason, e.g. an error code; for
+	// EventCredentialsReset, the reason the application gave.
 	Reason string
+	// Operator is who acted, as the application named them
+	// (EventCredentialsReset).
+	Operator string
 }
 
 // Emit logs e and hands it to Config.OnEvent, as the Service does for its
@@ -99,6 +106,7 @@ func (s *Service) emit(ctx context.Context, e Event) {
 		add("action", e.Action)
 		add("clientIp", e.ClientIP)
 		add("reason", e.Reason)
+		add("operator", e.Operator)
 		s.log.LogAttrs(ctx, level, "deviceauth: "+string(e.Type), attrs...)
 	}
 	if s.cfg.OnEvent != nil {

@@ -177,7 +177,17 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, userID, stepUpTo
 			return Ceremony{}, err
 		}
 	}
-	return s.beginCeremony(ctx, CeremonyPasskeyRegistration, userID, data, len(creds) == 0)
+	granted := false
+	if len(creds) == 0 {
+		if granted, err = s.useEnrolmentGrantIfReset(ctx, userID, stepUpToken); err != nil {
+			return Ceremony{}, err
+		}
+	}
+	c, err := s.beginCeremony(ctx, CeremonyPasskeyRegistration, userID, data, len(creds) == 0)
+	if err == nil && granted {
+		err = s.grantEnrolment(ctx, userID, c.ID)
+	}
+	return c, err
 }
 
 // PasskeyRegistration is a verified WebAuthn registration.
@@ -213,6 +223,15 @@ func (s *Service) AddPasskey(ctx context.Context, c Ceremony, p PasskeyRegistrat
 	if c.firstDevice {
 		limit = 1 // as Register does for a first-device token
 	}
+	// After an operator reset, only the ceremony its grant paid for.
+	allowed, resetLocked, err := s.enrolmentAllowed(ctx, c.UserID, c.ID)
+	if err != nil {
+		return Credential{}, err
+	}
+	if !allowed {
+		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: cred.UserID, ClientIP: p.ClientIP, Reason: "reset"})
+		return Credential{}, ErrRegistrationFailed
+	}
 	switch err := s.store.CreateCredential(ctx, cred, limit); {
 	case errors.Is(err, store.ErrLimit) && c.firstDevice:
 		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: cred.UserID, ClientIP: p.ClientIP, Reason: "not_first_device"})
@@ -223,6 +242,9 @@ func (s *Service) AddPasskey(ctx context.Context, c Ceremony, p PasskeyRegistrat
 		return Credential{}, ErrRegistrationFailed.with(err).withMessage("this passkey is already registered")
 	case err != nil:
 		return Credential{}, s.storeFailed(ctx, err)
+	}
+	if resetLocked {
+		s.clearResetLock(ctx, cred.UserID)
 	}
 	s.emit(ctx, Event{Type: EventCredentialRegistered, UserID: cred.UserID, CredentialID: cred.ID, ClientIP: p.ClientIP, Reason: "passkey"})
 	s.notifyNewCredential(ctx, cred)

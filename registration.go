@@ -2,6 +2,7 @@ package deviceauth
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"slices"
@@ -96,6 +97,12 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 			return RegistrationGrant{}, err
 		}
 	}
+	granted := false
+	if len(creds) == 0 {
+		if granted, err = s.useEnrolmentGrantIfReset(ctx, userID, stepUpToken); err != nil {
+			return RegistrationGrant{}, err
+		}
+	}
 	token, hash := newRegistrationToken()
 	now := s.now()
 	// Minted without a step-up, the token enrols only a first device:
@@ -104,6 +111,11 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 		FirstDevice: len(creds) == 0}
 	if err := s.store.PutRegistrationToken(ctx, rt); err != nil {
 		return RegistrationGrant{}, s.storeFailed(ctx, err)
+	}
+	if granted {
+		if err := s.grantEnrolment(ctx, userID, hex.EncodeToString(hash)); err != nil {
+			return RegistrationGrant{}, err
+		}
 	}
 	s.emit(ctx, Event{Type: EventRegistrationTokenIssued, UserID: userID})
 	return RegistrationGrant{Token: token, ExpiresAt: rt.ExpiresAt}, nil
@@ -159,6 +171,16 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: pushToken, CreatedAt: now,
 		Attestation: attJSON,
 	}
+	// After an operator reset, only the token its grant paid for enrols:
+	// not one minted before the reset.
+	allowed, resetLocked, err := s.enrolmentAllowed(ctx, rt.UserID, hex.EncodeToString(hashToken(reg.Token)))
+	if err != nil {
+		return Credential{}, err
+	}
+	if !allowed {
+		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: rt.UserID, ClientIP: reg.ClientIP.String(), Reason: "reset"})
+		return Credential{}, ErrRegistrationFailed
+	}
 	limit := s.cfg.MaxCredentialsPerUser
 	if rt.FirstDevice {
 		// The token was minted without a step-up because the user had no
@@ -174,6 +196,9 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		return Credential{}, ErrCredentialLimit.with(err)
 	case err != nil:
 		return Credential{}, s.storeFailed(ctx, err)
+	}
+	if resetLocked {
+		s.clearResetLock(ctx, c.UserID)
 	}
 	s.emit(ctx, Event{Type: EventCredentialRegistered, UserID: c.UserID, CredentialID: c.ID, ClientIP: reg.ClientIP.String()})
 	s.notifyNewCredential(ctx, c)

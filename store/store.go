@@ -283,6 +283,9 @@ type RecoveryCodeStore interface {
 	// (never issued, used, or revoked). Of N racing callers exactly one
 	// succeeds.
 	UseRecoveryCode(ctx context.Context, userID string, hash []byte) (remaining int, err error)
+	// HasRecoveryCode reports whether userID has a code with the given
+	// hash, changing nothing.
+	HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
 }
 
 // CounterStore keeps fixed-window counters (rate limits, wrong codes) and a

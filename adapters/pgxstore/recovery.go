@@ -50,3 +50,16 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte)
 	}
 	return before - deleted, nil
 }
+
+// HasRecoveryCode implements [store.RecoveryCodeStore]: one read.
+func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	table := pgx.Identifier{s.schema, "recovery_codes"}.Sanitize()
+	var found bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE user_id = $1 AND hash = $2)`, userID, hash).Scan(&found); err != nil {
+		return false, wrap("has recovery code", err)
+	}
+	return found, nil
+}

@@ -55,3 +55,16 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte)
 	}
 	return left, nil
 }
+
+// HasRecoveryCode implements [store.RecoveryCodeStore]: one SISMEMBER on
+// the user's set.
+func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	found, err := s.client.SIsMember(ctx, s.keys.userRecovery(userID), hash).Result()
+	if err != nil {
+		return false, wrap("HasRecoveryCode", err)
+	}
+	return found, nil
+}

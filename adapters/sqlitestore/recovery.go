@@ -57,3 +57,12 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte)
 	}
 	return left, nil
 }
+
+// HasRecoveryCode implements [store.RecoveryCodeStore]: one read.
+func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	var n int
+	if err := s.queryRow(ctx, nil, `SELECT count(*) FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash).Scan(&n); err != nil {
+		return false, s.fail(ctx, "has recovery code", err)
+	}
+	return n > 0, nil
+}

@@ -213,3 +213,16 @@ func (f *Faulty) UseRecoveryCode(ctx context.Context, userID string, hash []byte
 	}
 	return rs.UseRecoveryCode(ctx, userID, hash)
 }
+
+// HasRecoveryCode implements store.RecoveryCodeStore as
+// ReplaceRecoveryCodes does.
+func (f *Faulty) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	if err := f.check(false); err != nil {
+		return false, err
+	}
+	rs, ok := f.Store.(store.RecoveryCodeStore)
+	if !ok {
+		return false, store.ErrClosed
+	}
+	return rs.HasRecoveryCode(ctx, userID, hash)
+}

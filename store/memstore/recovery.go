@@ -47,3 +47,12 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte)
 	}
 	return len(codes), nil
 }
+
+// HasRecoveryCode implements [store.RecoveryCodeStore].
+func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	return slices.ContainsFunc(s.recovery[userID], func(h []byte) bool { return bytes.Equal(h, hash) }), nil
+}

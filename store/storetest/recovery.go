@@ -12,6 +12,7 @@ func (s suite) recoveryCodes(t *testing.T) {
 	t.Run("EachCodeIsUsedOnce", s.recoveryUseOnce)
 	t.Run("ReplaceRevokesTheEarlierSet", s.recoveryReplace)
 	t.Run("RacingUsesHaveOneWinner", s.recoveryRacingUses)
+	t.Run("HasChangesNothing", s.recoveryHas)
 }
 
 // recoveryStore returns a new store as a RecoveryCodeStore; a store
@@ -83,4 +84,29 @@ func (s suite) recoveryRacingUses(t *testing.T) {
 			return
 		}
 	}
+}
+
+func (s suite) recoveryHas(t *testing.T) {
+	st, ctx := s.recoveryStore(t), t.Context()
+	codes := recoveryHashes("has", 2)
+	has := func(user string, h []byte, want bool) {
+		t.Helper()
+		got, err := st.HasRecoveryCode(ctx, user, h)
+		must(t, err, "HasRecoveryCode")
+		if got != want {
+			t.Fatalf("HasRecoveryCode(%s) = %v, want %v", user, got, want)
+		}
+	}
+	has("user1", codes[0], false)
+	must(t, st.ReplaceRecoveryCodes(ctx, "user1", codes), "ReplaceRecoveryCodes")
+	has("user1", codes[0], true)
+	has("user1", codes[0], true) // asking twice changes nothing
+	has("user2", codes[0], false)
+	left, err := st.UseRecoveryCode(ctx, "user1", codes[0])
+	must(t, err, "UseRecoveryCode after HasRecoveryCode")
+	if left != 1 {
+		t.Fatalf("%d codes remain, want 1", left)
+	}
+	has("user1", codes[0], false)
+	has("user1", codes[1], true)
 }
