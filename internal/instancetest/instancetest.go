@@ -223,6 +223,7 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 
 	t.Run("FirstDeviceTokensAcrossInstancesEnrolOneDevice", func(t *testing.T) { firstDeviceRace(t, A, B) })
 	t.Run("RecoveryCodeAcrossInstancesStandsInOnce", func(t *testing.T) { recoveryCodeRace(t, A, B) })
+	t.Run("ResetGrantAcrossInstancesMintsOnce", func(t *testing.T) { resetGrantRace(t, A, B) })
 
 	// A phone's approval presented at a passkey-only route, on both
 	// instances, while the same token is presented at the route it was made
@@ -423,6 +424,43 @@ func recoveryCodeRace(t *testing.T, A, B *Instance) {
 	})
 	if minted.Load() != 1 || refused.Load() != 15 {
 		t.Fatalf("one recovery code minted %d tokens (%d refused), want 1 and 15", minted.Load(), refused.Load())
+	}
+}
+
+// resetGrantRace resets a user on A, then races uses of the enrolment
+// grant through A and B: exactly one mints a token, and afterwards neither
+// instance mints one for the session alone.
+func resetGrantRace(t *testing.T, A, B *Instance) {
+	ctx := context.Background()
+	user := "user-" + rand.Text()[:8]
+	A.Enrol(t, user)
+	g, err := A.Service.ResetCredentials(ctx, deviceauth.ResetRequest{UserID: user, Operator: "desk", Reason: "lost phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minted, refused atomic.Int64
+	race(16, func(i int) {
+		in := A
+		if i%2 == 1 {
+			in = B
+		}
+		_, err := in.Service.MintRegistrationToken(ctx, user, g.Token)
+		switch {
+		case err == nil:
+			minted.Add(1)
+		case errors.Is(err, deviceauth.ErrStepUpRequired):
+			refused.Add(1)
+		default:
+			t.Errorf("MintRegistrationToken with the grant: %v", err)
+		}
+	})
+	if minted.Load() != 1 || refused.Load() != 15 {
+		t.Fatalf("one grant minted %d tokens (%d refused), want 1 and 15", minted.Load(), refused.Load())
+	}
+	for _, in := range []*Instance{A, B} {
+		if _, err := in.Service.MintRegistrationToken(ctx, user, ""); !errors.Is(err, deviceauth.ErrStepUpRequired) {
+			t.Fatalf("the session alone after the grant: %v, want step_up_required", err)
+		}
 	}
 }
 
