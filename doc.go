@@ -65,4 +65,12 @@
 // browser's QR challenge is for [Config.QRActions] only (signIn by
 // default), and a user or client IP blocked by wrong codes can neither
 // claim nor create one.
+//
+// The device lifecycle: removing any credential, the last one included,
+// needs an approved removeAuthenticator step-up (or the device's own signed
+// request); a token minted for a first device enrols only while the user
+// still has none, checked in the store call that creates the credential; a
+// recovery code stands in once for a step-up; and after an operator reset
+// ([Service.ResetCredentials]) only its single-use grant mints the next
+// registration token.
 package deviceauth

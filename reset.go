@@ -34,6 +34,11 @@ type ResetRequest struct {
 	GrantTTL time.Duration
 }
 
+// errResetLocked refuses a registration token to a reset user who brought
+// no grant: a 403 on the web endpoint, never a new step-up challenge (the
+// user has no device to approve one).
+var errResetLocked = ErrStepUpRequired.withMessage("an operator reset this account: a new device needs the enrolment grant they gave")
+
 const (
 	defaultGrantTTL = 24 * time.Hour
 	maxGrantTTL     = 30 * 24 * time.Hour
@@ -160,7 +165,7 @@ func (s *Service) useEnrolmentGrantIfReset(ctx context.Context, userID, token st
 	rs := s.store.(store.RecoveryCodeStore)
 	expires, ok := grantExpiry(token)
 	if !ok {
-		return false, ErrStepUpRequired.withMessage("an operator reset this account: a new device needs the enrolment grant they gave")
+		return false, errResetLocked
 	}
 	if err := s.limit(ctx, "recovery", userID, s.cfg.RateLimits.Recovery); err != nil {
 		return false, err

@@ -158,3 +158,23 @@ func TestReset_BadRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestReset_WebEndpointTakesTheGrant: on POST /v1/web/registration-tokens
+// a reset user's session alone gets 403 step_up_required (no challenge:
+// there is no device to approve one), and the grant in Deviceauth-Token
+// gets the token.
+func TestReset_WebEndpointTakesTheGrant(t *testing.T) {
+	e := newEnv(t, headerUsers)
+	e.enrol("alice", "ES256")
+	g, err := e.svc.ResetCredentials(context.Background(), deviceauth.ResetRequest{UserID: "alice", Operator: "desk", Reason: "lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, d, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", "", nil, nil); st != 403 || d.Error != "step_up_required" || d.ChallengeID != "" {
+		t.Fatalf("the session alone: %d %+v", st, d)
+	}
+	var rg deviceauth.RegistrationGrant
+	if st, d, _ := e.webCall(t, "POST", "/v1/web/registration-tokens", "alice", g.Token, nil, &rg); st != 201 || !strings.HasPrefix(rg.Token, "drt_") {
+		t.Fatalf("with the grant: %d %+v %+v", st, d, rg)
+	}
+}

@@ -83,6 +83,10 @@ func (s *Service) handleMint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := s.MintRegistrationToken(withClientIP(r.Context(), s.ClientIP(r)), user, r.Header.Get(TokenHeader))
+	if err == errResetLocked {
+		writeError(w, err)
+		return
+	}
 	if isStepUp(err) {
 		s.stepUpDenial(w, r, user, ActionAddAuthenticator, Details{})
 		return
