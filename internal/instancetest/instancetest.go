@@ -406,25 +406,31 @@ func recoveryCodeRace(t *testing.T, A, B *Instance) {
 	if err != nil || len(codes) != 4 {
 		t.Fatalf("RecoveryCodes = %d codes, %v", len(codes), err)
 	}
-	var minted, refused atomic.Int64
+	if minted, refused := raceMints(t, A, B, user, codes[0]); minted != 1 || refused != 15 {
+		t.Fatalf("one recovery code minted %d tokens (%d refused), want 1 and 15", minted, refused)
+	}
+}
+
+// raceMints races 16 MintRegistrationToken calls with stepUp through A
+// and B, and counts those that minted and those refused a step-up.
+func raceMints(t *testing.T, A, B *Instance, user, stepUp string) (minted, refused int64) {
+	var m, r atomic.Int64
 	race(16, func(i int) {
 		in := A
 		if i%2 == 1 {
 			in = B
 		}
-		_, err := in.Service.MintRegistrationToken(ctx, user, codes[0])
+		_, err := in.Service.MintRegistrationToken(context.Background(), user, stepUp)
 		switch {
 		case err == nil:
-			minted.Add(1)
+			m.Add(1)
 		case errors.Is(err, deviceauth.ErrStepUpRequired):
-			refused.Add(1)
+			r.Add(1)
 		default:
-			t.Errorf("MintRegistrationToken with a recovery code: %v", err)
+			t.Errorf("MintRegistrationToken: %v", err)
 		}
 	})
-	if minted.Load() != 1 || refused.Load() != 15 {
-		t.Fatalf("one recovery code minted %d tokens (%d refused), want 1 and 15", minted.Load(), refused.Load())
-	}
+	return m.Load(), r.Load()
 }
 
 // resetGrantRace resets a user on A, then races uses of the enrolment
@@ -438,24 +444,8 @@ func resetGrantRace(t *testing.T, A, B *Instance) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var minted, refused atomic.Int64
-	race(16, func(i int) {
-		in := A
-		if i%2 == 1 {
-			in = B
-		}
-		_, err := in.Service.MintRegistrationToken(ctx, user, g.Token)
-		switch {
-		case err == nil:
-			minted.Add(1)
-		case errors.Is(err, deviceauth.ErrStepUpRequired):
-			refused.Add(1)
-		default:
-			t.Errorf("MintRegistrationToken with the grant: %v", err)
-		}
-	})
-	if minted.Load() != 1 || refused.Load() != 15 {
-		t.Fatalf("one grant minted %d tokens (%d refused), want 1 and 15", minted.Load(), refused.Load())
+	if minted, refused := raceMints(t, A, B, user, g.Token); minted != 1 || refused != 15 {
+		t.Fatalf("one grant minted %d tokens (%d refused), want 1 and 15", minted, refused)
 	}
 	for _, in := range []*Instance{A, B} {
 		if _, err := in.Service.MintRegistrationToken(ctx, user, ""); !errors.Is(err, deviceauth.ErrStepUpRequired) {
