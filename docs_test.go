@@ -9,6 +9,11 @@ import (
 	"testing"
 )
 
+// designRef is how comments once cited the first design note, which the
+// repository does not carry (spelled in two parts so this file does not
+// cite it either).
+const designRef = "DESIGN" + " §"
+
 // TestDocs_StandAlone keeps the repository's docs self-contained: nothing
 // cites a design note the repository does not carry, and every relative
 // link in README.md and docs/*.md names a file that exists.
@@ -29,7 +34,7 @@ func TestDocs_StandAlone(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if path != "docs_test.go" && strings.Contains(string(b), "DESIGN §") {
+		if strings.Contains(string(b), designRef) {
 			t.Errorf("%s cites a design note the repository does not carry; point to docs/architecture.md", path)
 		}
 		if ext != ".md" {
