@@ -94,14 +94,8 @@ type registerBody struct {
 }
 
 func (s *Service) handleRegister(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var b registerBody
-	if err := decodeJSON(body, &b); err != nil {
-		writeError(w, err)
+	if !s.readJSON(w, r, &b) {
 		return
 	}
 	if b.Token == "" || b.Algorithm == "" || len(b.PublicKey) == 0 || len(b.Signature) == 0 {
@@ -134,14 +128,8 @@ type respondBody struct {
 }
 
 func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var b respondBody
-	if err := decodeJSON(body, &b); err != nil {
-		writeError(w, err)
+	if !s.readJSON(w, r, &b) {
 		return
 	}
 	if b.CredentialID == "" || b.Decision == "" || len(b.Signature) == 0 {

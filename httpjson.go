@@ -50,6 +50,20 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	return b, nil
 }
 
+// readJSON reads r's capped body and strictly decodes it into v. On a
+// failure it writes the error answer and reports false.
+func (s *Service) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := s.readBody(w, r)
+	if err == nil {
+		err = decodeJSON(body, v)
+	}
+	if err != nil {
+		writeError(w, err)
+		return false
+	}
+	return true
+}
+
 // decodeJSON strictly decodes body into v (protocol.UnmarshalStrict):
 // member names match case-sensitively, and a duplicate or unknown member,
 // a wrong type, bad base64 and trailing data are ErrInvalidRequest with a

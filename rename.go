@@ -41,14 +41,8 @@ func (s *Service) handleRenameCredential(w http.ResponseWriter, r *http.Request)
 	if !ok {
 		return
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var b renameBody
-	if err := decodeJSON(body, &b); err != nil {
-		writeError(w, err)
+	if !s.readJSON(w, r, &b) {
 		return
 	}
 	c, err := s.RenameCredential(r.Context(), user, r.PathValue("id"), b.Name)
