@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
@@ -159,7 +160,7 @@ type Config struct {
 	Logger *slog.Logger
 	// OnEvent, when set, receives every Event (for audit trails and
 	// metrics). It is called synchronously and must not block.
-	OnEvent func(context.Context, Event)
+	OnEvent func(context.Context, event.Event)
 
 	// Now is the clock. Default time.Now. Tests inject their own.
 	Now func() time.Time

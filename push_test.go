@@ -14,6 +14,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // notifierRecorder records notifications on a channel.
@@ -133,7 +134,7 @@ func TestPush_NewerSupersedesOlder(t *testing.T) {
 	if _, err := phone.Approve(context.Background(), ch, first.VerificationCode); apiCode(err) != "challenge_closed" {
 		t.Fatalf("approving a superseded push: %v", err)
 	}
-	if n := e.events.count(deviceauth.EventPushSuperseded); n != 1 {
+	if n := e.events.count(event.PushSuperseded); n != 1 {
 		t.Fatalf("%d superseded events", n)
 	}
 	// A non-push challenge is not superseded by a push.
@@ -179,14 +180,14 @@ func TestPush_NotMeMutesPushes(t *testing.T) {
 	if _, err := phone.Deny(context.Background(), ch, deviceauth.DenyReasonNotMe); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.events.count(deviceauth.EventFraudReported); n != 1 {
+	if n := e.events.count(event.FraudReported); n != 1 {
 		t.Fatalf("%d fraud events", n)
 	}
 	muted := trackPush(t, e, "alice") // still created, findable by polling, but not pushed
 	if pending, _ := phone.Pending(context.Background()); len(pending) != 1 || pending[0].ID != muted.ChallengeID {
 		t.Fatalf("pending while muted %+v", pending)
 	}
-	if n := e.events.count(deviceauth.EventPushMuted); n != 1 {
+	if n := e.events.count(event.PushMuted); n != 1 {
 		t.Fatalf("%d muted events", n)
 	}
 	e.clock.Advance(time.Hour + time.Second)
@@ -208,7 +209,7 @@ func TestPush_FailingOrHangingNotifierLosesNothing(t *testing.T) {
 			t.Fatalf("fetch after a failed push: %v", err)
 		}
 		e.svc.Close(context.Background())
-		if n := e.events.count(deviceauth.EventPushFailed); n != 1 {
+		if n := e.events.count(event.PushFailed); n != 1 {
 			t.Fatalf("%d push.failed events, want 1", n)
 		}
 	})

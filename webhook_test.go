@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
@@ -92,7 +93,7 @@ func TestWebhook_FailureReasonCarriesNoURLQuery(t *testing.T) {
 	e.svc.Close(context.Background())
 	var reasons []string
 	for _, ev := range e.events.all() {
-		if ev.Type == deviceauth.EventPushFailed {
+		if ev.Type == event.PushFailed {
 			reasons = append(reasons, ev.Reason)
 		}
 	}
