@@ -8,6 +8,7 @@ import (
 
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/redact"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -114,7 +115,7 @@ func (s *Service) notify(n Notification, userID string) {
 		err := callNotifier(ctx, s.cfg.Notifier, n)
 		e := event.Event{Type: event.PushSent, UserID: userID, ChallengeID: n.ChallengeID, Reason: string(n.Type)}
 		if err != nil {
-			e.Type, e.Reason = event.PushFailed, redactURLs(err.Error())
+			e.Type, e.Reason = event.PushFailed, redact.URLs(err.Error())
 		}
 		s.emit(ctx, e)
 	})
