@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"time"
 
@@ -165,16 +164,6 @@ func coversRequirement(enc string, want AttestationRequirement) bool {
 		(!want.HardwareBacked || have.HardwareBacked) && (!want.UserAuthRequired || have.UserAuthRequired)
 }
 
-// Errors of attestation.
-var (
-	// errAttestationRequired: the registration carries no attestation where
-	// Config.AttestationRequired asks for one, or the credential answering a
-	// challenge does not meet its AttestationRequirement.
-	errAttestationRequired = &Error{Code: "attestation_required", Status: http.StatusForbidden, Message: "a hardware-attested device key is required"}
-	// errAttestationFailed: the registration's attestation does not verify.
-	errAttestationFailed = &Error{Code: "attestation_failed", Status: http.StatusForbidden, Message: "the attestation does not verify"}
-)
-
 // storedAttestation is the JSON of store.Credential.Attestation.
 type storedAttestation struct {
 	Attestation
@@ -224,19 +213,19 @@ func (s *Service) verifyAttestation(ctx context.Context, reg Registration, key c
 	present := len(reg.Attestation) > 0 && string(reg.Attestation) != "null"
 	switch {
 	case !present && s.attestationRequiredFor(reg.Platform):
-		return Attestation{}, errAttestationRequired.withMessage("this server requires a hardware attestation of the key from platform " + reg.Platform)
+		return Attestation{}, ErrAttestationRequired.withMessage("this server requires a hardware attestation of the key from platform " + reg.Platform)
 	case !present:
 		return notAttested, nil
 	case s.cfg.Attestation == nil:
-		return Attestation{}, errAttestationFailed.withMessage("this server does not verify attestations")
+		return Attestation{}, ErrAttestationFailed.withMessage("this server does not verify attestations")
 	}
 	a, err := s.cfg.Attestation.VerifyAttestation(ctx, reg, key, msg, s.now())
 	if err != nil {
 		s.emit(ctx, event.Event{Type: event.SignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "attestation"})
-		return Attestation{}, errAttestationFailed.with(err).withMessage("the attestation does not verify: " + err.Error())
+		return Attestation{}, ErrAttestationFailed.with(err).withMessage("the attestation does not verify: " + err.Error())
 	}
 	if !a.attested() {
-		return Attestation{}, errAttestationFailed.withMessage("the verifier vouched for nothing")
+		return Attestation{}, ErrAttestationFailed.withMessage("the verifier vouched for nothing")
 	}
 	return a, nil
 }

@@ -130,7 +130,7 @@ func TestBadInput_ServiceCalls(t *testing.T) {
 	cases := []struct {
 		name string
 		req  deviceauth.TrackRequest
-		want *deviceauth.Error
+		want deviceauth.Sentinel
 	}{
 		{"empty user", deviceauth.TrackRequest{Action: "transfer"}, deviceauth.ErrInvalidRequest},
 		{"empty action", deviceauth.TrackRequest{UserID: "alice"}, deviceauth.ErrInvalidRequest},
@@ -145,7 +145,7 @@ func TestBadInput_ServiceCalls(t *testing.T) {
 			writes := e.store.Writes.Load()
 			_, err := e.svc.Track(ctx, c.req)
 			if !errorsIs(err, c.want) {
-				t.Fatalf("Track: %v, want %s", err, c.want.Code)
+				t.Fatalf("Track: %v, want %s", err, c.want)
 			}
 			if e.store.Writes.Load() != writes {
 				t.Fatal("the store was written")

@@ -131,9 +131,19 @@ type Config struct {
 	// QR completion endpoint; gorillasession.Resolver.SignIn fits.
 	SignIn func(w http.ResponseWriter, r *http.Request, userID string) error
 
-	// Passkeys verifies passkey assertions for step-up (MethodPasskey).
-	// Optional; package passkey provides it.
+	// Passkeys turns on passkeys: Handler then serves their registration,
+	// sign-in and step-up ceremonies (MethodPasskey) and passkey.js.
+	// Optional; package passkey provides it (passkey.New). Passkey sign-in
+	// needs SignIn.
 	Passkeys PasskeyVerifier
+
+	// ErrorHandler writes every refusal of Handler's endpoints and of
+	// Require, for an application that answers errors its own way (an HTML
+	// page, another JSON shape). d.Status and d.Body are what the Service
+	// would send, d.Header the WWW-Authenticate value, d.Err the cause
+	// (never to be sent). It must write the response. Default: d.Body as
+	// JSON with d.Status.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, d *Denial)
 
 	// Attestation verifies the hardware attestation a device may send with
 	// its registration (docs/attestation.md). Optional; package attest

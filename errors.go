@@ -12,8 +12,9 @@ import (
 // (the "state" member, as in a 409 challenge_closed). Err, the cause, is
 // for logs and errors.Is; it is never sent.
 //
-// Two Errors match under errors.Is when their codes are equal, so a copy
-// with another message or cause still matches the sentinel it came from:
+// An Error made from a Sentinel matches it under errors.Is, whatever its
+// message or cause, and matches no other Sentinel, even one with the same
+// code:
 //
 //	if errors.Is(err, deviceauth.ErrRateLimited) { … }
 type Error struct {
@@ -22,6 +23,7 @@ type Error struct {
 	Message string
 	State   string
 	Err     error
+	kind    Sentinel
 }
 
 // Error returns the code and message, and the cause when there is one.
@@ -36,10 +38,10 @@ func (e *Error) Error() string {
 	return s
 }
 
-// Is reports whether target is an *Error with the same code.
+// Is reports whether target is the Sentinel e was made from.
 func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	k, ok := target.(Sentinel)
+	return ok && k != 0 && k == e.kind
 }
 
 // Unwrap returns the cause.
@@ -59,65 +61,148 @@ func (e *Error) withMessage(msg string) *Error {
 	return &c
 }
 
-// The sentinels. Endpoints answer with their Status and Code.
-var (
+// Sentinel is a kind of failure: the Err… constants below. Being
+// constants, they cannot be reassigned. A Sentinel is itself an error,
+// and errors.As turns it into its *Error (code, status, message).
+type Sentinel uint8
+
+// Error returns the sentinel's code and default message.
+func (k Sentinel) Error() string { return k.err().Error() }
+
+// As sets target, an **Error, to k's Error, so that errors.As finds the
+// code and status of a bare sentinel as of an *Error.
+func (k Sentinel) As(target any) bool {
+	p, ok := target.(**Error)
+	if ok {
+		*p = k.err()
+	}
+	return ok
+}
+
+// err returns a new *Error of kind k.
+func (k Sentinel) err() *Error {
+	if int(k) >= len(sentinels) || k == 0 {
+		return &Error{Code: "unavailable", Status: http.StatusServiceUnavailable, Message: "the service is unavailable", kind: ErrUnavailable}
+	}
+	d := sentinels[k]
+	return &Error{Code: d.code, Status: d.status, Message: d.message, kind: k}
+}
+
+// with, withMessage and withState make an *Error of kind k, as the
+// methods of *Error of those names do.
+func (k Sentinel) with(cause error) *Error       { return k.err().with(cause) }
+func (k Sentinel) withMessage(msg string) *Error { return k.err().withMessage(msg) }
+func (k Sentinel) withState(st string) *Error    { return k.err().withState(st) }
+
+// The sentinels: each is a constant of its own, matched by errors.Is only
+// by itself and by the *Errors made from it, whatever their messages.
+// Endpoints answer with their status and code.
+const (
 	// ErrInvalidRequest: the request is malformed (bad JSON, unknown or
 	// missing fields, wrong types, bad base64, an invalid action or ID).
-	ErrInvalidRequest = &Error{Code: "invalid_request", Status: http.StatusBadRequest, Message: "the request is malformed"}
+	ErrInvalidRequest Sentinel = iota + 1
 	// ErrBodyTooLarge: the body is over Config.MaxBodyBytes.
-	ErrBodyTooLarge = &Error{Code: "body_too_large", Status: http.StatusRequestEntityTooLarge, Message: "the request body is too large"}
+	ErrBodyTooLarge
 	// ErrInvalidDetails: the details break a normalisation rule (a refused
 	// character, a cap).
-	ErrInvalidDetails = &Error{Code: "invalid_details", Status: http.StatusBadRequest, Message: "the details are not acceptable"}
+	ErrInvalidDetails
 	// ErrUnsupportedAlgorithm: the key algorithm is not ES256 or EdDSA. (An
 	// unknown signatureFormat is ErrInvalidSignature.)
-	ErrUnsupportedAlgorithm = &Error{Code: "unsupported_algorithm", Status: http.StatusBadRequest, Message: "the algorithm or signature format is not supported"}
+	ErrUnsupportedAlgorithm
 	// ErrInvalidKey: the public key does not parse for its algorithm.
-	ErrInvalidKey = &Error{Code: "invalid_key", Status: http.StatusBadRequest, Message: "the public key is not valid for its algorithm"}
+	ErrInvalidKey
 	// ErrInvalidSignature: the signature is not well formed for its
 	// algorithm and format (a signature that is well formed but wrong is
 	// reported as the failure of the thing it was meant to prove).
-	ErrInvalidSignature = &Error{Code: "invalid_signature", Status: http.StatusBadRequest, Message: "the signature is malformed"}
+	ErrInvalidSignature
 	// ErrRegistrationFailed: the registration token is unknown, used or
 	// expired, or the proof of possession does not verify. One answer for
 	// all, so nothing can be learnt by probing.
-	ErrRegistrationFailed = &Error{Code: "registration_failed", Status: http.StatusForbidden, Message: "the registration token or proof of possession is not valid"}
+	ErrRegistrationFailed
 	// ErrUnauthorized: a device-signed request did not prove its key
 	// (missing or bad signature, unknown key, stale created, replayed nonce).
-	ErrUnauthorized = &Error{Code: "unauthorized", Status: http.StatusUnauthorized, Message: "the request signature is not valid"}
+	ErrUnauthorized
 	// ErrNotFound: no such challenge or credential for this caller.
-	ErrNotFound = &Error{Code: "not_found", Status: http.StatusNotFound, Message: "not found"}
+	ErrNotFound
 	// ErrInvalidResponse: a challenge response does not verify (unknown
 	// challenge or credential, a credential of another user, a signature
 	// over other values). One answer for all.
-	ErrInvalidResponse = &Error{Code: "invalid_response", Status: http.StatusForbidden, Message: "the response is not valid for this challenge"}
+	ErrInvalidResponse
 	// ErrWrongCode: a validly signed approval carried the wrong
 	// verification code.
-	ErrWrongCode = &Error{Code: "wrong_code", Status: http.StatusForbidden, Message: "the verification code is wrong"}
+	ErrWrongCode
 	// ErrChallengeClosed: the challenge is no longer pending (answered,
 	// expired, failed or superseded).
-	ErrChallengeClosed = &Error{Code: "challenge_closed", Status: http.StatusConflict, Message: "the challenge is no longer pending"}
+	ErrChallengeClosed
 	// ErrStepUpRequired: adding or removing a credential needs a validated
 	// addAuthenticator or removeAuthenticator challenge, and none was given
 	// or it did not validate.
-	ErrStepUpRequired = &Error{Code: "step_up_required", Status: http.StatusForbidden, Message: "a verified step-up challenge is required"}
+	ErrStepUpRequired
 	// ErrCredentialLimit: the user already has Config.MaxCredentialsPerUser
 	// credentials.
-	ErrCredentialLimit = &Error{Code: "credential_limit", Status: http.StatusConflict, Message: "the user has the maximum number of credentials"}
+	ErrCredentialLimit
 	// ErrIdempotencyConflict: a Track idempotency key was reused for another
 	// action or other details.
-	ErrIdempotencyConflict = &Error{Code: "idempotency_conflict", Status: http.StatusConflict, Message: "the idempotency key was used for another action or details"}
+	ErrIdempotencyConflict
 	// ErrRateLimited: too many requests from this IP or for this user.
-	ErrRateLimited = &Error{Code: "rate_limited", Status: http.StatusTooManyRequests, Message: "too many requests"}
+	ErrRateLimited
 	// ErrUnavailable: the store failed. Nothing was changed that could be
 	// half-done; gated routes fail closed.
-	ErrUnavailable = &Error{Code: "unavailable", Status: http.StatusServiceUnavailable, Message: "the service is unavailable"}
+	ErrUnavailable
 	// ErrCrossOrigin: a browser sent a cross-origin request to a web
 	// endpoint (http.CrossOriginProtection).
-	ErrCrossOrigin = &Error{Code: "cross_origin", Status: http.StatusForbidden, Message: "cross-origin requests are refused"}
+	ErrCrossOrigin
 	// ErrMethodNotAllowed: the endpoint exists but not for this method.
-	ErrMethodNotAllowed = &Error{Code: "method_not_allowed", Status: http.StatusMethodNotAllowed, Message: "method not allowed"}
+	ErrMethodNotAllowed
+	// ErrUnauthenticated: a web endpoint or Require found nobody signed in
+	// (Config.Users resolved no user).
+	ErrUnauthenticated
+	// ErrAttestationRequired: the registration carries no attestation where
+	// Config.AttestationRequired asks for one, or the credential answering a
+	// challenge does not meet its AttestationRequirement.
+	ErrAttestationRequired
+	// ErrAttestationFailed: the registration's attestation does not verify.
+	ErrAttestationFailed
+	// errPasskeyAssertion: the assertion does not verify (wrong challenge,
+	// origin, RP ID, signature, user presence or verification, an unknown or
+	// removed passkey, no ceremony).
+	errPasskeyAssertion
+	// errPasskeyClone: the authenticator's signature counter went backwards,
+	// a sign that the passkey was cloned; the sign-in is refused.
+	errPasskeyClone
 )
+
+// sentinels holds each Sentinel's code, status and default message.
+var sentinels = [...]struct {
+	code    string
+	status  int
+	message string
+}{
+	ErrInvalidRequest:       {"invalid_request", http.StatusBadRequest, "the request is malformed"},
+	ErrBodyTooLarge:         {"body_too_large", http.StatusRequestEntityTooLarge, "the request body is too large"},
+	ErrInvalidDetails:       {"invalid_details", http.StatusBadRequest, "the details are not acceptable"},
+	ErrUnsupportedAlgorithm: {"unsupported_algorithm", http.StatusBadRequest, "the algorithm or signature format is not supported"},
+	ErrInvalidKey:           {"invalid_key", http.StatusBadRequest, "the public key is not valid for its algorithm"},
+	ErrInvalidSignature:     {"invalid_signature", http.StatusBadRequest, "the signature is malformed"},
+	ErrRegistrationFailed:   {"registration_failed", http.StatusForbidden, "the registration token or proof of possession is not valid"},
+	ErrUnauthorized:         {"unauthorized", http.StatusUnauthorized, "the request signature is not valid"},
+	ErrNotFound:             {"not_found", http.StatusNotFound, "not found"},
+	ErrInvalidResponse:      {"invalid_response", http.StatusForbidden, "the response is not valid for this challenge"},
+	ErrWrongCode:            {"wrong_code", http.StatusForbidden, "the verification code is wrong"},
+	ErrChallengeClosed:      {"challenge_closed", http.StatusConflict, "the challenge is no longer pending"},
+	ErrStepUpRequired:       {"step_up_required", http.StatusForbidden, "a verified step-up challenge is required"},
+	ErrCredentialLimit:      {"credential_limit", http.StatusConflict, "the user has the maximum number of credentials"},
+	ErrIdempotencyConflict:  {"idempotency_conflict", http.StatusConflict, "the idempotency key was used for another action or details"},
+	ErrRateLimited:          {"rate_limited", http.StatusTooManyRequests, "too many requests"},
+	ErrUnavailable:          {"unavailable", http.StatusServiceUnavailable, "the service is unavailable"},
+	ErrCrossOrigin:          {"cross_origin", http.StatusForbidden, "cross-origin requests are refused"},
+	ErrMethodNotAllowed:     {"method_not_allowed", http.StatusMethodNotAllowed, "method not allowed"},
+	ErrUnauthenticated:      {"unauthenticated", http.StatusUnauthorized, "sign in first"},
+	ErrAttestationRequired:  {"attestation_required", http.StatusForbidden, "a hardware-attested device key is required"},
+	ErrAttestationFailed:    {"attestation_failed", http.StatusForbidden, "the attestation does not verify"},
+	errPasskeyAssertion:     {"invalid_assertion", http.StatusForbidden, "the passkey assertion is not valid"},
+	errPasskeyClone:         {"passkey_clone", http.StatusForbidden, "the passkey's signature counter went backwards"},
+}
 
 // withState returns a copy of e that reports the challenge state st.
 func (e *Error) withState(st string) *Error {

@@ -7,12 +7,6 @@ import (
 	"github.com/deviceauth/deviceauth/event"
 )
 
-// Emit logs e and hands it to Config.OnEvent, as the Service does for its
-// own events: for extensions (package passkey reports sign-ins and refused
-// assertions) and applications that want one audit trail. e must carry IDs
-// only.
-func (s *Service) Emit(ctx context.Context, e event.Event) { s.emit(ctx, e) }
-
 // emit logs e and hands it to Config.OnEvent.
 func (s *Service) emit(ctx context.Context, e event.Event) {
 	if e.Time.IsZero() {

@@ -238,7 +238,7 @@ func TestFlow_RemovedCredentialCannotAnswerPending(t *testing.T) {
 }
 
 func TestTrack_DefaultMethodsFollowTheUsersCredentials(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withPasskeys)
 	ctx := context.Background()
 	e.enrol("alice", "ES256")
 	res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer"})

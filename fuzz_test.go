@@ -20,7 +20,7 @@ func FuzzDecodeRequestBody(f *testing.F) {
 		check := func(v, fresh any) {
 			err := decodeJSON(body, v)
 			if err != nil {
-				if e, ok := err.(*Error); !ok || e.Code != ErrInvalidRequest.Code {
+				if e, ok := err.(*Error); !ok || e.Code != ErrInvalidRequest.err().Code {
 					t.Fatalf("decodeJSON(%q) = %v, want invalid_request", body, err)
 				}
 				return

@@ -5,9 +5,7 @@ import (
 	"crypto"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/deviceauth/deviceauth/event"
@@ -15,70 +13,6 @@ import (
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
-
-// Handler returns the device endpoints (docs/protocol.md). Mount it under
-// any prefix, e.g.
-//
-//	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", svc.Handler()))
-//
-// and set Config.PublicURL to the URL of that prefix. Device-signed
-// requests cover the path as the client sent it, so prefixes and proxies
-// that keep the request URI do not break signatures.
-//
-//	POST   /v1/credentials                 register a device key
-//	DELETE /v1/credentials/{id}            a device removes itself (signed)
-//	PUT    /v1/credentials/{id}/push-token a device sets its push token (signed)
-//	GET    /v1/challenges                  the user's pending challenges (signed)
-//	GET    /v1/challenges/{id}             one challenge (signed)
-//	POST   /v1/challenges/{id}/response    approve or deny (the body is signed)
-//
-// and, for the logged-in user of Config.Users, the web endpoints (see
-// webRoutes): /v1/web/registration-tokens, /v1/web/credentials and
-// /v1/web/challenges/{id}.
-func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
-	// A path may serve several methods (DELETE and PATCH of a credential):
-	// each pattern is registered once, answering 405 with Allow for others.
-	byPath := map[string]map[string]func(http.ResponseWriter, *http.Request){}
-	route := func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
-		methods, ok := byPath[pattern]
-		if !ok {
-			methods = map[string]func(http.ResponseWriter, *http.Request){}
-			byPath[pattern] = methods
-			mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-				h, ok := methods[r.Method]
-				if !ok {
-					w.Header().Set("Allow", strings.Join(slices.Sorted(maps.Keys(methods)), ", "))
-					writeError(w, ErrMethodNotAllowed)
-					return
-				}
-				h(w, r)
-			})
-		}
-		methods[method] = h
-	}
-	route("/v1/credentials", http.MethodPost, s.handleRegister)
-	route("/v1/credentials/{id}", http.MethodDelete, s.handleRemoveSelf)
-	route("/v1/credentials/{id}/push-token", http.MethodPut, s.handleSetPushToken)
-	route("/v1/challenges", http.MethodGet, s.handlePending)
-	route("/v1/challenges/{id}", http.MethodGet, s.handleFetch)
-	route("/v1/challenges/{id}/response", http.MethodPost, s.handleRespond)
-	// The web endpoints act for a browser's session: cross-origin
-	// requests are refused before they reach them.
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrCrossOrigin) }))
-	browser := func(h http.HandlerFunc) func(http.ResponseWriter, *http.Request) { return cop.Handler(h).ServeHTTP }
-	s.webRoutes(func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
-		route(pattern, method, browser(h))
-	})
-	s.qrRoutes(route, browser)
-	s.passkeyRoutes(func(pattern, method string, h func(http.ResponseWriter, *http.Request)) {
-		route(pattern, method, browser(h))
-	})
-	route("/v1/deviceauth.js", http.MethodGet, s.handleScript)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, ErrNotFound) })
-	return mux
-}
 
 // registerBody is the JSON of POST /v1/credentials.
 type registerBody struct {
@@ -100,11 +34,11 @@ func (s *Service) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Token == "" || b.Algorithm == "" || len(b.PublicKey) == 0 || len(b.Signature) == 0 {
-		writeError(w, ErrInvalidRequest.withMessage("token, algorithm, publicKey and signature are required"))
+		s.fail(w, r, ErrInvalidRequest.withMessage("token, algorithm, publicKey and signature are required"))
 		return
 	}
 	if len(b.Attestation) > 0 && b.Attestation[0] != '{' && string(b.Attestation) != "null" {
-		writeError(w, ErrInvalidRequest.withMessage("attestation must be an object"))
+		s.fail(w, r, ErrInvalidRequest.withMessage("attestation must be an object"))
 		return
 	}
 	c, err := s.Register(r.Context(), Registration{
@@ -112,7 +46,7 @@ func (s *Service) handleRegister(w http.ResponseWriter, r *http.Request) {
 		Signature: b.Signature, Name: b.Name, Platform: b.Platform, PushToken: b.PushToken, Attestation: b.Attestation, ClientIP: s.ClientIP(r),
 	})
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, c)
@@ -134,7 +68,7 @@ func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.CredentialID == "" || b.Decision == "" || len(b.Signature) == 0 {
-		writeError(w, ErrInvalidRequest.withMessage("credentialId, decision and signature are required"))
+		s.fail(w, r, ErrInvalidRequest.withMessage("credentialId, decision and signature are required"))
 		return
 	}
 	res, err := s.Respond(r.Context(), Response{
@@ -143,8 +77,7 @@ func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
 		Signature: b.Signature, ClientIP: s.ClientIP(r),
 	})
 	if err != nil {
-		e := asError(err)
-		writeJSON(w, e.Status, ErrorBody{Error: e.Code, Message: e.Message, State: res.State})
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -155,7 +88,7 @@ func (s *Service) handleFetch(w http.ResponseWriter, r *http.Request) {
 	var ch store.Challenge
 	dev, _, err := s.authenticateDeviceWith(w, r, id, &ch)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	var v ChallengeView
@@ -166,7 +99,7 @@ func (s *Service) handleFetch(w http.ResponseWriter, r *http.Request) {
 		v, err = s.FetchChallenge(r.Context(), dev, id)
 	}
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -180,12 +113,12 @@ type PendingList struct {
 func (s *Service) handlePending(w http.ResponseWriter, r *http.Request) {
 	dev, err := s.authenticateDevice(w, r)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	vs, err := s.PendingChallenges(r.Context(), dev)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, PendingList{Challenges: vs})
@@ -194,17 +127,17 @@ func (s *Service) handlePending(w http.ResponseWriter, r *http.Request) {
 func (s *Service) handleRemoveSelf(w http.ResponseWriter, r *http.Request) {
 	dev, err := s.authenticateDevice(w, r)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if r.PathValue("id") != dev.CredentialID {
 		// A device removes only itself; other removals go through the web
 		// with step-up.
-		writeError(w, ErrNotFound)
+		s.fail(w, r, ErrNotFound)
 		return
 	}
 	if err := s.removeSelf(r.Context(), dev); err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -219,24 +152,24 @@ type pushTokenBody struct {
 func (s *Service) handleSetPushToken(w http.ResponseWriter, r *http.Request) {
 	dev, body, err := s.authenticateDeviceBody(w, r)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if r.PathValue("id") != dev.CredentialID {
-		writeError(w, ErrNotFound) // a device sets only its own token
+		s.fail(w, r, ErrNotFound) // a device sets only its own token
 		return
 	}
 	var b pushTokenBody
 	if err := decodeJSON(body, &b); err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if b.PushToken == nil {
-		writeError(w, ErrInvalidRequest.withMessage(`pushToken is required ("" removes it)`))
+		s.fail(w, r, ErrInvalidRequest.withMessage(`pushToken is required ("" removes it)`))
 		return
 	}
 	if err := s.setPushToken(r.Context(), dev, *b.PushToken); err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

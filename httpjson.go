@@ -58,7 +58,21 @@ func (s *Service) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = decodeJSON(body, v)
 	}
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+// readOptionalJSON is readJSON for a body that may be empty (then v is
+// left as it is, as for {}).
+func (s *Service) readOptionalJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := s.readBody(w, r)
+	if err == nil && len(body) > 0 {
+		err = decodeJSON(body, v)
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return false
 	}
 	return true
@@ -103,18 +117,9 @@ func writeHeaders(w http.ResponseWriter, status int) {
 	w.WriteHeader(status)
 }
 
-// ErrorBody is the JSON body of every error answer.
-type ErrorBody struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-	// State is the challenge state where an error is about one.
-	State string `json:"state,omitempty"`
-}
-
-// writeError writes err as its status and ErrorBody (with the challenge's
-// state when the error carries one). Store failures are 503 "unavailable";
-// the cause is never sent.
-func writeError(w http.ResponseWriter, err error) {
-	e := asError(err)
-	writeJSON(w, e.Status, ErrorBody{Error: e.Code, Message: e.Message, State: e.State})
+// fail answers err with its status and body (the challenge's state too,
+// when err carries one), through Config.ErrorHandler when it is set. A
+// failure of the store is 503 "unavailable"; the cause is never sent.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeDenial(w, r, deny(err))
 }

@@ -2,6 +2,7 @@ package deviceauth_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -39,13 +40,13 @@ func TestLifecycle_StolenSessionCannotTakeOverASingleDevice(t *testing.T) {
 // while the user had no credential (no step-up) is refused once the user
 // has one, and so is a passkey registration begun then.
 func TestLifecycle_FirstDeviceTokenEnrolsOnlyAFirstDevice(t *testing.T) {
-	e := newEnv(t, noRateLimits)
+	e := newEnv(t, noRateLimits, withPasskeys)
 	ctx := context.Background()
 	early, err := e.svc.MintRegistrationToken(ctx, "alice", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ceremony, err := e.svc.BeginPasskeyRegistration(ctx, "alice", "", []byte("session"))
+	ceremony, err := e.svc.BeginPasskeyRegistration(ctx, "alice", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +54,8 @@ func TestLifecycle_FirstDeviceTokenEnrolsOnlyAFirstDevice(t *testing.T) {
 	if _, err := e.device("ES256").Register(ctx, early.Token, "thief", "android"); apiCode(err) != "registration_failed" {
 		t.Fatalf("the early token after the first enrolment: %v, want registration_failed", err)
 	}
-	fin, err := e.svc.FinishCeremony(ctx, ceremony.ID, deviceauth.CeremonyPasskeyRegistration, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.AddPasskey(ctx, fin, deviceauth.PasskeyRegistration{RawID: []byte{9}, Name: "thief"}); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
+	resp, _ := json.Marshal(fakeRegistration{RawID: []byte{9}})
+	if _, err := e.svc.FinishPasskeyRegistration(ctx, ceremony, "alice", resp); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
 		t.Fatalf("a passkey registration begun before the first enrolment: %v, want registration_failed", err)
 	}
 	if cs, _ := e.svc.Credentials(ctx, "alice"); len(cs) != 1 || cs[0].ID != phone.CredentialID {

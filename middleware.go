@@ -47,9 +47,9 @@ type requireConfig struct {
 	idemOf   func(*http.Request) string
 	memory   StepUpMemory
 	details  DetailsFunc
-	onError  func(http.ResponseWriter, *http.Request, *Denial)
 	methods  []Method
 	code     bool
+	onError  func(http.ResponseWriter, *http.Request, *Denial)
 	resolver UserResolver
 	// attestation is required of the approving device (WithAttestation).
 	attestation AttestationRequirement
@@ -73,9 +73,10 @@ func WithMethods(ms ...Method) RequireOption {
 // made without a code does not pass a route that asks for one.
 func WithVerificationCode() RequireOption { return func(c *requireConfig) { c.code = true } }
 
-// WithErrorHandler replaces how refusals are written. f must write the
-// response; d.Status and d.Body are what Require would have sent, and
-// d.Header its WWW-Authenticate.
+// WithErrorHandler writes this route's refusals with f instead of
+// Config.ErrorHandler (or the default JSON). f must write the response;
+// d.Status and d.Body are what Require would have sent, and d.Header its
+// WWW-Authenticate.
 func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, d *Denial)) RequireOption {
 	return func(c *requireConfig) { c.onError = f }
 }
@@ -123,7 +124,9 @@ type StepUpMemory interface {
 // Config.Users.
 func WithUserResolver(u UserResolver) RequireOption { return func(c *requireConfig) { c.resolver = u } }
 
-// Denial is a refusal of a gated request (docs/architecture.md#gating-routes).
+// Denial is a refusal the Service answers: of a gated request
+// (docs/architecture.md#gating-routes) or of one of Handler's endpoints.
+// Config.ErrorHandler, when set, writes every one.
 type Denial struct {
 	Status int
 	// Header is the WWW-Authenticate value, set only for challenge_required.
@@ -133,7 +136,9 @@ type Denial struct {
 	Err error
 }
 
-// DenialBody is the JSON body of a refusal.
+// DenialBody is the JSON body of every refusal. State is the action's
+// state for a refusal of Require, and the challenge's state (e.g.
+// APPROVED) for a challenge that is no longer pending.
 type DenialBody struct {
 	Error            string      `json:"error"`
 	Message          string      `json:"message"`
@@ -178,7 +183,7 @@ func (s *Service) Require(action string, opts ...RequireOption) func(http.Handle
 					c.onError(w, r, d)
 					return
 				}
-				writeDenial(w, d)
+				s.writeDenial(w, r, d)
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), validationKey{}, v)))
@@ -195,7 +200,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 		return Validation{}, deny(ErrUnavailable.with(err))
 	}
 	if user == "" {
-		return Validation{}, deny(errUnauthenticated)
+		return Validation{}, deny(ErrUnauthenticated)
 	}
 	var details Details
 	if c.details != nil {
@@ -275,15 +280,17 @@ func (s *Service) trackDenial(user, action string, details Details, res TrackRes
 	}
 }
 
-var errUnauthenticated = &Error{Code: "unauthenticated", Status: http.StatusUnauthorized, Message: "sign in first"}
-
 // deny turns a Service error into a denial with its status and code.
 func deny(err error) *Denial {
 	e := asError(err)
-	return &Denial{Status: e.Status, Body: DenialBody{Error: e.Code, Message: e.Message}, Err: err}
+	return &Denial{Status: e.Status, Body: DenialBody{Error: e.Code, Message: e.Message, State: ActionState(e.State)}, Err: err}
 }
 
-func writeDenial(w http.ResponseWriter, d *Denial) {
+func (s *Service) writeDenial(w http.ResponseWriter, r *http.Request, d *Denial) {
+	if s.cfg.ErrorHandler != nil {
+		s.cfg.ErrorHandler(w, r, d)
+		return
+	}
 	if d.Header != "" {
 		w.Header().Set("WWW-Authenticate", d.Header)
 	}

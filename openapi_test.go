@@ -26,6 +26,7 @@ import (
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/openapitest"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/qrcode"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -908,8 +909,9 @@ func openapiPasskeyStepUp(t *testing.T, c *oasCheck) {
 // but it checks no signature: an assertion verifies when its client data
 // names the challenge asked for. The counter is the authenticator data's.
 type webauthnPasskeys struct {
-	mu  sync.Mutex
-	raw map[string][]byte // credential ID → WebAuthn raw ID
+	fakePasskeys // its registration ceremony; the step-up methods are its own
+	mu           sync.Mutex
+	raw          map[string][]byte // credential ID → WebAuthn raw ID
 }
 
 func (p *webauthnPasskeys) add(id string, raw []byte) {
@@ -934,7 +936,7 @@ func (p *webauthnPasskeys) AssertionOptions(_ context.Context, challenge []byte,
 	}})
 }
 
-func (p *webauthnPasskeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge []byte, _ []store.Credential, response []byte) (deviceauth.PasskeyAssertion, error) {
+func (p *webauthnPasskeys) VerifyAssertion(_ context.Context, challenge []byte, _ []store.Credential, response []byte) (seam.Assertion, error) {
 	var a struct {
 		RawID    string `json:"rawId"`
 		Response struct {
@@ -943,19 +945,19 @@ func (p *webauthnPasskeys) VerifyAssertion(_ context.Context, _ *http.Request, c
 		} `json:"response"`
 	}
 	if err := json.Unmarshal(response, &a); err != nil {
-		return deviceauth.PasskeyAssertion{}, fmt.Errorf("%w: %v", deviceauth.ErrInvalidRequest, err)
+		return seam.Assertion{}, fmt.Errorf("%w: %v", seam.ErrMalformed, err)
 	}
 	raw, err1 := protocol.DecodeBase64(a.RawID)
 	clientData, err2 := protocol.DecodeBase64(a.Response.ClientDataJSON)
 	authData, err3 := protocol.DecodeBase64(a.Response.AuthenticatorData)
 	var cd struct{ Type, Challenge string }
 	if err := errors.Join(err1, err2, err3, json.Unmarshal(clientData, &cd)); err != nil || len(authData) < 37 {
-		return deviceauth.PasskeyAssertion{}, fmt.Errorf("%w: a malformed assertion", deviceauth.ErrInvalidRequest)
+		return seam.Assertion{}, fmt.Errorf("%w: a malformed assertion", seam.ErrMalformed)
 	}
 	if cd.Type != "webauthn.get" || cd.Challenge != protocol.EncodeBase64(challenge) {
-		return deviceauth.PasskeyAssertion{}, errors.New("an assertion over another challenge")
+		return seam.Assertion{}, errors.New("an assertion over another challenge")
 	}
-	return deviceauth.PasskeyAssertion{CredentialID: deviceauth.PasskeyCredentialID(raw), SignCount: binary.BigEndian.Uint32(authData[33:37])}, nil
+	return seam.Assertion{CredentialID: seam.CredentialID(raw), SignCount: binary.BigEndian.Uint32(authData[33:37])}, nil
 }
 
 // webauthnAssertion is the AuthenticationResponseJSON of the passkey rawID

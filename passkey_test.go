@@ -15,18 +15,25 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
 )
 
 // fakePasskeys stands in for package passkey: an "assertion" is the JSON
 // {"id": credential ID, "challenge": base64 challenge, "signCount": n}, and
-// it verifies when the challenge is the one asked for. A body that does not
-// decode as one is malformed (ErrInvalidRequest).
+// it verifies when the challenge is the one asked for; a "registration"
+// is {"rawId": …, "signCount": n} and always verifies. A body that does not
+// decode as one is malformed.
 type fakePasskeys struct{}
 
 type fakeAssertion struct {
 	ID        string `json:"id"`
 	Challenge []byte `json:"challenge"`
+	SignCount uint32 `json:"signCount"`
+}
+
+type fakeRegistration struct {
+	RawID     []byte `json:"rawId"`
 	SignCount uint32 `json:"signCount"`
 }
 
@@ -38,30 +45,55 @@ func (fakePasskeys) AssertionOptions(_ context.Context, challenge []byte, creds 
 	return json.Marshal(map[string]any{"publicKey": map[string]any{"challenge": challenge, "allow": ids}})
 }
 
-func (fakePasskeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge []byte, creds []store.Credential, response []byte) (deviceauth.PasskeyAssertion, error) {
+func (fakePasskeys) VerifyAssertion(_ context.Context, challenge []byte, creds []store.Credential, response []byte) (seam.Assertion, error) {
 	var a fakeAssertion
 	if err := json.Unmarshal(response, &a); err != nil {
-		return deviceauth.PasskeyAssertion{}, fmt.Errorf("%w: %v", deviceauth.ErrInvalidRequest, err)
+		return seam.Assertion{}, fmt.Errorf("%w: %v", seam.ErrMalformed, err)
 	}
 	if !bytes.Equal(a.Challenge, challenge) {
-		return deviceauth.PasskeyAssertion{}, errors.New("assertion over another challenge")
+		return seam.Assertion{}, errors.New("assertion over another challenge")
 	}
-	return deviceauth.PasskeyAssertion{CredentialID: a.ID, SignCount: a.SignCount}, nil
+	return seam.Assertion{CredentialID: a.ID, SignCount: a.SignCount}, nil
 }
 
-// addFakePasskey registers a passkey for user through a finished ceremony.
+func (fakePasskeys) BeginRegistration(context.Context, string, []store.Credential) ([]byte, []byte, error) {
+	return []byte(`{"publicKey":{}}`), []byte(`"session"`), nil
+}
+
+func (fakePasskeys) FinishRegistration(_ context.Context, response []byte, take func() ([]byte, error)) (seam.NewPasskey, error) {
+	var r fakeRegistration
+	if err := json.Unmarshal(response, &r); err != nil {
+		return seam.NewPasskey{}, fmt.Errorf("%w: %v", seam.ErrMalformed, err)
+	}
+	state, err := take()
+	if err != nil {
+		return seam.NewPasskey{}, err
+	}
+	if string(state) != `"session"` {
+		return seam.NewPasskey{}, fmt.Errorf("the state came back as %s", state)
+	}
+	return seam.NewPasskey{RawID: r.RawID, SignCount: r.SignCount, Data: []byte("{}")}, nil
+}
+
+func (fakePasskeys) BeginLogin(context.Context, string, func(context.Context, string) ([]store.Credential, error)) ([]byte, []byte, error) {
+	return nil, nil, seam.ErrUnavailable
+}
+
+func (fakePasskeys) FinishLogin(context.Context, []byte, func() ([]byte, error), func(context.Context, string) (store.Credential, error)) (seam.Assertion, error) {
+	return seam.Assertion{}, seam.ErrUnavailable
+}
+
+func (fakePasskeys) Timeouts() (time.Duration, time.Duration) { return time.Minute, time.Minute }
+func (fakePasskeys) Script() []byte                           { return []byte("// fake") }
+
+// withPasskeys gives the Service the fake verifier.
+func withPasskeys(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} }
+
+// addFakePasskey registers a passkey for user through a whole ceremony.
 func addFakePasskey(t *testing.T, e *env, user string, rawID []byte, signCount uint32) deviceauth.Credential {
 	t.Helper()
-	ctx := context.Background()
-	c, err := e.svc.BeginPasskeyRegistration(ctx, user, "", []byte("session"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fin, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyRegistration, user)
-	if err != nil || string(fin.Data) != "session" {
-		t.Fatalf("FinishCeremony = %+v, %v", fin, err)
-	}
-	cred, err := e.svc.AddPasskey(ctx, fin, deviceauth.PasskeyRegistration{RawID: rawID, Name: "passkey", SignCount: signCount})
+	resp, _ := json.Marshal(fakeRegistration{RawID: rawID, SignCount: signCount})
+	cred, err := e.svc.RegisterPasskey(context.Background(), user, "", resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,18 +107,18 @@ func TestCeremony_SingleUseBoundAndExpiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyRegistration, ""); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := e.svc.TakeCeremony(ctx, c, deviceauth.CeremonyPasskeyRegistration, ""); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("another kind: %v", err)
 	}
-	if _, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyLogin, "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := e.svc.TakeCeremony(ctx, c, deviceauth.CeremonyPasskeyLogin, "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("another user: %v", err)
 	}
 	var won atomic.Int64
 	race(64, func(int) {
-		if f, err := e.svc.FinishCeremony(ctx, c.ID, deviceauth.CeremonyPasskeyLogin, ""); err == nil && string(f.Data) == "state" {
+		if data, err := e.svc.TakeCeremony(ctx, c, deviceauth.CeremonyPasskeyLogin, ""); err == nil && string(data) == "state" {
 			won.Add(1)
 		} else if !errors.Is(err, deviceauth.ErrNotFound) {
-			t.Errorf("FinishCeremony: %v", err)
+			t.Errorf("TakeCeremony: %v", err)
 		}
 	})
 	if won.Load() != 1 {
@@ -94,23 +126,23 @@ func TestCeremony_SingleUseBoundAndExpiring(t *testing.T) {
 	}
 	late, _ := e.svc.BeginCeremony(ctx, deviceauth.CeremonyPasskeyLogin, "", nil)
 	e.clock.Advance(5*time.Minute + time.Second)
-	if _, err := e.svc.FinishCeremony(ctx, late.ID, deviceauth.CeremonyPasskeyLogin, ""); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := e.svc.TakeCeremony(ctx, late, deviceauth.CeremonyPasskeyLogin, ""); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("expired ceremony: %v", err)
 	}
 }
 
 func TestPasskey_RegistrationNeedsAFinishedCeremonyAndStepUp(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withPasskeys)
 	ctx := context.Background()
-	if _, err := e.svc.AddPasskey(ctx, deviceauth.Ceremony{Kind: deviceauth.CeremonyPasskeyRegistration, UserID: "alice"},
-		deviceauth.PasskeyRegistration{RawID: []byte{1}}); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
-		t.Fatalf("AddPasskey with a made-up ceremony: %v", err)
+	made, _ := json.Marshal(fakeRegistration{RawID: []byte{1}})
+	if _, err := e.svc.FinishPasskeyRegistration(ctx, "ce_MadeUpCeremony01", "alice", made); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
+		t.Fatalf("a registration without its ceremony: %v", err)
 	}
 	cred := addFakePasskey(t, e, "alice", []byte{1, 2, 3}, 0)
-	if cred.Kind != "passkey" || cred.ID != deviceauth.PasskeyCredentialID([]byte{1, 2, 3}) {
+	if cred.Kind != "passkey" || cred.ID != seam.CredentialID([]byte{1, 2, 3}) {
 		t.Fatalf("passkey credential %+v", cred)
 	}
-	if _, err := e.svc.BeginPasskeyRegistration(ctx, "alice", "", nil); !errors.Is(err, deviceauth.ErrStepUpRequired) {
+	if _, err := e.svc.RegisterPasskey(ctx, "alice", "", []byte(`{"rawId":"AQ"}`)); !errors.Is(err, deviceauth.ErrStepUpRequired) {
 		t.Fatalf("second passkey without step-up: %v", err)
 	}
 	creds, _ := e.svc.Credentials(ctx, "alice")
@@ -208,7 +240,7 @@ func optionsChallenge2(t *testing.T, e *env, id string) []byte {
 }
 
 func TestPasskey_ZeroCountersAreNotAClone(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withPasskeys)
 	cred := addFakePasskey(t, e, "alice", []byte("synced"), 0)
 	for range 2 {
 		if err := e.svc.UsePasskey(context.Background(), "alice", cred.ID, 0, store.FlagBackupEligible|store.FlagBackupState); err != nil {
@@ -258,7 +290,7 @@ func TestPasskey_StepUpEndpointsRefuseMalformedBodies(t *testing.T) {
 		{respond, huge, 413, "body_too_large"},
 	} {
 		st, body := postWeb(t, e, tt.path, "alice", tt.body)
-		var eb deviceauth.ErrorBody
+		var eb deviceauth.DenialBody
 		json.Unmarshal(body, &eb)
 		if st != tt.status || eb.Error != tt.code || (tt.code != "" && eb.State != "") {
 			t.Errorf("POST %s %.40q: %d %s, want %d %q", tt.path, tt.body, st, body, tt.status, tt.code)
@@ -329,8 +361,8 @@ func TestPasskey_StepUpClosedCarriesState(t *testing.T) {
 			{"/v1/web/challenges/" + id + "/passkey", string(good)},
 		} {
 			st, body := postWeb(t, e, req.path, "alice", req.body)
-			var eb deviceauth.ErrorBody
-			if err := json.Unmarshal(body, &eb); err != nil || st != 409 || eb.Error != "challenge_closed" || eb.State != want {
+			var eb deviceauth.DenialBody
+			if err := json.Unmarshal(body, &eb); err != nil || st != 409 || eb.Error != "challenge_closed" || string(eb.State) != want {
 				t.Errorf("POST %s: %d %s, want 409 challenge_closed with state %s", req.path, st, body, want)
 			}
 		}

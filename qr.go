@@ -22,16 +22,16 @@ import (
 // approves; the browser, watching the state, completes sign-in with a POST
 // that only it can make, because the challenge is bound to a secret in an
 // HttpOnly, SameSite=Strict cookie of that browser — one cookie per
-// challenge (QRBindingCookie), so challenges created at the same time in
+// challenge (its binding cookie), so challenges created at the same time in
 // several tabs of one browser never overwrite each other's binding.
 
-// QRBindingCookiePrefix starts the name of every QR binding cookie.
-const QRBindingCookiePrefix = "deviceauth_qr_"
+// qrBindingCookiePrefix starts the name of every QR binding cookie.
+const qrBindingCookiePrefix = "deviceauth_qr_"
 
-// QRBindingCookie is the name of the cookie that binds QR challenge
-// challengeID to the browser that created it: QRBindingCookiePrefix and the
+// qrBindingCookie is the name of the cookie that binds QR challenge
+// challengeID to the browser that created it: qrBindingCookiePrefix and the
 // ID (whose characters, [A-Za-z0-9_-], are all allowed in a cookie name).
-func QRBindingCookie(challengeID string) string { return QRBindingCookiePrefix + challengeID }
+func qrBindingCookie(challengeID string) string { return qrBindingCookiePrefix + challengeID }
 
 // QRRequest asks for a QR challenge.
 type QRRequest struct {
@@ -43,7 +43,7 @@ type QRRequest struct {
 	// ("refresh"): it is superseded if still unclaimed.
 	Replaces string
 	// ReplacesBinding is the binding secret of Replaces (the value of its
-	// QRBindingCookie), which proves that the browser created it.
+	// binding cookie), which proves that the browser created it.
 	ReplacesBinding string
 }
 
@@ -65,7 +65,7 @@ type QRChallenge struct {
 	State            string    `json:"state"`
 	// Binding is the challenge's own binding secret (256 bits, fresh for
 	// every challenge): set it in the browser as the HttpOnly,
-	// SameSite=Strict cookie QRBindingCookie(ChallengeID) for at least the
+	// SameSite=Strict binding cookie for at least the
 	// challenge's lifetime, as the handler does.
 	Binding string `json:"-"`
 }

@@ -55,7 +55,7 @@ func (q *qrEnv) browser() *http.Client {
 	return &http.Client{Jar: jar}
 }
 
-func (q *qrEnv) call(t *testing.T, c *http.Client, method, path, body string, out any) (int, deviceauth.ErrorBody) {
+func (q *qrEnv) call(t *testing.T, c *http.Client, method, path, body string, out any) (int, deviceauth.DenialBody) {
 	t.Helper()
 	req, _ := http.NewRequest(method, q.srv.URL+"/deviceauth"+path, strings.NewReader(body))
 	resp, err := c.Do(req)
@@ -63,7 +63,7 @@ func (q *qrEnv) call(t *testing.T, c *http.Client, method, path, body string, ou
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var eb deviceauth.ErrorBody
+	var eb deviceauth.DenialBody
 	if resp.StatusCode >= 300 {
 		json.NewDecoder(resp.Body).Decode(&eb)
 	} else if out != nil {
@@ -492,7 +492,7 @@ func TestQR_BindingCookieBindsOnlyItsChallenge(t *testing.T) {
 		"a malformed secret": deviceauth.QRBindingCookie(b.ChallengeID) + "=x",
 		"an all-zero secret": deviceauth.QRBindingCookie(b.ChallengeID) + "=" + strings.Repeat("A", 43),
 	}
-	send := func(method, path, body, cookie string) (int, deviceauth.ErrorBody) {
+	send := func(method, path, body, cookie string) (int, deviceauth.DenialBody) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base.String()+path, strings.NewReader(body))
 		req.Header.Set("Cookie", cookie)
@@ -501,7 +501,7 @@ func TestQR_BindingCookieBindsOnlyItsChallenge(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var eb deviceauth.ErrorBody
+		var eb deviceauth.DenialBody
 		json.NewDecoder(resp.Body).Decode(&eb)
 		return resp.StatusCode, eb
 	}
@@ -576,10 +576,14 @@ func TestQR_BindingCookieAttributes(t *testing.T) {
 				t.Fatalf("create: %d, cookies %v", resp.StatusCode, cs)
 			}
 			c := cs[0]
-			if c.Name != "deviceauth_qr_"+qc.ChallengeID || !validBinding(c.Value) || c.Path != tt.path || c.MaxAge != tt.maxAge ||
+			name := "deviceauth_qr_" + qc.ChallengeID
+			if tt.secure {
+				name = "__Secure-" + name // only a secure page can set it
+			}
+			if c.Name != name || !validBinding(c.Value) || c.Path != tt.path || c.MaxAge != tt.maxAge ||
 				!c.HttpOnly || c.Secure != tt.secure || c.SameSite != http.SameSiteStrictMode || c.Domain != "" {
-				t.Fatalf("cookie %+v: want deviceauth_qr_%s, Path=%s, Max-Age=%d, HttpOnly, Secure=%v, SameSite=Strict",
-					c, qc.ChallengeID, tt.path, tt.maxAge, tt.secure)
+				t.Fatalf("cookie %+v: want %s, Path=%s, Max-Age=%d, HttpOnly, Secure=%v, SameSite=Strict",
+					c, name, tt.path, tt.maxAge, tt.secure)
 			}
 		})
 	}

@@ -9,25 +9,6 @@ import (
 	"github.com/deviceauth/deviceauth/event"
 )
 
-// The QR endpoints. Browser side (behind http.CrossOriginProtection; the
-// GETs only report state):
-//
-//	POST /v1/qr                      create (or refresh) a QR challenge; sets its binding cookie
-//	GET  /v1/qr/{id}?since=S&wait=D  the state, long-polling up to D while it is S
-//	GET  /v1/qr/{id}/events          the state as server-sent events
-//	POST /v1/qr/{id}/complete        sign in (Config.SignIn) once approved
-//
-// Device side (RFC 9421 signed):
-//
-//	POST /v1/qr/{id}/claim           claim with the secret from the code
-func (s *Service) qrRoutes(route func(pattern, method string, h func(http.ResponseWriter, *http.Request)), browser func(http.HandlerFunc) func(http.ResponseWriter, *http.Request)) {
-	route("/v1/qr", http.MethodPost, browser(s.handleCreateQR))
-	route("/v1/qr/{id}", http.MethodGet, s.handleQRStatus)
-	route("/v1/qr/{id}/events", http.MethodGet, s.handleQREvents)
-	route("/v1/qr/{id}/complete", http.MethodPost, browser(s.handleCompleteQR))
-	route("/v1/qr/{id}/claim", http.MethodPost, s.handleClaimQR)
-}
-
 type createQRBody struct {
 	Action   string `json:"action,omitempty"`
 	Replaces string `json:"replaces,omitempty"`
@@ -36,13 +17,13 @@ type createQRBody struct {
 func (s *Service) handleCreateQR(w http.ResponseWriter, r *http.Request) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	var b createQRBody
 	if len(body) > 0 {
 		if err := decodeJSON(body, &b); err != nil {
-			writeError(w, err)
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -51,7 +32,7 @@ func (s *Service) handleCreateQR(w http.ResponseWriter, r *http.Request) {
 		UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
 	})
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	// The challenge's own cookie, for as long as the challenge lives and a
@@ -62,27 +43,24 @@ func (s *Service) handleCreateQR(w http.ResponseWriter, r *http.Request) {
 }
 
 // bindingCookie returns the binding secret of QR challenge id that the
-// browser sent (its QRBindingCookie), "" when there is none.
+// browser sent (its binding cookie), "" when there is none.
 func (s *Service) bindingCookie(r *http.Request, id string) string {
 	if id == "" {
 		return ""
 	}
-	if c, err := r.Cookie(QRBindingCookie(id)); err == nil {
+	if c, err := r.Cookie(s.cookieName(qrBindingCookie(id))); err == nil {
 		return c.Value
 	}
 	return ""
 }
 
-// bindingCookieFor is the QRBindingCookie of challenge id with value for
+// bindingCookieFor is the binding cookie of challenge id with value for
 // maxAge seconds (negative: delete it now), scoped to the handler's mount.
 func (s *Service) bindingCookieFor(id, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name: QRBindingCookie(id), Value: value, Path: s.cookiePath(), MaxAge: maxAge,
-		HttpOnly: true, Secure: s.publicURL.Scheme == "https", SameSite: http.SameSiteStrictMode,
-	}
+	return s.cookie(qrBindingCookie(id), value, s.cookiePath(), maxAge)
 }
 
-// cookiePath scopes the binding cookies to the handler's mount.
+// cookiePath is the path of the handler's mount (Config.PublicURL's).
 func (s *Service) cookiePath() string {
 	if p := s.publicURL.Path; p != "" {
 		return p
@@ -90,16 +68,37 @@ func (s *Service) cookiePath() string {
 	return "/"
 }
 
+// cookie is every cookie the Service sets: HttpOnly, SameSite=Strict,
+// and, when Config.PublicURL is https, Secure with the __Secure- prefix
+// (so only a secure page can set it). maxAge < 0 deletes it.
+func (s *Service) cookie(name, value, path string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: s.cookieName(name), Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteStrictMode}
+}
+
+// cookieName is the name cookie name is set under: __Secure- prefixed
+// when the Service's cookies are Secure.
+func (s *Service) cookieName(name string) string {
+	if s.secureCookies() {
+		return "__Secure-" + name
+	}
+	return name
+}
+
+// secureCookies reports whether the Service's cookies are Secure: its
+// public URL is https.
+func (s *Service) secureCookies() bool { return s.publicURL.Scheme == "https" }
+
 func (s *Service) handleQRStatus(w http.ResponseWriter, r *http.Request) {
 	wait, err := waitParam(r)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	id := r.PathValue("id")
 	st, err := s.WaitQR(r.Context(), id, s.bindingCookie(r, id), r.URL.Query().Get("since"), wait)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
@@ -114,12 +113,12 @@ func (s *Service) handleQREvents(w http.ResponseWriter, r *http.Request) {
 	binding := s.bindingCookie(r, id)
 	ch, err := s.boundQR(ctx, id, binding)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		writeError(w, ErrInvalidRequest.withMessage("streaming is not supported here; use ?wait="))
+		s.fail(w, r, ErrInvalidRequest.withMessage("streaming is not supported here; use ?wait="))
 		return
 	}
 	h := w.Header()
@@ -154,23 +153,23 @@ func (s *Service) handleQREvents(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) handleCompleteQR(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.SignIn == nil {
-		writeError(w, ErrNotFound.withMessage("QR sign-in is not configured (Config.SignIn)"))
+		s.fail(w, r, ErrNotFound.withMessage("QR sign-in is not configured (Config.SignIn)"))
 		return
 	}
 	id := r.PathValue("id")
 	// Only a sign-in challenge signs in; another action is not consumed.
 	v, err := s.completeQR(r.Context(), id, s.bindingCookie(r, id), ActionSignIn)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if !v.Valid {
-		writeDenial(w, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: "challenge_failed",
+		s.writeDenial(w, r, &Denial{Status: http.StatusForbidden, Body: DenialBody{Error: "challenge_failed",
 			Message: "the QR challenge is not approved for this browser", State: StateChallengeFailed}})
 		return
 	}
 	if err := s.cfg.SignIn(w, r, v.UserID); err != nil {
-		writeError(w, ErrUnavailable.with(err))
+		s.fail(w, r, ErrUnavailable.with(err))
 		return
 	}
 	// The challenge is used up: so is its binding cookie.
@@ -186,17 +185,17 @@ type claimBody struct {
 func (s *Service) handleClaimQR(w http.ResponseWriter, r *http.Request) {
 	dev, body, err := s.authenticateDeviceBody(w, r)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	var b claimBody
 	if err := decodeJSON(body, &b); err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	v, err := s.ClaimQR(r.Context(), dev, r.PathValue("id"), b.ClaimSecret)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)

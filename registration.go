@@ -69,13 +69,6 @@ func publicCredential(c store.Credential) Credential {
 	}
 }
 
-const (
-	maxUserIDBytes   = 256
-	maxNameBytes     = 64
-	maxPlatformBytes = 32
-	maxPushToken     = 4096
-)
-
 // MintRegistrationToken issues a single-use registration token for userID,
 // valid for Config.RegistrationTokenTTL. When the user already has a
 // credential, stepUpToken must be the token of a challenge for

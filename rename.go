@@ -47,7 +47,7 @@ func (s *Service) handleRenameCredential(w http.ResponseWriter, r *http.Request)
 	}
 	c, err := s.RenameCredential(r.Context(), user, r.PathValue("id"), b.Name)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, c)

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/asn1"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net/http"
 	"strings"
@@ -81,7 +82,7 @@ func (e *env) postJSON(path string, body []byte) (int, string) {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b deviceauth.ErrorBody
+	var b deviceauth.DenialBody
 	json.NewDecoder(resp.Body).Decode(&b)
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 		e.t.Errorf("POST %s: Cache-Control %q, want no-store", path, cc)
@@ -330,9 +331,8 @@ func TestBinding_ResponseSignatures(t *testing.T) {
 	}
 }
 
-func errorsIs(err error, target *deviceauth.Error) bool {
-	e, ok := err.(*deviceauth.Error)
-	return ok && e.Is(target)
+func errorsIs(err error, target deviceauth.Sentinel) bool {
+	return errors.Is(err, target)
 }
 
 func TestReplay_ResponseAndMalleableTwin(t *testing.T) {
@@ -396,7 +396,7 @@ func (e *env) do(req *http.Request) (int, string) {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b deviceauth.ErrorBody
+	var b deviceauth.DenialBody
 	json.NewDecoder(resp.Body).Decode(&b)
 	return resp.StatusCode, b.Error
 }

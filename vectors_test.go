@@ -28,6 +28,7 @@ import (
 
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 )
 
 var updateVectors = flag.Bool("update-vectors", false, "rewrite the test vectors in docs/protocol.md")
@@ -216,7 +217,7 @@ func renderVectors(t *testing.T, old string) string {
 	w("- message (%d bytes): `%x`\n", len(pkMsg), pkMsg)
 	w("- WebAuthn challenge = SHA-256 of the message: `%x` (base64url `%s`)\n", pkChallenge, protocol.EncodeBase64(pkChallenge[:]))
 	rawID := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
-	w("- the credential ID of the passkey whose raw ID is `%x`: `%s`\n", rawID, PasskeyCredentialID(rawID))
+	w("- the credential ID of the passkey whose raw ID is `%x`: `%s`\n", rawID, seam.CredentialID(rawID))
 
 	w("\n### Challenge token\n\n")
 	svc := &Service{macs: []*tokenMACer{newTokenMACer(vectorTokenKey)}}

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
@@ -610,12 +608,12 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		return ResponseResult{}, ErrInvalidResponse.withMessage("this challenge is not answered with a device key")
 	}
 	if ch.State != store.StatePending {
-		return ResponseResult{ChallengeID: ch.ID, State: string(ch.State)}, ErrChallengeClosed
+		return ResponseResult{}, ErrChallengeClosed.withState(string(ch.State))
 	}
 	if r.Decision == protocol.DecisionApprove && !meetsRequirement(credentialAttestation(cred), ch.AttestationRequired) {
 		// A denial is still accepted: any device of the user may refuse.
 		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
-		return ResponseResult{}, errAttestationRequired
+		return ResponseResult{}, ErrAttestationRequired
 	}
 	if r.Decision == protocol.DecisionApprove && ch.VerificationCode != "" &&
 		subtle.ConstantTimeCompare([]byte(r.VerificationCode), []byte(ch.VerificationCode)) != 1 {
@@ -634,7 +632,7 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		if gerr != nil {
 			return ResponseResult{}, ErrChallengeClosed
 		}
-		return ResponseResult{ChallengeID: ch.ID, State: string(cur.State)}, ErrChallengeClosed
+		return ResponseResult{}, ErrChallengeClosed.withState(string(cur.State))
 	}
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
@@ -670,7 +668,7 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 	}
 	s.emit(ctx, event.Event{Type: event.WrongCode, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP)})
 	if n < int64(s.cfg.WrongCodeLimit) {
-		return ResponseResult{ChallengeID: ch.ID, State: string(cur.State)}, ErrWrongCode
+		return ResponseResult{}, ErrWrongCode.withState(string(cur.State))
 	}
 	failed, err := s.store.TransitionChallenge(ctx, ch.ID, store.Transition{
 		From: store.StatePending, To: store.StateFailed, UserID: ch.UserID, CredentialID: cred.ID, AnsweredAt: now,
@@ -682,7 +680,7 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, event.Event{Type: event.ChallengeFailed, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, Reason: "wrong_code_limit"})
-	return ResponseResult{ChallengeID: ch.ID, State: string(failed.State)}, ErrWrongCode
+	return ResponseResult{}, ErrWrongCode.withState(string(failed.State))
 }
 
 // wrongCodeKey names the wrong-code counter of (user, action); the user's
@@ -831,41 +829,9 @@ func toMethods(ss []string) []Method {
 	return out
 }
 
-func validUserID(s string) bool {
-	return s != "" && len(s) <= maxUserIDBytes && utf8.ValidString(s)
-}
-
-// validText reports whether s is valid UTF-8 without control characters.
-func validText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-func digitsOnly(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 func ipString(a netip.Addr) string {
 	if !a.IsValid() {
 		return ""
 	}
 	return a.String()
 }
-
-// Caps of the browser context a device is shown (protocol.ContextText).
-const (
-	maxUserAgentBytes = 512
-	maxOriginBytes    = 256
-)

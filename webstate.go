@@ -18,7 +18,7 @@ import (
 func (s *Service) handleChallengeState(w http.ResponseWriter, r *http.Request) {
 	wait, err := waitParam(r)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	user, ok := s.webUser(w, r)
@@ -27,7 +27,7 @@ func (s *Service) handleChallengeState(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := s.waitUserChallenge(r.Context(), user, r.PathValue("id"), r.URL.Query().Get("since"), wait)
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -181,7 +181,6 @@ func (a *App) routes() http.Handler {
 	// The device endpoints verify signatures over the path as the phone
 	// sent it (with the prefix), so StripPrefix does not break them.
 	root.Handle("/deviceauth/", http.StripPrefix("/deviceauth", a.svc.Handler()))
-	a.passkeyRoutes(root)
 	root.Handle("/", cop.Handler(app))
 	return root
 }
@@ -322,10 +321,8 @@ func (a *App) problem(w http.ResponseWriter, r *http.Request, status int, code, 
 // serviceProblem renders a Service error with its status and code; any
 // other error is the store or the session failing.
 func (a *App) serviceProblem(w http.ResponseWriter, r *http.Request, err error) {
-	var e *deviceauth.Error
-	if !errors.As(err, &e) {
-		e = deviceauth.ErrUnavailable
-	}
+	e := &deviceauth.Error{Code: "unavailable", Status: http.StatusServiceUnavailable, Message: "the service is unavailable"}
+	errors.As(err, &e)
 	if e.Status >= 500 {
 		a.log.ErrorContext(r.Context(), "example: request failed", "path", r.URL.Path, "error", err.Error())
 	}

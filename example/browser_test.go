@@ -53,10 +53,11 @@ const (
 // name the browser uses, so that PublicURL's host is the @authority the
 // simulator signs.
 type browserApp struct {
-	base string
-	app  *App
-	logs *logBuffer
-	gate *completeGate
+	base  string
+	app   *App
+	store *memstore.Store
+	logs  *logBuffer
+	gate  *completeGate
 }
 
 func startBrowserApp(t *testing.T, mods ...func(*AppConfig)) *browserApp {
@@ -93,7 +94,7 @@ func startBrowserApp(t *testing.T, mods ...func(*AppConfig)) *browserApp {
 		}
 		st.Close()
 	})
-	return &browserApp{base: base, app: app, logs: logs, gate: gate}
+	return &browserApp{base: base, app: app, store: st, logs: logs, gate: gate}
 }
 
 // completeGate holds the first QR completion request that arrives after

@@ -4,7 +4,6 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"net/url"
 
@@ -60,7 +59,6 @@ func newPasskeys(base *url.URL, key []byte, log *slog.Logger) (*passkey.Passkeys
 		Origins:     []string{origin},
 		DisplayName: "deviceauth example",
 		Key:         pkKey,
-		Logger:      log,
 	})
 }
 
@@ -71,17 +69,4 @@ func passkeyVerifier(pk *passkey.Passkeys) deviceauth.PasskeyVerifier {
 		return nil
 	}
 	return pk
-}
-
-// passkeyRoutes mounts the passkey ceremonies and passkey.js under
-// /deviceauth/v1/passkey/, beside the Service's endpoints (passkey step-up
-// is the Service's own /deviceauth/v1/web/challenges/{id}/passkey…). A
-// passkey sign-in starts a new session, as the password-less form does.
-func (a *App) passkeyRoutes(root *http.ServeMux) {
-	if a.passkeys == nil {
-		return
-	}
-	root.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", a.passkeys.Handler(a.svc, func(w http.ResponseWriter, r *http.Request, user string) error {
-		return a.sessions.signIn(a.users, w, r, user)
-	}, a.users)))
 }

@@ -7,8 +7,7 @@ import (
 
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
-
-	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/seam"
 )
 
 // The passkey browser test drives the example in headless Chromium with a
@@ -97,7 +96,7 @@ func TestBrowser_Passkey(t *testing.T) {
 	if eval[bool](page, `document.getElementById("devices") !== null`) || !strings.Contains(page.text("main"), "No device yet.") {
 		t.Fatalf("the passkey is listed as a device:\n%s", page.text("main"))
 	}
-	passkeys, err := a.app.svc.Passkeys(ctx, "ada")
+	passkeys, err := a.app.svc.Credentials(ctx, "ada")
 	if err != nil || len(passkeys) != 1 || passkeys[0].Name != "Laptop" || passkeys[0].Kind != "passkey" {
 		t.Fatalf("Ada's passkeys: %+v, %v", passkeys, err)
 	}
@@ -107,7 +106,7 @@ func TestBrowser_Passkey(t *testing.T) {
 		strings.Contains(string(held[0].UserHandle), "ada") || held[0].UserName != "ada" {
 		t.Fatalf("the authenticator holds %+v: want one resident credential for localhost, an opaque 32-byte user handle, user name ada", held)
 	}
-	if deviceauth.PasskeyCredentialID(held[0].CredentialID) != pkID {
+	if seam.CredentialID(held[0].CredentialID) != pkID {
 		t.Fatalf("the authenticator's credential is not %s", pkID)
 	}
 
@@ -135,7 +134,7 @@ func TestBrowser_Passkey(t *testing.T) {
 	if got := page.text("main"); !strings.Contains(got, "Sent 25.00 EUR to Bob.") || !strings.Contains(got, pkID) {
 		t.Fatalf("the sent page says:\n%s\nwant the transfer approved by %s", got, pkID)
 	}
-	after, err := a.app.svc.Passkey(ctx, pkID)
+	after, err := a.store.GetCredential(ctx, pkID)
 	if err != nil || after.SignCount < 2 || after.LastUsedAt.IsZero() {
 		t.Fatalf("after a sign-in and a step-up the passkey is %+v, %v: want sign count ≥ 2", after, err)
 	}

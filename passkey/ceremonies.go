@@ -3,6 +3,7 @@ package passkey
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,50 +14,15 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
-	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/seam"
+	"github.com/deviceauth/deviceauth/store"
 )
 
-// Ceremonies runs the WebAuthn registration and sign-in ceremonies of
-// Passkeys for a Service, without HTTP: Handler parses requests and calls
-// it, and tests call it directly. Ceremony state lives in the Service's
-// store (BeginCeremony, FinishCeremony): single use, expiring, bound to
-// its user where there is one.
-type Ceremonies struct {
-	p   *Passkeys
-	svc *deviceauth.Service
-}
+// The ceremonies, as the Service drives them: it serves the endpoints,
+// keeps each ceremony's state in its store (single use, expiring, bound to
+// its user where there is one) and hands it back here to verify.
 
-// Ceremonies returns the ceremonies of p for svc, whose Config.Passkeys
-// should be p (for passkey step-up).
-func (p *Passkeys) Ceremonies(svc *deviceauth.Service) *Ceremonies {
-	if svc == nil {
-		panic("passkey: Ceremonies needs a Service")
-	}
-	return &Ceremonies{p: p, svc: svc}
-}
-
-// Options is the first half of a ceremony: the options for the browser and
-// the ceremony that the browser's answer must name (Handler keeps its ID in
-// an HttpOnly cookie).
-type Options struct {
-	CeremonyID string
-	ExpiresAt  time.Time
-	// JSON is go-webauthn's {"publicKey": …} creation or request options,
-	// binary members as base64url.
-	JSON []byte
-}
-
-// SignedIn is the result of a passkey sign-in.
-type SignedIn struct {
-	UserID       string `json:"userId"`
-	CredentialID string `json:"credentialId"`
-}
-
-// registrationState is the ceremony state of a registration.
-type registrationState struct {
-	Session webauthn.SessionData `json:"session"`
-	Name    string               `json:"name"`
-}
+var _ seam.Passkeys = (*Passkeys)(nil)
 
 // loginState is the ceremony state of a sign-in.
 type loginState struct {
@@ -67,35 +33,19 @@ type loginState struct {
 	UserID        string `json:"userId,omitempty"`
 }
 
-// defaultName is the name of a passkey registered without one.
-const defaultName = "Passkey"
-
-// BeginRegistration starts adding a passkey called name (default
-// "Passkey") for userID, the signed-in user. When the user already has a
-// credential, stepUpToken must be the token of an approved
-// addAuthenticator challenge, else the error is deviceauth.ErrStepUpRequired
-// (a stolen session alone cannot add one). The options exclude the user's passkeys, so an
-// authenticator that holds one does not register twice.
-func (c *Ceremonies) BeginRegistration(ctx context.Context, userID, name, stepUpToken string) (Options, error) {
-	if name == "" {
-		name = defaultName
-	}
-	if len(name) > 64 || !printable(name) {
-		return Options{}, invalidRequest("name must be at most 64 bytes of printable UTF-8")
-	}
-	existing, err := c.svc.Passkeys(ctx, userID)
-	if err != nil {
-		return Options{}, err
-	}
+// BeginRegistration implements the Service's passkey seam: the creation
+// options for a passkey of userID, excluding the authenticators that hold
+// one of existing, so that none registers twice.
+func (p *Passkeys) BeginRegistration(ctx context.Context, userID string, existing []store.Credential) ([]byte, []byte, error) {
 	exclude := make([]protocol.CredentialDescriptor, 0, len(existing))
 	for _, e := range existing {
 		if rec, err := decodeRecord(e); err == nil {
 			exclude = append(exclude, rec.Credential.Descriptor())
 		}
 	}
-	uname, dname, err := c.p.cfg.UserNames(ctx, userID)
+	uname, dname, err := p.cfg.UserNames(ctx, userID)
 	if err != nil {
-		return Options{}, unavailable(fmt.Errorf("passkey: Config.UserNames: %w", err))
+		return nil, nil, fmt.Errorf("%w: Config.UserNames: %w", seam.ErrUnavailable, err)
 	}
 	if uname == "" {
 		uname = userID
@@ -103,180 +53,139 @@ func (c *Ceremonies) BeginRegistration(ctx context.Context, userID, name, stepUp
 	if dname == "" {
 		dname = uname
 	}
-	u := &user{handle: c.p.userHandle(userID), name: uname, displayName: dname}
-	creation, session, err := c.p.wa.BeginRegistration(u, webauthn.WithExclusions(exclude),
+	u := &user{handle: p.userHandle(userID), name: uname, displayName: dname}
+	creation, session, err := p.wa.BeginRegistration(u, webauthn.WithExclusions(exclude),
 		webauthn.WithExtensions(webauthn.WithExtensionCredProps()))
 	if err != nil {
-		return Options{}, unavailable(fmt.Errorf("passkey: begin registration: %w", err))
+		return nil, nil, fmt.Errorf("%w: begin registration: %w", seam.ErrUnavailable, err)
 	}
-	return c.begin(creation, registrationState{Session: *session, Name: name}, func(data []byte) (deviceauth.Ceremony, error) {
-		return c.svc.BeginPasskeyRegistration(ctx, userID, stepUpToken, data)
-	})
+	return marshalBoth(creation, session)
 }
 
-// FinishRegistration verifies response, the browser's
-// PublicKeyCredential JSON for ceremony ceremonyID, which must be a
-// registration of userID, and stores the passkey. Every failure to verify
-// is deviceauth.ErrRegistrationFailed; a malformed response is
-// deviceauth.ErrInvalidRequest and leaves the ceremony in place.
-func (c *Ceremonies) FinishRegistration(ctx context.Context, ceremonyID, userID string, response []byte, clientIP string) (deviceauth.Credential, error) {
+// FinishRegistration implements the Service's passkey seam: it verifies
+// response (attestation, origin, RP ID, challenge, user presence and
+// verification) against the registration state take returns.
+func (p *Passkeys) FinishRegistration(_ context.Context, response []byte, take func() ([]byte, error)) (seam.NewPasskey, error) {
 	var shape registrationResponseJSON
 	if err := decodeStrict(response, &shape); err != nil {
-		return deviceauth.Credential{}, invalidRequest("the body is not a PublicKeyCredential's JSON: " + err.Error())
+		return seam.NewPasskey{}, fmt.Errorf("%w: %w", seam.ErrMalformed, err)
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
-		return deviceauth.Credential{}, invalidRequest("the body is not a valid registration response")
+		return seam.NewPasskey{}, fmt.Errorf("%w: not a valid registration response", seam.ErrMalformed)
 	}
-	cer, err := c.svc.FinishCeremony(ctx, ceremonyID, deviceauth.CeremonyPasskeyRegistration, userID)
-	if errors.Is(err, deviceauth.ErrNotFound) {
-		return deviceauth.Credential{}, registrationError(err, "no passkey registration is in progress for this user: start again")
-	}
+	state, err := take()
 	if err != nil {
-		return deviceauth.Credential{}, err
+		return seam.NewPasskey{}, err
 	}
-	var st registrationState
-	if err := json.Unmarshal(cer.Data, &st); err != nil {
-		return deviceauth.Credential{}, unavailable(fmt.Errorf("passkey: registration state: %w", err))
+	var session webauthn.SessionData
+	if err := json.Unmarshal(state, &session); err != nil {
+		return seam.NewPasskey{}, fmt.Errorf("%w: registration state: %w", seam.ErrUnavailable, err)
 	}
-	cred, err := c.p.wa.CreateCredential(&user{handle: st.Session.UserID}, st.Session, parsed)
+	cred, err := p.wa.CreateCredential(&user{handle: session.UserID}, session, parsed)
 	if err != nil {
-		return deviceauth.Credential{}, registrationError(err, "the passkey could not be verified")
+		return seam.NewPasskey{}, err
 	}
-	blob, err := json.Marshal(newRecord(st.Session.UserID, cred))
+	blob, err := json.Marshal(newRecord(session.UserID, cred))
 	if err != nil {
-		return deviceauth.Credential{}, unavailable(err)
+		return seam.NewPasskey{}, fmt.Errorf("%w: %w", seam.ErrUnavailable, err)
 	}
-	return c.svc.AddPasskey(ctx, cer, deviceauth.PasskeyRegistration{
-		RawID: cred.ID, Name: st.Name, SignCount: cred.Authenticator.SignCount,
-		Flags: storeFlags(cred.Flags.ProtocolValue()), Data: blob, ClientIP: clientIP,
-	})
+	return seam.NewPasskey{RawID: cred.ID, SignCount: cred.Authenticator.SignCount,
+		Flags: storeFlags(cred.Flags.ProtocolValue()), Data: blob}, nil
 }
 
-// BeginLogin starts a sign-in. With username "" it is discoverable
-// (usernameless): the browser offers the passkeys it holds for the RP ID.
-// With a username it lists Config.AllowCredentials credentials: the user's
-// passkeys padded with decoys, or decoys only for an unknown username — the
-// same calls, the same shape, so the answer does not tell whether the
-// account exists.
-func (c *Ceremonies) BeginLogin(ctx context.Context, username string) (Options, error) {
+// BeginLogin implements the Service's passkey seam. With username "" the
+// sign-in is discoverable (usernameless): the browser offers the passkeys
+// it holds for the RP ID. With a username it lists Config.AllowCredentials
+// credentials: the user's passkeys padded with decoys, or decoys only for
+// an unknown username — the same calls, the same shape, so the answer does
+// not tell whether the account exists.
+func (p *Passkeys) BeginLogin(ctx context.Context, username string, passkeysOf func(context.Context, string) ([]store.Credential, error)) ([]byte, []byte, error) {
 	var st loginState
 	var opts []webauthn.LoginOption
 	if username != "" {
 		if len(username) > 256 || !utf8.ValidString(username) {
-			return Options{}, invalidRequest("username must be at most 256 bytes of UTF-8")
+			return nil, nil, fmt.Errorf("%w: username must be at most 256 bytes of UTF-8", seam.ErrMalformed)
 		}
-		userID, err := c.p.cfg.LookupUsername(ctx, username)
+		userID, err := p.cfg.LookupUsername(ctx, username)
 		if err != nil {
-			return Options{}, unavailable(fmt.Errorf("passkey: Config.LookupUsername: %w", err))
+			return nil, nil, fmt.Errorf("%w: Config.LookupUsername: %w", seam.ErrUnavailable, err)
 		}
 		// For an unknown username userID is "", which has no credentials:
 		// the store is asked all the same.
-		creds, err := c.svc.Passkeys(ctx, userID)
+		creds, err := passkeysOf(ctx, userID)
 		if err != nil {
-			return Options{}, err
+			return nil, nil, err
 		}
-		list, err := c.p.allowList(username, creds)
+		list, err := p.allowList(username, creds)
 		if err != nil {
-			return Options{}, unavailable(err)
+			return nil, nil, fmt.Errorf("%w: %w", seam.ErrUnavailable, err)
 		}
 		opts = append(opts, webauthn.WithAllowedCredentials(list))
 		st.UsernameFirst, st.UserID = true, userID
 	}
-	assertion, session, err := c.p.wa.BeginDiscoverableLogin(opts...)
+	assertion, session, err := p.wa.BeginDiscoverableLogin(opts...)
 	if err != nil {
-		return Options{}, unavailable(fmt.Errorf("passkey: begin sign-in: %w", err))
+		return nil, nil, fmt.Errorf("%w: begin sign-in: %w", seam.ErrUnavailable, err)
 	}
 	st.Session = *session
-	return c.begin(assertion, st, func(data []byte) (deviceauth.Ceremony, error) {
-		return c.svc.BeginCeremony(ctx, deviceauth.CeremonyPasskeyLogin, "", data)
-	})
+	return marshalBoth(assertion, st)
 }
 
-// FinishLogin verifies response, the browser's PublicKeyCredential JSON
-// for sign-in ceremony ceremonyID, and records the passkey's use. The
-// passkey is found by its credential ID; in a username-first sign-in it
-// must be one of the named user's. Every failure — no such ceremony, an
-// unknown or removed passkey, a wrong challenge, origin, RP ID, user handle
-// or signature — is the same deviceauth.ErrPasskeyAssertion; a counter that
-// went backwards is deviceauth.ErrPasskeyClone (with an event). A
-// malformed response is deviceauth.ErrInvalidRequest and leaves the
-// ceremony in place. The caller signs the user in.
-func (c *Ceremonies) FinishLogin(ctx context.Context, ceremonyID string, response []byte) (SignedIn, error) {
+// FinishLogin implements the Service's passkey seam. The passkey is found
+// by its credential ID; in a username-first sign-in it must be one of the
+// named user's, and in a discoverable one the assertion's user handle must
+// be the one stored with it. The counter is not judged here: the Service
+// moves it forward atomically or reports a clone.
+func (p *Passkeys) FinishLogin(ctx context.Context, response []byte, take func() ([]byte, error), lookup func(context.Context, string) (store.Credential, error)) (seam.Assertion, error) {
 	parsed, err := parseAssertion(response)
 	if err != nil {
-		return SignedIn{}, invalidRequest("the body is not a valid PublicKeyCredential's JSON")
+		return seam.Assertion{}, fmt.Errorf("%w: not a valid PublicKeyCredential's JSON", seam.ErrMalformed)
 	}
-	cer, err := c.svc.FinishCeremony(ctx, ceremonyID, deviceauth.CeremonyPasskeyLogin, "")
-	if errors.Is(err, deviceauth.ErrNotFound) {
-		return SignedIn{}, assertionError(errors.New("no such sign-in ceremony"))
-	}
+	state, err := take()
 	if err != nil {
-		return SignedIn{}, err
+		return seam.Assertion{}, err
 	}
 	var st loginState
-	if err := json.Unmarshal(cer.Data, &st); err != nil {
-		return SignedIn{}, unavailable(fmt.Errorf("passkey: sign-in state: %w", err))
+	if err := json.Unmarshal(state, &st); err != nil {
+		return seam.Assertion{}, fmt.Errorf("%w: sign-in state: %w", seam.ErrUnavailable, err)
 	}
-	cred, err := c.svc.Passkey(ctx, deviceauth.PasskeyCredentialID(parsed.RawID))
-	if errors.Is(err, deviceauth.ErrNotFound) {
-		return SignedIn{}, assertionError(errors.New("unknown passkey"))
-	}
+	cred, err := lookup(ctx, seam.CredentialID(parsed.RawID))
 	if err != nil {
-		return SignedIn{}, err
+		return seam.Assertion{}, err
 	}
 	if st.UsernameFirst && (st.UserID == "" || cred.UserID != st.UserID ||
 		!slices.ContainsFunc(st.Session.AllowedCredentialIDs, func(id []byte) bool { return bytes.Equal(id, parsed.RawID) })) {
-		return SignedIn{}, assertionError(errors.New("not a passkey of the named user"))
+		return seam.Assertion{}, errors.New("passkey: not a passkey of the named user")
 	}
-	a, err := c.p.verify(parsed, st.Session, cred, !st.UsernameFirst)
-	if err != nil {
-		return SignedIn{}, err
-	}
-	switch err := c.svc.UsePasskey(ctx, cred.UserID, cred.ID, a.SignCount, a.Flags); {
-	case errors.Is(err, deviceauth.ErrNotFound): // removed since it was read
-		return SignedIn{}, assertionError(err)
-	case err != nil:
-		return SignedIn{}, err
-	}
-	return SignedIn{UserID: cred.UserID, CredentialID: cred.ID}, nil
+	return p.verify(parsed, st.Session, cred, !st.UsernameFirst)
 }
 
-// begin stores state as the ceremony's data with start and returns the
-// options with the ceremony.
-func (c *Ceremonies) begin(options any, state any, start func(data []byte) (deviceauth.Ceremony, error)) (Options, error) {
-	data, err := json.Marshal(state)
-	if err != nil {
-		return Options{}, unavailable(err)
-	}
-	body, err := json.Marshal(options)
-	if err != nil {
-		return Options{}, unavailable(err)
-	}
-	cer, err := start(data)
-	if err != nil {
-		return Options{}, err
-	}
-	return Options{CeremonyID: cer.ID, ExpiresAt: cer.ExpiresAt, JSON: body}, nil
+// Timeouts implements the Service's passkey seam: Config.RegistrationTimeout
+// and Config.LoginTimeout.
+func (p *Passkeys) Timeouts() (registration, login time.Duration) {
+	return p.cfg.RegistrationTimeout, p.cfg.LoginTimeout
 }
 
-// Errors built from the Service's sentinels, so errors.Is matches them and
-// the endpoints answer with their status and code.
+// browserScript is passkey.js: the browser side of the ceremonies and of
+// passkey step-up.
+//
+//go:embed passkey.js
+var browserScript []byte
 
-func invalidRequest(msg string) error {
-	e := *deviceauth.ErrInvalidRequest
-	e.Message = msg
-	return &e
-}
+// Script implements the Service's passkey seam: passkey.js, which defines
+// DeviceAuth.passkey.register, signIn, signInWithUsername and stepUp.
+func (p *Passkeys) Script() []byte { return browserScript }
 
-func registrationError(cause error, msg string) error {
-	e := *deviceauth.ErrRegistrationFailed
-	e.Message, e.Err = msg, cause
-	return &e
-}
-
-func unavailable(cause error) error {
-	e := *deviceauth.ErrUnavailable
-	e.Err = cause
-	return &e
+// marshalBoth returns the JSON of the browser's options and of the state.
+func marshalBoth(options, state any) ([]byte, []byte, error) {
+	o, err := json.Marshal(options)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", seam.ErrUnavailable, err)
+	}
+	s, err := json.Marshal(state)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", seam.ErrUnavailable, err)
+	}
+	return o, s, nil
 }

@@ -5,16 +5,15 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+
+	iprotocol "github.com/deviceauth/deviceauth/internal/protocol"
 )
 
 // Limits of the configuration that New enforces.
@@ -107,20 +106,13 @@ type Config struct {
 	// authenticator and shown in its account picker. Default: the user ID
 	// for both.
 	UserNames func(ctx context.Context, userID string) (name, displayName string, err error)
-
-	// MaxBodyBytes caps the request bodies of the ceremony endpoints.
-	// Default 64 KiB; at least 1 KiB.
-	MaxBodyBytes int64
-
-	// Logger receives the logs of the ceremony endpoints (IDs only, never
-	// challenges, assertions or user handles). Default slog.Default().
-	Logger *slog.Logger
 }
 
-// Passkeys verifies WebAuthn passkeys with go-webauthn. It implements
-// deviceauth.PasskeyVerifier (set it as deviceauth.Config.Passkeys) and
-// serves the registration and sign-in ceremonies (Handler). It is safe for
-// concurrent use. Create it with New.
+// Passkeys verifies WebAuthn passkeys with go-webauthn. Set it as
+// deviceauth.Config.Passkeys: the Service's Handler then serves the
+// registration, sign-in and step-up ceremonies and passkey.js, and calls
+// Passkeys for the WebAuthn part of each. It is safe for concurrent use.
+// Create it with New.
 type Passkeys struct {
 	cfg       Config
 	wa        *webauthn.WebAuthn
@@ -187,7 +179,7 @@ func (c *Config) setDefaults() error {
 	if c.DisplayName == "" {
 		return bad("DisplayName", "is required (the name browsers show for the site)")
 	}
-	if len(c.DisplayName) > 64 || !printable(c.DisplayName) {
+	if len(c.DisplayName) > 64 || !iprotocol.ShownText(c.DisplayName) {
 		return bad("DisplayName", "must be at most 64 bytes of printable UTF-8")
 	}
 	if len(c.Key) < MinKeyBytes {
@@ -224,20 +216,11 @@ func (c *Config) setDefaults() error {
 	case c.AllowCredentials < 1 || c.AllowCredentials > MaxAllowCredentials:
 		return bad("AllowCredentials", fmt.Sprintf("must be between 1 and %d", MaxAllowCredentials))
 	}
-	switch {
-	case c.MaxBodyBytes == 0:
-		c.MaxBodyBytes = 64 << 10
-	case c.MaxBodyBytes < 1<<10:
-		return bad("MaxBodyBytes", "must be at least 1 KiB")
-	}
 	if c.LookupUsername == nil {
 		c.LookupUsername = func(_ context.Context, username string) (string, error) { return username, nil }
 	}
 	if c.UserNames == nil {
 		c.UserNames = func(_ context.Context, userID string) (string, string, error) { return userID, userID, nil }
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	return nil
 }
@@ -289,17 +272,4 @@ func validOrigin(o, rpID string) error {
 		return fmt.Errorf("is not within the RP ID %q (its host must be %s or a subdomain of it)", rpID, rpID)
 	}
 	return nil
-}
-
-// printable reports whether s is valid UTF-8 without control characters.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-	}
-	return true
 }

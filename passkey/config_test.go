@@ -51,7 +51,6 @@ func TestNew_ValidatesConfig(t *testing.T) {
 		{"registration timeout short", func(c *passkey.Config) { c.RegistrationTimeout = time.Second }, "RegistrationTimeout"},
 		{"login timeout long", func(c *passkey.Config) { c.LoginTimeout = time.Hour }, "LoginTimeout"},
 		{"allow credentials", func(c *passkey.Config) { c.AllowCredentials = 33 }, "AllowCredentials"},
-		{"body cap", func(c *passkey.Config) { c.MaxBodyBytes = 100 }, "MaxBodyBytes"},
 	}
 	for _, tt := range tests {
 		cfg := ok

@@ -50,7 +50,7 @@ type env struct {
 func newEnv(t testing.TB, edit ...func(*passkey.Config)) *env {
 	t.Helper()
 	cfg := passkey.Config{RPID: "localhost", Origins: []string{testOrigin}, DisplayName: "deviceauth tests",
-		Key: bytes.Repeat([]byte{7}, 32), Logger: slog.New(slog.DiscardHandler)}
+		Key: bytes.Repeat([]byte{7}, 32)}
 	for _, f := range edit {
 		f(&cfg)
 	}
@@ -74,7 +74,8 @@ func newEnv(t testing.TB, edit ...func(*passkey.Config)) *env {
 		return nil
 	}
 	e.svc, err = deviceauth.New(deviceauth.Config{
-		Store: st, Keys: [][]byte{bytes.Repeat([]byte{9}, 32)}, PublicURL: testOrigin + "/deviceauth",
+		// The Service's cookies are Secure when its public URL is https.
+		Store: st, Keys: [][]byte{bytes.Repeat([]byte{9}, 32)}, PublicURL: cfg.Origins[0] + "/deviceauth",
 		Users: users, Passkeys: pk, SignIn: signIn, Logger: slog.New(slog.DiscardHandler),
 		OnEvent: e.events.record, Now: e.clock.Now,
 	})
@@ -83,7 +84,6 @@ func newEnv(t testing.TB, edit ...func(*passkey.Config)) *env {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", e.svc.Handler()))
-	mux.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", pk.Handler(e.svc, signIn, users)))
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		e.srv.Close()

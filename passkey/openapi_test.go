@@ -307,7 +307,7 @@ type oasEnv struct {
 func newOASEnv(t *testing.T, edit func(*deviceauth.Config), editPasskeys ...func(*passkey.Config)) *oasEnv {
 	t.Helper()
 	pcfg := passkey.Config{RPID: "localhost", Origins: []string{testOrigin}, DisplayName: "deviceauth tests",
-		Key: bytes.Repeat([]byte{7}, 32), Logger: slog.New(slog.DiscardHandler)}
+		Key: bytes.Repeat([]byte{7}, 32)}
 	for _, f := range editPasskeys {
 		f(&pcfg)
 	}
@@ -335,7 +335,7 @@ func newOASEnv(t *testing.T, edit func(*deviceauth.Config), editPasskeys ...func
 	}
 	off := deviceauth.Rate{Limit: -1}
 	cfg := deviceauth.Config{
-		Store: e.store, Keys: [][]byte{bytes.Repeat([]byte{9}, 32)}, PublicURL: testOrigin + "/deviceauth",
+		Store: e.store, Keys: [][]byte{bytes.Repeat([]byte{9}, 32)}, PublicURL: pcfg.Origins[0] + "/deviceauth",
 		Users: users, Passkeys: pk, SignIn: signIn, Policy: e.pol, MaxCredentialsPerUser: 1, Logger: slog.New(slog.DiscardHandler),
 		RateLimits: deviceauth.RateLimits{Register: off, Fetch: off, Respond: off, Challenges: off, Pushes: off, QR: off, Ceremonies: off},
 	}
@@ -347,7 +347,6 @@ func newOASEnv(t *testing.T, edit func(*deviceauth.Config), editPasskeys ...func
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", e.svc.Handler()))
-	mux.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", pk.Handler(e.svc, signIn, users)))
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		e.srv.Close()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/passkey"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -26,8 +27,8 @@ func TestRegisterThenSignIn_Discoverable(t *testing.T) {
 	e := newEnv(t)
 	alice := e.browser().signInAs("alice")
 	cred, pub := alice.register(e.auth, "Laptop")
-	if pub.Kind != "passkey" || pub.Name != "Laptop" || pub.ID != deviceauth.PasskeyCredentialID(cred.id) {
-		t.Fatalf("registered %+v, want passkey Laptop %s", pub, deviceauth.PasskeyCredentialID(cred.id))
+	if pub.Kind != "passkey" || pub.Name != "Laptop" || pub.ID != seam.CredentialID(cred.id) {
+		t.Fatalf("registered %+v, want passkey Laptop %s", pub, seam.CredentialID(cred.id))
 	}
 	// Listed like a device key.
 	creds, err := e.svc.Credentials(context.Background(), "alice")
@@ -44,12 +45,15 @@ func TestRegisterThenSignIn_Discoverable(t *testing.T) {
 	if res.status != http.StatusOK {
 		t.Fatalf("sign-in: %v", res)
 	}
-	var in passkey.SignedIn
+	var in struct {
+		UserID       string `json:"userId"`
+		CredentialID string `json:"credentialId"`
+	}
 	json.Unmarshal(res.body, &in)
 	if in.UserID != "alice" || in.CredentialID != pub.ID || anon.user() != "alice" || e.signIns.Load() != 1 {
 		t.Fatalf("signed in %+v as %q after %d SignIn calls, want alice with %s", in, anon.user(), e.signIns.Load(), pub.ID)
 	}
-	p, err := e.svc.Passkey(context.Background(), pub.ID)
+	p, err := e.store.GetCredential(context.Background(), pub.ID)
 	if err != nil || p.SignCount != 1 || p.LastUsedAt.IsZero() {
 		t.Fatalf("after sign-in the passkey is %+v, %v; want sign count 1 and a last use", p, err)
 	}
@@ -175,16 +179,16 @@ func TestFinishLogin_RejectsBadAssertions(t *testing.T) {
 			if b.user() != "" || e.signIns.Load() != 0 {
 				t.Fatalf("%s signed in %q", tt.name, b.user())
 			}
-			// The same without HTTP, to see that it failed for this reason.
-			c := e.pk.Ceremonies(e.svc)
-			o, err := c.BeginLogin(context.Background(), "")
+			// The verifier alone, to see that it failed for this reason.
+			ctx := context.Background()
+			opts, state, err := e.pk.BeginLogin(ctx, "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.FinishLogin(context.Background(), o.CeremonyID, e.auth.get(t, cred, o.JSON, tt.change))
+			_, err = e.pk.FinishLogin(ctx, e.auth.get(t, cred, opts, tt.change), func() ([]byte, error) { return state, nil }, e.store.GetCredential)
 			var pe *protocol.Error
-			if !errors.Is(err, deviceauth.ErrPasskeyAssertion) || !errors.As(err, &pe) || !strings.Contains(pe.Details+" "+pe.DevInfo, tt.cause) {
-				t.Fatalf("%s: FinishLogin = %v, want invalid_assertion caused by %q", tt.name, err, tt.cause)
+			if !errors.As(err, &pe) || !strings.Contains(pe.Details+" "+pe.DevInfo, tt.cause) {
+				t.Fatalf("%s: FinishLogin = %v, want a failure caused by %q", tt.name, err, tt.cause)
 			}
 		})
 	}
@@ -230,7 +234,7 @@ func TestFinishLogin_CounterBackwardsIsRefusedWithCloneEvent(t *testing.T) {
 	if res := e.browser().login(e.auth, cred, func(s *signing) { s.Count = 10 }); res.code() != "passkey_clone" {
 		t.Fatalf("counter 10 → 10: %v, want passkey_clone", res)
 	}
-	if p, _ := e.svc.Passkey(context.Background(), pub.ID); p.SignCount != 10 {
+	if p, _ := e.store.GetCredential(context.Background(), pub.ID); p.SignCount != 10 {
 		t.Fatalf("stored sign count %d, want 10", p.SignCount)
 	}
 	if res := e.browser().login(e.auth, cred, func(s *signing) { s.Count = 11 }); res.status != http.StatusOK {
@@ -247,7 +251,7 @@ func TestFinishLogin_SyncedPasskeyZeroCountersAndBackupFlags(t *testing.T) {
 			t.Fatalf("sign-in %d with counter 0 after 0: %v", i, res)
 		}
 	}
-	p, err := e.svc.Passkey(context.Background(), pub.ID)
+	p, err := e.store.GetCredential(context.Background(), pub.ID)
 	if err != nil || p.SignCount != 0 || p.Flags != store.FlagBackupEligible|store.FlagBackupState {
 		t.Fatalf("synced passkey %+v, %v: want sign count 0, flags BE|BS", p, err)
 	}
@@ -320,7 +324,7 @@ func TestRegistration_StepUpWhenEnrolled(t *testing.T) {
 	}
 	second := &softAuthenticator{origin: testOrigin}
 	_, pub := alice.register(second, "Phone", deviceauth.TokenHeader, denial.Token)
-	creds, _ := e.svc.Passkeys(context.Background(), "alice")
+	creds, _ := e.svc.Credentials(context.Background(), "alice")
 	if len(creds) != 2 || pub.Name != "Phone" {
 		t.Fatalf("after the step-up alice has %d passkeys (%+v)", len(creds), pub)
 	}
@@ -546,7 +550,7 @@ func TestUsernameFirst_LookupUsername(t *testing.T) {
 }
 
 func TestHandler_RefusesBadRequests(t *testing.T) {
-	e := newEnv(t, func(c *passkey.Config) { c.MaxBodyBytes = 4 << 10 })
+	e := newEnv(t)
 	alice := e.browser().signInAs("alice")
 	cred, _ := alice.register(e.auth, "")
 	b := e.browser()
@@ -567,7 +571,7 @@ func TestHandler_RefusesBadRequests(t *testing.T) {
 			return alice.post(registrationOptionsPath, map[string]string{"name": strings.Repeat("n", 65)})
 		}, 400, "invalid_request"},
 		{"unknown member in the assertion", func() answer { return b.post(loginPath, extra) }, 400, "invalid_request"},
-		{"body over the cap", func() answer { return b.post(loginPath, []byte(`{"id":"`+strings.Repeat("A", 8<<10)+`"}`)) }, 413, "body_too_large"},
+		{"body over the cap", func() answer { return b.post(loginPath, []byte(`{"id":"`+strings.Repeat("A", 65<<10)+`"}`)) }, 413, "body_too_large"},
 		{"cross-origin", func() answer { return b.post(loginOptionsPath, map[string]string{}, "Sec-Fetch-Site", "cross-site") }, 403, "cross_origin"},
 		{"GET of a POST endpoint", func() answer { return b.do(mustRequest(t, "GET", e.srv.URL+loginOptionsPath)) }, 405, "method_not_allowed"},
 		{"unknown path", func() answer { return b.post("/deviceauth/v1/passkey/nope", nil) }, 404, "not_found"},
@@ -601,39 +605,44 @@ func TestHandler_ServesScript(t *testing.T) {
 	}
 }
 
-func TestCeremonies_WithoutHTTP(t *testing.T) {
+// TestSeam_CeremoniesWithoutHTTP: the verifier's half of the ceremonies,
+// as the Service drives them: state out, state back through take (called
+// only once the response has parsed), a passkey and an assertion out.
+func TestSeam_CeremoniesWithoutHTTP(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	c := e.pk.Ceremonies(e.svc)
-	o, err := c.BeginRegistration(ctx, "alice", "Key", "")
+	opts, state, err := e.pk.BeginRegistration(ctx, "alice", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, cred := e.auth.create(t, o.JSON)
-	if _, err := c.FinishRegistration(ctx, o.CeremonyID, "bob", resp, ""); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
-		t.Fatalf("finish as bob: %v", err)
+	resp, cred := e.auth.create(t, opts)
+	taken := 0
+	take := func() ([]byte, error) { taken++; return state, nil }
+	if _, err := e.pk.FinishRegistration(ctx, []byte(`{}`), take); !errors.Is(err, seam.ErrMalformed) || taken != 0 {
+		t.Fatalf("malformed registration: %v, %d takes", err, taken)
 	}
-	// That consumed nothing of alice's: bob's finish named the ceremony of
-	// another user, which is not found for him.
-	pub, err := c.FinishRegistration(ctx, o.CeremonyID, "alice", resp, "192.0.2.1")
-	if err != nil || pub.Name != "Key" {
-		t.Fatalf("FinishRegistration = %+v, %v", pub, err)
+	np, err := e.pk.FinishRegistration(ctx, resp, take)
+	if err != nil || taken != 1 || seam.CredentialID(np.RawID) != seam.CredentialID(cred.id) {
+		t.Fatalf("FinishRegistration = %+v, %v", np, err)
 	}
-	if _, err := c.BeginRegistration(ctx, "alice", "", ""); !errors.Is(err, deviceauth.ErrStepUpRequired) {
-		t.Fatalf("second registration without a token: %v", err)
+	stored := store.Credential{ID: seam.CredentialID(np.RawID), UserID: "alice", Kind: store.KindPasskey, Passkey: np.Data}
+	lookup := func(_ context.Context, id string) (store.Credential, error) {
+		if id != stored.ID {
+			return store.Credential{}, store.ErrNotFound
+		}
+		return stored, nil
 	}
-	lo, err := c.BeginLogin(ctx, "")
+	lo, lstate, err := e.pk.BeginLogin(ctx, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := c.FinishLogin(ctx, lo.CeremonyID, e.auth.get(t, cred, lo.JSON))
-	if err != nil || in.UserID != "alice" || in.CredentialID != pub.ID {
-		t.Fatalf("FinishLogin = %+v, %v", in, err)
+	taken = 0
+	take = func() ([]byte, error) { taken++; return lstate, nil }
+	if _, err := e.pk.FinishLogin(ctx, []byte(`{}`), take, lookup); !errors.Is(err, seam.ErrMalformed) || taken != 0 {
+		t.Fatalf("malformed assertion: %v, %d takes", err, taken)
 	}
-	if _, err := c.FinishLogin(ctx, lo.CeremonyID, e.auth.get(t, cred, lo.JSON)); !errors.Is(err, deviceauth.ErrPasskeyAssertion) {
-		t.Fatalf("second finish: %v", err)
-	}
-	if _, err := c.FinishLogin(ctx, lo.CeremonyID, []byte(`{}`)); !errors.Is(err, deviceauth.ErrInvalidRequest) {
-		t.Fatalf("malformed: %v", err)
+	a, err := e.pk.FinishLogin(ctx, e.auth.get(t, cred, lo), take, lookup)
+	if err != nil || taken != 1 || a.CredentialID != stored.ID {
+		t.Fatalf("FinishLogin = %+v, %v", a, err)
 	}
 }

@@ -9,19 +9,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
-	"github.com/deviceauth/deviceauth"
 	iprotocol "github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
 )
 
-var _ deviceauth.PasskeyVerifier = (*Passkeys)(nil)
-
-// AssertionOptions implements deviceauth.PasskeyVerifier: the request
+// AssertionOptions implements the Service's passkey seam: the request
 // options ({"publicKey": …}) of a step-up assertion over challenge — the
 // Service's SHA-256 of the canonical passkey message, set with
 // webauthn.WithChallenge — by one of creds.
@@ -41,20 +38,19 @@ func (p *Passkeys) AssertionOptions(_ context.Context, challenge []byte, creds [
 	return json.Marshal(a)
 }
 
-// VerifyAssertion implements deviceauth.PasskeyVerifier: it verifies
+// VerifyAssertion implements the Service's passkey seam: it verifies
 // response, the PublicKeyCredential JSON of a step-up assertion, over
 // challenge with the one of creds that signed. The session is rebuilt from
 // the arguments (challenge, RP ID, user verification, the signing
 // credential), so nothing of the options call needs to be kept. A
 // response that is not an AuthenticationResponseJSON go-webauthn can parse
-// is deviceauth.ErrInvalidRequest, as in FinishLogin; one that does not
-// verify is deviceauth.ErrPasskeyAssertion.
-func (p *Passkeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge []byte, creds []store.Credential, response []byte) (deviceauth.PasskeyAssertion, error) {
+// is seam.ErrMalformed, as in FinishLogin.
+func (p *Passkeys) VerifyAssertion(_ context.Context, challenge []byte, creds []store.Credential, response []byte) (seam.Assertion, error) {
 	parsed, err := parseAssertion(response)
 	if err != nil {
-		return deviceauth.PasskeyAssertion{}, invalidRequest("the body is not a valid PublicKeyCredential's JSON")
+		return seam.Assertion{}, fmt.Errorf("%w: not a valid PublicKeyCredential's JSON", seam.ErrMalformed)
 	}
-	id := deviceauth.PasskeyCredentialID(parsed.RawID)
+	id := seam.CredentialID(parsed.RawID)
 	for _, c := range creds {
 		if c.ID == id {
 			session := webauthn.SessionData{
@@ -65,7 +61,7 @@ func (p *Passkeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge
 			return p.verify(parsed, session, c, false)
 		}
 	}
-	return deviceauth.PasskeyAssertion{}, assertionError(errors.New("the credential is not one of the user's passkeys"))
+	return seam.Assertion{}, errors.New("passkey: the credential is not one of the user's passkeys")
 }
 
 // verify checks parsed, an assertion by cred (a passkey from the store),
@@ -73,13 +69,13 @@ func (p *Passkeys) VerifyAssertion(_ context.Context, _ *http.Request, challenge
 // assertion's user handle must then be cred's. The counter is not judged
 // here: the Service's UsePasskey moves it forward atomically or reports a
 // clone.
-func (p *Passkeys) verify(parsed *protocol.ParsedCredentialAssertionData, session webauthn.SessionData, cred store.Credential, discoverable bool) (deviceauth.PasskeyAssertion, error) {
+func (p *Passkeys) verify(parsed *protocol.ParsedCredentialAssertionData, session webauthn.SessionData, cred store.Credential, discoverable bool) (seam.Assertion, error) {
 	rec, err := decodeRecord(cred)
 	if err != nil {
-		return deviceauth.PasskeyAssertion{}, assertionError(err)
+		return seam.Assertion{}, err
 	}
 	if !bytes.Equal(rec.Credential.ID, parsed.RawID) {
-		return deviceauth.PasskeyAssertion{}, assertionError(errors.New("the credential record is of another passkey"))
+		return seam.Assertion{}, errors.New("passkey: the credential record is of another passkey")
 	}
 	u := &user{handle: rec.UserHandle, creds: []webauthn.Credential{rec.webauthnCredential(cred)}}
 	if discoverable {
@@ -92,30 +88,22 @@ func (p *Passkeys) verify(parsed *protocol.ParsedCredentialAssertionData, sessio
 		_, err = p.wa.ValidateLogin(u, session, parsed)
 	}
 	if err != nil {
-		return deviceauth.PasskeyAssertion{}, assertionError(err)
+		return seam.Assertion{}, err
 	}
 	ad := parsed.Response.AuthenticatorData
-	return deviceauth.PasskeyAssertion{CredentialID: cred.ID, SignCount: ad.Counter, Flags: storeFlags(ad.Flags)}, nil
+	return seam.Assertion{CredentialID: cred.ID, SignCount: ad.Counter, Flags: storeFlags(ad.Flags)}, nil
 }
 
 // parseAssertion strictly decodes an AuthenticationResponseJSON (what
 // PublicKeyCredential.toJSON() gives for navigator.credentials.get) and
 // parses it with go-webauthn. Its error means the body is malformed; the
-// callers answer deviceauth.ErrInvalidRequest.
+// callers answer seam.ErrMalformed.
 func parseAssertion(body []byte) (*protocol.ParsedCredentialAssertionData, error) {
 	var shape authenticationResponseJSON
 	if err := decodeStrict(body, &shape); err != nil {
 		return nil, err
 	}
 	return protocol.ParseCredentialRequestResponseBytes(body)
-}
-
-// assertionError is deviceauth.ErrPasskeyAssertion caused by cause (kept
-// for logs and errors.Is; never sent).
-func assertionError(cause error) error {
-	e := *deviceauth.ErrPasskeyAssertion
-	e.Err = cause
-	return &e
 }
 
 // record is what the store keeps of a passkey (store.Credential.Passkey,

@@ -45,21 +45,4 @@ type authenticationResponseJSON struct {
 	} `json:"response"`
 }
 
-// registrationBeginJSON is the body of POST …/registration/options.
-type registrationBeginJSON struct {
-	// Name is what the passkey is called in the user's credential list;
-	// default "Passkey".
-	Name string `json:"name"`
-}
-
-// loginBeginJSON is the body of POST …/login/options.
-type loginBeginJSON struct {
-	// Username asks for a username-first sign-in; empty for a
-	// discoverable (usernameless) one.
-	Username string `json:"username"`
-}
-
-// decodeStrict decodes body into v as every body of the protocol is read
-// (protocol.UnmarshalStrict): names match case-sensitively; duplicate and
-// unknown members, wrong types and trailing data are errors.
 func decodeStrict(body []byte, v any) error { return protocol.UnmarshalStrict(body, v) }

@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 )
 
 // The passkey step-up vector of docs/protocol.md: the inputs are those of
@@ -38,7 +38,7 @@ func TestPasskeyStepUpVector(t *testing.T) {
 		t.Fatalf("challenge %x (%s), want %s (%s)", c, b64(c[:]), vectorChallengeHex, vectorChallengeB64)
 	}
 	raw, _ := hex.DecodeString(vectorRawID)
-	if got := deviceauth.PasskeyCredentialID(raw); got != vectorCredentialID {
+	if got := seam.CredentialID(raw); got != vectorCredentialID {
 		t.Fatalf("PasskeyCredentialID = %s, want %s", got, vectorCredentialID)
 	}
 	// The options carry exactly this challenge (webauthn.WithChallenge).

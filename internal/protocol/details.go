@@ -238,3 +238,19 @@ func ParseDetailsJSON(b []byte) (Details, error) {
 	}
 	return NormalizeDetails(d)
 }
+
+// ShownText reports whether s may be shown as a name or label: valid UTF-8
+// without a character the details rules refuse (controls, bidirectional
+// controls, zero-width and other invisible characters, line and paragraph
+// separators), so one text rule holds for everything a user reads.
+func ShownText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if refusedRule(r) != "" {
+			return false
+		}
+	}
+	return true
+}

@@ -193,7 +193,6 @@ func passkeys(passkeyKey, key []byte, st store.Store, publicURL string, users *g
 		log.Fatal(err)
 	}
 	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", svc.Handler()))
-	mux.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", pk.Handler(svc, users.SignIn, users)))
 
 	// A transfer may be approved on a phone or with a passkey in this browser.
 	mux.Handle("POST /transfer", svc.Require("transfer", amountAndPayee,

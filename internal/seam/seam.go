@@ -1,0 +1,91 @@
+// Package seam is where the packages of this module plug into a deviceauth
+// Service without widening its public API: the interfaces the Service calls
+// out through, and the types and rules both sides share. Applications never
+// see it; a change here is not an API change.
+//
+// Today it holds the passkey seam: package passkey implements Passkeys with
+// go-webauthn, and the Service does everything else — the routes, the
+// ceremony state in its store, cookies, input rules, rate limits, step-ups,
+// sign-in and events — so there is one copy of each.
+package seam
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Errors a Passkeys method wraps (with %w) to say how the Service answers.
+// Any other error means that what the browser sent does not verify.
+var (
+	// ErrMalformed: the browser's JSON is not a PublicKeyCredential the
+	// verifier can parse. Answered 400 invalid_request; nothing was used
+	// up (the take callback was not called).
+	ErrMalformed = errors.New("seam: malformed WebAuthn response")
+	// ErrUnavailable: the verifier or one of its configuration hooks
+	// failed. Answered 503.
+	ErrUnavailable = errors.New("seam: passkey verifier unavailable")
+)
+
+// Passkeys is the WebAuthn half of passkey support.
+//
+// The state a Begin method returns is kept by the Service, single use,
+// until the browser answers; a Finish method gets it back through take,
+// which it calls only once the browser's response has parsed (so a
+// malformed response uses nothing up) and whose error it returns as is.
+type Passkeys interface {
+	// BeginRegistration returns the creation options ({"publicKey": …})
+	// for adding a passkey for userID, excluding the authenticators of
+	// existing (the user's passkeys), and the state to keep.
+	BeginRegistration(ctx context.Context, userID string, existing []store.Credential) (options, state []byte, err error)
+	// FinishRegistration verifies response, the browser's
+	// PublicKeyCredential JSON, against the state take returns.
+	FinishRegistration(ctx context.Context, response []byte, take func() ([]byte, error)) (NewPasskey, error)
+	// BeginLogin returns the request options and the state of a sign-in:
+	// discoverable when username is "", else username-first, listing the
+	// passkeys of the user it names (passkeysOf gives them) padded with
+	// decoys, so that an unknown username looks like a known one.
+	BeginLogin(ctx context.Context, username string, passkeysOf func(ctx context.Context, userID string) ([]store.Credential, error)) (options, state []byte, err error)
+	// FinishLogin verifies response, a sign-in assertion, against the
+	// state take returns, with the passkey lookup finds by the credential
+	// ID the assertion names (CredentialID of its raw ID).
+	FinishLogin(ctx context.Context, response []byte, take func() ([]byte, error), lookup func(ctx context.Context, credentialID string) (store.Credential, error)) (Assertion, error)
+	// AssertionOptions returns the request options of a step-up assertion
+	// over challenge by one of creds.
+	AssertionOptions(ctx context.Context, challenge []byte, creds []store.Credential) ([]byte, error)
+	// VerifyAssertion verifies response, a step-up assertion, over
+	// challenge with the one of creds that signed.
+	VerifyAssertion(ctx context.Context, challenge []byte, creds []store.Credential, response []byte) (Assertion, error)
+	// Timeouts are the browser's time for a registration and a sign-in,
+	// the lifetimes of their ceremony cookies.
+	Timeouts() (registration, login time.Duration)
+	// Script is the browser script the Service serves as passkey.js.
+	Script() []byte
+}
+
+// NewPasskey is a verified registration.
+type NewPasskey struct {
+	RawID     []byte // the WebAuthn credential ID
+	SignCount uint32
+	Flags     uint32 // store.FlagBackupEligible, store.FlagBackupState
+	Data      []byte // the verifier's credential record (store.Credential.Passkey)
+}
+
+// Assertion is a verified assertion.
+type Assertion struct {
+	CredentialID string // the passkey that signed (CredentialID of its raw ID)
+	SignCount    uint32
+	Flags        uint32 // store.FlagBackupEligible, store.FlagBackupState
+}
+
+// CredentialID is the credential ID of the passkey whose WebAuthn raw ID is
+// rawID: "pk_" and the base64url SHA-256 of it, so any raw ID length fits
+// the ID rules and a passkey is found from its assertion.
+func CredentialID(rawID []byte) string {
+	h := sha256.Sum256(rawID)
+	return "pk_" + base64.RawURLEncoding.EncodeToString(h[:])
+}
