@@ -11,6 +11,8 @@
 // (QR rendering); no application imports this package, so none of that
 // reaches an application's go.sum. The root keeps its white-box tests
 // (package deviceauth), the fuzz targets, the protocol vectors and the
-// examples, whose imports are the root's own. See "What an adopter pays
-// for" in docs/architecture.md and .ci/depfigures.sh.
+// examples, whose imports are the root's own. The TestImports tests keep it
+// so: they fail when an application importing deviceauth would compile, or
+// find in its go.sum, a module beyond the few listed there. See "What an
+// adopter pays for" in docs/architecture.md and .ci/depfigures.sh.
 package roottest
