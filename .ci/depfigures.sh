@@ -6,8 +6,8 @@
 # repository, as a module of its own whose go.mod requires only
 # github.com/deviceauth/deviceauth, replaced by this checkout. Its main
 # imports the root package and store/memstore and serves the handler. With
-# an empty module cache of its own it runs, in order, go build, go mod tidy,
-# go list -deps and go list -m all, and prints what each pulled in:
+# an empty module cache of its own it runs, in order, go build, go list
+# -deps, go mod tidy and go list -m all, and prints what each pulled in:
 # packages built, modules they come from, go.sum lines, module zips and
 # go.mod files downloaded, why tidy keeps each module's code (go mod why
 # -m), and the size of the binary next to a net/http-only one.
