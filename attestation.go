@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -231,7 +232,7 @@ func (s *Service) verifyAttestation(ctx context.Context, reg Registration, key c
 	}
 	a, err := s.cfg.Attestation.VerifyAttestation(ctx, reg, key, msg, s.now())
 	if err != nil {
-		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "attestation"})
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "attestation"})
 		return Attestation{}, errAttestationFailed.with(err).withMessage("the attestation does not verify: " + err.Error())
 	}
 	if !a.attested() {

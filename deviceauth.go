@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
@@ -94,7 +94,9 @@ type Config struct {
 	// endpoints answer 401. adapters/gorillasession provides one.
 	Users UserResolver
 
-	// Notifier tells devices about push challenges and new credentials.
+	// Notifier tells devices about push challenges and new credentials
+	// (webhook.Notifier POSTs them, signed). A Notifier with a Check()
+	// error method is checked by New.
 	// Optional: without it devices poll their pending challenges.
 	Notifier Notifier
 	// NotifyTimeout bounds each Notifier call. Default 10 seconds.
@@ -159,7 +161,7 @@ type Config struct {
 	Logger *slog.Logger
 	// OnEvent, when set, receives every Event (for audit trails and
 	// metrics). It is called synchronously and must not block.
-	OnEvent func(context.Context, Event)
+	OnEvent func(context.Context, event.Event)
 
 	// Now is the clock. Default time.Now. Tests inject their own.
 	Now func() time.Time
@@ -420,9 +422,9 @@ func (c *Config) setDefaults() error {
 			return bad(p.name, fmt.Sprintf("must be 1 to %d bits", p.bits))
 		}
 	}
-	if w, ok := c.Notifier.(*WebhookNotifier); ok {
-		if err := w.check(); err != nil {
-			return bad("Notifier", strings.TrimPrefix(err.Error(), "deviceauth: "))
+	if w, ok := c.Notifier.(interface{ Check() error }); ok {
+		if err := w.Check(); err != nil {
+			return bad("Notifier", err.Error())
 		}
 	}
 	if len(c.AttestationRequired) > 0 && c.Attestation == nil {

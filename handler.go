@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
@@ -322,13 +323,13 @@ func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request,
 			s.log.InfoContext(ctx, "deviceauth: a device signed for another host than Config.PublicURL; set PublicURL to the URL devices use",
 				"expectedAuthority", ae.Expected, "receivedAuthority", ae.Received, "credentialId", cred.ID)
 		}
-		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: ipString(ip), Reason: "request"})
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, ClientIP: ipString(ip), Reason: "request"})
 		return DeviceIdentity{}, nil, ErrUnauthorized.with(err)
 	}
 	nonceKey := "nonce:" + v.KeyID + ":" + v.Nonce
 	switch err := s.store.ClaimNonce(ctx, nonceKey, now.Add(2*s.cfg.ClockSkew), now); {
 	case errors.Is(err, store.ErrConflict):
-		s.emit(ctx, Event{Type: EventSignatureRejected, CredentialID: v.KeyID, ClientIP: ipString(ip), Reason: "replayed_nonce"})
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, CredentialID: v.KeyID, ClientIP: ipString(ip), Reason: "replayed_nonce"})
 		return DeviceIdentity{}, nil, ErrUnauthorized
 	case err != nil:
 		return DeviceIdentity{}, nil, s.storeFailed(ctx, err)

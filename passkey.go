@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -229,12 +230,12 @@ func (s *Service) AddPasskey(ctx context.Context, c Ceremony, p PasskeyRegistrat
 		return Credential{}, err
 	}
 	if !allowed {
-		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: cred.UserID, ClientIP: p.ClientIP, Reason: "reset"})
+		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: cred.UserID, ClientIP: p.ClientIP, Reason: "reset"})
 		return Credential{}, ErrRegistrationFailed
 	}
 	switch err := s.store.CreateCredential(ctx, cred, limit); {
 	case errors.Is(err, store.ErrLimit) && c.firstDevice:
-		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: cred.UserID, ClientIP: p.ClientIP, Reason: "not_first_device"})
+		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: cred.UserID, ClientIP: p.ClientIP, Reason: "not_first_device"})
 		return Credential{}, ErrRegistrationFailed.with(err)
 	case errors.Is(err, store.ErrLimit):
 		return Credential{}, ErrCredentialLimit.with(err)
@@ -246,7 +247,7 @@ func (s *Service) AddPasskey(ctx context.Context, c Ceremony, p PasskeyRegistrat
 	if resetLocked {
 		s.clearResetLock(ctx, cred.UserID)
 	}
-	s.emit(ctx, Event{Type: EventCredentialRegistered, UserID: cred.UserID, CredentialID: cred.ID, ClientIP: p.ClientIP, Reason: "passkey"})
+	s.emit(ctx, event.Event{Type: event.CredentialRegistered, UserID: cred.UserID, CredentialID: cred.ID, ClientIP: p.ClientIP, Reason: "passkey"})
 	s.notifyNewCredential(ctx, cred)
 	return publicCredential(cred), nil
 }
@@ -285,7 +286,7 @@ func (s *Service) Passkeys(ctx context.Context, userID string) ([]store.Credenti
 // UsePasskey records a verified use of userID's passkey credentialID: the
 // new sign count (which must move forward, unless both old and new are 0,
 // as synced passkeys report), the flags, and the time. A counter that went
-// backwards emits EventPasskeyClone, marks the credential with
+// backwards emits event.PasskeyClone, marks the credential with
 // store.FlagCloneWarning (Credential.CloneWarning) and is ErrPasskeyClone:
 // refuse the sign-in. A removed passkey is ErrNotFound.
 func (s *Service) UsePasskey(ctx context.Context, userID, credentialID string, signCount, flags uint32) error {
@@ -302,7 +303,7 @@ func (s *Service) UsePasskey(ctx context.Context, userID, credentialID string, s
 	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		s.emit(ctx, Event{Type: EventPasskeyClone, UserID: userID, CredentialID: credentialID})
+		s.emit(ctx, event.Event{Type: event.PasskeyClone, UserID: userID, CredentialID: credentialID})
 		s.markClone(ctx, userID, credentialID)
 		return ErrPasskeyClone
 	case errors.Is(err, store.ErrNotFound):
@@ -399,7 +400,7 @@ func (s *Service) RespondPasskey(ctx context.Context, r *http.Request, userID, i
 		return ResponseResult{}, err
 	}
 	if err != nil {
-		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: userID, ChallengeID: id, Reason: "passkey"})
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: userID, ChallengeID: id, Reason: "passkey"})
 		return ResponseResult{}, ErrPasskeyAssertion.with(err)
 	}
 	i := slices.IndexFunc(creds, func(c store.Credential) bool { return c.ID == a.CredentialID })
@@ -422,7 +423,7 @@ func (s *Service) RespondPasskey(ctx context.Context, r *http.Request, userID, i
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventChallengeApproved, UserID: userID, CredentialID: a.CredentialID, ChallengeID: id, Action: ch.Action, Reason: "passkey"})
+	s.emit(ctx, event.Event{Type: event.ChallengeApproved, UserID: userID, CredentialID: a.CredentialID, ChallengeID: id, Action: ch.Action, Reason: "passkey"})
 	return ResponseResult{ChallengeID: id, State: string(next.State)}, nil
 }
 

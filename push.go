@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/redact"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -83,7 +85,7 @@ func (s *Service) pushRules(ctx context.Context, ch store.Challenge, creds []sto
 			_, err := s.store.TransitionChallenge(ctx, old.ID, store.Transition{From: store.StatePending, To: store.StateSuperseded, UserID: ch.UserID}, s.now())
 			switch {
 			case err == nil:
-				s.emit(ctx, Event{Type: EventPushSuperseded, UserID: ch.UserID, ChallengeID: old.ID, Action: old.Action})
+				s.emit(ctx, event.Event{Type: event.PushSuperseded, UserID: ch.UserID, ChallengeID: old.ID, Action: old.Action})
 			case !errors.Is(err, store.ErrConflict):
 				s.storeFailed(ctx, err)
 			}
@@ -95,7 +97,7 @@ func (s *Service) pushRules(ctx context.Context, ch store.Challenge, creds []sto
 		return // the challenge stands; devices find it by polling
 	}
 	if muted > 0 {
-		s.emit(ctx, Event{Type: EventPushMuted, UserID: ch.UserID, ChallengeID: ch.ID, Action: ch.Action})
+		s.emit(ctx, event.Event{Type: event.PushMuted, UserID: ch.UserID, ChallengeID: ch.ID, Action: ch.Action})
 		return
 	}
 	s.notify(Notification{Type: NotificationChallenge, ChallengeID: ch.ID, CredentialIDs: deviceIDs(ableToApprove(creds, ch), "")}, ch.UserID)
@@ -111,9 +113,9 @@ func (s *Service) notify(n Notification, userID string) {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.NotifyTimeout)
 		defer cancel()
 		err := callNotifier(ctx, s.cfg.Notifier, n)
-		e := Event{Type: EventPushSent, UserID: userID, ChallengeID: n.ChallengeID, Reason: string(n.Type)}
+		e := event.Event{Type: event.PushSent, UserID: userID, ChallengeID: n.ChallengeID, Reason: string(n.Type)}
 		if err != nil {
-			e.Type, e.Reason = EventPushFailed, redactURLs(err.Error())
+			e.Type, e.Reason = event.PushFailed, redact.URLs(err.Error())
 		}
 		s.emit(ctx, e)
 	})
@@ -187,7 +189,7 @@ func (s *Service) setPushToken(ctx context.Context, dev DeviceIdentity, token st
 // reportNotMe records a denial with reason not_me: a fraud event, and
 // pushes muted for the user for Config.PushMute.
 func (s *Service) reportNotMe(ctx context.Context, ch store.Challenge, credentialID string) {
-	s.emit(ctx, Event{Type: EventFraudReported, UserID: ch.UserID, CredentialID: credentialID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ch.ClientIP})
+	s.emit(ctx, event.Event{Type: event.FraudReported, UserID: ch.UserID, CredentialID: credentialID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ch.ClientIP})
 	if _, err := s.store.IncrementCounter(ctx, s.muteKey(ch.UserID), s.cfg.PushMute, s.now()); err != nil {
 		s.storeFailed(ctx, err)
 	}
@@ -196,7 +198,7 @@ func (s *Service) reportNotMe(ctx context.Context, ch store.Challenge, credentia
 func (s *Service) muteKey(userID string) string { return store.UserCounterKey("pushmute", userID, "") }
 
 // DenyReasonNotMe is the deny reason a device sends when the user did not
-// start the action: it records EventFraudReported and mutes pushes to the
+// start the action: it records event.FraudReported and mutes pushes to the
 // user for Config.PushMute.
 const DenyReasonNotMe = "not_me"
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -90,7 +91,7 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 		return QRChallenge{}, err
 	}
 	now := s.now()
-	if err := s.wrongCodeBlock(ctx, s.qrWrongCodeKey(ipString(req.ClientIP)), Event{ClientIP: ipString(req.ClientIP), Action: req.Action}, now); err != nil {
+	if err := s.wrongCodeBlock(ctx, s.qrWrongCodeKey(ipString(req.ClientIP)), event.Event{ClientIP: ipString(req.ClientIP), Action: req.Action}, now); err != nil {
 		return QRChallenge{}, err
 	}
 	if req.Replaces != "" {
@@ -114,7 +115,7 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 	if _, err := s.store.CreateChallenge(ctx, ch, now); err != nil {
 		return QRChallenge{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventChallengeCreated, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ch.ClientIP, Reason: "qr"})
+	s.emit(ctx, event.Event{Type: event.ChallengeCreated, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ch.ClientIP, Reason: "qr"})
 	q := QRChallenge{
 		ChallengeID: ch.ID, Payload: s.qrPayload(ch.ID, claim), VerificationCode: ch.VerificationCode,
 		ExpiresAt: ch.ExpiresAt, State: string(ch.State), Binding: binding,
@@ -181,7 +182,7 @@ func (s *Service) ClaimQR(ctx context.Context, dev DeviceIdentity, id, claimSecr
 	if len(ch.ClaimSecretHash) == 0 || subtle.ConstantTimeCompare(ch.ClaimSecretHash, hashToken(claimSecret)) != 1 {
 		return ChallengeView{}, ErrNotFound
 	}
-	if err := s.wrongCodeBlock(ctx, s.wrongCodeKey(dev.UserID, ch.Action), Event{UserID: dev.UserID, Action: ch.Action, ChallengeID: id}, now); err != nil {
+	if err := s.wrongCodeBlock(ctx, s.wrongCodeKey(dev.UserID, ch.Action), event.Event{UserID: dev.UserID, Action: ch.Action, ChallengeID: id}, now); err != nil {
 		return ChallengeView{}, err
 	}
 	claimed, err := s.store.TransitionChallenge(ctx, id, store.Transition{
@@ -193,7 +194,7 @@ func (s *Service) ClaimQR(ctx context.Context, dev DeviceIdentity, id, claimSecr
 	if err != nil {
 		return ChallengeView{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventQRClaimed, UserID: dev.UserID, CredentialID: dev.CredentialID, ChallengeID: id, Action: ch.Action})
+	s.emit(ctx, event.Event{Type: event.QRClaimed, UserID: dev.UserID, CredentialID: dev.CredentialID, ChallengeID: id, Action: ch.Action})
 	return s.view(claimed), nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // The QR endpoints. Browser side (behind http.CrossOriginProtection; the
@@ -173,7 +175,7 @@ func (s *Service) handleCompleteQR(w http.ResponseWriter, r *http.Request) {
 	}
 	// The challenge is used up: so is its binding cookie.
 	http.SetCookie(w, s.bindingCookieFor(id, "", -1))
-	s.emit(r.Context(), Event{Type: EventSignedIn, UserID: v.UserID, CredentialID: v.CredentialID, ChallengeID: v.ChallengeID, ClientIP: ipString(s.ClientIP(r))})
+	s.emit(r.Context(), event.Event{Type: event.SignedIn, UserID: v.UserID, CredentialID: v.CredentialID, ChallengeID: v.ChallengeID, ClientIP: ipString(s.ClientIP(r))})
 	writeJSON(w, http.StatusOK, QRStatus{ChallengeID: v.ChallengeID, State: "CONSUMED"})
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -33,7 +34,7 @@ const recoveryCodeLen = 19
 //
 // A recovery code stands in, once, for the step-up of MintRegistrationToken
 // and RemoveCredential (pass it as the step-up token): that use emits
-// EventRecoveryCodeUsed and EventEndOtherSessions and notifies the user's
+// event.RecoveryCodeUsed and event.EndOtherSessions and notifies the user's
 // devices. Uses are rate-limited per user (RateLimits.Recovery), and
 // through the web endpoints per client IP too.
 func (s *Service) RecoveryCodes(ctx context.Context, userID, stepUpToken string) ([]string, error) {
@@ -64,7 +65,7 @@ func (s *Service) RecoveryCodes(ctx context.Context, userID, stepUpToken string)
 	if err := rs.ReplaceRecoveryCodes(ctx, userID, hashes); err != nil {
 		return nil, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventRecoveryCodesIssued, UserID: userID})
+	s.emit(ctx, event.Event{Type: event.RecoveryCodesIssued, UserID: userID})
 	return codes, nil
 }
 
@@ -109,14 +110,14 @@ func (s *Service) useRecoveryCode(ctx context.Context, userID, action, code stri
 	}
 	left, err := rs.UseRecoveryCode(ctx, userID, recoveryHash(userID, code))
 	if errors.Is(err, store.ErrNotFound) {
-		s.emit(ctx, Event{Type: EventValidationFailed, UserID: userID, Action: action, Reason: "recovery_code"})
+		s.emit(ctx, event.Event{Type: event.ValidationFailed, UserID: userID, Action: action, Reason: "recovery_code"})
 		return ErrStepUpRequired.with(err)
 	}
 	if err != nil {
 		return s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: userID, Action: action, Reason: "left=" + strconv.Itoa(left)})
-	s.emit(ctx, Event{Type: EventEndOtherSessions, UserID: userID, Reason: string(EventRecoveryCodeUsed)})
+	s.emit(ctx, event.Event{Type: event.RecoveryCodeUsed, UserID: userID, Action: action, Reason: "left=" + strconv.Itoa(left)})
+	s.emit(ctx, event.Event{Type: event.EndOtherSessions, UserID: userID, Reason: string(event.RecoveryCodeUsed)})
 	if creds, err := s.store.ListCredentials(ctx, userID); err == nil {
 		s.notify(Notification{Type: NotificationRecoveryCodeUsed, CredentialIDs: deviceIDs(creds, "")}, userID)
 	}

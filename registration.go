@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -117,7 +118,7 @@ func (s *Service) MintRegistrationToken(ctx context.Context, userID, stepUpToken
 			return RegistrationGrant{}, err
 		}
 	}
-	s.emit(ctx, Event{Type: EventRegistrationTokenIssued, UserID: userID})
+	s.emit(ctx, event.Event{Type: event.RegistrationTokenIssued, UserID: userID})
 	return RegistrationGrant{Token: token, ExpiresAt: rt.ExpiresAt}, nil
 }
 
@@ -147,7 +148,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		if e := signatureError(err); e != nil {
 			return Credential{}, e
 		}
-		s.emit(ctx, Event{Type: EventSignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "registration"})
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, ClientIP: reg.ClientIP.String(), Reason: "registration"})
 		return Credential{}, ErrRegistrationFailed.with(err)
 	}
 	att, err := s.verifyAttestation(ctx, reg, key.Key, msg)
@@ -178,7 +179,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		return Credential{}, err
 	}
 	if !allowed {
-		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: rt.UserID, ClientIP: reg.ClientIP.String(), Reason: "reset"})
+		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: rt.UserID, ClientIP: reg.ClientIP.String(), Reason: "reset"})
 		return Credential{}, ErrRegistrationFailed
 	}
 	limit := s.cfg.MaxCredentialsPerUser
@@ -190,7 +191,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	}
 	switch err := s.store.CreateCredential(ctx, c, limit); {
 	case errors.Is(err, store.ErrLimit) && rt.FirstDevice:
-		s.emit(ctx, Event{Type: EventRegistrationRefused, UserID: rt.UserID, ClientIP: reg.ClientIP.String(), Reason: "not_first_device"})
+		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: rt.UserID, ClientIP: reg.ClientIP.String(), Reason: "not_first_device"})
 		return Credential{}, ErrRegistrationFailed.with(err)
 	case errors.Is(err, store.ErrLimit):
 		return Credential{}, ErrCredentialLimit.with(err)
@@ -200,7 +201,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 	if resetLocked {
 		s.clearResetLock(ctx, c.UserID)
 	}
-	s.emit(ctx, Event{Type: EventCredentialRegistered, UserID: c.UserID, CredentialID: c.ID, ClientIP: reg.ClientIP.String()})
+	s.emit(ctx, event.Event{Type: event.CredentialRegistered, UserID: c.UserID, CredentialID: c.ID, ClientIP: reg.ClientIP.String()})
 	s.notifyNewCredential(ctx, c)
 	return publicCredential(c), nil
 }
@@ -266,7 +267,7 @@ func (s *Service) Credentials(ctx context.Context, userID string) ([]Credential,
 // takes effect at once: challenges the credential approved no longer
 // validate, and it can answer none. The user's devices, the removed one
 // included, are notified (NotificationCredentialRemoved), and
-// EventCredentialRemoved and EventEndOtherSessions are emitted.
+// event.CredentialRemoved and event.EndOtherSessions are emitted.
 // ErrNotFound when the user has no such credential.
 func (s *Service) RemoveCredential(ctx context.Context, userID, credentialID, stepUpToken string) error {
 	if !validUserID(userID) || !protocol.ValidID(credentialID) {
@@ -326,8 +327,8 @@ func (s *Service) deleteCredential(ctx context.Context, creds []store.Credential
 	case err != nil:
 		return s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventCredentialRemoved, UserID: c.UserID, CredentialID: c.ID, Reason: reason})
-	s.emit(ctx, Event{Type: EventEndOtherSessions, UserID: c.UserID, CredentialID: c.ID, Reason: string(EventCredentialRemoved)})
+	s.emit(ctx, event.Event{Type: event.CredentialRemoved, UserID: c.UserID, CredentialID: c.ID, Reason: reason})
+	s.emit(ctx, event.Event{Type: event.EndOtherSessions, UserID: c.UserID, CredentialID: c.ID, Reason: string(event.CredentialRemoved)})
 	n := Notification{Type: NotificationCredentialRemoved, CredentialIDs: deviceIDs(creds, c.ID), RemovedCredentialID: c.ID}
 	if reason != removedBySelf && c.Kind == store.KindDevice {
 		n.RemovedPushToken = c.PushToken

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -26,7 +27,7 @@ type ResetRequest struct {
 	// ID checked at the counter"). Both are required, at most 128 and 256
 	// bytes of text that passes the rules of details (no control,
 	// bidirectional or invisible characters), and are recorded in
-	// EventCredentialsReset.
+	// event.CredentialsReset.
 	Operator string
 	Reason   string
 	// GrantTTL is how long the enrolment grant stays usable; default 24
@@ -54,8 +55,8 @@ const (
 // it out of band (a letter, a verified email, in person). A later reset
 // replaces an unused grant. The user's recovery codes are revoked too.
 //
-// It emits EventCredentialsReset (with Operator and Reason) and
-// EventEndOtherSessions, and notifies the removed devices that can be
+// It emits event.CredentialsReset (with Operator and Reason) and
+// event.EndOtherSessions, and notifies the removed devices that can be
 // reached. It needs a store that implements store.RecoveryCodeStore
 // (every store of this module does); ErrNotFound otherwise.
 func (s *Service) ResetCredentials(ctx context.Context, req ResetRequest) (RegistrationGrant, error) {
@@ -90,8 +91,8 @@ func (s *Service) ResetCredentials(ctx context.Context, req ResetRequest) (Regis
 	if _, err := s.store.DeleteUserCredentials(ctx, req.UserID); err != nil {
 		return RegistrationGrant{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventCredentialsReset, UserID: req.UserID, Operator: req.Operator, Reason: req.Reason})
-	s.emit(ctx, Event{Type: EventEndOtherSessions, UserID: req.UserID, Reason: string(EventCredentialsReset)})
+	s.emit(ctx, event.Event{Type: event.CredentialsReset, UserID: req.UserID, Operator: req.Operator, Reason: req.Reason})
+	s.emit(ctx, event.Event{Type: event.EndOtherSessions, UserID: req.UserID, Reason: string(event.CredentialsReset)})
 	for _, c := range creds {
 		if c.Kind == store.KindDevice && c.PushToken != "" {
 			s.notify(Notification{Type: NotificationCredentialRemoved, RemovedCredentialID: c.ID, RemovedPushToken: c.PushToken}, req.UserID)
@@ -171,16 +172,16 @@ func (s *Service) useEnrolmentGrantIfReset(ctx context.Context, userID, token st
 		return false, err
 	}
 	if !s.now().Before(expires) {
-		s.emit(ctx, Event{Type: EventValidationFailed, UserID: userID, Action: ActionAddAuthenticator, Reason: "grant_expired"})
+		s.emit(ctx, event.Event{Type: event.ValidationFailed, UserID: userID, Action: ActionAddAuthenticator, Reason: "grant_expired"})
 		return false, ErrStepUpRequired.withMessage("the enrolment grant has expired: ask for a new one")
 	}
 	if _, err := rs.UseRecoveryCode(ctx, userID, grantHash(userID, token)); errors.Is(err, store.ErrNotFound) {
-		s.emit(ctx, Event{Type: EventValidationFailed, UserID: userID, Action: ActionAddAuthenticator, Reason: "enrolment_grant"})
+		s.emit(ctx, event.Event{Type: event.ValidationFailed, UserID: userID, Action: ActionAddAuthenticator, Reason: "enrolment_grant"})
 		return false, ErrStepUpRequired.with(err)
 	} else if err != nil {
 		return false, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventRecoveryCodeUsed, UserID: userID, Action: ActionAddAuthenticator, Reason: "enrolment_grant"})
+	s.emit(ctx, event.Event{Type: event.RecoveryCodeUsed, UserID: userID, Action: ActionAddAuthenticator, Reason: "enrolment_grant"})
 	return true, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -255,7 +256,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 // action.
 func (s *Service) blocked(ctx context.Context, req TrackRequest, res TrackResult) TrackResult {
 	res.State = StateBlock
-	s.emit(ctx, Event{Type: EventActionBlocked, UserID: req.UserID, Action: req.Action, ClientIP: ipString(req.ClientIP), Reason: "wrong_code_limit"})
+	s.emit(ctx, event.Event{Type: event.ActionBlocked, UserID: req.UserID, Action: req.Action, ClientIP: ipString(req.ClientIP), Reason: "wrong_code_limit"})
 	return res
 }
 
@@ -268,7 +269,7 @@ func (s *Service) tracked(ctx context.Context, req TrackRequest, ch, stored stor
 			return TrackResult{}, ErrIdempotencyConflict
 		}
 	} else {
-		s.emit(ctx, Event{Type: EventChallengeCreated, UserID: req.UserID, ChallengeID: ch.ID, Action: req.Action, ClientIP: ch.ClientIP})
+		s.emit(ctx, event.Event{Type: event.ChallengeCreated, UserID: req.UserID, ChallengeID: ch.ID, Action: req.Action, ClientIP: ch.ClientIP})
 	}
 	res.ChallengeID = stored.ID
 	res.Token = s.challengeToken(stored.ID)
@@ -338,7 +339,7 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 	now := s.now()
 	digest := protocol.DetailsDigest(details)
 	fail := func(reason string) (Validation, error) {
-		s.emit(ctx, Event{Type: EventValidationFailed, UserID: req.UserID, ChallengeID: id, Action: req.Action, Reason: reason})
+		s.emit(ctx, event.Event{Type: event.ValidationFailed, UserID: req.UserID, ChallengeID: id, Action: req.Action, Reason: reason})
 		return failed, nil
 	}
 	// One store call checks the binding (the method that answered
@@ -370,7 +371,7 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		// Consumed all the same: the token is spent either way.
 		return fail("attestation_requirement")
 	}
-	s.emit(ctx, Event{Type: EventChallengeValidated, UserID: req.UserID, ChallengeID: id, Action: req.Action, CredentialID: ch.CredentialID})
+	s.emit(ctx, event.Event{Type: event.ChallengeValidated, UserID: req.UserID, ChallengeID: id, Action: req.Action, CredentialID: ch.CredentialID})
 	return Validation{
 		Valid: true, State: StateChallengeSucceeded, ChallengeID: id, UserID: ch.UserID, Action: ch.Action,
 		CredentialID: ch.CredentialID, Method: methodOf(ch, kind), Details: details, ValidatedAt: now,
@@ -602,7 +603,7 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 		if e := signatureError(err); e != nil {
 			return ResponseResult{}, e
 		}
-		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "response"})
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "response"})
 		return ResponseResult{}, ErrInvalidResponse
 	}
 	if !deviceAnswers(ch) {
@@ -613,16 +614,16 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	}
 	if r.Decision == protocol.DecisionApprove && !meetsRequirement(credentialAttestation(cred), ch.AttestationRequired) {
 		// A denial is still accepted: any device of the user may refuse.
-		s.emit(ctx, Event{Type: EventSignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
 		return ResponseResult{}, errAttestationRequired
 	}
 	if r.Decision == protocol.DecisionApprove && ch.VerificationCode != "" &&
 		subtle.ConstantTimeCompare([]byte(r.VerificationCode), []byte(ch.VerificationCode)) != 1 {
 		return s.wrongCode(ctx, ch, cred, r, now)
 	}
-	to, event := store.StateApproved, EventChallengeApproved
+	to, typ := store.StateApproved, event.ChallengeApproved
 	if r.Decision == protocol.DecisionDeny {
-		to, event = store.StateDenied, EventChallengeDenied
+		to, typ = store.StateDenied, event.ChallengeDenied
 	}
 	next, err := s.store.TransitionChallenge(ctx, ch.ID, store.Transition{
 		From: store.StatePending, To: to, UserID: ch.UserID, CredentialID: cred.ID, DenyReason: r.DenyReason, AnsweredAt: now,
@@ -638,7 +639,7 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: event, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP), Reason: r.DenyReason})
+	s.emit(ctx, event.Event{Type: typ, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP), Reason: r.DenyReason})
 	if r.DenyReason == DenyReasonNotMe {
 		s.reportNotMe(ctx, ch, cred.ID)
 	}
@@ -667,7 +668,7 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventWrongCode, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP)})
+	s.emit(ctx, event.Event{Type: event.WrongCode, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP)})
 	if n < int64(s.cfg.WrongCodeLimit) {
 		return ResponseResult{ChallengeID: ch.ID, State: string(cur.State)}, ErrWrongCode
 	}
@@ -680,7 +681,7 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 	if err != nil {
 		return ResponseResult{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, Event{Type: EventChallengeFailed, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, Reason: "wrong_code_limit"})
+	s.emit(ctx, event.Event{Type: event.ChallengeFailed, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, Reason: "wrong_code_limit"})
 	return ResponseResult{ChallengeID: ch.ID, State: string(failed.State)}, ErrWrongCode
 }
 
@@ -696,9 +697,9 @@ func (s *Service) qrWrongCodeKey(ip string) string {
 	return "wrongcode-qr:ip=" + ip
 }
 
-// wrongCodeBlock is ErrRateLimited, with an EventActionBlocked completed
+// wrongCodeBlock is ErrRateLimited, with an event.ActionBlocked completed
 // from ev, when wrong-code counter key is at Config.WrongCodeLimit.
-func (s *Service) wrongCodeBlock(ctx context.Context, key string, ev Event, now time.Time) error {
+func (s *Service) wrongCodeBlock(ctx context.Context, key string, ev event.Event, now time.Time) error {
 	n, err := s.store.Counter(ctx, key, now)
 	if err != nil {
 		return s.storeFailed(ctx, err)
@@ -706,7 +707,7 @@ func (s *Service) wrongCodeBlock(ctx context.Context, key string, ev Event, now 
 	if n < int64(s.cfg.WrongCodeLimit) {
 		return nil
 	}
-	ev.Type, ev.Reason = EventActionBlocked, "wrong_code_limit"
+	ev.Type, ev.Reason = event.ActionBlocked, "wrong_code_limit"
 	s.emit(ctx, ev)
 	return ErrRateLimited.withMessage("too many wrong verification codes: try again later")
 }
@@ -722,7 +723,7 @@ func (s *Service) limit(ctx context.Context, name, key string, r Rate) error {
 		return s.storeFailed(ctx, err)
 	}
 	if n > int64(r.Limit) {
-		s.emit(ctx, Event{Type: EventRateLimited, Reason: name})
+		s.emit(ctx, event.Event{Type: event.RateLimited, Reason: name})
 		return ErrRateLimited
 	}
 	return nil
@@ -760,7 +761,7 @@ func (s *Service) storeFailed(ctx context.Context, err error) error {
 	if e := (*Error)(nil); errors.As(err, &e) {
 		return err
 	}
-	s.emit(ctx, Event{Type: EventStoreError, Reason: err.Error()})
+	s.emit(ctx, event.Event{Type: event.StoreError, Reason: err.Error()})
 	return ErrUnavailable.with(err)
 }
 

@@ -13,7 +13,7 @@ import (
 // at /phone) finds the challenge by listing its pending challenges, as a
 // real app does once the push wakes it up. A real notifier looks up the
 // devices' push tokens with Service.PushTokens, or uses
-// deviceauth.WebhookNotifier.
+// webhook.Notifier.
 func logNotifier(log *slog.Logger) deviceauth.Notifier {
 	return deviceauth.NotifierFunc(func(ctx context.Context, n deviceauth.Notification) error {
 		attrs := []any{"type", string(n.Type), "eventId", n.EventID, "credentialIds", n.CredentialIDs}

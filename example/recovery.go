@@ -11,6 +11,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/adapters/gorillasession"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // sessionSinceKey is the session value that orders sign-ins: a number
@@ -36,8 +37,8 @@ func newSessionEnds(cookies *sessions.CookieStore) *sessionEnds {
 }
 
 // onEvent is the Service's Config.OnEvent.
-func (s *sessionEnds) onEvent(_ context.Context, e deviceauth.Event) {
-	if e.Type != deviceauth.EventEndOtherSessions {
+func (s *sessionEnds) onEvent(_ context.Context, e event.Event) {
+	if e.Type != event.EndOtherSessions {
 		return
 	}
 	s.mu.Lock()

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // Other is the label value for names past a cap.
@@ -131,30 +132,30 @@ func (c *Collector) Handler() http.Handler {
 
 // OnEvent counts e; pass it as deviceauth.Config.OnEvent (or call it from
 // the app's own OnEvent).
-func (c *Collector) OnEvent(_ context.Context, e deviceauth.Event) {
+func (c *Collector) OnEvent(_ context.Context, e event.Event) {
 	c.events.WithLabelValues(c.eventTypes.label(string(e.Type))).Inc()
 	switch e.Type {
-	case deviceauth.EventChallengeCreated:
+	case event.ChallengeCreated:
 		c.actions.WithLabelValues(c.actionNames.label(e.Action), "CHALLENGE").Inc()
 		if e.ChallengeID != "" {
 			c.pending.add(e.ChallengeID, e.Time)
 		}
-	case deviceauth.EventActionBlocked:
+	case event.ActionBlocked:
 		c.actions.WithLabelValues(c.actionNames.label(e.Action), "BLOCK").Inc()
-	case deviceauth.EventChallengeApproved:
+	case event.ChallengeApproved:
 		c.answered(e, "approved")
-	case deviceauth.EventChallengeDenied:
+	case event.ChallengeDenied:
 		c.answered(e, "denied")
-	case deviceauth.EventWrongCode:
+	case event.WrongCode:
 		c.challenges.WithLabelValues(method(e), "wrong_code").Inc()
-	case deviceauth.EventChallengeFailed:
+	case event.ChallengeFailed:
 		c.challenges.WithLabelValues(method(e), "failed").Inc()
 		c.pending.take(e.ChallengeID)
-	case deviceauth.EventChallengeValidated:
+	case event.ChallengeValidated:
 		c.validation.WithLabelValues(c.actionNames.label(e.Action), "valid").Inc()
-	case deviceauth.EventValidationFailed:
+	case event.ValidationFailed:
 		c.validation.WithLabelValues(c.actionNames.label(e.Action), "invalid").Inc()
-	case deviceauth.EventStoreError:
+	case event.StoreError:
 		c.storeErrs.Inc()
 	}
 }
@@ -168,7 +169,7 @@ func (c *Collector) RuleHit(rule string) {
 	c.ruleHits.WithLabelValues(c.ruleNames.label(rule)).Inc()
 }
 
-func (c *Collector) answered(e deviceauth.Event, result string) {
+func (c *Collector) answered(e event.Event, result string) {
 	c.challenges.WithLabelValues(method(e), result).Inc()
 	if created, ok := c.pending.take(e.ChallengeID); ok && !e.Time.Before(created) {
 		c.latency.WithLabelValues(result).Observe(e.Time.Sub(created).Seconds())
@@ -178,7 +179,7 @@ func (c *Collector) answered(e deviceauth.Event, result string) {
 // method is the method that answered. Events carry no method field: a
 // passkey approval says "passkey" in Reason; every other answer is a
 // device key's signed response (in-app, push or QR alike).
-func method(e deviceauth.Event) string {
+func method(e event.Event) string {
 	if e.Reason == "passkey" {
 		return string(deviceauth.MethodPasskey)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/metrics"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
@@ -84,7 +85,7 @@ func TestMetricsFromARealService(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var events []deviceauth.Event
+	var events []event.Event
 	key := make([]byte, 32)
 	rand.Read(key)
 	mux := http.NewServeMux()
@@ -92,7 +93,7 @@ func TestMetricsFromARealService(t *testing.T) {
 	defer srv.Close()
 	svc, err := deviceauth.New(deviceauth.Config{
 		Store: memstore.New(), Keys: [][]byte{key}, PublicURL: srv.URL + "/deviceauth", Now: clk.now,
-		OnEvent: func(ctx context.Context, e deviceauth.Event) {
+		OnEvent: func(ctx context.Context, e event.Event) {
 			mu.Lock()
 			events = append(events, e)
 			mu.Unlock()
@@ -247,14 +248,14 @@ func TestMetricsLatencyMapIsBounded(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Unix(1000, 0)
 	for i, id := range []string{"ch1", "ch2", "ch3"} {
-		m.OnEvent(ctx, deviceauth.Event{Type: deviceauth.EventChallengeCreated, ChallengeID: id, Action: "a", Time: t0.Add(time.Duration(i) * time.Second)})
+		m.OnEvent(ctx, event.Event{Type: event.ChallengeCreated, ChallengeID: id, Action: "a", Time: t0.Add(time.Duration(i) * time.Second)})
 	}
 	if n := metrics.PendingSize(m); n != 2 {
 		t.Fatalf("pending holds %d challenges, want 2", n)
 	}
 	// ch1 was forgotten: its answer is counted but not timed.
 	for _, id := range []string{"ch1", "ch2", "ch3"} {
-		m.OnEvent(ctx, deviceauth.Event{Type: deviceauth.EventChallengeApproved, ChallengeID: id, Time: t0.Add(10 * time.Second)})
+		m.OnEvent(ctx, event.Event{Type: event.ChallengeApproved, ChallengeID: id, Time: t0.Add(10 * time.Second)})
 	}
 	fams := scrape(t, m.Handler())
 	if got := value(fams, "deviceauth_approval_latency_seconds", map[string]string{"result": "approved"}); got != 2 {
@@ -279,7 +280,7 @@ func TestMetricsLabelCapsUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				m.OnEvent(context.Background(), deviceauth.Event{Type: deviceauth.EventActionBlocked, Action: string(rune('a'+g)) + strings.Repeat("x", i%3)})
+				m.OnEvent(context.Background(), event.Event{Type: event.ActionBlocked, Action: string(rune('a'+g)) + strings.Repeat("x", i%3)})
 				m.RuleHit(string(rune('a' + i%4)))
 			}
 		}()
@@ -299,7 +300,7 @@ func TestMetricsLabelCapsUnderConcurrency(t *testing.T) {
 	}
 	long := strings.Repeat("é", 100)
 	m2, _ := metrics.New(metrics.Options{})
-	m2.OnEvent(context.Background(), deviceauth.Event{Type: deviceauth.EventActionBlocked, Action: long + "\xff"})
+	m2.OnEvent(context.Background(), event.Event{Type: event.ActionBlocked, Action: long + "\xff"})
 	f := scrape(t, m2.Handler())["deviceauth_actions_total"].GetMetric()[0]
 	if v := f.GetLabel()[0].GetValue(); v != strings.Repeat("é", 32) {
 		t.Fatalf("long action label = %q (%d bytes), want 32 é", v, len(v))

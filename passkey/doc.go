@@ -75,7 +75,7 @@
 //
 //   - Sign counts only move forward, atomically in the store (UsePasskey);
 //     a counter that goes backwards refuses the sign-in or step-up with
-//     deviceauth.ErrPasskeyClone and emits deviceauth.EventPasskeyClone.
+//     deviceauth.ErrPasskeyClone and emits event.PasskeyClone.
 //     Synced passkeys, which report 0 every time, are not clones.
 //   - Origins, RP ID hash, user presence and (by default) user verification
 //     are checked by go-webauthn; a backup-eligible flag that changes is

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/passkey"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
@@ -113,16 +114,16 @@ func (c *clock) Advance(d time.Duration) {
 // events records the Service's events.
 type events struct {
 	mu   sync.Mutex
-	list []deviceauth.Event
+	list []event.Event
 }
 
-func (ev *events) record(_ context.Context, e deviceauth.Event) {
+func (ev *events) record(_ context.Context, e event.Event) {
 	ev.mu.Lock()
 	ev.list = append(ev.list, e)
 	ev.mu.Unlock()
 }
 
-func (ev *events) count(typ deviceauth.EventType) int {
+func (ev *events) count(typ event.Type) int {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	n := 0

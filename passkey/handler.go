@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // SignInFunc signs userID in through the application's session, starting
@@ -171,7 +172,7 @@ func (h *handler) finishLogin(w http.ResponseWriter, r *http.Request) {
 	ip := h.svc.ClientIP(r).String()
 	if err != nil {
 		if errors.Is(err, deviceauth.ErrPasskeyAssertion) {
-			h.svc.Emit(r.Context(), deviceauth.Event{Type: deviceauth.EventSignatureRejected, ClientIP: ip, Reason: "passkey_sign_in"})
+			h.svc.Emit(r.Context(), event.Event{Type: event.SignatureRejected, ClientIP: ip, Reason: "passkey_sign_in"})
 		}
 		h.fail(w, r, err)
 		return
@@ -180,7 +181,7 @@ func (h *handler) finishLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, unavailable(err))
 		return
 	}
-	h.svc.Emit(r.Context(), deviceauth.Event{Type: deviceauth.EventSignedIn, UserID: res.UserID, CredentialID: res.CredentialID, ClientIP: ip, Reason: "passkey"})
+	h.svc.Emit(r.Context(), event.Event{Type: event.SignedIn, UserID: res.UserID, CredentialID: res.CredentialID, ClientIP: ip, Reason: "passkey"})
 	writeJSON(w, http.StatusOK, res)
 }
 

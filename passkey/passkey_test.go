@@ -17,6 +17,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/passkey"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -222,8 +223,8 @@ func TestFinishLogin_CounterBackwardsIsRefusedWithCloneEvent(t *testing.T) {
 	if b.user() != "" || e.signIns.Load() != 1 {
 		t.Fatalf("a clone signed in %q", b.user())
 	}
-	if n := e.events.count(deviceauth.EventPasskeyClone); n != 1 {
-		t.Fatalf("%d %s events, want 1", n, deviceauth.EventPasskeyClone)
+	if n := e.events.count(event.PasskeyClone); n != 1 {
+		t.Fatalf("%d %s events, want 1", n, event.PasskeyClone)
 	}
 	// The same count again is no better; the stored count never goes down.
 	if res := e.browser().login(e.auth, cred, func(s *signing) { s.Count = 10 }); res.code() != "passkey_clone" {
@@ -250,7 +251,7 @@ func TestFinishLogin_SyncedPasskeyZeroCountersAndBackupFlags(t *testing.T) {
 	if err != nil || p.SignCount != 0 || p.Flags != store.FlagBackupEligible|store.FlagBackupState {
 		t.Fatalf("synced passkey %+v, %v: want sign count 0, flags BE|BS", p, err)
 	}
-	if n := e.events.count(deviceauth.EventPasskeyClone); n != 0 {
+	if n := e.events.count(event.PasskeyClone); n != 0 {
 		t.Fatalf("%d clone events for 0 and 0", n)
 	}
 }
@@ -432,7 +433,7 @@ func TestStepUp_CloneAndRemovedPasskey(t *testing.T) {
 	if res := alice.post(stepUpPath(second.ChallengeID), e.auth.get(t, cred, opts.body, func(s *signing) { s.Count = 3 })); res.code() != "passkey_clone" {
 		t.Fatalf("counter 7 → 3 in a step-up: %v, want passkey_clone", res)
 	}
-	if n := e.events.count(deviceauth.EventPasskeyClone); n != 1 {
+	if n := e.events.count(event.PasskeyClone); n != 1 {
 		t.Fatalf("%d clone events, want 1", n)
 	}
 	if err := e.store.DeleteCredential(context.Background(), "alice", pub.ID); err != nil {

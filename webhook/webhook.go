@@ -1,8 +1,9 @@
-// Package webhook receives the webhooks that deviceauth.WebhookNotifier
-// sends: it verifies the signature (deviceauth.VerifyWebhook) and drops an
-// event it has seen before.
+// Package webhook sends and receives the Service's notifications as signed
+// webhooks. Notifier is a deviceauth.Notifier that POSTs each one, signed
+// with HMAC-SHA256 (Sign); Receiver verifies the signature (Verify) and
+// drops an event it has seen before.
 //
-// A signed webhook stays valid for deviceauth.WebhookTolerance either side
+// A signed webhook stays valid for Tolerance either side
 // of its timestamp, so whoever obtains one (a proxy's log, a retry that
 // did arrive) can deliver it again within that time. Each webhook carries
 // a unique eventId inside the signed body; a receiver must act on each
@@ -50,7 +51,7 @@ type Receiver struct {
 	// Seen records eventID and reports whether it was recorded before, in
 	// one atomic step (e.g. Redis SET NX, an INSERT on a unique key) shared
 	// by every instance of the receiver. Keep IDs at least twice
-	// deviceauth.WebhookTolerance. Required.
+	// Tolerance. Required.
 	Seen func(ctx context.Context, eventID string) (bool, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -59,7 +60,7 @@ type Receiver struct {
 }
 
 // Receive reads r's body and returns its notification once the signature
-// verified (deviceauth.ErrWebhookSignature, ErrWebhookTimestamp otherwise)
+// verified (ErrSignature, ErrTimestamp otherwise)
 // and Seen reported its eventId new (ErrReplayed otherwise). Seen is asked
 // only about verified webhooks, so forgeries cannot fill its store.
 func (rc *Receiver) Receive(r *http.Request) (deviceauth.Notification, error) {
@@ -81,7 +82,7 @@ func (rc *Receiver) Receive(r *http.Request) (deviceauth.Notification, error) {
 	if rc.Now != nil {
 		now = rc.Now
 	}
-	if err := deviceauth.VerifyWebhook(r.Header.Get(deviceauth.WebhookSignatureHeader), body, now(), rc.Secrets...); err != nil {
+	if err := Verify(r.Header.Get(SignatureHeader), body, now(), rc.Secrets...); err != nil {
 		return deviceauth.Notification{}, err
 	}
 	var n deviceauth.Notification

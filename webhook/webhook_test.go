@@ -32,7 +32,7 @@ func (s *seenSet) Seen(_ context.Context, id string) (bool, error) {
 
 func request(body []byte, header string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/hooks/deviceauth", bytes.NewReader(body))
-	r.Header.Set(deviceauth.WebhookSignatureHeader, header)
+	r.Header.Set(webhook.SignatureHeader, header)
 	return r
 }
 
@@ -42,7 +42,7 @@ func TestReceiver_DropsRepeatedEventIDs(t *testing.T) {
 	set := &seenSet{ids: map[string]bool{}}
 	rc := &webhook.Receiver{Secrets: [][]byte{secret}, Seen: set.Seen, Now: func() time.Time { return now }}
 	body := []byte(`{"eventId":"ev_1","type":"challenge.pending","challengeId":"ch_1","credentialIds":["cr_1"]}`)
-	header := deviceauth.SignWebhook(now, body, secret)
+	header := webhook.Sign(now, body, secret)
 
 	n, err := rc.Receive(request(body, header))
 	if err != nil || n.EventID != "ev_1" || n.ChallengeID != "ch_1" || n.Type != deviceauth.NotificationChallenge {
@@ -54,14 +54,14 @@ func TestReceiver_DropsRepeatedEventIDs(t *testing.T) {
 	// Re-signed later (a new timestamp), the same event ID is still a replay.
 	later := now.Add(time.Minute)
 	rc.Now = func() time.Time { return later }
-	if _, err := rc.Receive(request(body, deviceauth.SignWebhook(later, body, secret))); !errors.Is(err, webhook.ErrReplayed) {
+	if _, err := rc.Receive(request(body, webhook.Sign(later, body, secret))); !errors.Is(err, webhook.ErrReplayed) {
 		t.Fatalf("same event re-signed: %v, want ErrReplayed", err)
 	}
 	// A forgery never reaches Seen.
 	calls := set.calls
 	forged := []byte(`{"eventId":"ev_2","type":"challenge.pending","credentialIds":[]}`)
-	if _, err := rc.Receive(request(forged, header)); !errors.Is(err, deviceauth.ErrWebhookSignature) {
-		t.Fatalf("forged body: %v, want ErrWebhookSignature", err)
+	if _, err := rc.Receive(request(forged, header)); !errors.Is(err, webhook.ErrSignature) {
+		t.Fatalf("forged body: %v, want ErrSignature", err)
 	}
 	if set.calls != calls {
 		t.Fatal("Seen was asked about an unverified webhook")
@@ -82,7 +82,7 @@ func TestReceiver_RefusesMisconfiguration(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := c.rc.Receive(request(body, deviceauth.SignWebhook(now, body, c.rc.Secrets[0]))); err == nil {
+			if _, err := c.rc.Receive(request(body, webhook.Sign(now, body, c.rc.Secrets[0]))); err == nil {
 				t.Fatal("Receive succeeded")
 			}
 		})

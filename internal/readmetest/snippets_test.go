@@ -20,6 +20,7 @@ import (
 	"github.com/deviceauth/deviceauth/adapters/gorillasession"
 	"github.com/deviceauth/deviceauth/adapters/sqlitestore"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/passkey"
 	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/memstore"
@@ -203,8 +204,8 @@ func passkeys(passkeyKey, key []byte, st store.Store, publicURL string, users *g
 
 func endOtherSessions(cfg *deviceauth.Config, appSessions interface{ EndAllBut(userID, keep string) }, currentSession func(context.Context) string) {
 	// README:begin end-other-sessions
-	cfg.OnEvent = func(ctx context.Context, e deviceauth.Event) {
-		if e.Type == deviceauth.EventEndOtherSessions {
+	cfg.OnEvent = func(ctx context.Context, e event.Event) {
+		if e.Type == event.EndOtherSessions {
 			appSessions.EndAllBut(e.UserID, currentSession(ctx)) // your session store
 		}
 	}

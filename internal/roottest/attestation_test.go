@@ -24,6 +24,7 @@ import (
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/attest"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
@@ -372,7 +373,7 @@ func TestAttestation_RequiredPerAction(t *testing.T) {
 	if v := e.validateWith(tr.Token, req); v.Valid {
 		t.Fatal("a token tracked without the requirement validated with it")
 	}
-	if n := e.events.count(deviceauth.EventValidationFailed); n < 2 {
+	if n := e.events.count(event.ValidationFailed); n < 2 {
 		t.Fatalf("%d validation failures reported, want at least 2", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
@@ -70,7 +71,7 @@ func TestRateLimits_CountedInTheStore(t *testing.T) {
 	if st, _ := e.postJSON("/v1/credentials", []byte(`{"token":"drt_x","algorithm":"ES256","publicKey":"AAAA","signature":"AAAA","name":"x"}`)); st == 429 {
 		t.Fatal("still limited after the window")
 	}
-	if n := e.events.count(deviceauth.EventRateLimited); n != 1 {
+	if n := e.events.count(event.RateLimited); n != 1 {
 		t.Fatalf("%d rate-limit events, want 1", n)
 	}
 }

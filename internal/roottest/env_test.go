@@ -14,6 +14,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
@@ -227,16 +228,16 @@ func (b *syncBuffer) String() string {
 
 type eventLog struct {
 	mu     sync.Mutex
-	events []deviceauth.Event
+	events []event.Event
 }
 
-func (l *eventLog) add(_ context.Context, e deviceauth.Event) {
+func (l *eventLog) add(_ context.Context, e event.Event) {
 	l.mu.Lock()
 	l.events = append(l.events, e)
 	l.mu.Unlock()
 }
 
-func (l *eventLog) count(t deviceauth.EventType) int {
+func (l *eventLog) count(t event.Type) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -248,8 +249,8 @@ func (l *eventLog) count(t deviceauth.EventType) int {
 	return n
 }
 
-func (l *eventLog) all() []deviceauth.Event {
+func (l *eventLog) all() []event.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]deviceauth.Event(nil), l.events...)
+	return append([]event.Event(nil), l.events...)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 var transferDetails = deviceauth.Details{
@@ -57,7 +58,7 @@ func TestFlow_RegisterTrackFetchApproveValidate(t *testing.T) {
 			if v := e.validate(res.Token, "alice", "transfer", transferDetails); v.Valid {
 				t.Fatal("a token validated twice")
 			}
-			if n := e.events.count(deviceauth.EventChallengeValidated); n != 1 {
+			if n := e.events.count(event.ChallengeValidated); n != 1 {
 				t.Fatalf("%d validated events, want 1", n)
 			}
 			creds, _ = e.svc.Credentials(ctx, "alice")
@@ -87,7 +88,7 @@ func TestFlow_Deny(t *testing.T) {
 	if _, err := d.Approve(ctx, ch, ""); apiCode(err) != "challenge_closed" {
 		t.Fatalf("approve after deny: %v, want challenge_closed", err)
 	}
-	if n := e.events.count(deviceauth.EventChallengeDenied); n != 1 {
+	if n := e.events.count(event.ChallengeDenied); n != 1 {
 		t.Fatalf("%d denied events, want 1", n)
 	}
 }

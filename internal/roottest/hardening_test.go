@@ -16,6 +16,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 )
@@ -192,7 +193,7 @@ func TestRespond_VerificationCodeOnDenyRefused(t *testing.T) {
 	if got, _ := d.Challenge(ctx, ch.ID); got.State != "PENDING" {
 		t.Fatalf("state %s after refused denials, want PENDING", got.State)
 	}
-	if n := e.events.count(deviceauth.EventWrongCode); n != 0 {
+	if n := e.events.count(event.WrongCode); n != 0 {
 		t.Fatalf("%d wrong-code events, want 0", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // TestLifecycle_StolenSessionCannotTakeOverASingleDevice is the attack the
@@ -29,7 +30,7 @@ func TestLifecycle_StolenSessionCannotTakeOverASingleDevice(t *testing.T) {
 	if cs, _ := e.svc.Credentials(ctx, "alice"); len(cs) != 1 || cs[0].ID != phone.CredentialID {
 		t.Fatalf("credentials after the attempts: %+v", cs)
 	}
-	if n := e.events.count(deviceauth.EventCredentialRemoved); n != 0 {
+	if n := e.events.count(event.CredentialRemoved); n != 0 {
 		t.Fatalf("%d removal events", n)
 	}
 }
@@ -62,7 +63,7 @@ func TestLifecycle_FirstDeviceTokenEnrolsOnlyAFirstDevice(t *testing.T) {
 	if cs, _ := e.svc.Credentials(ctx, "alice"); len(cs) != 1 || cs[0].ID != phone.CredentialID {
 		t.Fatalf("credentials: %+v", cs)
 	}
-	if n := e.events.count(deviceauth.EventRegistrationRefused); n != 2 {
+	if n := e.events.count(event.RegistrationRefused); n != 2 {
 		t.Fatalf("%d registration.refused events, want 2", n)
 	}
 	// A token minted with a step-up adds a second device as before.
@@ -115,7 +116,7 @@ func TestLifecycle_RemovalNotifiesDevicesAndEndsSessions(t *testing.T) {
 		n.RemovedPushToken != "" || !slices.Equal(n.CredentialIDs, []string{phone.CredentialID}) {
 		t.Fatalf("a device removing itself notified %+v", n)
 	}
-	if r, s := e.events.count(deviceauth.EventCredentialRemoved), e.events.count(deviceauth.EventEndOtherSessions); r != 2 || s != 2 {
+	if r, s := e.events.count(event.CredentialRemoved), e.events.count(event.EndOtherSessions); r != 2 || s != 2 {
 		t.Fatalf("%d credential.removed and %d sessions.endOthers events, want 2 and 2", r, s)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // The method that answered is the method that counts: a phone's approval
@@ -142,7 +143,7 @@ func TestMethods_PasskeyRoutePassesOnlyOnAPasskey(t *testing.T) {
 	if st := serve(passkeyOnly, b.Token); st != http.StatusOK {
 		t.Fatalf("a passkey's approval at the passkey-only route: %d, want 200", st)
 	}
-	if n := g.events.count(deviceauth.EventValidationFailed); n != 1 {
+	if n := g.events.count(event.ValidationFailed); n != 1 {
 		t.Fatalf("%d validation_failed events, want 1 (the phone's token at the passkey route)", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -169,7 +170,7 @@ func TestPasskey_StepUp(t *testing.T) {
 	if err := respond(next.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(next.ChallengeID), SignCount: 3}); !errors.Is(err, deviceauth.ErrPasskeyClone) {
 		t.Fatalf("counter backwards: %v", err)
 	}
-	if n := e.events.count(deviceauth.EventPasskeyClone); n != 1 {
+	if n := e.events.count(event.PasskeyClone); n != 1 {
 		t.Fatalf("%d clone events", n)
 	}
 	if creds, _ := e.svc.Credentials(ctx, "alice"); len(creds) != 1 || !creds[0].CloneWarning {
@@ -263,7 +264,7 @@ func TestPasskey_StepUpEndpointsRefuseMalformedBodies(t *testing.T) {
 			t.Errorf("POST %s %.40q: %d %s, want %d %q", tt.path, tt.body, st, body, tt.status, tt.code)
 		}
 	}
-	if n := e.events.count(deviceauth.EventSignatureRejected); n != 0 {
+	if n := e.events.count(event.SignatureRejected); n != 0 {
 		t.Fatalf("malformed bodies counted as %d rejected signatures", n)
 	}
 	// A well-formed assertion that does not verify is another matter.
@@ -271,7 +272,7 @@ func TestPasskey_StepUpEndpointsRefuseMalformedBodies(t *testing.T) {
 	if st, body := postWeb(t, e, respond, "alice", string(wrong)); st != 403 || !strings.Contains(string(body), `"error":"invalid_assertion"`) {
 		t.Fatalf("an assertion over another challenge: %d %s", st, body)
 	}
-	if n := e.events.count(deviceauth.EventSignatureRejected); n != 1 {
+	if n := e.events.count(event.SignatureRejected); n != 1 {
 		t.Fatalf("%d rejected signatures, want 1", n)
 	}
 	// Nothing was used up: the good assertion approves.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/webhook"
 )
 
 // notifierRecorder records notifications on a channel.
@@ -133,7 +135,7 @@ func TestPush_NewerSupersedesOlder(t *testing.T) {
 	if _, err := phone.Approve(context.Background(), ch, first.VerificationCode); apiCode(err) != "challenge_closed" {
 		t.Fatalf("approving a superseded push: %v", err)
 	}
-	if n := e.events.count(deviceauth.EventPushSuperseded); n != 1 {
+	if n := e.events.count(event.PushSuperseded); n != 1 {
 		t.Fatalf("%d superseded events", n)
 	}
 	// A non-push challenge is not superseded by a push.
@@ -179,14 +181,14 @@ func TestPush_NotMeMutesPushes(t *testing.T) {
 	if _, err := phone.Deny(context.Background(), ch, deviceauth.DenyReasonNotMe); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.events.count(deviceauth.EventFraudReported); n != 1 {
+	if n := e.events.count(event.FraudReported); n != 1 {
 		t.Fatalf("%d fraud events", n)
 	}
 	muted := trackPush(t, e, "alice") // still created, findable by polling, but not pushed
 	if pending, _ := phone.Pending(context.Background()); len(pending) != 1 || pending[0].ID != muted.ChallengeID {
 		t.Fatalf("pending while muted %+v", pending)
 	}
-	if n := e.events.count(deviceauth.EventPushMuted); n != 1 {
+	if n := e.events.count(event.PushMuted); n != 1 {
 		t.Fatalf("%d muted events", n)
 	}
 	e.clock.Advance(time.Hour + time.Second)
@@ -208,7 +210,7 @@ func TestPush_FailingOrHangingNotifierLosesNothing(t *testing.T) {
 			t.Fatalf("fetch after a failed push: %v", err)
 		}
 		e.svc.Close(context.Background())
-		if n := e.events.count(deviceauth.EventPushFailed); n != 1 {
+		if n := e.events.count(event.PushFailed); n != 1 {
 			t.Fatalf("%d push.failed events, want 1", n)
 		}
 	})
@@ -242,10 +244,10 @@ func TestWebhook_SignsAndVerifies(t *testing.T) {
 	var gotSig string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotBody, _ = io.ReadAll(r.Body)
-		gotSig = r.Header.Get(deviceauth.WebhookSignatureHeader)
+		gotSig = r.Header.Get(webhook.SignatureHeader)
 	}))
 	defer srv.Close()
-	wh := &deviceauth.WebhookNotifier{URL: srv.URL, Secrets: [][]byte{secret, retired}, Now: func() time.Time { return now }}
+	wh := &webhook.Notifier{URL: srv.URL, Secrets: [][]byte{secret, retired}, Now: func() time.Time { return now }}
 	n := deviceauth.Notification{EventID: "ev1", Type: deviceauth.NotificationChallenge, ChallengeID: "ch1", CredentialIDs: []string{"c1", "c2"}}
 	if err := wh.Notify(context.Background(), n); err != nil {
 		t.Fatal(err)
@@ -266,25 +268,25 @@ func TestWebhook_SignsAndVerifies(t *testing.T) {
 		{"valid", gotBody, now, [][]byte{secret}, nil},
 		{"valid with the other active secret", gotBody, now, [][]byte{retired}, nil},
 		{"valid at the tolerance", gotBody, now.Add(5 * time.Minute), [][]byte{secret}, nil},
-		{"tampered body", bytes.Replace(gotBody, []byte("c2"), []byte("c3"), 1), now, [][]byte{secret}, deviceauth.ErrWebhookSignature},
-		{"old timestamp", gotBody, now.Add(5*time.Minute + time.Second), [][]byte{secret}, deviceauth.ErrWebhookTimestamp},
-		{"future timestamp", gotBody, now.Add(-5*time.Minute - time.Second), [][]byte{secret}, deviceauth.ErrWebhookTimestamp},
-		{"unknown secret", gotBody, now, [][]byte{bytes.Repeat([]byte{3}, 32)}, deviceauth.ErrWebhookSignature},
+		{"tampered body", bytes.Replace(gotBody, []byte("c2"), []byte("c3"), 1), now, [][]byte{secret}, webhook.ErrSignature},
+		{"old timestamp", gotBody, now.Add(5*time.Minute + time.Second), [][]byte{secret}, webhook.ErrTimestamp},
+		{"future timestamp", gotBody, now.Add(-5*time.Minute - time.Second), [][]byte{secret}, webhook.ErrTimestamp},
+		{"unknown secret", gotBody, now, [][]byte{bytes.Repeat([]byte{3}, 32)}, webhook.ErrSignature},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if err := deviceauth.VerifyWebhook(gotSig, c.body, c.now, c.secrets...); !errors.Is(err, c.want) {
-				t.Fatalf("VerifyWebhook = %v, want %v", err, c.want)
+			if err := webhook.Verify(gotSig, c.body, c.now, c.secrets...); !errors.Is(err, c.want) {
+				t.Fatalf("webhook.Verify = %v, want %v", err, c.want)
 			}
 		})
 	}
 	// A header signed only by a secret the receiver retired is refused.
-	onlyRetired := deviceauth.SignWebhook(now, gotBody, retired)
-	if err := deviceauth.VerifyWebhook(onlyRetired, gotBody, now, secret); !errors.Is(err, deviceauth.ErrWebhookSignature) {
+	onlyRetired := webhook.Sign(now, gotBody, retired)
+	if err := webhook.Verify(onlyRetired, gotBody, now, secret); !errors.Is(err, webhook.ErrSignature) {
 		t.Fatalf("retired secret: %v", err)
 	}
 	for _, h := range []string{"", "t=abc,v1=00", "v1=zz", "garbage", "t=1767225600"} {
-		if err := deviceauth.VerifyWebhook(h, gotBody, now, secret); err == nil {
+		if err := webhook.Verify(h, gotBody, now, secret); err == nil {
 			t.Fatalf("header %q verified", h)
 		}
 	}
@@ -293,8 +295,33 @@ func TestWebhook_SignsAndVerifies(t *testing.T) {
 func TestWebhook_Non2xxIsAnError(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }))
 	defer srv.Close()
-	wh := &deviceauth.WebhookNotifier{URL: srv.URL, Secrets: [][]byte{bytes.Repeat([]byte{1}, 32)}}
+	wh := &webhook.Notifier{URL: srv.URL, Secrets: [][]byte{bytes.Repeat([]byte{1}, 32)}}
 	if err := wh.Notify(context.Background(), deviceauth.Notification{}); err == nil || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("Notify = %v", err)
+	}
+}
+
+func TestPush_FailureReasonCarriesNoURLQuery(t *testing.T) {
+	// Whatever a Notifier's error says, the event's reason has no query
+	// or user info of any URL in it.
+	leaky := deviceauth.NotifierFunc(func(context.Context, deviceauth.Notification) error {
+		return errors.New(`post "https://user:pa55@push.example/v1/send?key=s3cr3t&x=1": 500; retry https://push.example/q#s3cr3t`)
+	})
+	e := pushEnv(t, leaky)
+	e.enrol("alice", "ES256")
+	trackPush(t, e, "alice")
+	e.svc.Close(context.Background())
+	var reasons []string
+	for _, ev := range e.events.all() {
+		if ev.Type == event.PushFailed {
+			reasons = append(reasons, ev.Reason)
+		}
+	}
+	want := `post "https://push.example/v1/send": 500; retry https://push.example/q`
+	if len(reasons) != 1 || reasons[0] != want {
+		t.Fatalf("push.failed reasons %q, want [%q]", reasons, want)
+	}
+	if strings.Contains(e.logs.String(), "s3cr3t") || strings.Contains(e.logs.String(), "pa55") {
+		t.Fatal("a URL's secret reached the logs")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 func recoveryConfig(c *deviceauth.Config) { c.RecoveryCodes = 10 }
@@ -97,7 +98,7 @@ func TestRecovery_ALostPhone(t *testing.T) {
 	if cs, _ := e.svc.Credentials(ctx, "alice"); len(cs) != 1 || cs[0].ID != newPhone.CredentialID {
 		t.Fatalf("credentials: %+v", cs)
 	}
-	if u, s := e.events.count(deviceauth.EventRecoveryCodeUsed), e.events.count(deviceauth.EventEndOtherSessions); u != 2 || s != 3 {
+	if u, s := e.events.count(event.RecoveryCodeUsed), e.events.count(event.EndOtherSessions); u != 2 || s != 3 {
 		t.Fatalf("%d recoveryCode.used and %d sessions.endOthers events, want 2 and 3 (two uses, one removal)", u, s)
 	}
 }

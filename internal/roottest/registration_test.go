@@ -9,6 +9,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 func TestExpiry_RegistrationToken(t *testing.T) {
@@ -159,7 +160,7 @@ func TestStepUp_RemovingACredential(t *testing.T) {
 	if err := e.svc.RemoveCredential(ctx, "alice", first.CredentialID, last); err != nil {
 		t.Fatalf("removing the last credential with step-up: %v", err)
 	}
-	if n := e.events.count(deviceauth.EventCredentialRemoved); n != 2 {
+	if n := e.events.count(event.CredentialRemoved); n != 2 {
 		t.Fatalf("%d removal events, want 2", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // gatedEnv is an env whose "/transfer" route is gated by Require with the
@@ -93,7 +94,7 @@ func TestRequire_NoUser_401Unauthenticated(t *testing.T) {
 	if rec.Code != 401 || b.Error != "unauthenticated" || rec.Header().Get("WWW-Authenticate") != "" || g.ran != 0 {
 		t.Fatalf("got %d %+v WWW-Authenticate=%q ran=%d", rec.Code, b, rec.Header().Get("WWW-Authenticate"), g.ran)
 	}
-	if n := g.events.count(deviceauth.EventChallengeCreated); n != 0 {
+	if n := g.events.count(event.ChallengeCreated); n != 0 {
 		t.Fatalf("%d challenges tracked for nobody", n)
 	}
 }
@@ -185,13 +186,13 @@ func TestRequire_BadToken_403ChallengeFailed_NoRetrack(t *testing.T) {
 			g := newGatedEnv(t, nil)
 			g.devices = map[string]*device.Client{"alice": g.enrol("alice", "ES256"), "bob": g.enrol("bob", "ES256")}
 			token, user, amount := c.setup(t, g)
-			ran, created := g.ran, g.events.count(deviceauth.EventChallengeCreated)
+			ran, created := g.ran, g.events.count(event.ChallengeCreated)
 			rec := g.transfer(user, token, amount)
 			b := denialOf(t, rec)
 			if rec.Code != 403 || b.Error != "challenge_failed" || rec.Header().Get("WWW-Authenticate") != "" || g.ran != ran {
 				t.Fatalf("got %d %+v ran %d→%d", rec.Code, b, ran, g.ran)
 			}
-			if n := g.events.count(deviceauth.EventChallengeCreated); n != created {
+			if n := g.events.count(event.ChallengeCreated); n != created {
 				t.Fatal("a bad token made a new challenge (push loop)")
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // TestReset_OnlyTheGrantEnrols: after an operator reset the user has no
@@ -70,16 +71,16 @@ func TestReset_OnlyTheGrantEnrols(t *testing.T) {
 	// From now on the ordinary rules: a further device needs a step-up.
 	refused("a second device without a step-up", "")
 
-	var reset []deviceauth.Event
+	var reset []event.Event
 	for _, ev := range e.events.all() {
-		if ev.Type == deviceauth.EventCredentialsReset && ev.UserID == "alice" {
+		if ev.Type == event.CredentialsReset && ev.UserID == "alice" {
 			reset = append(reset, ev)
 		}
 	}
 	if len(reset) != 1 || reset[0].Operator != "agent-7" || reset[0].Reason != "lost phone, ID checked" {
 		t.Fatalf("reset events %+v", reset)
 	}
-	if n := e.events.count(deviceauth.EventEndOtherSessions); n < 2 {
+	if n := e.events.count(event.EndOtherSessions); n < 2 {
 		t.Fatalf("%d sessions.endOthers events, want one per reset", n)
 	}
 	for _, secret := range []string{g.Token, bobs.Token, rt.Token, strings.TrimPrefix(g.Token, "deg_")} {

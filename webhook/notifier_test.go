@@ -1,11 +1,15 @@
-package roottest_test
+package webhook_test
 
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/store/memstore"
+	"github.com/deviceauth/deviceauth/webhook"
 )
 
 func TestWebhook_ShortSecretsRefusedOnBothSides(t *testing.T) {
@@ -22,16 +27,16 @@ func TestWebhook_ShortSecretsRefusedOnBothSides(t *testing.T) {
 	defer srv.Close()
 
 	cfg := deviceauth.Config{Store: memstore.New(), Keys: [][]byte{good}, PublicURL: "https://app.example/deviceauth",
-		Notifier: &deviceauth.WebhookNotifier{URL: srv.URL, Secrets: [][]byte{good, short}}}
-	if _, err := deviceauth.New(cfg); err == nil || !strings.Contains(err.Error(), "Config.Notifier webhook secret 1 is 31 bytes") {
+		Notifier: &webhook.Notifier{URL: srv.URL, Secrets: [][]byte{good, short}}}
+	if _, err := deviceauth.New(cfg); err == nil || !strings.Contains(err.Error(), "Config.Notifier webhook: secret 1 is 31 bytes") {
 		t.Fatalf("New with a 31-byte webhook secret: %v, want Config.Notifier refused", err)
 	}
-	cfg.Notifier = &deviceauth.WebhookNotifier{URL: srv.URL}
-	if _, err := deviceauth.New(cfg); err == nil || !strings.Contains(err.Error(), "Config.Notifier webhook has no secret") {
+	cfg.Notifier = &webhook.Notifier{URL: srv.URL}
+	if _, err := deviceauth.New(cfg); err == nil || !strings.Contains(err.Error(), "Config.Notifier webhook: no secret") {
 		t.Fatalf("New with no webhook secret: %v", err)
 	}
 
-	wh := &deviceauth.WebhookNotifier{URL: srv.URL, Secrets: [][]byte{short}}
+	wh := &webhook.Notifier{URL: srv.URL, Secrets: [][]byte{short}}
 	if err := wh.Notify(context.Background(), deviceauth.Notification{EventID: "ev1"}); err == nil || !strings.Contains(err.Error(), "at least 32") {
 		t.Fatalf("Notify with a 31-byte secret: %v", err)
 	}
@@ -41,11 +46,11 @@ func TestWebhook_ShortSecretsRefusedOnBothSides(t *testing.T) {
 
 	now := time.Unix(1767225600, 0)
 	body := []byte(`{"eventId":"ev1"}`)
-	header := deviceauth.SignWebhook(now, body, short) // a true signature by the short secret
+	header := webhook.Sign(now, body, short) // a true signature by the short secret
 	for _, secrets := range [][][]byte{{short}, {good, short}, nil} {
-		err := deviceauth.VerifyWebhook(header, body, now, secrets...)
-		if err == nil || errors.Is(err, deviceauth.ErrWebhookSignature) || errors.Is(err, deviceauth.ErrWebhookTimestamp) {
-			t.Fatalf("VerifyWebhook with secrets of %d: %v, want a configuration error", len(secrets), err)
+		err := webhook.Verify(header, body, now, secrets...)
+		if err == nil || errors.Is(err, webhook.ErrSignature) || errors.Is(err, webhook.ErrTimestamp) {
+			t.Fatalf("Verify with secrets of %d: %v, want a configuration error", len(secrets), err)
 		}
 	}
 }
@@ -60,7 +65,7 @@ func TestWebhook_DoesNotFollowRedirects(t *testing.T) {
 	defer redirect.Close()
 	secret := bytes.Repeat([]byte{1}, 32)
 	for _, client := range []*http.Client{nil, {}, {CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}} {
-		wh := &deviceauth.WebhookNotifier{URL: redirect.URL, Secrets: [][]byte{secret}, Client: client}
+		wh := &webhook.Notifier{URL: redirect.URL, Secrets: [][]byte{secret}, Client: client}
 		if err := wh.Notify(context.Background(), deviceauth.Notification{EventID: "ev1"}); err == nil || !strings.Contains(err.Error(), "307") {
 			t.Fatalf("Notify to a redirect: %v, want an error naming 307", err)
 		}
@@ -75,32 +80,38 @@ func TestWebhook_FailureReasonCarriesNoURLQuery(t *testing.T) {
 	url := down.URL + "/hook?token=s3cr3tQuery#frag"
 	down.Close() // connection refused: the client's error names the URL
 	secret := bytes.Repeat([]byte{1}, 32)
-	wh := &deviceauth.WebhookNotifier{URL: url, Secrets: [][]byte{secret}}
+	wh := &webhook.Notifier{URL: url, Secrets: [][]byte{secret}}
 	err := wh.Notify(context.Background(), deviceauth.Notification{EventID: "ev1"})
 	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), down.URL+"/hook") {
 		t.Fatalf("Notify error %v: want the URL without its query", err)
 	}
 
-	// Whatever a Notifier's error says, the event's reason has no query
-	// or user info of any URL in it.
-	leaky := deviceauth.NotifierFunc(func(context.Context, deviceauth.Notification) error {
-		return errors.New(`post "https://user:pa55@push.example/v1/send?key=s3cr3t&x=1": 500; retry https://push.example/q#s3cr3t`)
-	})
-	e := pushEnv(t, leaky)
-	e.enrol("alice", "ES256")
-	trackPush(t, e, "alice")
-	e.svc.Close(context.Background())
-	var reasons []string
-	for _, ev := range e.events.all() {
-		if ev.Type == deviceauth.EventPushFailed {
-			reasons = append(reasons, ev.Reason)
-		}
+}
+
+// TestSign_ProtocolVector: the webhook vector in docs/protocol.md is what
+// Sign gives for its secret, time and body, and Verify accepts it.
+func TestSign_ProtocolVector(t *testing.T) {
+	doc, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := `post "https://push.example/v1/send": 500; retry https://push.example/q`
-	if len(reasons) != 1 || reasons[0] != want {
-		t.Fatalf("push.failed reasons %q, want [%q]", reasons, want)
+	m := regexp.MustCompile("(?s)### Webhook signature\n\n- secret: `([0-9a-f]+)`, time `([0-9]+)`\n- body: `([^`]+)`\n- `Deviceauth-Signature: ([^`]+)`").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/protocol.md has no webhook vector")
 	}
-	if strings.Contains(e.logs.String(), "s3cr3t") || strings.Contains(e.logs.String(), "pa55") {
-		t.Fatal("a URL's secret reached the logs")
+	secret, err := hex.DecodeString(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := strconv.ParseInt(string(m[2]), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(sec, 0)
+	if got := webhook.Sign(at, m[3], secret); got != string(m[4]) {
+		t.Fatalf("Sign = %s, the document says %s", got, m[4])
+	}
+	if err := webhook.Verify(string(m[4]), m[3], at, secret); err != nil {
+		t.Fatalf("Verify of the documented vector: %v", err)
 	}
 }
