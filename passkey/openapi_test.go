@@ -292,7 +292,7 @@ func openapiSecureCookies(t *testing.T, c *openapitest.Checker) {
 }
 
 // oasEnv is a Service with Passkeys served as an application mounts them,
-// like env (env_test.go), with what the document's test needs besides: a
+// like env (internal/roottest/env_test.go), with what the document's test needs besides: a
 // store, a session store and a sign-in that can fail, a policy it sets,
 // and one credential per user.
 type oasEnv struct {

@@ -1,6 +1,7 @@
 // Package openapitest checks real HTTP exchanges against docs/openapi.yaml
 // with kin-openapi, for the tests of every package that serves part of the
-// document (package deviceauth and package passkey).
+// document (package deviceauth, tested from internal/roottest, and package
+// passkey).
 //
 // A test loads the document (Load), sends its requests through the
 // Checker's recording transport (Send, Do, Client, Browser) and states what

@@ -1,4 +1,4 @@
-package deviceauth_test
+package roottest_test
 
 import (
 	"context"
@@ -183,7 +183,7 @@ var openapiCoverage = []struct {
 	{"GET", "/v1/deviceauth.js", 200, nil},
 }
 
-// ownedByRoot says which paths of docs/openapi.yaml this package's test
+// ownedByRoot says which paths of docs/openapi.yaml the root package's test
 // owns: all but the passkey ceremonies (/v1/passkey/…), which package
 // passkey's TestOpenAPI_PasskeyResponsesMatchDocument owns.
 func ownedByRoot(path string) bool { return !strings.HasPrefix(path, "/v1/passkey/") }
@@ -192,7 +192,7 @@ func ownedByRoot(path string) bool { return !strings.HasPrefix(path, "/v1/passke
 // every operation of docs/openapi.yaml outside /v1/passkey/ through a real
 // server and validates each request and response against the document.
 func TestOpenAPI_ResponsesMatchDocument(t *testing.T) {
-	c := &oasCheck{openapitest.Load(t, "docs/openapi.yaml")}
+	c := &oasCheck{openapitest.Load(t, "../../docs/openapi.yaml")}
 
 	t.Run("main", func(t *testing.T) { c.SetT(t); openapiMainFlows(t, c) })
 	t.Run("rate limits", func(t *testing.T) { c.SetT(t); openapiRateLimits(t, c) })

@@ -1,4 +1,4 @@
-package deviceauth_test
+package roottest_test
 
 import (
 	"bytes"
