@@ -30,8 +30,8 @@ type PasskeyVerifier interface {
 
 // Ceremony kinds, the Action of their records.
 const (
-	ceremonyRegistration = "passkey.register"
-	ceremonyLogin        = "passkey.login"
+	ceremonyRegistration = seam.CeremonyRegistration
+	ceremonyLogin        = seam.CeremonyLogin
 )
 
 // ceremonyMethod marks challenge records that hold ceremony state; they

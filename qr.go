@@ -13,6 +13,7 @@ import (
 
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -26,7 +27,7 @@ import (
 // several tabs of one browser never overwrite each other's binding.
 
 // qrBindingCookiePrefix starts the name of every QR binding cookie.
-const qrBindingCookiePrefix = "deviceauth_qr_"
+const qrBindingCookiePrefix = seam.QRBindingCookiePrefix
 
 // qrBindingCookie is the name of the cookie that binds QR challenge
 // challengeID to the browser that created it: qrBindingCookiePrefix and the

@@ -436,13 +436,13 @@ func TestAttestation_PasskeysCannotMeetARequirement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.PasskeyOptions(ctx, "alice", res.ChallengeID); !errors.Is(err, deviceauth.ErrInvalidRequest) {
+	if _, err := passkeyOptions(e.svc, ctx, "alice", res.ChallengeID); !errors.Is(err, deviceauth.ErrInvalidRequest) {
 		t.Fatalf("PasskeyOptions: %v, want invalid_request", err)
 	}
 	req, _ := http.NewRequest("POST", "/", nil)
 	req.RemoteAddr = "192.0.2.1:1234"
 	b, _ := json.Marshal(fakeAssertion{ID: cred.ID, Challenge: []byte("any"), SignCount: 6})
-	if _, err := e.svc.RespondPasskey(ctx, req, "alice", res.ChallengeID, b); !errors.Is(err, deviceauth.ErrInvalidRequest) {
+	if _, err := respondPasskey(e.svc, ctx, req, "alice", res.ChallengeID, b); !errors.Is(err, deviceauth.ErrInvalidRequest) {
 		t.Fatalf("RespondPasskey: %v, want invalid_request", err)
 	}
 	creds, _ := e.svc.Credentials(ctx, "alice")

@@ -46,7 +46,7 @@ func TestLifecycle_FirstDeviceTokenEnrolsOnlyAFirstDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ceremony, err := e.svc.BeginPasskeyRegistration(ctx, "alice", "")
+	ceremony, err := beginPasskeyRegistration(e.svc, ctx, "alice", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestLifecycle_FirstDeviceTokenEnrolsOnlyAFirstDevice(t *testing.T) {
 		t.Fatalf("the early token after the first enrolment: %v, want registration_failed", err)
 	}
 	resp, _ := json.Marshal(fakeRegistration{RawID: []byte{9}})
-	if _, err := e.svc.FinishPasskeyRegistration(ctx, ceremony, "alice", resp); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
+	if _, err := finishPasskeyRegistration(e.svc, ctx, ceremony, "alice", resp); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
 		t.Fatalf("a passkey registration begun before the first enrolment: %v, want registration_failed", err)
 	}
 	if cs, _ := e.svc.Credentials(ctx, "alice"); len(cs) != 1 || cs[0].ID != phone.CredentialID {

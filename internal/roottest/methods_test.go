@@ -29,7 +29,7 @@ func deviceAndPasskey(t *testing.T, e *env, user string) (*device.Client, device
 	res := e.track(user, deviceauth.ActionAddAuthenticator, deviceauth.Details{}, false)
 	approve(t, phone, res.ChallengeID, res.VerificationCode)
 	resp, _ := json.Marshal(fakeRegistration{RawID: []byte("raw-" + user)})
-	pk, err := e.svc.RegisterPasskey(ctx, user, res.Token, resp)
+	pk, err := registerPasskey(e.svc, ctx, user, res.Token, resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func deviceAndPasskey(t *testing.T, e *env, user string) (*device.Client, device
 func approveByPasskey(t *testing.T, e *env, user, id string, pk deviceauth.Credential, signCount uint32) {
 	t.Helper()
 	ctx := context.Background()
-	opts, err := e.svc.PasskeyOptions(ctx, user, id)
+	opts, err := passkeyOptions(e.svc, ctx, user, id)
 	if err != nil {
 		t.Fatalf("PasskeyOptions: %v", err)
 	}
@@ -53,7 +53,7 @@ func approveByPasskey(t *testing.T, e *env, user, id string, pk deviceauth.Crede
 	body, _ := json.Marshal(fakeAssertion{ID: pk.ID, Challenge: o.PublicKey.Challenge, SignCount: signCount})
 	req, _ := http.NewRequest(http.MethodPost, "/", nil)
 	req.RemoteAddr = "192.0.2.1:1234"
-	if _, err := e.svc.RespondPasskey(ctx, req, user, id, body); err != nil {
+	if _, err := respondPasskey(e.svc, ctx, req, user, id, body); err != nil {
 		t.Fatalf("RespondPasskey: %v", err)
 	}
 }

@@ -603,7 +603,7 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	first := created("create", browser, `{"action":"signIn"}`, sameOrigin)
 	// The challenge's own binding cookie, for its lifetime and a long-poll more.
 	if got, want := c.Last().Header.Values("Set-Cookie"), []string{
-		deviceauth.QRBindingCookie(first.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(first.ChallengeID)) +
+		qrBindingCookie(first.ChallengeID) + "=" + jarCookie(t, browser, base, qrBindingCookie(first.ChallengeID)) +
 			"; Path=/deviceauth; Max-Age=360; HttpOnly; SameSite=Strict",
 	}; !slices.Equal(got, want) {
 		t.Errorf("create: Set-Cookie %q, want %q", got, want)
@@ -620,7 +620,7 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	c.Expect("create: replacing another browser's challenge", 404, "not_found", true, create(other, `{"replaces":"`+refreshed.ChallengeID+`"}`, jsonHeader))
 	// Another challenge's binding cookie, even of the same browser, binds only that one.
 	otherCookie := map[string]string{"Content-Type": "application/json",
-		"Cookie": deviceauth.QRBindingCookie(first.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(first.ChallengeID))}
+		"Cookie": qrBindingCookie(first.ChallengeID) + "=" + jarCookie(t, browser, base, qrBindingCookie(first.ChallengeID))}
 	c.Expect("create: replacing with another challenge's cookie", 404, "not_found", true, c.Send("POST", base+"/v1/qr", `{"replaces":"`+refreshed.ChallengeID+`"}`, otherCookie))
 	c.Expect("create: oversize body", 413, "body_too_large", false, create(browser, huge, jsonHeader))
 	q.store.Fail.Store(true)
@@ -775,8 +775,8 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	c.Expect("complete: another browser", 403, "challenge_failed", true, complete(other, nil))
 	c.Expect("complete: no binding cookie", 403, "challenge_failed", true, complete(c.Browser(), nil))
 	c.Expect("complete: another challenge's binding cookie", 403, "challenge_failed", true, complete(c.Browser(), map[string]string{
-		"Cookie": deviceauth.QRBindingCookie(claimed.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(refreshed.ChallengeID)) + "; " +
-			deviceauth.QRBindingCookie(refreshed.ChallengeID) + "=" + jarCookie(t, browser, base, deviceauth.QRBindingCookie(refreshed.ChallengeID)),
+		"Cookie": qrBindingCookie(claimed.ChallengeID) + "=" + jarCookie(t, browser, base, qrBindingCookie(refreshed.ChallengeID)) + "; " +
+			qrBindingCookie(refreshed.ChallengeID) + "=" + jarCookie(t, browser, base, qrBindingCookie(refreshed.ChallengeID)),
 	}))
 	q.store.Fail.Store(true)
 	c.Expect("complete: store down", 503, "unavailable", true, complete(browser, nil))
@@ -787,14 +787,14 @@ func openapiQR(t *testing.T, c *oasCheck) {
 	done := c.Expect("complete", 200, "", true, complete(browser, nil))
 	// The application's session, then the used challenge's binding cookie cleared.
 	if got, want := done.Header.Values("Set-Cookie"), []string{
-		"app=session-of-alice", deviceauth.QRBindingCookie(claimed.ChallengeID) + "=; Path=/deviceauth; Max-Age=0; HttpOnly; SameSite=Strict",
+		"app=session-of-alice", qrBindingCookie(claimed.ChallengeID) + "=; Path=/deviceauth; Max-Age=0; HttpOnly; SameSite=Strict",
 	}; !slices.Equal(q.signIns(), []string{"alice"}) || !slices.Equal(got, want) {
 		t.Errorf("completion signed in %v with Set-Cookie %q, want [alice] with %q", q.signIns(), got, want)
 	}
 	c.Expect("complete again", 403, "challenge_failed", true, complete(browser, nil))
 	bare := newEnv(t) // no Config.SignIn
 	c.Expect("complete: QR sign-in not configured", 404, "not_found", true, c.Send("POST", bare.srv.URL+"/deviceauth/v1/qr/"+claimed.ChallengeID+"/complete", "",
-		map[string]string{"Cookie": deviceauth.QRBindingCookie(claimed.ChallengeID) + "=" + strings.Repeat("A", 43)}))
+		map[string]string{"Cookie": qrBindingCookie(claimed.ChallengeID) + "=" + strings.Repeat("A", 43)}))
 
 	// GET /v1/deviceauth.js
 	script := c.Expect("script", 200, "", true, c.Send("GET", base+"/v1/deviceauth.js", "", nil))

@@ -93,7 +93,7 @@ func withPasskeys(c *deviceauth.Config) { c.Passkeys = fakePasskeys{} }
 func addFakePasskey(t *testing.T, e *env, user string, rawID []byte, signCount uint32) deviceauth.Credential {
 	t.Helper()
 	resp, _ := json.Marshal(fakeRegistration{RawID: rawID, SignCount: signCount})
-	cred, err := e.svc.RegisterPasskey(context.Background(), user, "", resp)
+	cred, err := registerPasskey(e.svc, context.Background(), user, "", resp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,19 +103,19 @@ func addFakePasskey(t *testing.T, e *env, user string, rawID []byte, signCount u
 func TestCeremony_SingleUseBoundAndExpiring(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	c, err := e.svc.BeginCeremony(ctx, deviceauth.CeremonyPasskeyLogin, "", []byte("state"))
+	c, err := seam.Steps.BeginCeremony(e.svc, ctx, seam.CeremonyLogin, "", []byte("state"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.TakeCeremony(ctx, c, deviceauth.CeremonyPasskeyRegistration, ""); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := seam.Steps.TakeCeremony(e.svc, ctx, c, seam.CeremonyRegistration, ""); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("another kind: %v", err)
 	}
-	if _, err := e.svc.TakeCeremony(ctx, c, deviceauth.CeremonyPasskeyLogin, "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := seam.Steps.TakeCeremony(e.svc, ctx, c, seam.CeremonyLogin, "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("another user: %v", err)
 	}
 	var won atomic.Int64
 	race(64, func(int) {
-		if data, err := e.svc.TakeCeremony(ctx, c, deviceauth.CeremonyPasskeyLogin, ""); err == nil && string(data) == "state" {
+		if data, err := seam.Steps.TakeCeremony(e.svc, ctx, c, seam.CeremonyLogin, ""); err == nil && string(data) == "state" {
 			won.Add(1)
 		} else if !errors.Is(err, deviceauth.ErrNotFound) {
 			t.Errorf("TakeCeremony: %v", err)
@@ -124,9 +124,9 @@ func TestCeremony_SingleUseBoundAndExpiring(t *testing.T) {
 	if won.Load() != 1 {
 		t.Fatalf("%d finishes won, want 1", won.Load())
 	}
-	late, _ := e.svc.BeginCeremony(ctx, deviceauth.CeremonyPasskeyLogin, "", nil)
+	late, _ := seam.Steps.BeginCeremony(e.svc, ctx, seam.CeremonyLogin, "", nil)
 	e.clock.Advance(5*time.Minute + time.Second)
-	if _, err := e.svc.TakeCeremony(ctx, late, deviceauth.CeremonyPasskeyLogin, ""); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := seam.Steps.TakeCeremony(e.svc, ctx, late, seam.CeremonyLogin, ""); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("expired ceremony: %v", err)
 	}
 }
@@ -135,14 +135,14 @@ func TestPasskey_RegistrationNeedsAFinishedCeremonyAndStepUp(t *testing.T) {
 	e := newEnv(t, withPasskeys)
 	ctx := context.Background()
 	made, _ := json.Marshal(fakeRegistration{RawID: []byte{1}})
-	if _, err := e.svc.FinishPasskeyRegistration(ctx, "ce_MadeUpCeremony01", "alice", made); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
+	if _, err := finishPasskeyRegistration(e.svc, ctx, "ce_MadeUpCeremony01", "alice", made); !errors.Is(err, deviceauth.ErrRegistrationFailed) {
 		t.Fatalf("a registration without its ceremony: %v", err)
 	}
 	cred := addFakePasskey(t, e, "alice", []byte{1, 2, 3}, 0)
 	if cred.Kind != "passkey" || cred.ID != seam.CredentialID([]byte{1, 2, 3}) {
 		t.Fatalf("passkey credential %+v", cred)
 	}
-	if _, err := e.svc.RegisterPasskey(ctx, "alice", "", []byte(`{"rawId":"AQ"}`)); !errors.Is(err, deviceauth.ErrStepUpRequired) {
+	if _, err := registerPasskey(e.svc, ctx, "alice", "", []byte(`{"rawId":"AQ"}`)); !errors.Is(err, deviceauth.ErrStepUpRequired) {
 		t.Fatalf("second passkey without step-up: %v", err)
 	}
 	creds, _ := e.svc.Credentials(ctx, "alice")
@@ -164,7 +164,7 @@ func TestPasskey_StepUp(t *testing.T) {
 		return res
 	}
 	optionsChallenge := func(id string) []byte {
-		opts, err := e.svc.PasskeyOptions(ctx, "alice", id)
+		opts, err := passkeyOptions(e.svc, ctx, "alice", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,14 +180,14 @@ func TestPasskey_StepUp(t *testing.T) {
 	req.RemoteAddr = "192.0.2.1:1234"
 	respond := func(id string, a fakeAssertion) error {
 		b, _ := json.Marshal(a)
-		_, err := e.svc.RespondPasskey(ctx, req, "alice", id, b)
+		_, err := respondPasskey(e.svc, ctx, req, "alice", id, b)
 		return err
 	}
 
 	res := track(transferDetails)
 	other := track(deviceauth.Details{Message: "Send 1 EUR"})
 	// An assertion made for other details does not approve this challenge.
-	if err := respond(res.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(other.ChallengeID), SignCount: 6}); !errors.Is(err, deviceauth.ErrPasskeyAssertion) {
+	if err := respond(res.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(other.ChallengeID), SignCount: 6}); !isCode(err, "invalid_assertion") {
 		t.Fatalf("assertion for other details: %v", err)
 	}
 	if err := respond(res.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(res.ChallengeID), SignCount: 6}); err != nil {
@@ -199,7 +199,7 @@ func TestPasskey_StepUp(t *testing.T) {
 	}
 	// A counter that goes backwards is a clone: refused, with an event.
 	next := track(deviceauth.Details{})
-	if err := respond(next.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(next.ChallengeID), SignCount: 3}); !errors.Is(err, deviceauth.ErrPasskeyClone) {
+	if err := respond(next.ChallengeID, fakeAssertion{ID: cred.ID, Challenge: optionsChallenge(next.ChallengeID), SignCount: 3}); !isCode(err, "passkey_clone") {
 		t.Fatalf("counter backwards: %v", err)
 	}
 	if n := e.events.count(event.PasskeyClone); n != 1 {
@@ -209,7 +209,7 @@ func TestPasskey_StepUp(t *testing.T) {
 		t.Fatalf("the clone warning is not kept: %+v", creds)
 	}
 	// A later good use keeps the warning.
-	if err := e.svc.UsePasskey(ctx, "alice", cred.ID, 10, 0); err != nil {
+	if err := usePasskey(e.svc, ctx, "alice", cred.ID, 10, 0); err != nil {
 		t.Fatal(err)
 	}
 	if creds, _ := e.svc.Credentials(ctx, "alice"); !creds[0].CloneWarning {
@@ -233,7 +233,7 @@ func TestPasskey_StepUp(t *testing.T) {
 // optionsChallenge2 asks for options after the user's last passkey is
 // gone: there is nothing to ask with.
 func optionsChallenge2(t *testing.T, e *env, id string) []byte {
-	if _, err := e.svc.PasskeyOptions(context.Background(), "alice", id); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := passkeyOptions(e.svc, context.Background(), "alice", id); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("options without a passkey: %v", err)
 	}
 	return nil
@@ -243,7 +243,7 @@ func TestPasskey_ZeroCountersAreNotAClone(t *testing.T) {
 	e := newEnv(t, withPasskeys)
 	cred := addFakePasskey(t, e, "alice", []byte("synced"), 0)
 	for range 2 {
-		if err := e.svc.UsePasskey(context.Background(), "alice", cred.ID, 0, store.FlagBackupEligible|store.FlagBackupState); err != nil {
+		if err := usePasskey(e.svc, context.Background(), "alice", cred.ID, 0, store.FlagBackupEligible|store.FlagBackupState); err != nil {
 			t.Fatalf("0 after 0: %v", err)
 		}
 	}
@@ -308,7 +308,7 @@ func TestPasskey_StepUpEndpointsRefuseMalformedBodies(t *testing.T) {
 		t.Fatalf("%d rejected signatures, want 1", n)
 	}
 	// Nothing was used up: the good assertion approves.
-	opts, err := e.svc.PasskeyOptions(ctx, "alice", res.ChallengeID)
+	opts, err := passkeyOptions(e.svc, ctx, "alice", res.ChallengeID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestPasskey_StepUpClosedCarriesState(t *testing.T) {
 		return res.ChallengeID
 	}
 	approved, expired := track(), track()
-	opts, err := e.svc.PasskeyOptions(ctx, "alice", approved)
+	opts, err := passkeyOptions(e.svc, ctx, "alice", approved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestPasskey_StepUpClosedCarriesState(t *testing.T) {
 				t.Errorf("POST %s: %d %s, want 409 challenge_closed with state %s", req.path, st, body, want)
 			}
 		}
-		if _, err := e.svc.PasskeyOptions(ctx, "alice", id); !errors.Is(err, deviceauth.ErrChallengeClosed) || asState(err) != want {
+		if _, err := passkeyOptions(e.svc, ctx, "alice", id); !errors.Is(err, deviceauth.ErrChallengeClosed) || asState(err) != want {
 			t.Errorf("PasskeyOptions(%s): %v with state %q, want challenge_closed with state %s", id, err, asState(err), want)
 		}
 	}

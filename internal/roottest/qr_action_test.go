@@ -47,7 +47,7 @@ func TestQR_OnlyASignInActionSignsIn(t *testing.T) {
 	// still validates it, once, for its action.
 	var binding string
 	for _, c := range browser.Jar.Cookies(mustParseURL(t, q.srv.URL+"/deviceauth")) {
-		if c.Name == deviceauth.QRBindingCookie(qc.ChallengeID) {
+		if c.Name == qrBindingCookie(qc.ChallengeID) {
 			binding = c.Value
 		}
 	}

@@ -481,16 +481,16 @@ func TestQR_BindingCookieBindsOnlyItsChallenge(t *testing.T) {
 	for _, c := range browser.Jar.Cookies(base) {
 		secret[c.Name] = c.Value
 	}
-	secretA := secret[deviceauth.QRBindingCookie(a.ChallengeID)]
-	if len(secret) != 2 || !validBinding(secretA) || !validBinding(secret[deviceauth.QRBindingCookie(b.ChallengeID)]) || secretA == secret[deviceauth.QRBindingCookie(b.ChallengeID)] {
+	secretA := secret[qrBindingCookie(a.ChallengeID)]
+	if len(secret) != 2 || !validBinding(secretA) || !validBinding(secret[qrBindingCookie(b.ChallengeID)]) || secretA == secret[qrBindingCookie(b.ChallengeID)] {
 		t.Fatalf("cookies %v: want a distinct secret for each challenge", secret)
 	}
 	wrong := map[string]string{
-		"A's cookie only":    deviceauth.QRBindingCookie(a.ChallengeID) + "=" + secretA,
-		"A's secret as B's":  deviceauth.QRBindingCookie(b.ChallengeID) + "=" + secretA,
+		"A's cookie only":    qrBindingCookie(a.ChallengeID) + "=" + secretA,
+		"A's secret as B's":  qrBindingCookie(b.ChallengeID) + "=" + secretA,
 		"the browser cookie": "deviceauth_qr=" + secretA,
-		"a malformed secret": deviceauth.QRBindingCookie(b.ChallengeID) + "=x",
-		"an all-zero secret": deviceauth.QRBindingCookie(b.ChallengeID) + "=" + strings.Repeat("A", 43),
+		"a malformed secret": qrBindingCookie(b.ChallengeID) + "=x",
+		"an all-zero secret": qrBindingCookie(b.ChallengeID) + "=" + strings.Repeat("A", 43),
 	}
 	send := func(method, path, body, cookie string) (int, deviceauth.DenialBody) {
 		t.Helper()
@@ -533,7 +533,7 @@ func TestQR_BindingCookieBindsOnlyItsChallenge(t *testing.T) {
 	}
 	// The completion cleared B's cookie and only B's.
 	left := browser.Jar.Cookies(base)
-	if len(left) != 1 || left[0].Name != deviceauth.QRBindingCookie(a.ChallengeID) || left[0].Value != secretA {
+	if len(left) != 1 || left[0].Name != qrBindingCookie(a.ChallengeID) || left[0].Value != secretA {
 		t.Fatalf("cookies after B's completion: %v, want A's only", left)
 	}
 }

@@ -89,3 +89,33 @@ func CredentialID(rawID []byte) string {
 	h := sha256.Sum256(rawID)
 	return "pk_" + base64.RawURLEncoding.EncodeToString(h[:])
 }
+
+// Steps are Service steps that have no public face (their public face is
+// an endpoint), for this module's own test and tool packages. Package
+// deviceauth fills it in when it is initialised; svc is a
+// *deviceauth.Service and the results are the root's own types.
+var Steps struct {
+	// PasskeyOptions and RespondPasskey are the passkey step-up endpoints
+	// without HTTP; RespondPasskey's result is a deviceauth.ResponseResult.
+	PasskeyOptions func(svc any, ctx context.Context, userID, challengeID string) ([]byte, error)
+	RespondPasskey func(svc any, ctx context.Context, clientIP, userID, challengeID string, response []byte) (any, error)
+	// UsePasskey records a passkey's use as a sign-in does.
+	UsePasskey func(svc any, ctx context.Context, userID, credentialID string, signCount, flags uint32) error
+	// BeginPasskeyRegistration and FinishPasskeyRegistration are the
+	// registration endpoints without HTTP; Finish's result is a
+	// deviceauth.Credential.
+	BeginPasskeyRegistration  func(svc any, ctx context.Context, userID, stepUpToken string) (ceremonyID string, err error)
+	FinishPasskeyRegistration func(svc any, ctx context.Context, ceremonyID, userID string, response []byte) (any, error)
+	// BeginCeremony and TakeCeremony keep and take ceremony state.
+	BeginCeremony func(svc any, ctx context.Context, kind, userID string, data []byte) (string, error)
+	TakeCeremony  func(svc any, ctx context.Context, id, kind, userID string) ([]byte, error)
+	// CookieName is the name a Service's cookie is set under.
+	CookieName func(svc any, name string) string
+}
+
+// Names the Service uses that its tests need.
+const (
+	CeremonyRegistration = "passkey.register"
+	CeremonyLogin        = "passkey.login"
+	QRBindingCookiePrefix = "deviceauth_qr_"
+)
