@@ -115,7 +115,7 @@ var Steps struct {
 
 // Names the Service uses that its tests need.
 const (
-	CeremonyRegistration = "passkey.register"
-	CeremonyLogin        = "passkey.login"
+	CeremonyRegistration  = "passkey.register"
+	CeremonyLogin         = "passkey.login"
 	QRBindingCookiePrefix = "deviceauth_qr_"
 )
