@@ -36,7 +36,7 @@ var migrations = migrate.MustLoad(migrationFiles, "migrations", "pgxstore", Sche
 // do. It fails with ErrSchemaTooNew when the schema is at a version above
 // SchemaVersion.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.migrate(ctx, tx) }); err != nil {

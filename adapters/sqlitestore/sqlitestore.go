@@ -14,6 +14,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/deviceauth/deviceauth/internal/closeflag"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -75,7 +76,7 @@ type Store struct {
 	// writes is a one-slot semaphore held around every write, so that the
 	// writers of one process queue here instead of in SQLite's busy handler.
 	writes chan struct{}
-	closed atomic.Bool
+	closed closeflag.Flag
 	// statements counts the SQL statements the methods ran (not the
 	// poller's), for the round-trip test.
 	statements atomic.Int64
@@ -182,24 +183,13 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// check returns the error a method reports instead of running.
-func (s *Store) check(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	return nil
-}
-
 // lockWrites takes the write semaphore, or fails when ctx ends first or
 // when the Store's other writers held it for the busy timeout — as they do
 // while another connection locks the file, so that the writers queued
 // behind them fail after one timeout rather than one each. The caller runs
 // unlockWrites after its write.
 func (s *Store) lockWrites(ctx context.Context) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	select {

@@ -37,7 +37,7 @@ type poller struct {
 // reads the challenge's version before it returns, so a change made after
 // that is never missed.
 func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	w := &watcher{ch: make(chan struct{}, 1), seen: -1}
