@@ -15,6 +15,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/deviceauth/deviceauth/internal/closeflag"
+	"github.com/deviceauth/deviceauth/internal/watchhub"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -88,10 +89,13 @@ type Store struct {
 	// changed nothing and before the read that follows it (tests only).
 	consumeRefused func()
 
+	watchers watchhub.Hub // waiters by challenge ID
 	mu       sync.Mutex
-	watchers map[string]map[*watcher]struct{} // challenge ID → waiters
-	poller   *poller                          // nil while nobody watches
-	pollers  sync.WaitGroup
+	// seen is, by watched challenge ID, the version its waiters were last
+	// told of (woken at, or read by their Watch); a newer one wakes them.
+	seen    map[string]int64
+	poller  *poller // nil while nobody watches
+	pollers sync.WaitGroup
 }
 
 var _ store.Store = (*Store)(nil)
@@ -125,14 +129,16 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	return &Store{
+	s := &Store{
 		db:           db,
 		busyTimeout:  o.busyTimeout.Truncate(time.Millisecond),
 		pollInterval: o.pollInterval,
 		writes:       make(chan struct{}, 1),
 		stmts:        make(map[string]*sql.Stmt),
-		watchers:     make(map[string]map[*watcher]struct{}),
-	}, nil
+		seen:         make(map[string]int64),
+	}
+	s.watchers.Idle = s.idle
+	return s, nil
 }
 
 // dsn is modernc.org/sqlite's DSN for path: a file: URI whose _pragma
@@ -161,13 +167,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
-	for _, set := range s.watchers {
-		for w := range set {
-			w.stop()
-			close(w.ch)
-		}
-	}
-	s.watchers = nil
+	s.watchers.Close()
 	s.stopPoller()
 	s.mu.Unlock()
 	s.pollers.Wait()
