@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -193,7 +194,7 @@ func (s *Service) reportNotMe(ctx context.Context, ch store.Challenge, credentia
 	}
 }
 
-func (s *Service) muteKey(userID string) string { return store.UserCounterKey("pushmute", userID, "") }
+func (s *Service) muteKey(userID string) string { return ids.UserCounterKey("pushmute", userID, "") }
 
 // DenyReasonNotMe is the deny reason a device sends when the user did not
 // start the action: it records EventFraudReported and mutes pushes to the

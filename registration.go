@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -167,7 +168,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		return Credential{}, s.storeFailed(ctx, err)
 	}
 	c := store.Credential{
-		ID: store.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
+		ID: ids.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: pushToken, CreatedAt: now,
 		Attestation: attJSON,
 	}
