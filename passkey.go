@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
@@ -59,7 +60,7 @@ func (s *Service) beginCeremony(ctx context.Context, kind, userID string, data [
 	now := s.now()
 	id := "ce_" + protocol.NewID()
 	if userID != "" {
-		id = store.NewUserID("ce", userID)
+		id = ids.NewUserID("ce", userID)
 	}
 	ch := store.Challenge{
 		ID: id, UserID: userID, Action: kind, State: store.StateUnclaimed, Method: ceremonyMethod,

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/internal/redact"
 	"github.com/deviceauth/deviceauth/store"
@@ -195,7 +196,7 @@ func (s *Service) reportNotMe(ctx context.Context, ch store.Challenge, credentia
 	}
 }
 
-func (s *Service) muteKey(userID string) string { return store.UserCounterKey("pushmute", userID, "") }
+func (s *Service) muteKey(userID string) string { return ids.UserCounterKey("pushmute", userID, "") }
 
 // DenyReasonNotMe is the deny reason a device sends when the user did not
 // start the action: it records event.FraudReported and mutes pushes to the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -161,7 +162,7 @@ func (s *Service) Register(ctx context.Context, reg Registration) (Credential, e
 		return Credential{}, s.storeFailed(ctx, err)
 	}
 	c := store.Credential{
-		ID: store.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
+		ID: ids.NewUserID("cr", rt.UserID), UserID: rt.UserID, Kind: store.KindDevice, Algorithm: key.Algorithm,
 		PublicKey: key.SPKI, Name: reg.Name, Platform: reg.Platform, PushToken: pushToken, CreatedAt: now,
 		Attestation: attJSON,
 	}

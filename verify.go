@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -233,7 +234,7 @@ func stepUpDetails(action string, d Details) Details {
 func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
 	digest := protocol.DetailsDigest(details)
 	ch := store.Challenge{
-		ID: store.NewUserID("ch", req.UserID), UserID: req.UserID, Action: req.Action, State: store.StatePending,
+		ID: ids.NewUserID("ch", req.UserID), UserID: req.UserID, Action: req.Action, State: store.StatePending,
 		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
@@ -686,7 +687,7 @@ func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.
 // wrongCodeKey names the wrong-code counter of (user, action); the user's
 // length is part of it, so no two pairs share a key.
 func (s *Service) wrongCodeKey(userID, action string) string {
-	return store.UserCounterKey("wrongcode", userID, action)
+	return ids.UserCounterKey("wrongcode", userID, action)
 }
 
 // qrWrongCodeKey names the wrong-code counter of the client IP that

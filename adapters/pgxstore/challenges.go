@@ -14,7 +14,7 @@ import (
 // claims the idempotency key and inserts the challenge. When the key is
 // held by an unexpired challenge, a second statement reads that challenge.
 func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	return s.createChallenge(ctx, c, now, false)
@@ -64,7 +64,7 @@ func challengeArgs(c store.Challenge, now time.Time, more ...any) []any {
 
 // GetChallenge implements [store.ChallengeStore].
 func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	c, err := scanChallenge(s.pool.QueryRow(ctx, s.q.getChallenge, id))
@@ -84,7 +84,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 // Only when it matches nothing does a second statement tell ErrNotFound
 // from ErrConflict.
 func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	if !t.From.Final() {
@@ -103,7 +103,7 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 // RecordAttempt implements [store.ChallengeStore] as one UPDATE, like
 // TransitionChallenge.
 func (s *Store) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	if from.Final() {
@@ -135,7 +135,7 @@ func (s *Store) missingOrConflict(ctx context.Context, id, what string) error {
 
 // ListPendingChallenges implements [store.ChallengeStore].
 func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	rows, _ := s.pool.Query(ctx, s.q.listPending, userID, now)

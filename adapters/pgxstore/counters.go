@@ -14,7 +14,7 @@ import (
 // INSERT … ON CONFLICT DO UPDATE that also starts a new window when the
 // old one has ended.
 func (s *Store) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	var n int64
@@ -26,7 +26,7 @@ func (s *Store) IncrementCounter(ctx context.Context, key string, window time.Du
 
 // Counter implements [store.CounterStore].
 func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	var n int64
@@ -44,7 +44,7 @@ func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, 
 // INSERT … ON CONFLICT DO UPDATE … WHERE expired: it writes a row exactly
 // when the nonce is claimed.
 func (s *Store) ClaimNonce(ctx context.Context, nonce string, expiresAt, now time.Time) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, s.q.claimNonce, nonce, expiresAt, now)

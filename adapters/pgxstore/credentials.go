@@ -16,7 +16,7 @@ import (
 // trip, one implicit transaction, so racing creates of one user run one
 // after the other and never leave more than max.
 func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max int) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
@@ -57,7 +57,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 
 // GetCredential implements [store.CredentialStore].
 func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Credential{}, err
 	}
 	c, err := scanCredential(s.pool.QueryRow(ctx, s.q.getCredential, id))
@@ -72,7 +72,7 @@ func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential,
 
 // ListCredentials implements [store.CredentialStore].
 func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	rows, _ := s.pool.Query(ctx, s.q.listCredentials, userID)
@@ -91,7 +91,7 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 // UpdateCredential implements [store.CredentialStore]: one UPDATE whose
 // WHERE holds the owner and the sign-count rule.
 func (s *Store) UpdateCredential(ctx context.Context, userID, id string, u store.CredentialUpdate) (store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Credential{}, err
 	}
 	var flags, signCount *int64
@@ -123,7 +123,7 @@ func (s *Store) UpdateCredential(ctx context.Context, userID, id string, u store
 
 // DeleteCredential implements [store.CredentialStore].
 func (s *Store) DeleteCredential(ctx context.Context, userID, id string) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, s.q.deleteCredential, id, userID)
@@ -138,7 +138,7 @@ func (s *Store) DeleteCredential(ctx context.Context, userID, id string) error {
 
 // DeleteUserCredentials implements [store.CredentialStore].
 func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	tag, err := s.pool.Exec(ctx, s.q.deleteUserCreds, userID)

@@ -19,7 +19,7 @@ import (
 // statement could neither see the holder nor claim the key) does a second
 // statement read the holder, as in CreateChallenge.
 func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Begun{}, err
 	}
 	var kinds []string
@@ -72,7 +72,7 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 // GetChallengeCredential implements [store.CycleStore] as one SELECT of
 // both rows.
 func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, store.Credential{}, err
 	}
 	var (
@@ -100,7 +100,7 @@ func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID str
 // it was approved after the statement's snapshot was taken, so the
 // compare-and-set, which only sees rows of that snapshot, missed it.
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, "", err
 	}
 	// A challenge is approved once, so a second statement sees the approval

@@ -23,7 +23,7 @@ import (
 // is back, because notifications sent meanwhile are lost. When the
 // connection cannot be established, Watch fails with the driver error.
 func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	return s.listener.watch(ctx, id)

@@ -5,13 +5,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/deviceauth/deviceauth/internal/migrate"
 )
 
 // ErrSchemaTooNew is what Migrate reports when the schema was migrated by a
@@ -22,54 +20,13 @@ var ErrSchemaTooNew = errors.New("pgxstore: the schema is newer than this releas
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one embedded file, migrations/NNNN_name.sql, applied as
-// schema version NNNN.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // SchemaVersion is the schema version this release of pgxstore migrates to:
 // the number of its last migration.
 const SchemaVersion = 3
 
 // migrations are the embedded migrations in order; versions run 1, 2, …
 // SchemaVersion without gaps, or the package does not initialise.
-var migrations = mustLoadMigrations(migrationFiles)
-
-func mustLoadMigrations(fsys fs.FS) []migration {
-	ms, err := loadMigrations(fsys)
-	if err == nil && len(ms) != SchemaVersion {
-		err = fmt.Errorf("pgxstore: %d migrations embedded, but SchemaVersion is %d", len(ms), SchemaVersion)
-	}
-	if err != nil {
-		panic(err)
-	}
-	return ms
-}
-
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names)) // fs.Glob sorts by name
-	for i, name := range names {
-		base := path.Base(name)
-		prefix, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(prefix)
-		if err != nil || v != i+1 {
-			return nil, fmt.Errorf("pgxstore: migration %s: want the number %04d as its prefix", base, i+1)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	return ms, nil
-}
+var migrations = migrate.MustLoad(migrationFiles, "migrations", "pgxstore", SchemaVersion)
 
 // Migrate creates the schema when it does not exist and applies every
 // embedded migration it has not had yet, recording each in the table
@@ -79,7 +36,7 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 // do. It fails with ErrSchemaTooNew when the schema is at a version above
 // SchemaVersion.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.migrate(ctx, tx) }); err != nil {
@@ -109,24 +66,25 @@ func (s *Store) migrate(ctx context.Context, tx pgx.Tx) error {
 	if err := tx.QueryRow(ctx, "SELECT COALESCE(max(version), 0) FROM "+schema+".schema_version").Scan(&current); err != nil {
 		return err
 	}
-	if current > SchemaVersion {
+	pending, ok := migrations.After(current)
+	if !ok {
 		return fmt.Errorf("%w: schema %q is at version %d; this release knows versions up to %d",
 			ErrSchemaTooNew, s.schema, current, SchemaVersion)
 	}
-	if current == SchemaVersion {
+	if len(pending) == 0 {
 		return nil
 	}
 	// The migrations name their tables without a schema.
 	if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+schema); err != nil {
 		return err
 	}
-	for _, m := range migrations[current:] {
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+	for _, m := range pending {
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".schema_version (version, applied_at) VALUES ($1, $2)",
-			m.version, time.Now()); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			m.Version, time.Now()); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

@@ -1,18 +1,17 @@
 package pgxstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/deviceauth/deviceauth/internal/closeflag"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -36,7 +35,7 @@ type Store struct {
 	pool     *pgxpool.Pool
 	schema   string
 	q        queries
-	closed   atomic.Bool
+	closed   closeflag.Flag
 	listener *listener
 }
 
@@ -113,18 +112,6 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.listener.close()
-	return nil
-}
-
-// check returns the error a method reports instead of running: ctx.Err(),
-// then ErrClosed.
-func (s *Store) check(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
 	return nil
 }
 

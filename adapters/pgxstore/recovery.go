@@ -13,7 +13,7 @@ var _ store.RecoveryCodeStore = (*Store)(nil)
 // ReplaceRecoveryCodes implements [store.RecoveryCodeStore]: one
 // transaction deletes the user's codes and inserts the new ones.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	table := pgx.Identifier{s.schema, "recovery_codes"}.Sanitize()
@@ -35,7 +35,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 // deletes the code and counts the user's codes as they were, so of racing
 // callers only the one whose DELETE removed the row succeeds.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte) (int, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	table := pgx.Identifier{s.schema, "recovery_codes"}.Sanitize()
@@ -53,7 +53,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte)
 
 // HasRecoveryCode implements [store.RecoveryCodeStore]: one read.
 func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return false, err
 	}
 	table := pgx.Identifier{s.schema, "recovery_codes"}.Sanitize()

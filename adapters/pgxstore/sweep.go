@@ -15,7 +15,7 @@ import (
 // overlapping sweeps are harmless. Call it yourself only with that turned
 // off, with the same clock the Service uses.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	var n int64

@@ -13,7 +13,7 @@ import (
 
 // PutRegistrationToken implements [store.RegistrationTokenStore].
 func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, s.q.putToken, t.Hash, t.UserID, t.CreatedAt, t.ExpiresAt, t.FirstDevice)
@@ -30,7 +30,7 @@ func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationTo
 // DELETE … WHERE hash AND expires_at > now RETURNING: of racing consumers,
 // only the one whose DELETE removed the row gets it.
 func (s *Store) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.RegistrationToken{}, err
 	}
 	t := store.RegistrationToken{Hash: bytes.Clone(hash)}

@@ -3,17 +3,57 @@ package pgxstore_test
 import (
 	"crypto/sha256"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/instancetest"
+	"github.com/deviceauth/deviceauth/internal/migrate"
 	"github.com/deviceauth/deviceauth/store/storetest"
 )
+
+// firstRelease is the schema version of the first release: 0001 only,
+// before 0002_attestation.
+const firstRelease = 1
+
+// schemaAt makes schema as the release whose newest migration was version
+// made it: migrations 1 … version applied from migrations/ and recorded in
+// schema_version, then then's statements (the data that release wrote),
+// all in one transaction.
+func schemaAt(t *testing.T, pool *pgxpool.Pool, schema string, version int, then func(exec func(sql string, args ...any))) {
+	t.Helper()
+	ctx := t.Context()
+	list, err := migrate.Load(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version < 1 || version >= len(list) {
+		t.Fatalf("schemaAt(%d): want a version from 1 to %d, the one before the newest", version, len(list)-1)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		exec := func(sql string, args ...any) {
+			t.Helper()
+			if _, err := tx.Exec(ctx, sql, args...); err != nil {
+				t.Fatalf("building a schema at version %d: %s: %v", version, sql, err)
+			}
+		}
+		exec("SET LOCAL search_path TO " + pgx.Identifier{schema}.Sanitize())
+		exec(`CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`)
+		for _, m := range list[:version] {
+			exec(m.SQL)
+			exec(`INSERT INTO schema_version (version, applied_at) VALUES ($1, now())`, m.Version)
+		}
+		if then != nil {
+			then(exec)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("building a schema at version %d: %v", version, err)
+	}
+}
 
 // TestMigrate_UpgradesToAttestation: a schema made by the release before
 // the attestation migration, holding a credential, migrates, and the
@@ -21,71 +61,15 @@ import (
 func TestMigrate_UpgradesToAttestation(t *testing.T) {
 	pool := newPool(t, 4)
 	schema := newSchema(t, pool)
-	ident := pgx.Identifier{schema}.Sanitize()
-	ctx := t.Context()
-	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(names)
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		if _, err := tx.Exec(ctx, sql, args...); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("SET LOCAL search_path TO " + ident)
-	exec(`CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`)
-	applied := 0
-	for _, name := range names {
-		if strings.Contains(name, "_attestation") {
-			break
-		}
-		body, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		applied++
-		exec(string(body))
-		exec(`INSERT INTO schema_version VALUES ($1, now())`, applied)
-	}
-	if applied == 0 || applied == len(names) {
-		t.Fatalf("applied %d of %d migrations before the attestation one", applied, len(names))
-	}
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token,
-		created_at, last_used_at, sign_count, flags, passkey)
-		VALUES ('cr_old', 'alice', 'device', 'ES256', '\x01', 'Old phone', 'android', '', $1, NULL, 0, 0, NULL)`, created)
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-
+	schemaAt(t, pool, schema, firstRelease, func(exec func(string, ...any)) {
+		exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token,
+			created_at, last_used_at, sign_count, flags, passkey)
+			VALUES ('cr_old', 'alice', 'device', 'ES256', '\x01', 'Old phone', 'android', '', $1, NULL, 0, 0, NULL)`, created)
+	})
 	st := openStore(t, pool, schema) // Migrate
 	wantVersions(t, pool, schema)
-	c, err := st.GetCredential(ctx, "cr_old")
-	if err != nil {
-		t.Fatalf("GetCredential after the upgrade: %v", err)
-	}
-	if c.Name != "Old phone" || !c.CreatedAt.Equal(created) || c.Attestation != nil {
-		t.Fatalf("old credential after the upgrade: %+v", c)
-	}
-	svc, err := deviceauth.New(deviceauth.Config{Store: st, Keys: [][]byte{[]byte(strings.Repeat("k", 32))},
-		PublicURL: "https://app.example/deviceauth", SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := svc.Credentials(ctx, "alice")
-	if err != nil || len(creds) != 1 {
-		t.Fatalf("Credentials: %v, %v", creds, err)
-	}
-	if a := creds[0].Attestation; a.Kind != "none" || a.HardwareBacked || a.UserAuthRequired || a.SecurityLevel != "unknown" {
-		t.Fatalf("old credential's attestation = %+v, want not attested", a)
-	}
+	instancetest.UpgradedCredential(t, st, created)
 }
 
 // TestMigrate_UpgradesASchemaOfTheFirstRelease: a schema made by the first
@@ -93,34 +77,14 @@ func TestMigrate_UpgradesToAttestation(t *testing.T) {
 // Migrate: the old token reads as not first-device, new tokens keep the
 // flag, and credentials are created as before.
 func TestMigrate_UpgradesASchemaOfTheFirstRelease(t *testing.T) {
-	ctx := t.Context()
 	pool := newPool(t, 4)
 	schema := newSchema(t, pool)
-	first, err := os.ReadFile("migrations/0001_initial.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().Truncate(time.Millisecond).UTC()
 	oldHash := sha256.Sum256([]byte("a token of the first release"))
-	ident := pgx.Identifier{schema}.Sanitize()
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for _, q := range []string{
-			"SET LOCAL search_path TO " + ident,
-			string(first),
-			`CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`,
-			`INSERT INTO schema_version (version, applied_at) VALUES (1, now())`,
-		} {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO registration_tokens (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+	schemaAt(t, pool, schema, firstRelease, func(exec func(string, ...any)) {
+		exec(`INSERT INTO registration_tokens (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 			oldHash[:], "user1", now, now.Add(10*time.Minute))
-		return err
 	})
-	if err != nil {
-		t.Fatalf("building a first-release schema: %v", err)
-	}
 	st := openStore(t, pool, schema)
 	wantVersions(t, pool, schema)
 	storetest.Upgraded(t, st, oldHash[:], now.Add(time.Second))

@@ -21,7 +21,7 @@ import (
 // idempotency key both go in one pipeline. (BeginChallenge is the one
 // script that does it all, where it may.)
 func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	f, err := encodeChallenge(c)
@@ -144,7 +144,7 @@ func (s *Store) indexCall(c store.Challenge, now time.Time, idempotency bool, st
 
 // GetChallenge implements [store.ChallengeStore] with one HGETALL.
 func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	h, err := s.client.HGetAll(ctx, s.keys.challenge(id)).Result()
@@ -168,7 +168,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 // returned, since the claim stands. If recording the credential's use
 // fails, the error says so and the transition stands.
 func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	answered := ""
@@ -219,7 +219,7 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 // challenge's key, which also publishes the wake-up. From a final state it
 // is always ErrConflict.
 func (s *Store) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	v, err := s.run(ctx, call{challengeAttempt, []string{s.keys.challenge(id)}, []any{
@@ -272,7 +272,7 @@ func challengeReply(v any, now time.Time) (c store.Challenge, claimed bool, err 
 // records in one pipeline, and keeps those that are, by the record itself,
 // the user's, PENDING and unexpired.
 func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	ids, err := s.client.ZRangeByScore(ctx, s.keys.userPending(userID), &redis.ZRangeBy{

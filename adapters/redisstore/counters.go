@@ -14,7 +14,7 @@ import (
 // IncrementCounter implements [store.CounterStore]: one script compares the
 // stored window end with now and either counts on or starts a new window.
 func (s *Store) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	end := now.Add(window)
@@ -30,7 +30,7 @@ func (s *Store) IncrementCounter(ctx context.Context, key string, window time.Du
 // Counter implements [store.CounterStore] with one HMGET; a window that has
 // ended (by now) reads 0.
 func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	n, err := counterValue(s.client.HMGet(ctx, s.keys.counter(key), fieldCounterValue, fieldWindowEnd), now)
@@ -70,7 +70,7 @@ func counterValue(cmd *redis.SliceCmd, now time.Time) (int64, error) {
 // unless it is recorded with an expiry after now; a nonce the server still
 // holds past its expiry is claimed again.
 func (s *Store) ClaimNonce(ctx context.Context, nonce string, expiresAt, now time.Time) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	claimed, err := s.run(ctx, call{nonceClaim, []string{s.keys.nonce(nonce)}, []any{

@@ -21,7 +21,7 @@ import (
 // the limit the record, whose ID nobody knows yet, is deleted again. The
 // index's script is the one atomic count-and-insert.
 func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max int) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	key, index := s.keys.credential(c.ID), s.keys.userCredentials(c.UserID)
@@ -62,7 +62,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 
 // GetCredential implements [store.CredentialStore] with one HGETALL.
 func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Credential{}, err
 	}
 	h, err := s.client.HGetAll(ctx, s.keys.credential(id)).Result()
@@ -79,7 +79,7 @@ func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential,
 // index, then the records in one pipeline. Entries whose record is gone (a
 // delete in steps that failed half-way) are removed from the index.
 func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	index := s.keys.userCredentials(userID)
@@ -131,7 +131,7 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 // credential's key checks the user and the sign count, writes and returns
 // the record.
 func (s *Store) UpdateCredential(ctx context.Context, userID, id string, u store.CredentialUpdate) (store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Credential{}, err
 	}
 	signCount := ""
@@ -192,7 +192,7 @@ func zeroAsEmpty(n string) string {
 // the record is deleted first (by a script that checks its user), then its
 // ID leaves the user's index: a credential is never usable while unlisted.
 func (s *Store) DeleteCredential(ctx context.Context, userID, id string) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	key, index := s.keys.credential(id), s.keys.userCredentials(userID)
@@ -225,7 +225,7 @@ func (s *Store) DeleteCredential(ctx context.Context, userID, id string) error {
 // does — and then the IDs of the others leave the index. A credential
 // created meanwhile is kept: it was created after the delete.
 func (s *Store) DeleteUserCredentials(ctx context.Context, userID string) (int, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	index := s.keys.userCredentials(userID)

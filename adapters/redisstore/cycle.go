@@ -37,7 +37,7 @@ const maxBeginRuns = 4
 // it reads the counter and the user's index in one pipeline, the index's
 // records in another, and creates the challenge with CreateChallenge.
 func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Begun{}, err
 	}
 	c := b.Challenge
@@ -257,7 +257,7 @@ func (s *Store) beginInSteps(ctx context.Context, b store.Begin, now time.Time) 
 // one pipeline (one round trip; on a Cluster whose keys live on two nodes,
 // one to each, side by side).
 func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, store.Credential{}, err
 	}
 	var ch, cred *redis.MapStringStringCmd
@@ -297,7 +297,7 @@ func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID str
 // checked) first. A credential deleted between the read of its record and
 // the last step was deleted while this call ran: either answer is right.
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, "", err
 	}
 	args := []any{

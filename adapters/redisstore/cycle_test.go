@@ -12,6 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -50,12 +51,12 @@ func sharedCluster(t *testing.T) (redis.UniversalClient, string) {
 
 // id returns the ID of type typ (two letters) numbered n (a few base64url
 // characters) of a record of userID: with the user's tag, as
-// store.NewUserID mints them, when the setup is tagged, else typ and n.
+// ids.NewUserID mints them, when the setup is tagged, else typ and n.
 func (s setup) id(typ, userID, n string) string {
 	if !s.tagged {
 		return typ + n
 	}
-	return typ + "_" + store.UserTag(userID) + strings.Repeat("A", 22-len(n)) + n
+	return typ + "_" + ids.UserTag(userID) + strings.Repeat("A", 22-len(n)) + n
 }
 
 // The key names TestKeyLayout pins, for tests that change keys by hand.
@@ -63,7 +64,7 @@ func challengeKey(prefix, id string) string  { return recordKey(prefix, "c", id)
 func credentialKey(prefix, id string) string { return recordKey(prefix, "k", id) }
 
 func recordKey(prefix, typ, id string) string {
-	if tag, ok := store.IDTag(id); ok {
+	if tag, ok := ids.IDTag(id); ok {
 		return prefix + ":v1:{t:" + tag + "}:" + typ + ":" + id
 	}
 	return prefix + ":v1:{" + typ + ":" + id + "}"
@@ -71,7 +72,7 @@ func recordKey(prefix, typ, id string) string {
 
 func credentialIndexKey(prefix, userID string) string {
 	h := sha256.Sum256([]byte(userID))
-	return prefix + ":v1:{t:" + store.UserTag(userID) + "}:u:" + base64.RawURLEncoding.EncodeToString(h[:16]) + ":creds"
+	return prefix + ":v1:{t:" + ids.UserTag(userID) + "}:u:" + base64.RawURLEncoding.EncodeToString(h[:16]) + ":creds"
 }
 
 // An idempotency key whose challenge was lost (deleted by hand) does not

@@ -21,8 +21,12 @@
 // Cluster, a Lua script may touch keys of one hash slot only, and a record
 // must be found by its ID alone. The Service mints the IDs of the records
 // it makes for a known user (challenges, device credentials, ceremonies)
-// with [store.NewUserID], which puts the user's tag ([store.UserTag], three
-// characters) in the ID, and [store.IDTag] reads it back. So a user's keys,
+// with the user's tag inside: two lower-case letters, "_", the tag and 22
+// base64url characters, where the tag is the first three characters of
+// the base64url encoding of SHA-256 over "deviceauth/v1/user-tag", a NUL
+// byte and the user ID. The store reads the tag back from any ID of that form, and from
+// a counter key of the form name:<length of the user ID>:<user ID>:rest
+// (the Service's wrong-code and push-mute counters). So a user's keys,
 // the records whose IDs carry a tag, and the counters whose keys name a
 // user live in the hash tag {t:<tag>}; a record whose ID carries none (a
 // QR code's challenge, made before it has a user; a passkey, whose ID

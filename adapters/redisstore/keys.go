@@ -5,13 +5,13 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/internal/ids"
 )
 
 // keyspace names the keys of one prefix (see the package doc for the
 // layout). A user's keys live in the hash tag of the user's tag
-// (store.UserTag), and so do the records whose IDs carry a tag
-// (store.IDTag) and the counters whose keys name a user; a record whose ID
+// (ids.UserTag), and so do the records whose IDs carry a tag
+// (ids.IDTag) and the counters whose keys name a user; a record whose ID
 // carries none lives in a tag of its own ID. Keys that share a tag share a
 // slot (and a Ring's shard), so a script may declare them all, on a Cluster
 // too.
@@ -27,7 +27,7 @@ func (k keyspace) userTag(tag string) string { return k.base + "{t:" + tag + "}"
 // record names the record id of a type (c, k): in the tag id carries, or
 // in a tag of its own.
 func (k keyspace) record(typ, id string) string {
-	if tag, ok := store.IDTag(id); ok {
+	if tag, ok := ids.IDTag(id); ok {
 		return k.userTag(tag) + ":" + typ + ":" + id
 	}
 	return k.base + "{" + typ + ":" + id + "}"
@@ -42,7 +42,7 @@ func (k keyspace) credential(id string) string { return k.record("k", id) }
 // 18 bits, only places the keys).
 func (k keyspace) user(userID string) string {
 	h := sha256.Sum256([]byte(userID))
-	return k.userTag(store.UserTag(userID)) + ":u:" + base64.RawURLEncoding.EncodeToString(h[:16])
+	return k.userTag(ids.UserTag(userID)) + ":u:" + base64.RawURLEncoding.EncodeToString(h[:16])
 }
 
 // userCredentials names userID's credential index: a hash of credential ID
@@ -66,10 +66,10 @@ func (k keyspace) registrationToken(hash []byte) string {
 }
 
 // counter names counter key: in the tag of the user the key names (see
-// store.CounterUser), else outside any user's tag.
+// ids.CounterUser), else outside any user's tag.
 func (k keyspace) counter(key string) string {
-	if user, ok := store.CounterUser(key); ok {
-		return k.userTag(store.UserTag(user)) + ":ctr:" + key
+	if user, ok := ids.CounterUser(key); ok {
+		return k.userTag(ids.UserTag(user)) + ":ctr:" + key
 	}
 	return k.base + "ctr:" + key
 }

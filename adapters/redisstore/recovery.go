@@ -27,7 +27,7 @@ return redis.call('SCARD', KEYS[1])`)
 // ReplaceRecoveryCodes implements [store.RecoveryCodeStore]: one script
 // over the user's set, in the user's hash tag.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	args := make([]any, len(hashes))
@@ -43,7 +43,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 // UseRecoveryCode implements [store.RecoveryCodeStore]: one script
 // removes the code and counts the rest.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte) (int, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	left, err := s.run(ctx, call{recoveryUse, []string{s.keys.userRecovery(userID)}, []any{hash}}).Int()
@@ -59,7 +59,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte)
 // HasRecoveryCode implements [store.RecoveryCodeStore]: one SISMEMBER on
 // the user's set.
 func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return false, err
 	}
 	found, err := s.client.SIsMember(ctx, s.keys.userRecovery(userID), hash).Result()

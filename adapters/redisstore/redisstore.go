@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deviceauth/deviceauth/internal/closeflag"
 	"github.com/deviceauth/deviceauth/internal/watchhub"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -44,7 +44,7 @@ type Store struct {
 	// see oneScript.
 	crossSlot bool
 
-	closed atomic.Bool
+	closed closeflag.Flag
 	wg     sync.WaitGroup // the subscription goroutines
 
 	mu       sync.Mutex // guards sub; closed is set under it
@@ -168,18 +168,6 @@ func (s *Store) eachMaster(ctx context.Context, f func(context.Context, redis.Un
 		return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return f(ctx, node) })
 	}
 	return f(ctx, s.client)
-}
-
-// check returns the error a method reports instead of running: ctx.Err() or
-// ErrClosed.
-func (s *Store) check(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	return nil
 }
 
 // Close stops the wake-up subscription and closes the channels of every

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/deviceauth/deviceauth/adapters/redisstore"
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/storetest"
@@ -154,10 +155,10 @@ func TestKeyLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// alice's tag, store.UserTag("alice"), is hCJ.
+	// alice's tag, ids.UserTag("alice"), is hCJ.
 	const chTagged, crTagged = "ch_hCJAAAAAAAAAAAAAAAAAAAAAA", "cr_hCJBBBBBBBBBBBBBBBBBBBBBB"
-	if tag, ok := store.IDTag(chTagged); !ok || tag != store.UserTag("alice") {
-		t.Fatalf("the test's tagged IDs carry %q, %v; want alice's tag %q", tag, ok, store.UserTag("alice"))
+	if tag, ok := ids.IDTag(chTagged); !ok || tag != ids.UserTag("alice") {
+		t.Fatalf("the test's tagged IDs carry %q, %v; want alice's tag %q", tag, ok, ids.UserTag("alice"))
 	}
 	must(st.CreateCredential(ctx, store.Credential{ID: "cred1", UserID: "alice", Kind: store.KindDevice, CreatedAt: now}, 10))
 	must(st.CreateCredential(ctx, store.Credential{ID: crTagged, UserID: "alice", Kind: store.KindDevice, CreatedAt: now}, 10))

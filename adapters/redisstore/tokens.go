@@ -11,7 +11,7 @@ import (
 // script stores the token unless its hash exists. The server keeps it for
 // ExpiresAt − CreatedAt plus a grace.
 func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	// The contract passes no now here: CreatedAt stands in for it (only
@@ -34,7 +34,7 @@ func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationTo
 // ConsumeRegistrationToken implements [store.RegistrationTokenStore]: one
 // script reads and deletes the token and checks its expiry against now.
 func (s *Store) ConsumeRegistrationToken(ctx context.Context, hash []byte, now time.Time) (store.RegistrationToken, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.RegistrationToken{}, err
 	}
 	v, err := s.run(ctx, call{tokenConsume, []string{s.keys.registrationToken(hash)}, []any{now.UnixMilli()}}).Result()

@@ -20,7 +20,7 @@ const subscribeTimeout = 10 * time.Second
 // any Store over the same Redis and prefix — wakes the channel. Later
 // Watches share the subscription. The challenge need not exist yet.
 func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.subscribe(ctx); err != nil {

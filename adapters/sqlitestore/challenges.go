@@ -100,7 +100,7 @@ func (s *Store) insertChallenge(ctx context.Context, tx *sql.Tx, args []any) err
 
 // GetChallenge implements [store.ChallengeStore].
 func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, err
 	}
 	c, err := s.getChallenge(ctx, id, now)
@@ -140,7 +140,7 @@ func asOf(c store.Challenge, now time.Time) store.Challenge {
 // COMMIT.
 func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Transition, now time.Time) (store.Challenge, error) {
 	if t.From.Final() {
-		if err := s.check(ctx); err != nil {
+		if err := s.closed.Check(ctx); err != nil {
 			return store.Challenge{}, err
 		}
 		return store.Challenge{}, s.missingOrConflict(ctx, "transition challenge", id)
@@ -221,7 +221,7 @@ func (s *Store) transitionUsingCredential(ctx context.Context, id string, t stor
 // a final state never changes, not even its Attempts.
 func (s *Store) RecordAttempt(ctx context.Context, id string, from store.State, now time.Time) (store.Challenge, error) {
 	if from.Final() {
-		if err := s.check(ctx); err != nil {
+		if err := s.closed.Check(ctx); err != nil {
 			return store.Challenge{}, err
 		}
 		return store.Challenge{}, s.missingOrConflict(ctx, "record attempt", id)
@@ -261,7 +261,7 @@ func (s *Store) missingOrConflict(ctx context.Context, op, id string) error {
 
 // ListPendingChallenges implements [store.ChallengeStore].
 func (s *Store) ListPendingChallenges(ctx context.Context, userID string, now time.Time) ([]store.Challenge, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := s.query(ctx, nil, `SELECT `+challengeColumns+` FROM challenges

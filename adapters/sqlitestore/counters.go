@@ -30,7 +30,7 @@ func (s *Store) IncrementCounter(ctx context.Context, key string, window time.Du
 
 // Counter implements [store.CounterStore].
 func (s *Store) Counter(ctx context.Context, key string, now time.Time) (int64, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
 	var n int64

@@ -46,7 +46,7 @@ func (s *Store) CreateCredential(ctx context.Context, c store.Credential, max in
 
 // GetCredential implements [store.CredentialStore].
 func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Credential{}, err
 	}
 	c, err := scanCredential(s.queryRow(ctx, nil, `SELECT `+credentialColumns+` FROM credentials WHERE id = ?`, id))
@@ -61,7 +61,7 @@ func (s *Store) GetCredential(ctx context.Context, id string) (store.Credential,
 
 // ListCredentials implements [store.CredentialStore].
 func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := s.query(ctx, nil, `SELECT `+credentialColumns+` FROM credentials

@@ -126,7 +126,7 @@ func parseKinds(list string) ([]store.CredentialKind, error) {
 // challenge joined with the credential, which finds no row when either is
 // missing.
 func (s *Store) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return store.Challenge{}, store.Credential{}, err
 	}
 	var (

@@ -6,11 +6,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/deviceauth/deviceauth/internal/migrate"
 )
 
 // ErrSchemaTooNew is reported by Migrate when the file's schema_version is
@@ -21,43 +19,8 @@ var ErrSchemaTooNew = errors.New("sqlitestore: the database schema is newer than
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one file of migrations/, NNNN_name.sql, applied in order of
-// its number.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations are the embedded migrations in order, numbered 1, 2, 3 …
-var migrations = mustLoadMigrations()
-
-func mustLoadMigrations() []migration {
-	entries, err := migrationFiles.ReadDir("migrations")
-	if err != nil {
-		panic(err)
-	}
-	var list []migration
-	for _, e := range entries {
-		prefix, _, ok := strings.Cut(e.Name(), "_")
-		version, err := strconv.Atoi(prefix)
-		if !ok || err != nil {
-			panic("sqlitestore: migration " + e.Name() + " is not named NNNN_name.sql")
-		}
-		body, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			panic(err)
-		}
-		list = append(list, migration{version: version, name: e.Name(), sql: string(body)})
-	}
-	slices.SortFunc(list, func(a, b migration) int { return a.version - b.version })
-	for i, m := range list {
-		if m.version != i+1 {
-			panic(fmt.Sprintf("sqlitestore: migration %s: want number %d", m.name, i+1))
-		}
-	}
-	return list
-}
+var migrations = migrate.MustLoad(migrationFiles, "migrations", "sqlitestore", 0)
 
 // Migrate brings the schema to the newest version this package knows,
 // applying the missing migrations in one immediate transaction: all or
@@ -88,21 +51,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&current); err != nil {
 		return s.fail(ctx, "migrate", err)
 	}
-	newest := migrations[len(migrations)-1].version
-	if current > newest {
+	pending, ok := migrations.After(current)
+	if !ok {
 		return fmt.Errorf("%w: the file is at schema version %d, this package knows up to %d; use a newer release",
-			ErrSchemaTooNew, current, newest)
+			ErrSchemaTooNew, current, migrations.Newest())
 	}
-	if current == newest {
+	if len(pending) == 0 {
 		return nil
 	}
-	for _, m := range migrations[current:] {
-		if _, err := s.execOnce(ctx, tx, m.sql); err != nil {
-			return s.fail(ctx, "migrate: "+m.name, err)
+	for _, m := range pending {
+		if _, err := s.execOnce(ctx, tx, m.SQL); err != nil {
+			return s.fail(ctx, "migrate: "+m.Name, err)
 		}
 		if _, err := s.execOnce(ctx, tx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`,
-			m.version, time.Now().UnixMilli()); err != nil {
-			return s.fail(ctx, "migrate: "+m.name, err)
+			m.Version, time.Now().UnixMilli()); err != nil {
+			return s.fail(ctx, "migrate: "+m.Name, err)
 		}
 	}
 	if err := s.commit(tx); err != nil {

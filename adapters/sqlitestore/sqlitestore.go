@@ -14,6 +14,8 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/deviceauth/deviceauth/internal/closeflag"
+	"github.com/deviceauth/deviceauth/internal/watchhub"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -75,7 +77,7 @@ type Store struct {
 	// writes is a one-slot semaphore held around every write, so that the
 	// writers of one process queue here instead of in SQLite's busy handler.
 	writes chan struct{}
-	closed atomic.Bool
+	closed closeflag.Flag
 	// statements counts the SQL statements the methods ran (not the
 	// poller's), for the round-trip test.
 	statements atomic.Int64
@@ -87,10 +89,13 @@ type Store struct {
 	// changed nothing and before the read that follows it (tests only).
 	consumeRefused func()
 
+	watchers watchhub.Hub // waiters by challenge ID
 	mu       sync.Mutex
-	watchers map[string]map[*watcher]struct{} // challenge ID → waiters
-	poller   *poller                          // nil while nobody watches
-	pollers  sync.WaitGroup
+	// seen is, by watched challenge ID, the version its waiters were last
+	// told of (woken at, or read by their Watch); a newer one wakes them.
+	seen    map[string]int64
+	poller  *poller // nil while nobody watches
+	pollers sync.WaitGroup
 }
 
 var _ store.Store = (*Store)(nil)
@@ -124,14 +129,16 @@ func Open(path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
-	return &Store{
+	s := &Store{
 		db:           db,
 		busyTimeout:  o.busyTimeout.Truncate(time.Millisecond),
 		pollInterval: o.pollInterval,
 		writes:       make(chan struct{}, 1),
 		stmts:        make(map[string]*sql.Stmt),
-		watchers:     make(map[string]map[*watcher]struct{}),
-	}, nil
+		seen:         make(map[string]int64),
+	}
+	s.watchers.Idle = s.idle
+	return s, nil
 }
 
 // dsn is modernc.org/sqlite's DSN for path: a file: URI whose _pragma
@@ -160,13 +167,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
-	for _, set := range s.watchers {
-		for w := range set {
-			w.stop()
-			close(w.ch)
-		}
-	}
-	s.watchers = nil
+	s.watchers.Close()
 	s.stopPoller()
 	s.mu.Unlock()
 	s.pollers.Wait()
@@ -182,24 +183,13 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// check returns the error a method reports instead of running.
-func (s *Store) check(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	return nil
-}
-
 // lockWrites takes the write semaphore, or fails when ctx ends first or
 // when the Store's other writers held it for the busy timeout — as they do
 // while another connection locks the file, so that the writers queued
 // behind them fail after one timeout rather than one each. The caller runs
 // unlockWrites after its write.
 func (s *Store) lockWrites(ctx context.Context) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
 	select {

@@ -2,14 +2,48 @@ package sqlitestore_test
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/instancetest"
+	"github.com/deviceauth/deviceauth/internal/migrate"
 	"github.com/deviceauth/deviceauth/store/storetest"
 )
+
+// firstRelease is the schema version of the first release: 0001 only,
+// before 0002_attestation.
+const firstRelease = 1
+
+// fileAt makes the file of raw as the release whose newest migration was
+// version made it: migrations 1 … version applied from migrations/ and
+// recorded in schema_version, then then's statements (the data that
+// release wrote).
+func fileAt(t *testing.T, raw *sql.DB, version int, then func(exec func(sql string, args ...any))) {
+	t.Helper()
+	list, err := migrate.Load(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if version < 1 || version >= len(list) {
+		t.Fatalf("fileAt(%d): want a version from 1 to %d, the one before the newest", version, len(list)-1)
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := raw.ExecContext(t.Context(), sql, args...); err != nil {
+			t.Fatalf("building a file at version %d: %s: %v", version, sql, err)
+		}
+	}
+	exec(`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`)
+	for _, m := range list[:version] {
+		exec(m.SQL)
+		exec(`INSERT INTO schema_version (version, applied_at) VALUES (?, 0)`, m.Version)
+	}
+	if then != nil {
+		then(exec)
+	}
+}
 
 // TestMigrate_UpgradesToAttestation: a file made by the release before the
 // attestation migration, holding a credential, migrates, and the Service
@@ -17,59 +51,16 @@ import (
 func TestMigrate_UpgradesToAttestation(t *testing.T) {
 	path := tempPath(t)
 	raw := rawDB(t, path)
-	ctx := t.Context()
-	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	applied := 0
-	for _, name := range migrationFileNames() {
-		if strings.Contains(name, "_attestation") {
-			break
-		}
-		body, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		applied++
-		if _, err := raw.ExecContext(ctx, string(body)); err != nil {
-			t.Fatalf("applying %s: %v", name, err)
-		}
-		if _, err := raw.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, 0)`, applied); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if applied == 0 || applied == newestSchema {
-		t.Fatalf("applied %d of %d migrations before the attestation one", applied, newestSchema)
-	}
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if _, err := raw.ExecContext(ctx, `INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform,
-		push_token, created_at, last_used_at, sign_count, flags, passkey)
-		VALUES ('cr_old', 'alice', 'device', 'ES256', x'01', 'Old phone', 'android', '', ?, NULL, 0, 0, NULL)`,
-		created.UnixMilli()); err != nil {
-		t.Fatalf("a credential of schema %d: %v", applied, err)
-	}
-
+	fileAt(t, raw, firstRelease, func(exec func(string, ...any)) {
+		exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform,
+			push_token, created_at, last_used_at, sign_count, flags, passkey)
+			VALUES ('cr_old', 'alice', 'device', 'ES256', x'01', 'Old phone', 'android', '', ?, NULL, 0, 0, NULL)`,
+			created.UnixMilli())
+	})
 	st := openMigrated(t, path)
 	wantSchema(t, raw)
-	c, err := st.GetCredential(ctx, "cr_old")
-	if err != nil {
-		t.Fatalf("GetCredential after the upgrade: %v", err)
-	}
-	if c.Name != "Old phone" || !c.CreatedAt.Equal(created) || c.Attestation != nil {
-		t.Fatalf("old credential after the upgrade: %+v", c)
-	}
-	svc, err := deviceauth.New(deviceauth.Config{Store: st, Keys: [][]byte{[]byte(strings.Repeat("k", 32))},
-		PublicURL: "https://app.example/deviceauth", SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := svc.Credentials(ctx, "alice")
-	if err != nil || len(creds) != 1 {
-		t.Fatalf("Credentials: %v, %v", creds, err)
-	}
-	if a := creds[0].Attestation; a.Kind != "none" || a.HardwareBacked || a.UserAuthRequired || a.SecurityLevel != "unknown" {
-		t.Fatalf("old credential's attestation = %+v, want not attested", a)
-	}
+	instancetest.UpgradedCredential(t, st, created)
 }
 
 // TestMigrate_UpgradesAFileOfTheFirstRelease: a file made by the first
@@ -77,28 +68,14 @@ func TestMigrate_UpgradesToAttestation(t *testing.T) {
 // it) opens after Migrate, keeps its records, reads the old token as not
 // first-device, and stores new tokens with the flag.
 func TestMigrate_UpgradesAFileOfTheFirstRelease(t *testing.T) {
-	ctx := t.Context()
 	path := tempPath(t)
 	raw := rawDB(t, path)
-	first, err := os.ReadFile("migrations/0001_init.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().Truncate(time.Millisecond).UTC()
 	oldHash := sha256.Sum256([]byte("a token of the first release"))
-	for _, q := range []string{
-		string(first),
-		`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`,
-		`INSERT INTO schema_version (version, applied_at) VALUES (1, 0)`,
-	} {
-		if _, err := raw.ExecContext(ctx, q); err != nil {
-			t.Fatalf("building a first-release file: %v", err)
-		}
-	}
-	if _, err := raw.ExecContext(ctx, `INSERT INTO registration_tokens (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		oldHash[:], "user1", now.UnixMilli(), now.Add(10*time.Minute).UnixMilli()); err != nil {
-		t.Fatal(err)
-	}
+	fileAt(t, raw, firstRelease, func(exec func(string, ...any)) {
+		exec(`INSERT INTO registration_tokens (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+			oldHash[:], "user1", now.UnixMilli(), now.Add(10*time.Minute).UnixMilli())
+	})
 	st := openMigrated(t, path)
 	wantSchema(t, raw)
 	storetest.Upgraded(t, st, oldHash[:], now.Add(time.Second))

@@ -11,17 +11,6 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// watcher is one Watch: its channel, how to stop waiting for its context,
-// and the version of the challenge it has been told about.
-type watcher struct {
-	ch   chan struct{}
-	stop func() bool // unregisters the context.AfterFunc
-	// seen is the challenge's version (0: no such row) when Watch read it
-	// or at the last wake-up, -1 until Watch has read it. Guarded by
-	// Store.mu.
-	seen int64
-}
-
 // poller is the goroutine that finds changes made by other connections.
 type poller struct {
 	cancel context.CancelFunc
@@ -37,63 +26,40 @@ type poller struct {
 // reads the challenge's version before it returns, so a change made after
 // that is never missed.
 func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
-	w := &watcher{ch: make(chan struct{}, 1), seen: -1}
 	s.mu.Lock()
-	if s.closed.Load() {
+	ch, unwatch, ok := s.watchers.Watch(ctx, id)
+	if !ok { // Close closed the hub under s.mu
 		s.mu.Unlock()
 		return nil, store.ErrClosed
 	}
-	set := s.watchers[id]
-	if set == nil {
-		set = make(map[*watcher]struct{})
-		s.watchers[id] = set
-	}
-	set[w] = struct{}{}
 	if s.poller == nil {
 		s.startPoller()
 	}
-	// Runs on its own goroutine once ctx is done; Close unregisters it first.
-	w.stop = context.AfterFunc(ctx, func() { s.unwatch(id, w) })
 	s.mu.Unlock()
 
-	// Registered first, so a local change meanwhile wakes w; read second,
+	// Registered first, so a local change meanwhile wakes ch; read second,
 	// so any other change after this read moves the version past seen.
 	var version int64
 	err := s.queryRow(ctx, nil, `SELECT coalesce((SELECT version FROM challenges WHERE id = ?), 0)`, id).Scan(&version)
 	if err != nil {
-		w.stop()
-		s.unwatch(id, w)
+		unwatch()
 		return nil, s.fail(ctx, "watch", err)
 	}
 	s.mu.Lock()
-	w.seen = max(w.seen, version)
+	// An earlier waiter's version stays: it may be older, and the poller
+	// must wake that waiter for what came since (this one is then woken
+	// too, which costs it one read).
+	if _, ok := s.seen[id]; !ok {
+		s.seen[id] = version
+	}
 	if s.poller != nil {
 		s.poller.recheck.Store(true)
 	}
 	s.mu.Unlock()
-	return w.ch, nil
-}
-
-// unwatch removes w and closes its channel, unless Close did; the poller
-// stops with the last watcher.
-func (s *Store) unwatch(id string, w *watcher) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	set := s.watchers[id]
-	if _, ok := set[w]; !ok {
-		return
-	}
-	delete(set, w)
-	if len(set) == 0 {
-		delete(s.watchers, id)
-	}
-	close(w.ch)
-	if len(s.watchers) == 0 {
-		s.stopPoller()
-	}
+	return ch, nil
 }
 
 // wake tells the waiters of challenge id that it reached version, unless a
@@ -102,14 +68,25 @@ func (s *Store) unwatch(id string, w *watcher) {
 func (s *Store) wake(id string, version int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for w := range s.watchers[id] {
-		if version > w.seen {
-			w.seen = version
-			select {
-			case w.ch <- struct{}{}:
-			default:
-			}
-		}
+	seen, ok := s.seen[id]
+	if ok && version <= seen {
+		return
+	}
+	if ok {
+		s.seen[id] = version
+	}
+	// Without seen, a Watch has not read the version yet: it reads this
+	// one or a newer.
+	s.watchers.Wake(id)
+}
+
+// idle stops the poller once the last watcher has left.
+func (s *Store) idle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watchers.Len() == 0 {
+		clear(s.seen)
+		s.stopPoller()
 	}
 }
 
@@ -189,12 +166,7 @@ func (s *Store) poll(ctx context.Context, p *poller) {
 // watchedVersions reads the version of every watched challenge on conn;
 // missing challenges are left out (version 0).
 func (s *Store) watchedVersions(ctx context.Context, conn *sql.Conn) (map[string]int64, error) {
-	s.mu.Lock()
-	ids := make([]string, 0, len(s.watchers))
-	for id := range s.watchers {
-		ids = append(ids, id)
-	}
-	s.mu.Unlock()
+	ids := s.watchers.IDs()
 	versions := make(map[string]int64, len(ids))
 	if len(ids) == 0 {
 		return versions, nil
@@ -221,21 +193,28 @@ func (s *Store) watchedVersions(ctx context.Context, conn *sql.Conn) (map[string
 }
 
 // wakeChanged wakes the waiters whose challenge moved past the version
-// they were told about. Waiters whose first version Watch has not read yet
+// they were told about, and forgets the versions of challenges nobody
+// watches any more. Challenges whose first version Watch has not read yet
 // are left to Watch and to the next recheck.
 func (s *Store) wakeChanged(versions map[string]int64) {
+	watched := s.watchers.IDs()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, set := range s.watchers {
-		version := versions[id]
-		for w := range set {
-			if w.seen >= 0 && version > w.seen {
-				w.seen = version
-				select {
-				case w.ch <- struct{}{}:
-				default:
-				}
+	if len(s.seen) > len(watched) {
+		keep := make(map[string]bool, len(watched))
+		for _, id := range watched {
+			keep[id] = true
+		}
+		for id := range s.seen {
+			if !keep[id] {
+				delete(s.seen, id)
 			}
+		}
+	}
+	for id, seen := range s.seen {
+		if version := versions[id]; version > seen {
+			s.seen[id] = version
+			s.watchers.Wake(id)
 		}
 	}
 }

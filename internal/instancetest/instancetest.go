@@ -1,7 +1,8 @@
 // Package instancetest proves, for any store adapter, what docs/architecture.md#the-store-contract asks
 // of a deployment: several Service instances over one store see one truth,
 // and an outage of the store fails closed and heals without a restart.
-// Adapter tests call ManyInstances and Outage with their own backend.
+// Adapter tests call ManyInstances and Outage with their own backend, and
+// UpgradedCredential after migrating data an earlier release wrote.
 package instancetest
 
 import (

@@ -11,6 +11,7 @@ import (
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/cycletest"
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/memstore"
@@ -99,9 +100,9 @@ func TestIDs_CarryTheUsersTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := store.UserTag(e.User)
+	want := ids.UserTag(e.User)
 	for what, id := range map[string]string{"challenge": res.ChallengeID, "credential": e.Device.CredentialID} {
-		if tag, ok := store.IDTag(id); !ok || tag != want {
+		if tag, ok := ids.IDTag(id); !ok || tag != want {
 			t.Errorf("%s ID %q has tag %q, %v; want the user's, %q", what, id, tag, ok, want)
 		}
 	}

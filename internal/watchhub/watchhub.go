@@ -7,7 +7,8 @@
 //
 // A Hub has its own lock, so its methods may be called while the caller
 // holds a lock of its own (which keeps, say, a state change and a WakeAll in
-// one critical section); the hub never calls back into its owner.
+// one critical section); the hub calls back into its owner only through
+// Idle, and never with its lock held.
 package watchhub
 
 import (
@@ -17,6 +18,15 @@ import (
 
 // Hub is a registry of waiters. The zero Hub is ready to use.
 type Hub struct {
+	// Idle, when set before the first Watch, runs each time a waiter
+	// leaves (its context ended or its cancel ran) and leaves the hub
+	// without waiters, before that waiter's channel is closed: an owner
+	// that runs something only while there are waiters (a poller) stops it
+	// there. It runs without the hub's lock, so it may take its owner's
+	// locks and call the hub; a Watch may have come meanwhile, as Len tells.
+	// Close does not run it.
+	Idle func()
+
 	mu       sync.Mutex
 	closed   bool
 	watchers map[string]map[*watcher]struct{}
@@ -51,17 +61,25 @@ func (h *Hub) Watch(ctx context.Context, id string) (ch <-chan struct{}, cancel 
 	return w.ch, func() { w.stop(); h.remove(id, w) }, true
 }
 
-// remove closes w's channel unless Close or an earlier remove did.
+// remove closes w's channel unless Close or an earlier remove did, after
+// running Idle when w was the last waiter. Once w is out of the registry
+// nothing else sends on or closes its channel, so that may be done without
+// the lock.
 func (h *Hub) remove(id string, w *watcher) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	set := h.watchers[id]
 	if _, ok := set[w]; !ok {
+		h.mu.Unlock()
 		return
 	}
 	delete(set, w)
 	if len(set) == 0 {
 		delete(h.watchers, id)
+	}
+	idle := len(h.watchers) == 0 && h.Idle != nil
+	h.mu.Unlock()
+	if idle {
+		h.Idle()
 	}
 	close(w.ch)
 }
@@ -104,6 +122,17 @@ func (h *Hub) Close() {
 		}
 	}
 	h.watchers = nil
+}
+
+// IDs returns the challenge IDs that have waiters, in no order.
+func (h *Hub) IDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]string, 0, len(h.watchers))
+	for id := range h.watchers {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // Len reports how many challenge IDs have waiters.

@@ -50,3 +50,51 @@ func TestHub(t *testing.T) {
 	}
 	h.Wake("c") // after Close: nothing to wake, no panic
 }
+
+// TestHub_Idle: Idle runs when the last waiter leaves, before that waiter's
+// channel closes, and may call the hub; not while waiters are left, nor at
+// Close. IDs lists the watched IDs.
+func TestHub_Idle(t *testing.T) {
+	var h Hub
+	var (
+		lens       []int // Len seen by each run of Idle
+		lastClosed bool  // whether the last waiter's channel was closed when Idle ran
+		last       <-chan struct{}
+	)
+	h.Idle = func() {
+		lens = append(lens, h.Len())
+		select {
+		case _, open := <-last:
+			lastClosed = !open
+		default:
+		}
+	}
+	a1, unwatchA1, _ := h.Watch(context.Background(), "a")
+	ctx, cancel := context.WithCancel(context.Background())
+	b, _, _ := h.Watch(ctx, "b")
+	if ids := h.IDs(); len(ids) != 2 || !(ids[0] == "a" && ids[1] == "b" || ids[0] == "b" && ids[1] == "a") {
+		t.Fatalf("IDs = %v, want a and b", ids)
+	}
+	unwatchA1()
+	<-a1
+	if len(lens) != 0 {
+		t.Fatalf("Idle ran while a waiter is left: %v", lens)
+	}
+	last = b
+	cancel()
+	if _, open := <-b; open {
+		t.Fatal("b still open after its context ended")
+	}
+	if len(lens) != 1 || lens[0] != 0 || lastClosed {
+		t.Fatalf("Idle ran %d times (Len %v; the last channel closed first: %v), want once with no waiters, before the channel closed",
+			len(lens), lens, lastClosed)
+	}
+	if ids := h.IDs(); len(ids) != 0 {
+		t.Fatalf("IDs = %v after every waiter left", ids)
+	}
+	h.Watch(context.Background(), "c")
+	h.Close()
+	if len(lens) != 1 {
+		t.Fatalf("Idle ran at Close: %v", lens)
+	}
+}

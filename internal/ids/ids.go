@@ -1,4 +1,11 @@
-package store
+// Package ids mints and reads the record IDs and counter keys that carry a
+// user's tag, so that a store which must keep one user's records together
+// (Redis Cluster, where a script runs only on keys of one hash slot) can
+// place a record from its ID or key alone. The Service mints with it;
+// redisstore reads with it; every other store treats IDs and keys as
+// opaque. It is internal: the tag is a placement detail between this
+// module's Service and its stores, not API.
+package ids
 
 import (
 	"crypto/rand"
@@ -38,7 +45,7 @@ func UserTag(userID string) string {
 // and 128 random bits in base64url, 28 characters in all.
 func NewUserID(prefix, userID string) string {
 	if len(prefix) != 2 || !lower(prefix[0]) || !lower(prefix[1]) {
-		panic("store: NewUserID prefix must be two lower-case letters")
+		panic("ids: NewUserID prefix must be two lower-case letters")
 	}
 	var b [16]byte
 	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
