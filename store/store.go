@@ -288,6 +288,29 @@ type RecoveryCodeStore interface {
 	HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
 }
 
+// CeremonyStore keeps the state of ceremonies: a WebAuthn registration or
+// sign-in keeps what the server sent the browser (the passkey package's
+// session data) between its two requests. It is optional: a Service over a
+// store without it offers no passkey ceremonies (Config.Passkeys needs
+// it). Each method is one atomic step.
+type CeremonyStore interface {
+	// PutCeremony stores c. ErrConflict when a ceremony with c.ID is
+	// stored (one that has expired may still be, until it is collected:
+	// IDs are random and never reused).
+	PutCeremony(ctx context.Context, c Ceremony) error
+	// TakeCeremony deletes ceremony id and returns it when it is unexpired
+	// (ExpiresAt after now). ErrNotFound when it is unknown, already
+	// taken, or expired. Of N racing callers, through one store value or
+	// several over one backend, exactly one gets it.
+	//
+	// It checks neither the ceremony's Kind nor its UserID: the caller
+	// compares them with the ones it expects and treats a mismatch as not
+	// found. The ceremony is spent either way, which fails closed: a
+	// ceremony is single use, its ID is a secret of the browser that began
+	// it, and that browser can begin another.
+	TakeCeremony(ctx context.Context, id string, now time.Time) (Ceremony, error)
+}
+
 // CounterStore keeps fixed-window counters (rate limits, wrong codes) and a
 // nonce cache.
 type CounterStore interface {
@@ -494,6 +517,36 @@ type RegistrationToken struct {
 	// none (the Service creates the credential with a limit of one).
 	// Tokens stored by releases before it read as false.
 	FirstDevice bool
+}
+
+// Ceremony is the state a ceremony (a WebAuthn registration or sign-in)
+// keeps between its two requests: single use, bound to its kind and user,
+// expiring.
+type Ceremony struct {
+	// ID is the ceremony's handle, [A-Za-z0-9_-]{1,64}, kept by the
+	// browser. The Service mints it with NewUserID when UserID is set, so
+	// that a store may keep it with the user's records.
+	ID string
+	// UserID is the user the ceremony is for, "" when nobody is known yet
+	// (a passkey sign-in).
+	UserID string
+	// Kind says what the ceremony is for ("passkey.register",
+	// "passkey.login", or a kind of the application's own).
+	Kind string
+	// Data is the caller's state, opaque to the store.
+	Data []byte
+	// FirstDevice: a passkey registration begun without a step-up, because
+	// the user had no credential, so it may add a passkey only while the
+	// user still has none.
+	FirstDevice bool
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Clone returns c with its own copy of Data.
+func (c Ceremony) Clone() Ceremony {
+	c.Data = bytes.Clone(c.Data)
+	return c
 }
 
 // SameKinds reports whether a and b hold the same credential kinds, as

@@ -226,3 +226,28 @@ func (f *Faulty) HasRecoveryCode(ctx context.Context, userID string, hash []byte
 	}
 	return rs.HasRecoveryCode(ctx, userID, hash)
 }
+
+// PutCeremony implements store.CeremonyStore when the wrapped store does
+// (else it reports store.ErrClosed); it fails while Fail is set.
+func (f *Faulty) PutCeremony(ctx context.Context, c store.Ceremony) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	cs, ok := f.Store.(store.CeremonyStore)
+	if !ok {
+		return store.ErrClosed
+	}
+	return cs.PutCeremony(ctx, c)
+}
+
+// TakeCeremony implements store.CeremonyStore as PutCeremony does.
+func (f *Faulty) TakeCeremony(ctx context.Context, id string, now time.Time) (store.Ceremony, error) {
+	if err := f.check(true); err != nil {
+		return store.Ceremony{}, err
+	}
+	cs, ok := f.Store.(store.CeremonyStore)
+	if !ok {
+		return store.Ceremony{}, store.ErrClosed
+	}
+	return cs.TakeCeremony(ctx, id, now)
+}
