@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"crypto/sha256"
+	"errors"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 // and then upgraded (a migration, a key layout): the registration token
 // with oldTokenHash, written for "user1" before the first-device flag
 // existed and unexpired at now, reads as not first-device; new tokens keep
-// the flag; and credentials are created as before. Adapter upgrade tests
+// the flag; credentials are created as before; and the optional records
+// the store keeps (recovery codes, ceremonies) work. Adapter upgrade tests
 // build the old data their own way and call it.
 func Upgraded(t *testing.T, st store.Store, oldTokenHash []byte, now time.Time) {
 	t.Helper()
@@ -41,5 +43,29 @@ func Upgraded(t *testing.T, st store.Store, oldTokenHash []byte, now time.Time) 
 		if left, err := rs.UseRecoveryCode(ctx, "user1", codes[0]); err != nil || left != 1 {
 			t.Fatalf("UseRecoveryCode after the upgrade: %d left, %v", left, err)
 		}
+	}
+	if cs, ok := st.(store.CeremonyStore); ok {
+		UpgradedCeremonies(t, cs, now)
+	}
+}
+
+// UpgradedCeremonies checks that a store upgraded from a release before
+// ceremonies had a record of their own (a schema without their table)
+// puts a ceremony and takes it exactly once, at now.
+func UpgradedCeremonies(t *testing.T, st store.CeremonyStore, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	want := store.Ceremony{ID: store.NewUserID("ce", "user1"), UserID: "user1", Kind: "passkey.register",
+		Data: []byte("session"), FirstDevice: true, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := st.PutCeremony(ctx, want); err != nil {
+		t.Fatalf("PutCeremony after the upgrade: %v", err)
+	}
+	got, err := st.TakeCeremony(ctx, want.ID, now)
+	if err != nil {
+		t.Fatalf("TakeCeremony after the upgrade: %v", err)
+	}
+	sameRecord(t, got, want, "TakeCeremony after the upgrade")
+	if _, err := st.TakeCeremony(ctx, want.ID, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second TakeCeremony after the upgrade: %v, want ErrNotFound", err)
 	}
 }
