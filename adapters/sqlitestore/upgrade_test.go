@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
-	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/internal/migrationtest"
 	"github.com/deviceauth/deviceauth/store/storetest"
 )
 
@@ -93,27 +93,16 @@ func schemaBefore(t *testing.T, raw *sql.DB, name string) int {
 	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
 		t.Fatal(err)
 	}
-	applied := 0
-	for _, file := range migrationFileNames() {
-		if strings.Contains(file, name) {
-			break
+	migrations := migrationtest.Before(t, "migrations", name)
+	for i, body := range migrations {
+		if _, err := raw.ExecContext(ctx, body); err != nil {
+			t.Fatalf("applying migration %d: %v", i+1, err)
 		}
-		body, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		applied++
-		if _, err := raw.ExecContext(ctx, string(body)); err != nil {
-			t.Fatalf("applying %s: %v", file, err)
-		}
-		if _, err := raw.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, 0)`, applied); err != nil {
+		if _, err := raw.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, 0)`, i+1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if applied == 0 || applied == newestSchema {
-		t.Fatalf("applied %d of %d migrations before the one named %q", applied, newestSchema, name)
-	}
-	return applied
+	return len(migrations)
 }
 
 // TestMigrate_UpgradesToCeremonies: a file made at schema version 3, the
@@ -133,18 +122,19 @@ func TestMigrate_UpgradesToCeremonies(t *testing.T) {
 		sql  string
 		args []any
 	}{
-		{`INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device) VALUES (x'0102', 'user1', ?, ?, 1)`,
-			[]any{now.UnixMilli(), now.Add(10 * time.Minute).UnixMilli()}},
+		{`INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device) VALUES (?, 'user1', ?, ?, 1)`,
+			[]any{storetest.OldTokenHash, now.UnixMilli(), now.Add(10 * time.Minute).UnixMilli()}},
 		{`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token, created_at,
-			last_used_at, sign_count, flags, passkey, attestation) VALUES ('cr_v3', 'user1', 'device', 'ES256', x'01', 'phone',
-			'ios', '', ?, NULL, 0, 0, NULL, NULL)`, []any{now.UnixMilli()}},
+			last_used_at, sign_count, flags, passkey, attestation) VALUES (?, 'user1', 'device', 'ES256', x'01', 'phone',
+			'ios', '', ?, NULL, 0, 0, NULL, NULL)`, []any{storetest.OldCredentialID, now.UnixMilli()}},
 		{`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
 			verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
 			deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey, version,
-			attestation_required) VALUES ('ch_v3', 'user1', 'transfer', 'PENDING', 'DEVICE', '["DEVICE"]', x'00', NULL, NULL,
+			attestation_required) VALUES (?, 'user1', 'transfer', 'PENDING', 'DEVICE', '["DEVICE"]', x'00', NULL, NULL,
 			'', '', '', '', '', ?, ?, '', '', NULL, 0, '', NULL, NULL, NULL, 1, '')`,
-			[]any{now.UnixMilli(), now.Add(5 * time.Minute).UnixMilli()}},
-		{`INSERT INTO recovery_codes (user_id, hash) VALUES ('user1', x'0a'), ('user1', x'0b')`, nil},
+			[]any{storetest.OldChallengeID, now.UnixMilli(), now.Add(5 * time.Minute).UnixMilli()}},
+		{`INSERT INTO recovery_codes (user_id, hash) VALUES ('user1', ?), ('user1', ?)`,
+			[]any{storetest.OldRecoveryCodes[0], storetest.OldRecoveryCodes[1]}},
 	} {
 		if _, err := raw.ExecContext(ctx, q.sql, q.args...); err != nil {
 			t.Fatalf("a record of schema 3: %v", err)
@@ -153,17 +143,5 @@ func TestMigrate_UpgradesToCeremonies(t *testing.T) {
 
 	st := openMigrated(t, path)
 	wantSchema(t, raw)
-	if tok, err := st.ConsumeRegistrationToken(ctx, []byte{1, 2}, now); err != nil || tok.UserID != "user1" || !tok.FirstDevice {
-		t.Fatalf("the schema-3 token after the upgrade: %+v, %v; want user1's, first-device", tok, err)
-	}
-	if c, err := st.GetCredential(ctx, "cr_v3"); err != nil || c.Name != "phone" {
-		t.Fatalf("the schema-3 credential after the upgrade: %+v, %v", c, err)
-	}
-	if ch, err := st.GetChallenge(ctx, "ch_v3", now); err != nil || ch.State != store.StatePending {
-		t.Fatalf("the schema-3 challenge after the upgrade: %+v, %v; want it pending", ch, err)
-	}
-	if left, err := st.UseRecoveryCode(ctx, "user1", []byte{0x0a}); err != nil || left != 1 {
-		t.Fatalf("a schema-3 recovery code after the upgrade: %d left, %v; want 1, nil", left, err)
-	}
-	storetest.UpgradedCeremonies(t, st, now)
+	storetest.UpgradedToCeremonies(t, st, now)
 }

@@ -69,3 +69,49 @@ func UpgradedCeremonies(t *testing.T, st store.CeremonyStore, now time.Time) {
 		t.Fatalf("second TakeCeremony after the upgrade: %v, want ErrNotFound", err)
 	}
 }
+
+// Records an adapter's upgrade test writes, in its own storage format, as
+// the release before ceremonies had a record of their own (schema 3 of
+// the SQL stores) left them; UpgradedToCeremonies reads them back.
+var (
+	// OldTokenHash is the hash of a first-device registration token of
+	// "user1", unexpired at the now passed to UpgradedToCeremonies.
+	OldTokenHash = []byte{1, 2}
+	// OldCredentialID is a device credential of "user1" named "phone".
+	OldCredentialID = "cr_v3"
+	// OldChallengeID is a pending challenge of "user1", unexpired at now.
+	OldChallengeID = "ch_v3"
+	// OldRecoveryCodes are the hashes of "user1"'s two recovery codes.
+	OldRecoveryCodes = [][]byte{{0x0a}, {0x0b}}
+)
+
+// UpgradedToCeremonies checks a store upgraded from the release before
+// ceremonies had a record of their own: the records the adapter wrote as
+// that release (OldTokenHash, OldCredentialID, OldChallengeID,
+// OldRecoveryCodes) read as before at now, and ceremonies work
+// (UpgradedCeremonies).
+func UpgradedToCeremonies(t *testing.T, st store.Store, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	if tok, err := st.ConsumeRegistrationToken(ctx, OldTokenHash, now); err != nil || tok.UserID != "user1" || !tok.FirstDevice {
+		t.Fatalf("the earlier release's token after the upgrade: %+v, %v; want user1's, first-device", tok, err)
+	}
+	if c, err := st.GetCredential(ctx, OldCredentialID); err != nil || c.UserID != "user1" || c.Name != "phone" {
+		t.Fatalf("the earlier release's credential after the upgrade: %+v, %v; want user1's phone", c, err)
+	}
+	if ch, err := st.GetChallenge(ctx, OldChallengeID, now); err != nil || ch.UserID != "user1" || ch.State != store.StatePending {
+		t.Fatalf("the earlier release's challenge after the upgrade: %+v, %v; want user1's, pending", ch, err)
+	}
+	rs, ok := st.(store.RecoveryCodeStore)
+	if !ok {
+		t.Fatal("the store lost store.RecoveryCodeStore in the upgrade")
+	}
+	if left, err := rs.UseRecoveryCode(ctx, "user1", OldRecoveryCodes[0]); err != nil || left != len(OldRecoveryCodes)-1 {
+		t.Fatalf("an earlier release's recovery code after the upgrade: %d left, %v; want %d, nil", left, err, len(OldRecoveryCodes)-1)
+	}
+	cs, ok := st.(store.CeremonyStore)
+	if !ok {
+		t.Fatal("the upgraded store does not implement store.CeremonyStore")
+	}
+	UpgradedCeremonies(t, cs, now)
+}
