@@ -55,14 +55,15 @@ var (
 	ErrRevoked = errors.New("store: credential revoked")
 )
 
-// Store is the whole storage contract. A Service needs one value that
-// implements all of it.
+// Store is what every store implements: the record methods. A Service
+// needs one value that implements all of it. The optional interfaces
+// (CycleStore, RecoveryCodeStore, CeremonyStore, Sweeper) add what a store
+// may do besides; docs/stores.md says what each buys.
 type Store interface {
 	CredentialStore
 	ChallengeStore
 	RegistrationTokenStore
 	CounterStore
-	CycleStore
 	// Close releases what the store holds (goroutines, subscriptions) and
 	// closes the channels of every Watch. It does not close clients the
 	// application passed in. Methods called after Close return ErrClosed;
@@ -151,12 +152,18 @@ type ChallengeStore interface {
 	Watch(ctx context.Context, id string) (<-chan struct{}, error)
 }
 
-// CycleStore holds the steps of a challenge cycle (track → fetch → respond → validate) that read or
-// change more than one record, shaped so that a store can make each of them
-// one round trip: BeginChallenge is Track's, GetChallengeCredential the
-// first half of Respond's (TransitionChallenge with CredentialUsed is the
-// second), ConsumeChallenge Validate's. Each is defined by the single-record
-// methods it stands for, so a store may implement it with them.
+// CycleStore holds the steps of a challenge cycle (track → fetch → respond
+// → validate) that read or change more than one record, shaped so that a
+// store can make each of them one round trip: BeginChallenge is Track's,
+// GetChallengeCredential the first half of Respond's (TransitionChallenge
+// with CredentialUsed is the second), ConsumeChallenge Validate's. Each is
+// defined by the single-record methods it stands for.
+//
+// It is optional, the fast path: over a store without it, the Service
+// makes each step of those record methods (two or three calls instead of
+// one) with the same guarantees, ConsumeChallenge's exactly-once included
+// (a compare-and-set through TransitionChallenge). Every store of this
+// module implements it.
 type CycleStore interface {
 	// BeginChallenge reads counter b.Counter (as Counter does; 0 when
 	// b.Counter is empty) and the kinds of b.Challenge.UserID's credentials

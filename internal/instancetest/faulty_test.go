@@ -25,7 +25,7 @@ func TestFaulty_DeclaresEveryStoreMethod(t *testing.T) {
 			declared[fn.Name.Name] = true
 		}
 	}
-	for _, contract := range []reflect.Type{reflect.TypeFor[store.Store](),
+	for _, contract := range []reflect.Type{reflect.TypeFor[store.Store](), reflect.TypeFor[store.CycleStore](),
 		reflect.TypeFor[store.RecoveryCodeStore](), reflect.TypeFor[store.CeremonyStore]()} {
 		for i := range contract.NumMethod() {
 			name := contract.Method(i).Name

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deviceauth/deviceauth/internal/cyclestore"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -103,15 +104,15 @@ func (s suite) calls(st store.Store) []call {
 			return st.ClaimNonce(ctx, "nonce2", now.Add(nonceTTL), now)
 		}},
 		{"BeginChallenge", func(ctx context.Context, st store.Store) error {
-			_, err := st.BeginChallenge(ctx, store.Begin{Challenge: s.challenge("ch2", "user1", store.StatePending, time.Second), Counter: "key1"}, now)
+			_, err := cyclestore.For(st).BeginChallenge(ctx, store.Begin{Challenge: s.challenge("ch2", "user1", store.StatePending, time.Second), Counter: "key1"}, now)
 			return err
 		}},
 		{"GetChallengeCredential", func(ctx context.Context, st store.Store) error {
-			_, _, err := st.GetChallengeCredential(ctx, "ch1", "cred1", now)
+			_, _, err := cyclestore.For(st).GetChallengeCredential(ctx, "ch1", "cred1", now)
 			return err
 		}},
 		{"ConsumeChallenge", func(ctx context.Context, st store.Store) error {
-			_, _, err := st.ConsumeChallenge(ctx, "ch1", store.Binding{UserID: "user1", Action: "transfer", DetailsDigest: []byte("digest-of-ch1")}, now)
+			_, _, err := cyclestore.For(st).ConsumeChallenge(ctx, "ch1", store.Binding{UserID: "user1", Action: "transfer", DetailsDigest: []byte("digest-of-ch1")}, now)
 			if errors.Is(err, store.ErrConflict) {
 				return nil // ch1 is pending: the call worked
 			}

@@ -28,7 +28,8 @@
 //
 // Run has one subtest per behaviour of the contract in package store, grouped
 // by record: Credentials, Challenges, Cycle (the methods of
-// store.CycleStore), RegistrationTokens, RecoveryCodes and Ceremonies (the
+// store.CycleStore: the store's own, or for a store without them the
+// fallback the Service makes of its record methods), RegistrationTokens, RecoveryCodes and Ceremonies (the
 // optional store.RecoveryCodeStore and store.CeremonyStore: skipped for a
 // store without them), Counters, Nonces, Watch, Context and Closed.
 // One-time transitions are raced by Harness.Racers goroutines released
