@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/cyclestore"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
@@ -237,7 +238,8 @@ type Rate struct {
 type Service struct {
 	cfg       Config
 	store     store.Store
-	macs      []*tokenMACer // one per Config.Keys entry; the first signs
+	cycle     store.CycleStore // the store's cycle steps, or their fallback (internal/cyclestore)
+	macs      []*tokenMACer    // one per Config.Keys entry; the first signs
 	pubkeys   keyCache
 	log       *slog.Logger
 	now       func() time.Time
@@ -262,6 +264,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg:       cfg,
 		store:     cfg.Store,
+		cycle:     cyclestore.For(cfg.Store),
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		policy:    cfg.Policy,

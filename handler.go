@@ -220,7 +220,7 @@ func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request,
 		err := store.ErrNotFound
 		if ch != nil && protocol.ValidID(challengeID) {
 			var read store.Challenge
-			read, c, err = s.store.GetChallengeCredential(ctx, challengeID, keyID, now)
+			read, c, err = s.cycle.GetChallengeCredential(ctx, challengeID, keyID, now)
 			if err == nil {
 				*ch = read
 			}

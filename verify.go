@@ -168,7 +168,7 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 	// a third refusal means the store does not keep its contract.
 	for range 3 {
 		ch := s.newChallenge(req, details, methods, s.codeByDefault(req.Action, methods), 0, now)
-		begun, err := s.store.BeginChallenge(ctx, store.Begin{
+		begun, err := s.cycle.BeginChallenge(ctx, store.Begin{
 			Challenge: ch, Counter: s.wrongCodeKey(req.UserID, req.Action),
 			CounterLimit: int64(s.cfg.WrongCodeLimit), Kinds: kinds,
 		}, now)
@@ -344,7 +344,7 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 	// One store call checks the binding (the method that answered
 	// included), consumes the challenge and checks that the approving
 	// credential still exists (revocation), atomically.
-	ch, kind, err := s.store.ConsumeChallenge(ctx, id, store.Binding{UserID: req.UserID, Action: req.Action, DetailsDigest: digest[:],
+	ch, kind, err := s.cycle.ConsumeChallenge(ctx, id, store.Binding{UserID: req.UserID, Action: req.Action, DetailsDigest: digest[:],
 		Kinds: kindsAnswering(req.Methods), VerificationCode: req.VerificationCode}, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -582,7 +582,7 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	now := s.now()
 	// The key is the one stored for the challenge's user: never chosen by
 	// the request alone.
-	ch, cred, err := s.store.GetChallengeCredential(ctx, r.ChallengeID, r.CredentialID, now)
+	ch, cred, err := s.cycle.GetChallengeCredential(ctx, r.ChallengeID, r.CredentialID, now)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (cred.UserID != ch.UserID || cred.Kind != store.KindDevice)) {
 		return ResponseResult{}, ErrInvalidResponse
 	}

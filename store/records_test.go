@@ -30,6 +30,8 @@ func TestClone_CopiesEverySlice(t *testing.T) {
 	check(ch, ch.Clone())
 	cred := Credential{PublicKey: b, Passkey: b, Attestation: b}
 	check(cred, cred.Clone())
+	ce := Ceremony{Data: b}
+	check(ce, ce.Clone())
 }
 
 func TestBinding_Binds(t *testing.T) {

@@ -55,14 +55,15 @@ var (
 	ErrRevoked = errors.New("store: credential revoked")
 )
 
-// Store is the whole storage contract. A Service needs one value that
-// implements all of it.
+// Store is what every store implements: the record methods. A Service
+// needs one value that implements all of it. The optional interfaces
+// (CycleStore, RecoveryCodeStore, CeremonyStore, Sweeper) add what a store
+// may do besides; docs/stores.md says what each buys.
 type Store interface {
 	CredentialStore
 	ChallengeStore
 	RegistrationTokenStore
 	CounterStore
-	CycleStore
 	// Close releases what the store holds (goroutines, subscriptions) and
 	// closes the channels of every Watch. It does not close clients the
 	// application passed in. Methods called after Close return ErrClosed;
@@ -151,12 +152,18 @@ type ChallengeStore interface {
 	Watch(ctx context.Context, id string) (<-chan struct{}, error)
 }
 
-// CycleStore holds the steps of a challenge cycle (track → fetch → respond → validate) that read or
-// change more than one record, shaped so that a store can make each of them
-// one round trip: BeginChallenge is Track's, GetChallengeCredential the
-// first half of Respond's (TransitionChallenge with CredentialUsed is the
-// second), ConsumeChallenge Validate's. Each is defined by the single-record
-// methods it stands for, so a store may implement it with them.
+// CycleStore holds the steps of a challenge cycle (track → fetch → respond
+// → validate) that read or change more than one record, shaped so that a
+// store can make each of them one round trip: BeginChallenge is Track's,
+// GetChallengeCredential the first half of Respond's (TransitionChallenge
+// with CredentialUsed is the second), ConsumeChallenge Validate's. Each is
+// defined by the single-record methods it stands for.
+//
+// It is optional, the fast path: over a store without it, the Service
+// makes each step of those record methods (two or three calls instead of
+// one) with the same guarantees, ConsumeChallenge's exactly-once included
+// (a compare-and-set through TransitionChallenge). Every store of this
+// module implements it.
 type CycleStore interface {
 	// BeginChallenge reads counter b.Counter (as Counter does; 0 when
 	// b.Counter is empty) and the kinds of b.Challenge.UserID's credentials
@@ -286,6 +293,29 @@ type RecoveryCodeStore interface {
 	// HasRecoveryCode reports whether userID has a code with the given
 	// hash, changing nothing.
 	HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
+}
+
+// CeremonyStore keeps the state of ceremonies: a WebAuthn registration or
+// sign-in keeps what the server sent the browser (the passkey package's
+// session data) between its two requests. It is optional: a Service over a
+// store without it offers no passkey ceremonies (Config.Passkeys needs
+// it). Each method is one atomic step.
+type CeremonyStore interface {
+	// PutCeremony stores c. ErrConflict when a ceremony with c.ID is
+	// stored (one that has expired may still be, until it is collected:
+	// IDs are random and never reused).
+	PutCeremony(ctx context.Context, c Ceremony) error
+	// TakeCeremony deletes ceremony id and returns it when it is unexpired
+	// (ExpiresAt after now). ErrNotFound when it is unknown, already
+	// taken, or expired. Of N racing callers, through one store value or
+	// several over one backend, exactly one gets it.
+	//
+	// It checks neither the ceremony's Kind nor its UserID: the caller
+	// compares them with the ones it expects and treats a mismatch as not
+	// found. The ceremony is spent either way, which fails closed: a
+	// ceremony is single use, its ID is a secret of the browser that began
+	// it, and that browser can begin another.
+	TakeCeremony(ctx context.Context, id string, now time.Time) (Ceremony, error)
 }
 
 // CounterStore keeps fixed-window counters (rate limits, wrong codes) and a
@@ -494,6 +524,36 @@ type RegistrationToken struct {
 	// none (the Service creates the credential with a limit of one).
 	// Tokens stored by releases before it read as false.
 	FirstDevice bool
+}
+
+// Ceremony is the state a ceremony (a WebAuthn registration or sign-in)
+// keeps between its two requests: single use, bound to its kind and user,
+// expiring.
+type Ceremony struct {
+	// ID is the ceremony's handle, [A-Za-z0-9_-]{1,64}, kept by the
+	// browser. The Service mints it with NewUserID when UserID is set, so
+	// that a store may keep it with the user's records.
+	ID string
+	// UserID is the user the ceremony is for, "" when nobody is known yet
+	// (a passkey sign-in).
+	UserID string
+	// Kind says what the ceremony is for ("passkey.register",
+	// "passkey.login", or a kind of the application's own).
+	Kind string
+	// Data is the caller's state, opaque to the store.
+	Data []byte
+	// FirstDevice: a passkey registration begun without a step-up, because
+	// the user had no credential, so it may add a passkey only while the
+	// user still has none.
+	FirstDevice bool
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Clone returns c with its own copy of Data.
+func (c Ceremony) Clone() Ceremony {
+	c.Data = bytes.Clone(c.Data)
+	return c
 }
 
 // SameKinds reports whether a and b hold the same credential kinds, as

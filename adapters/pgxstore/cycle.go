@@ -11,6 +11,10 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
+// The store makes each step of a cycle one call; without it the Service
+// would make them of the record methods.
+var _ store.CycleStore = (*Store)(nil)
+
 // BeginChallenge implements [store.CycleStore] in one statement (see
 // beginChallenge in queries.go): it reads the counter, the user's credential
 // kinds and the challenge holding the idempotency key, and creates the

@@ -30,6 +30,11 @@ func TestConformance(t *testing.T) {
 		New: func(t testing.TB) store.Store {
 			return openStore(t, pool, newSchema(t, pool))
 		},
+		// Another Store over the schema, on a pool of its own: what a
+		// second instance holds.
+		Twin: func(t testing.TB, st store.Store) store.Store {
+			return openStore(t, newPool(t, 20, noCommitFlush), st.(*pgxstore.Store).Schema())
+		},
 		Rounds: rounds(100),
 	})
 }

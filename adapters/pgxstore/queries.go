@@ -19,6 +19,8 @@ type queries struct {
 
 	putToken, consumeToken string
 
+	putCeremony, takeCeremony string
+
 	incrementCounter, counter, claimNonce string
 
 	sweep string
@@ -216,6 +218,11 @@ func newQueries(schema string) queries {
 		consumeToken: r.Replace(`DELETE FROM {s}.registration_tokens WHERE hash = $1 AND expires_at > $2
 			RETURNING user_id, created_at, expires_at, first_device`),
 
+		putCeremony: r.Replace(`INSERT INTO {s}.ceremonies (id, user_id, kind, data, first_device, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`),
+		takeCeremony: r.Replace(`DELETE FROM {s}.ceremonies WHERE id = $1 AND expires_at > $2
+			RETURNING user_id, kind, data, first_device, created_at, expires_at`),
+
 		// A window that has ended starts again inside the statement.
 		incrementCounter: r.Replace(`INSERT INTO {s}.counters AS c (key, value, window_end) VALUES ($1, 1, $2)
 			ON CONFLICT (key) DO UPDATE SET
@@ -233,9 +240,10 @@ func newQueries(schema string) queries {
 				idem AS (DELETE FROM {s}.challenge_idempotency WHERE expires_at <= $2 RETURNING 1),
 				tok AS (DELETE FROM {s}.registration_tokens WHERE expires_at <= $2 RETURNING 1),
 				cnt AS (DELETE FROM {s}.counters WHERE window_end <= $2 RETURNING 1),
-				non AS (DELETE FROM {s}.nonces WHERE expires_at <= $2 RETURNING 1)
+				non AS (DELETE FROM {s}.nonces WHERE expires_at <= $2 RETURNING 1),
+				cer AS (DELETE FROM {s}.ceremonies WHERE expires_at IS NULL OR expires_at <= $2 RETURNING 1)
 			SELECT (SELECT count(*) FROM ch) + (SELECT count(*) FROM idem) + (SELECT count(*) FROM tok)
-				+ (SELECT count(*) FROM cnt) + (SELECT count(*) FROM non)`),
+				+ (SELECT count(*) FROM cnt) + (SELECT count(*) FROM non) + (SELECT count(*) FROM cer)`),
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 )
 
 // Sweep deletes what no read can see any more and returns how many rows it
-// deleted: registration tokens, nonces and idempotency keys whose ExpiresAt
-// is not after now, counters whose window has ended, and challenges
+// deleted: registration tokens, nonces, idempotency keys and ceremonies
+// whose ExpiresAt is not after now, counters whose window has ended, and challenges
 // ExpiredChallengeRetention past their ExpiresAt (until then they read as
 // EXPIRED). It is garbage collection only — every read already compares
 // with its own now. A Service over the store calls it every

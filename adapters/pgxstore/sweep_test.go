@@ -40,6 +40,12 @@ func TestSweep_DeletesOnlyWhatNoReadCanSee(t *testing.T) {
 	if err := st.ClaimNonce(ctx, "nonce1", start.Add(ttl), start); err != nil {
 		t.Fatalf("ClaimNonce: %v", err)
 	}
+	lasting := store.Ceremony{ID: "ce2", Kind: "passkey.login", CreatedAt: start, ExpiresAt: start.Add(3 * time.Hour)}
+	for _, c := range []store.Ceremony{{ID: "ce1", Kind: "passkey.login", CreatedAt: start, ExpiresAt: start.Add(ttl)}, lasting} {
+		if err := st.PutCeremony(ctx, c); err != nil {
+			t.Fatalf("PutCeremony: %v", err)
+		}
+	}
 
 	sweep := func(now time.Time, want int64) {
 		t.Helper()
@@ -54,10 +60,10 @@ func TestSweep_DeletesOnlyWhatNoReadCanSee(t *testing.T) {
 	// Nothing has expired a second before ExpiresAt.
 	sweep(start.Add(ttl-time.Second), 0)
 
-	// At ExpiresAt: the token, the counter, the nonce and two idempotency
-	// keys go; the challenges stay and read as EXPIRED.
+	// At ExpiresAt: the token, the counter, the nonce, two idempotency keys
+	// and the expired ceremony go; the challenges stay and read as EXPIRED.
 	now := start.Add(ttl)
-	sweep(now, 5)
+	sweep(now, 6)
 	got, err := st.GetChallenge(ctx, "ch1", now)
 	if err != nil || got.State != store.StateExpired {
 		t.Fatalf("GetChallenge after Sweep at ExpiresAt: %s, %v; want EXPIRED", got.State, err)
@@ -71,6 +77,9 @@ func TestSweep_DeletesOnlyWhatNoReadCanSee(t *testing.T) {
 	}
 	if _, err := st.GetChallenge(ctx, "ch3", now); err != nil {
 		t.Fatalf("GetChallenge of an unexpired challenge after Sweep: %v", err)
+	}
+	if got, err := st.TakeCeremony(ctx, lasting.ID, now); err != nil || got.ID != lasting.ID {
+		t.Fatalf("TakeCeremony of an unexpired ceremony after Sweep: %q, %v; want it", got.ID, err)
 	}
 
 	st.Close()

@@ -13,12 +13,18 @@ import (
 
 // PutRegistrationToken implements [store.RegistrationTokenStore].
 func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
+	return s.insertNew(ctx, "put registration token", s.q.putToken, t.Hash, t.UserID, t.CreatedAt, t.ExpiresAt, t.FirstDevice)
+}
+
+// insertNew runs insert, an INSERT … ON CONFLICT DO NOTHING of one row, as
+// operation op: ErrConflict when it inserted nothing.
+func (s *Store) insertNew(ctx context.Context, op, insert string, args ...any) error {
 	if err := s.closed.Check(ctx); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, s.q.putToken, t.Hash, t.UserID, t.CreatedAt, t.ExpiresAt, t.FirstDevice)
+	tag, err := s.pool.Exec(ctx, insert, args...)
 	if err != nil {
-		return wrap("put registration token", err)
+		return wrap(op, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return store.ErrConflict

@@ -89,3 +89,34 @@ func TestMigrate_UpgradesASchemaOfTheFirstRelease(t *testing.T) {
 	wantVersions(t, pool, schema)
 	storetest.Upgraded(t, st, oldHash[:], now.Add(time.Second))
 }
+
+// TestMigrate_UpgradesToCeremonies: a schema made at version 3, the
+// release before the ceremonies table, holding that release's records (a
+// first-device registration token, a credential, a challenge, recovery
+// codes), migrates; its records read as before, and ceremonies are put and
+// taken.
+func TestMigrate_UpgradesToCeremonies(t *testing.T) {
+	pool := newPool(t, 4)
+	schema := newSchema(t, pool)
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	schemaAt(t, pool, schema, 3, func(exec func(string, ...any)) {
+		exec(`INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device)
+			VALUES ($1, 'user1', $2, $3, true)`, storetest.OldTokenHash, now, now.Add(10*time.Minute))
+		exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token,
+			created_at, last_used_at, sign_count, flags, passkey, attestation)
+			VALUES ($1, 'user1', 'device', 'ES256', '\x01', 'phone', 'ios', '', $2, NULL, 0, 0, NULL, NULL)`,
+			storetest.OldCredentialID, now)
+		exec(`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
+			verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
+			deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey,
+			attestation_required) VALUES ($1, 'user1', 'transfer', 'PENDING', 'DEVICE', '{DEVICE}', '\x00', NULL,
+			NULL, '', '', '', '', '', $2, $3, '', '', NULL, 0, '', NULL, NULL, NULL, '')`,
+			storetest.OldChallengeID, now, now.Add(5*time.Minute))
+		exec(`INSERT INTO recovery_codes (user_id, hash) VALUES ('user1', $1), ('user1', $2)`,
+			storetest.OldRecoveryCodes[0], storetest.OldRecoveryCodes[1])
+	})
+
+	st := openStore(t, pool, schema) // Migrate
+	wantVersions(t, pool, schema)
+	storetest.UpgradedToCeremonies(t, st, now)
+}

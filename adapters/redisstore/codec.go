@@ -58,6 +58,9 @@ const (
 	// registration tokens (and fieldUser, fieldCreatedAt, fieldExpiresAt);
 	// absent in tokens of earlier releases, which read as false
 	fieldFirstDevice = "fd"
+	// ceremonies (and fieldID, fieldUser, fieldKind, fieldFirstDevice,
+	// fieldCreatedAt, fieldExpiresAt)
+	fieldData = "dat"
 	// counters
 	fieldCounterValue = "v"
 	fieldWindowEnd    = "e"
@@ -233,6 +236,36 @@ func decodeRegistrationToken(h map[string]string, hash []byte) (store.Registrati
 		return store.RegistrationToken{}, fmt.Errorf("redisstore: registration token: %w", d.err)
 	}
 	return t, nil
+}
+
+func encodeCeremony(c store.Ceremony) fields {
+	f := fields{fieldID, c.ID}
+	f.str(fieldUser, c.UserID)
+	f.str(fieldKind, c.Kind)
+	f.bytes(fieldData, c.Data)
+	if c.FirstDevice {
+		f = append(f, fieldFirstDevice, "1")
+	}
+	f.time(fieldCreatedAt, c.CreatedAt)
+	f.time(fieldExpiresAt, c.ExpiresAt)
+	return f
+}
+
+func decodeCeremony(h map[string]string) (store.Ceremony, error) {
+	d := decoder{h: h}
+	c := store.Ceremony{
+		ID:          d.str(fieldID),
+		UserID:      d.str(fieldUser),
+		Kind:        d.str(fieldKind),
+		Data:        d.bytes(fieldData),
+		FirstDevice: d.int(fieldFirstDevice, 0) == 1,
+		CreatedAt:   d.time(fieldCreatedAt),
+		ExpiresAt:   d.time(fieldExpiresAt),
+	}
+	if d.err != nil {
+		return store.Ceremony{}, fmt.Errorf("redisstore: ceremony: %w", d.err)
+	}
+	return c, nil
 }
 
 // decoder reads the fields of a hash, remembering the first malformed one.

@@ -13,6 +13,10 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
+// The store makes each step of a cycle one call; without it the Service
+// would make them of the record methods.
+var _ store.CycleStore = (*Store)(nil)
+
 // The steps of a challenge cycle (store.CycleStore). Where one script may
 // declare every key a step touches (Store.oneScript: a single node; on a
 // Cluster, IDs and keys that carry the user's tag) BeginChallenge and

@@ -44,6 +44,9 @@
 //	                                          idempotency key whose SHA-256 is h
 //	<prefix>:v1:{t:<tag>}:ctr:<key>           hash: a counter whose key names the user
 //	<prefix>:v1:ctr:<key>                     hash: any other counter (value, window end)
+//	<prefix>:v1:{t:<tag>}:ce:<ceremonyID>     hash: a ceremony whose ID carries <tag>
+//	<prefix>:v1:{ce:<ceremonyID>}             hash: a ceremony whose ID carries no tag
+//	                                          (one without a user: a passkey sign-in)
 //	<prefix>:v1:rt:<base64url(hash)>          hash: a registration token
 //	<prefix>:v1:nonce:<nonce>                 string: a nonce's expiry
 //	<prefix>:v1:wake                          pub/sub channel of wake-ups
@@ -60,8 +63,10 @@
 // data written with that one is not found.
 //
 // The transitions of a challenge (compare-and-set, wrong-code attempts),
-// updates of a credential, registration tokens, counters and nonces are
-// each one script on one key, so each is atomic and one round trip.
+// updates of a credential, registration tokens, ceremonies, counters and
+// nonces are each one script on one key, so each is atomic and one round
+// trip. Taking a ceremony or consuming a token reads and deletes it in one
+// script, so of racing takers exactly one gets it.
 // Getting a challenge or a credential by ID is one HGETALL. The prefix may
 // not contain braces, which would move every key's hash tag. No script
 // builds a key name: each touches the keys it declares.
@@ -129,7 +134,8 @@
 // PX) are garbage collection only, set relative to the caller's now with a
 // grace: ExpiresAt − now + 1 h for challenges (so that waiters read EXPIRED
 // rather than not-found meanwhile) and their indexes, + 5 min for
-// registration tokens, counters and nonces. Credentials never expire.
+// registration tokens, ceremonies, counters and nonces (a token's or a
+// ceremony's now is its CreatedAt). Credentials never expire.
 //
 // # Eviction
 //

@@ -35,6 +35,7 @@ func (k keyspace) record(typ, id string) string {
 
 func (k keyspace) challenge(id string) string  { return k.record("c", id) }
 func (k keyspace) credential(id string) string { return k.record("k", id) }
+func (k keyspace) ceremony(id string) string   { return k.record("ce", id) }
 
 // user returns the prefix of userID's keys: the user's tag, then 128 bits
 // of SHA-256 of the user ID, which keep arbitrary user IDs short and free

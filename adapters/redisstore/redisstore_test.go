@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,12 +39,31 @@ func serverRounds() int {
 	return 100
 }
 
+// twins remembers how each store of a conformance run was made, so that
+// Harness.Twin makes a second Store over the same server and prefix, on a
+// client of its own: what a second instance holds.
+type twins struct{ again sync.Map } // store.Store → func(testing.TB) store.Store
+
+// made records that again makes another Store like st, and returns st.
+func (tw *twins) made(st store.Store, again func(testing.TB) store.Store) store.Store {
+	tw.again.Store(st, again)
+	return st
+}
+
+func (tw *twins) twin(t testing.TB, st store.Store) store.Store {
+	again, _ := tw.again.Load(st)
+	return again.(func(testing.TB) store.Store)(t)
+}
+
 // Each test of the suite gets its own miniredis.
 func TestConformance_Miniredis(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, storetest.Harness{Rounds: miniredisRounds, New: func(t testing.TB) store.Store {
-		_, client := miniredisClient(t)
-		return newStore(t, client, redisstore.DefaultKeyPrefix)
+	var tw twins
+	storetest.Run(t, storetest.Harness{Rounds: miniredisRounds, Twin: tw.twin, New: func(t testing.TB) store.Store {
+		mr, client := miniredisClient(t)
+		return tw.made(newStore(t, client, redisstore.DefaultKeyPrefix), func(t testing.TB) store.Store {
+			return newStore(t, newClient(t, mr.Addr()), redisstore.DefaultKeyPrefix)
+		})
 	}})
 }
 
@@ -53,9 +73,12 @@ func TestConformance_Miniredis(t *testing.T) {
 // is proved even where no Cluster is configured.
 func TestConformance_MiniredisInSteps(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, storetest.Harness{Rounds: miniredisRounds, New: func(t testing.TB) store.Store {
+	var tw twins
+	storetest.Run(t, storetest.Harness{Rounds: miniredisRounds, Twin: tw.twin, New: func(t testing.TB) store.Store {
 		mr := miniredis.RunT(t)
-		return newStore(t, ringClient(t, mr.Addr()), redisstore.DefaultKeyPrefix)
+		return tw.made(newStore(t, ringClient(t, mr.Addr()), redisstore.DefaultKeyPrefix), func(t testing.TB) store.Store {
+			return newStore(t, ringClient(t, mr.Addr()), redisstore.DefaultKeyPrefix)
+		})
 	}})
 }
 
@@ -64,8 +87,12 @@ func TestConformance_MiniredisInSteps(t *testing.T) {
 func TestConformance_Redis(t *testing.T) {
 	t.Parallel()
 	client := realRedisClient(t)
-	storetest.Run(t, storetest.Harness{Rounds: serverRounds(), New: func(t testing.TB) store.Store {
-		return newStore(t, client, isolatedPrefix(t, client))
+	var tw twins
+	storetest.Run(t, storetest.Harness{Rounds: serverRounds(), Twin: tw.twin, New: func(t testing.TB) store.Store {
+		prefix := isolatedPrefix(t, client)
+		return tw.made(newStore(t, client, prefix), func(t testing.TB) store.Store {
+			return newStore(t, realRedisClient(t), prefix)
+		})
 	}})
 }
 
@@ -74,8 +101,12 @@ func TestConformance_Redis(t *testing.T) {
 func TestConformance_Cluster(t *testing.T) {
 	t.Parallel()
 	client := clusterClient(t)
-	storetest.Run(t, storetest.Harness{Rounds: serverRounds(), New: func(t testing.TB) store.Store {
-		return newStore(t, client, isolatedPrefix(t, client))
+	var tw twins
+	storetest.Run(t, storetest.Harness{Rounds: serverRounds(), Twin: tw.twin, New: func(t testing.TB) store.Store {
+		prefix := isolatedPrefix(t, client)
+		return tw.made(newStore(t, client, prefix), func(t testing.TB) store.Store {
+			return newStore(t, clusterClient(t), prefix)
+		})
 	}})
 }
 

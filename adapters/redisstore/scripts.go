@@ -340,18 +340,20 @@ redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[2])
 return 1`)
 
-	// tokenPut stores a registration token unless its key exists.
-	// KEYS: token. ARGV: TTL ms, field, value, …
-	tokenPut = newScript(`
+	// oncePut stores a one-time record (a registration token, a ceremony)
+	// unless its key exists: 1 stored, 0 taken.
+	// KEYS: the record. ARGV: TTL ms, field, value, …
+	oncePut = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`)
 
-	// tokenConsume deletes a registration token and returns it while
-	// unexpired: {"notfound"} or {"ok", field, value, …}.
-	// KEYS: token. ARGV: now.
-	tokenConsume = newScript(`
+	// onceTake deletes a one-time record and returns it while unexpired
+	// (its ExpiresAt field after now): {"notfound"} or {"ok", field,
+	// value, …}. An expired record is deleted too.
+	// KEYS: the record. ARGV: now.
+	onceTake = newScript(`
 local exp = tonumber(redis.call('HGET', KEYS[1], 'ea') or '')
 local r = redis.call('HGETALL', KEYS[1])
 if #r == 0 then return {'notfound'} end
@@ -395,7 +397,7 @@ func newScript(src string) script { return script{Script: redis.NewScript(src), 
 var allScripts = []script{
 	challengeCreate, challengeIndex, challengeTransition, challengeAttempt, challengeBegin, challengeConsume,
 	credentialInsert, credentialReserve, credentialCreate, credentialUpdate, credentialDelete, credentialRemove,
-	tokenPut, tokenConsume, counterIncrement, nonceClaim, recoveryReplace, recoveryUse,
+	oncePut, onceTake, counterIncrement, nonceClaim, recoveryReplace, recoveryUse,
 }
 
 // loadScripts loads every script on every master in one pipeline each, so

@@ -13,6 +13,10 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
+// The store makes each step of a cycle one call; without it the Service
+// would make them of the record methods.
+var _ store.CycleStore = (*Store)(nil)
+
 // counterValue is the SQL of BeginChallenge's counter read (as Counter
 // reads it, 0 for an empty key), with key and now the placeholders of the
 // counter's key and of now in unix milliseconds.

@@ -93,8 +93,8 @@
 // back in UTC, truncated to the millisecond. Every read and transition
 // compares expires_at with the now the caller passes, as a statement
 // parameter; the store never reads a clock to decide a result. Expired rows
-// are garbage only: [Store.Sweep] deletes expired tokens, counters and
-// nonces, and challenges an hour after their expiry, so that waiters read
+// are garbage only: [Store.Sweep] deletes expired tokens, counters, nonces
+// and ceremonies, and challenges an hour after their expiry, so that waiters read
 // EXPIRED rather than not-found meanwhile. A Service over the store runs
 // Sweep every Config.SweepInterval (the store is a [store.Sweeper]), so the
 // file does not grow.

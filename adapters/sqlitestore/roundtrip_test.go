@@ -287,7 +287,8 @@ func BenchmarkChallengeCycleSQLite(b *testing.B) {
 // package's benchmark, here so that both run in one process).
 func BenchmarkBaselineSignVerify(b *testing.B) { cycletest.BaselineSignVerify(b) }
 
-// countingStore is a store.Store that counts the calls of each method.
+// countingStore is a store.Store (and store.CycleStore: the store it
+// wraps must be one) that counts the calls of each method.
 type countingStore struct {
 	store.Store
 	mu    sync.Mutex
@@ -387,17 +388,17 @@ func (c *countingStore) ConsumeRegistrationToken(ctx context.Context, hash []byt
 
 func (c *countingStore) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
 	c.count("BeginChallenge")
-	return c.Store.BeginChallenge(ctx, b, now)
+	return c.Store.(store.CycleStore).BeginChallenge(ctx, b, now)
 }
 
 func (c *countingStore) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
 	c.count("GetChallengeCredential")
-	return c.Store.GetChallengeCredential(ctx, id, credentialID, now)
+	return c.Store.(store.CycleStore).GetChallengeCredential(ctx, id, credentialID, now)
 }
 
 func (c *countingStore) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
 	c.count("ConsumeChallenge")
-	return c.Store.ConsumeChallenge(ctx, id, b, now)
+	return c.Store.(store.CycleStore).ConsumeChallenge(ctx, id, b, now)
 }
 
 func (c *countingStore) IncrementCounter(ctx context.Context, key string, window time.Duration, now time.Time) (int64, error) {

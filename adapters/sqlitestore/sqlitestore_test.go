@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,8 +75,19 @@ func rawDB(t testing.TB, path string) *sql.DB {
 }
 
 func TestConformance(t *testing.T) {
+	var paths sync.Map // *sqlitestore.Store → its file, for Twin
 	storetest.Run(t, storetest.Harness{
-		New:    func(t testing.TB) store.Store { return openMigrated(t, tempPath(t)) },
+		New: func(t testing.TB) store.Store {
+			path := tempPath(t)
+			st := openMigrated(t, path)
+			paths.Store(st, path)
+			return st
+		},
+		// A second Open of the file: what a second process holds.
+		Twin: func(t testing.TB, st store.Store) store.Store {
+			path, _ := paths.Load(st)
+			return openMigrated(t, path.(string))
+		},
 		Rounds: conformanceRounds,
 	})
 }
@@ -282,8 +294,8 @@ func TestOpen_PathWithURICharacters(t *testing.T) {
 }
 
 // TestSweep_DeletesOnlyGarbage: an expired challenge reads as EXPIRED until
-// ExpiredChallengeRetention has passed; expired tokens, counters and
-// nonces go at once; nothing unexpired is touched.
+// ExpiredChallengeRetention has passed; expired tokens, counters, nonces
+// and ceremonies go at once; nothing unexpired is touched.
 func TestSweep_DeletesOnlyGarbage(t *testing.T) {
 	st := openMigrated(t, tempPath(t))
 	ctx := t.Context()
@@ -307,12 +319,18 @@ func TestSweep_DeletesOnlyGarbage(t *testing.T) {
 	if err := st.ClaimNonce(ctx, "nonce1", expires, start); err != nil {
 		t.Fatalf("ClaimNonce: %v", err)
 	}
+	lasting := store.Ceremony{ID: "ce_new", Kind: "passkey.login", CreatedAt: start, ExpiresAt: expires.Add(2 * sqlitestore.ExpiredChallengeRetention)}
+	for _, c := range []store.Ceremony{{ID: "ce_old", Kind: "passkey.login", CreatedAt: start, ExpiresAt: expires}, lasting} {
+		if err := st.PutCeremony(ctx, c); err != nil {
+			t.Fatalf("PutCeremony: %v", err)
+		}
+	}
 
-	// Inside the retention: the token, counter and nonce go, the challenges
-	// stay, and the expired one reads as EXPIRED.
+	// Inside the retention: the token, counter, nonce and expired ceremony
+	// go, the challenges stay, and the expired one reads as EXPIRED.
 	now := expires.Add(sqlitestore.ExpiredChallengeRetention - time.Millisecond)
-	if n, err := st.Sweep(ctx, now); err != nil || n != 3 {
-		t.Fatalf("Sweep inside the retention: got %d, %v; want 3 rows (token, counter, nonce), nil", n, err)
+	if n, err := st.Sweep(ctx, now); err != nil || n != 4 {
+		t.Fatalf("Sweep inside the retention: got %d, %v; want 4 rows (token, counter, nonce, ceremony), nil", n, err)
 	}
 	if got, err := st.GetChallenge(ctx, "old", now); err != nil || got.State != store.StateExpired {
 		t.Fatalf("GetChallenge of an expired challenge inside the retention: got %q, %v; want EXPIRED", got.State, err)
@@ -327,5 +345,8 @@ func TestSweep_DeletesOnlyGarbage(t *testing.T) {
 	}
 	if got, err := st.GetChallenge(ctx, "new", now); err != nil || got.State != store.StatePending {
 		t.Fatalf("GetChallenge of an unexpired challenge after the sweep: got %q, %v; want PENDING", got.State, err)
+	}
+	if got, err := st.TakeCeremony(ctx, lasting.ID, now); err != nil || got.ID != lasting.ID {
+		t.Fatalf("TakeCeremony of an unexpired ceremony after the sweeps: got %q, %v; want it", got.ID, err)
 	}
 }

@@ -12,19 +12,25 @@ import (
 
 // PutRegistrationToken implements [store.RegistrationTokenStore].
 func (s *Store) PutRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
+	return s.insertNew(ctx, "put registration token", `INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
+		t.Hash, t.UserID, millis(t.CreatedAt), millis(t.ExpiresAt), t.FirstDevice)
+}
+
+// insertNew runs insert, an INSERT … ON CONFLICT DO NOTHING of one row, as
+// operation op: ErrConflict when it inserted nothing.
+func (s *Store) insertNew(ctx context.Context, op, insert string, args ...any) error {
 	if err := s.lockWrites(ctx); err != nil {
 		return err
 	}
 	defer s.unlockWrites()
-	res, err := s.exec(ctx, nil, `INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
-		t.Hash, t.UserID, millis(t.CreatedAt), millis(t.ExpiresAt), t.FirstDevice)
+	res, err := s.exec(ctx, nil, insert, args...)
 	if err != nil {
-		return s.fail(ctx, "put registration token", err)
+		return s.fail(ctx, op, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return s.fail(ctx, "put registration token", err)
+		return s.fail(ctx, op, err)
 	}
 	if n == 0 {
 		return store.ErrConflict

@@ -80,3 +80,40 @@ func TestMigrate_UpgradesAFileOfTheFirstRelease(t *testing.T) {
 	wantSchema(t, raw)
 	storetest.Upgraded(t, st, oldHash[:], now.Add(time.Second))
 }
+
+// TestMigrate_UpgradesToCeremonies: a file made at schema version 3, the
+// release before the ceremonies table, holding that release's records (a
+// first-device registration token, a credential, a challenge, recovery
+// codes), migrates; its records read as before, and ceremonies are put and
+// taken.
+func TestMigrate_UpgradesToCeremonies(t *testing.T) {
+	path := tempPath(t)
+	raw := rawDB(t, path)
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	fileAt(t, raw, 3, func(exec func(string, ...any)) {
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device) VALUES (?, 'user1', ?, ?, 1)`,
+				[]any{storetest.OldTokenHash, now.UnixMilli(), now.Add(10 * time.Minute).UnixMilli()}},
+			{`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token, created_at,
+			last_used_at, sign_count, flags, passkey, attestation) VALUES (?, 'user1', 'device', 'ES256', x'01', 'phone',
+			'ios', '', ?, NULL, 0, 0, NULL, NULL)`, []any{storetest.OldCredentialID, now.UnixMilli()}},
+			{`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
+			verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
+			deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey, version,
+			attestation_required) VALUES (?, 'user1', 'transfer', 'PENDING', 'DEVICE', '["DEVICE"]', x'00', NULL, NULL,
+			'', '', '', '', '', ?, ?, '', '', NULL, 0, '', NULL, NULL, NULL, 1, '')`,
+				[]any{storetest.OldChallengeID, now.UnixMilli(), now.Add(5 * time.Minute).UnixMilli()}},
+			{`INSERT INTO recovery_codes (user_id, hash) VALUES ('user1', ?), ('user1', ?)`,
+				[]any{storetest.OldRecoveryCodes[0], storetest.OldRecoveryCodes[1]}},
+		} {
+			exec(q.sql, q.args...)
+		}
+	})
+
+	st := openMigrated(t, path)
+	wantSchema(t, raw)
+	storetest.UpgradedToCeremonies(t, st, now)
+}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/deviceauth/deviceauth/internal/cyclestore"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -163,28 +164,34 @@ func (f *Faulty) ClaimNonce(ctx context.Context, nonce string, expiresAt, now ti
 	return f.Store.ClaimNonce(ctx, nonce, expiresAt, now)
 }
 
-// BeginChallenge implements store.Store: it fails while Fail is set.
+// BeginChallenge implements store.CycleStore, with the wrapped store's
+// cycle steps or their fallback over its record methods; it fails while
+// Fail is set.
 func (f *Faulty) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
 	if err := f.check(true); err != nil {
 		return store.Begun{}, err
 	}
-	return f.Store.BeginChallenge(ctx, b, now)
+	return cyclestore.For(f.Store).BeginChallenge(ctx, b, now)
 }
 
-// GetChallengeCredential implements store.Store: it fails while Fail is set.
+// GetChallengeCredential implements store.CycleStore, with the wrapped store's
+// cycle steps or their fallback over its record methods; it fails while
+// Fail is set.
 func (f *Faulty) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
 	if err := f.check(false); err != nil {
 		return store.Challenge{}, store.Credential{}, err
 	}
-	return f.Store.GetChallengeCredential(ctx, id, credentialID, now)
+	return cyclestore.For(f.Store).GetChallengeCredential(ctx, id, credentialID, now)
 }
 
-// ConsumeChallenge implements store.Store: it fails while Fail is set.
+// ConsumeChallenge implements store.CycleStore, with the wrapped store's
+// cycle steps or their fallback over its record methods; it fails while
+// Fail is set.
 func (f *Faulty) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
 	if err := f.check(true); err != nil {
 		return store.Challenge{}, "", err
 	}
-	return f.Store.ConsumeChallenge(ctx, id, b, now)
+	return cyclestore.For(f.Store).ConsumeChallenge(ctx, id, b, now)
 }
 
 // ReplaceRecoveryCodes implements store.RecoveryCodeStore when the
@@ -225,4 +232,29 @@ func (f *Faulty) HasRecoveryCode(ctx context.Context, userID string, hash []byte
 		return false, store.ErrClosed
 	}
 	return rs.HasRecoveryCode(ctx, userID, hash)
+}
+
+// PutCeremony implements store.CeremonyStore when the wrapped store does
+// (else it reports store.ErrClosed); it fails while Fail is set.
+func (f *Faulty) PutCeremony(ctx context.Context, c store.Ceremony) error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	cs, ok := f.Store.(store.CeremonyStore)
+	if !ok {
+		return store.ErrClosed
+	}
+	return cs.PutCeremony(ctx, c)
+}
+
+// TakeCeremony implements store.CeremonyStore as PutCeremony does.
+func (f *Faulty) TakeCeremony(ctx context.Context, id string, now time.Time) (store.Ceremony, error) {
+	if err := f.check(true); err != nil {
+		return store.Ceremony{}, err
+	}
+	cs, ok := f.Store.(store.CeremonyStore)
+	if !ok {
+		return store.Ceremony{}, store.ErrClosed
+	}
+	return cs.TakeCeremony(ctx, id, now)
 }

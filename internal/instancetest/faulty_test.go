@@ -11,8 +11,9 @@ import (
 )
 
 // Faulty embeds store.Store, so a method added to the contract would pass
-// through without failing: every method but Watch and Close must be
-// declared in faulty.go.
+// through without failing: every method but Watch and Close, and every
+// method of the optional interfaces it forwards, must be declared in
+// faulty.go.
 func TestFaulty_DeclaresEveryStoreMethod(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "faulty.go", nil, 0)
 	if err != nil {
@@ -24,11 +25,13 @@ func TestFaulty_DeclaresEveryStoreMethod(t *testing.T) {
 			declared[fn.Name.Name] = true
 		}
 	}
-	contract := reflect.TypeFor[store.Store]()
-	for i := range contract.NumMethod() {
-		name := contract.Method(i).Name
-		if name != "Watch" && name != "Close" && !declared[name] {
-			t.Errorf("Faulty does not declare %s: it would pass through while Fail is set", name)
+	for _, contract := range []reflect.Type{reflect.TypeFor[store.Store](), reflect.TypeFor[store.CycleStore](),
+		reflect.TypeFor[store.RecoveryCodeStore](), reflect.TypeFor[store.CeremonyStore]()} {
+		for i := range contract.NumMethod() {
+			name := contract.Method(i).Name
+			if name != "Watch" && name != "Close" && !declared[name] {
+				t.Errorf("Faulty does not declare %s.%s: it would pass through while Fail is set", contract.Name(), name)
+			}
 		}
 	}
 }

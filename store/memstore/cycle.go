@@ -8,6 +8,10 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
+// The store makes each step of a cycle one call; without it the Service
+// would make them of the record methods.
+var _ store.CycleStore = (*Store)(nil)
+
 // BeginChallenge implements [store.CycleStore] in one critical section.
 func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
 	if err := s.lock(ctx); err != nil {

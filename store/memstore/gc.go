@@ -40,6 +40,10 @@ func (s *Store) collectGarbage(now time.Time) {
 			if end, ok := s.nonces[e.key]; ok && !end.After(now) {
 				delete(s.nonces, e.key)
 			}
+		case gcCeremony:
+			if c, ok := s.ceremonies[e.key]; ok && !c.ExpiresAt.After(now) {
+				delete(s.ceremonies, e.key)
+			}
 		}
 	}
 }
@@ -51,6 +55,7 @@ const (
 	gcToken
 	gcCounter
 	gcNonce
+	gcCeremony
 )
 
 // gcEntry says that the record key of kind may be deleted from at on.

@@ -33,12 +33,15 @@ func TestCollectGarbage_KeepsExpiredChallengeForRetention(t *testing.T) {
 	}
 }
 
-func TestCollectGarbage_DropsExpiredTokensCountersAndNonces(t *testing.T) {
+func TestCollectGarbage_DropsExpiredTokensCountersNoncesAndCeremonies(t *testing.T) {
 	s := New()
 	ctx := t.Context()
 	expires := start.Add(time.Minute)
 	if err := s.PutRegistrationToken(ctx, store.RegistrationToken{Hash: []byte("hash"), UserID: "user1", ExpiresAt: expires}); err != nil {
 		t.Fatalf("PutRegistrationToken: %v", err)
+	}
+	if err := s.PutCeremony(ctx, store.Ceremony{ID: "ce1", Kind: "passkey.login", ExpiresAt: expires}); err != nil {
+		t.Fatalf("PutCeremony: %v", err)
 	}
 	if _, err := s.IncrementCounter(ctx, "key1", time.Minute, start); err != nil {
 		t.Fatalf("IncrementCounter: %v", err)
@@ -49,9 +52,9 @@ func TestCollectGarbage_DropsExpiredTokensCountersAndNonces(t *testing.T) {
 	if _, err := s.Counter(ctx, "other", expires); err != nil {
 		t.Fatalf("Counter: %v", err)
 	}
-	if len(s.tokens) != 0 || len(s.counters) != 0 || len(s.nonces) != 0 || len(s.garbage) != 0 {
-		t.Fatalf("after collection: %d tokens, %d counters, %d nonces, %d queued; want none",
-			len(s.tokens), len(s.counters), len(s.nonces), len(s.garbage))
+	if len(s.tokens) != 0 || len(s.counters) != 0 || len(s.nonces) != 0 || len(s.ceremonies) != 0 || len(s.garbage) != 0 {
+		t.Fatalf("after collection: %d tokens, %d counters, %d nonces, %d ceremonies, %d queued; want none",
+			len(s.tokens), len(s.counters), len(s.nonces), len(s.ceremonies), len(s.garbage))
 	}
 }
 

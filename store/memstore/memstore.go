@@ -9,11 +9,11 @@
 //
 // Expiry follows only the now callers pass in; the store never reads a clock
 // of its own. Expired records are garbage collected lazily, a bounded number
-// at each call that carries a now: tokens, counters and nonces once expired
-// (they then behave as absent anyway), challenges an hour after ExpiresAt,
-// so that waiters read EXPIRED rather than not-found meanwhile. There is no
-// background goroutine, so nothing leaks: Close only closes the channels of
-// Watch and drops the records.
+// at each call that carries a now: tokens, counters, nonces and ceremonies
+// once expired (they then behave as absent anyway), challenges an hour
+// after ExpiresAt, so that waiters read EXPIRED rather than not-found
+// meanwhile. There is no background goroutine, so nothing leaks: Close only
+// closes the channels of Watch and drops the records.
 //
 // # Wake-ups
 //
@@ -58,6 +58,8 @@ type Store struct {
 	nonces   map[string]time.Time // nonce → expiresAt
 	recovery map[string][][]byte  // user ID → recovery code hashes
 
+	ceremonies map[string]store.Ceremony
+
 	watchers watchhub.Hub // waiters by challenge ID
 	garbage  gcQueue
 }
@@ -75,6 +77,7 @@ func New() *Store {
 		tokens:          make(map[string]store.RegistrationToken),
 		counters:        make(map[string]counter),
 		nonces:          make(map[string]time.Time),
+		ceremonies:      make(map[string]store.Ceremony),
 	}
 }
 
@@ -106,6 +109,7 @@ func (s *Store) Close() error {
 	s.credentials, s.userCredentials = nil, nil
 	s.challenges, s.userChallenges = nil, nil
 	s.tokens, s.counters, s.nonces = nil, nil, nil
+	s.recovery, s.ceremonies = nil, nil
 	s.garbage = nil
 	return nil
 }

@@ -23,6 +23,21 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// The suite over memstore's record methods alone: the cycle steps are then
+// the fallback the Service makes of them, and must keep the contract too,
+// racing consumes included.
+func TestConformance_RecordMethodsOnly(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(testing.TB) store.Store {
+			st := storetest.RecordOnly(memstore.New())
+			if _, ok := st.(store.CycleStore); ok {
+				t.Fatal("RecordOnly kept the cycle steps")
+			}
+			return st
+		},
+	})
+}
+
 func TestClose_ClosesWatchChannels(t *testing.T) {
 	s := memstore.New()
 	ctx := t.Context()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deviceauth/deviceauth/internal/cyclestore"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -15,8 +16,8 @@ type call struct {
 	do     func(ctx context.Context, st store.Store) error
 }
 
-// seed stores a credential, a challenge, a registration token, a counter
-// and a nonce for calls to work on.
+// seed stores a credential, a challenge, a registration token, a counter,
+// a nonce and (when the store keeps them) a ceremony for calls to work on.
 func (s suite) seed(t *testing.T, st store.Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -25,15 +26,19 @@ func (s suite) seed(t *testing.T, st store.Store) {
 	must(t, st.PutRegistrationToken(ctx, s.registrationToken("tok1", "user1", 0)), "PutRegistrationToken")
 	increment(t, st, "key1", s.at(0), 1)
 	must(t, st.ClaimNonce(ctx, "nonce1", s.at(nonceTTL), s.at(0)), "ClaimNonce")
+	if cs, ok := st.(store.CeremonyStore); ok {
+		must(t, cs.PutCeremony(ctx, s.ceremony("ce1", "user1", 0)), "PutCeremony")
+	}
 }
 
-// calls lists every method of store.Store but Close, each called so that it
-// would succeed on the records seed made and change them where it can
+// calls lists every method of st but Close (those of store.Store, and of
+// store.CeremonyStore when st implements it), each called so that it would
+// succeed on the records seed made and change them where it can
 // (ConsumeChallenge finds ch1 pending and answers ErrConflict, which counts
 // as working).
-func (s suite) calls() []call {
+func (s suite) calls(st store.Store) []call {
 	now := s.at(time.Second)
-	return []call{
+	calls := []call{
 		{"CreateCredential", func(ctx context.Context, st store.Store) error {
 			return st.CreateCredential(ctx, s.credential("cred2", "user1", 0), 0)
 		}},
@@ -99,21 +104,30 @@ func (s suite) calls() []call {
 			return st.ClaimNonce(ctx, "nonce2", now.Add(nonceTTL), now)
 		}},
 		{"BeginChallenge", func(ctx context.Context, st store.Store) error {
-			_, err := st.BeginChallenge(ctx, store.Begin{Challenge: s.challenge("ch2", "user1", store.StatePending, time.Second), Counter: "key1"}, now)
+			_, err := cyclestore.For(st).BeginChallenge(ctx, store.Begin{Challenge: s.challenge("ch2", "user1", store.StatePending, time.Second), Counter: "key1"}, now)
 			return err
 		}},
 		{"GetChallengeCredential", func(ctx context.Context, st store.Store) error {
-			_, _, err := st.GetChallengeCredential(ctx, "ch1", "cred1", now)
+			_, _, err := cyclestore.For(st).GetChallengeCredential(ctx, "ch1", "cred1", now)
 			return err
 		}},
 		{"ConsumeChallenge", func(ctx context.Context, st store.Store) error {
-			_, _, err := st.ConsumeChallenge(ctx, "ch1", store.Binding{UserID: "user1", Action: "transfer", DetailsDigest: []byte("digest-of-ch1")}, now)
+			_, _, err := cyclestore.For(st).ConsumeChallenge(ctx, "ch1", store.Binding{UserID: "user1", Action: "transfer", DetailsDigest: []byte("digest-of-ch1")}, now)
 			if errors.Is(err, store.ErrConflict) {
 				return nil // ch1 is pending: the call worked
 			}
 			return err
 		}},
 	}
+	if _, ok := st.(store.CeremonyStore); ok {
+		calls = append(calls, call{"PutCeremony", func(ctx context.Context, st store.Store) error {
+			return st.(store.CeremonyStore).PutCeremony(ctx, s.ceremony("ce2", "user1", 0))
+		}}, call{"TakeCeremony", func(ctx context.Context, st store.Store) error {
+			_, err := st.(store.CeremonyStore).TakeCeremony(ctx, "ce1", now)
+			return err
+		}})
+	}
+	return calls
 }
 
 func (s suite) context(t *testing.T) {
@@ -129,7 +143,7 @@ func (s suite) cancelledContext(t *testing.T) {
 	s.seed(t, st)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	for _, c := range s.calls() {
+	for _, c := range s.calls(st) {
 		if err := c.do(ctx, st); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a cancelled context: got error %v, want one that is context.Canceled", c.method, err)
 		}
@@ -151,13 +165,17 @@ func (s suite) cancelledContext(t *testing.T) {
 	mustFail(t, err, store.ErrNotFound, "ConsumeRegistrationToken of a token put with a cancelled context")
 	wantCounter(t, st, "key1", now, 1)
 	must(t, st.ClaimNonce(ctx, "nonce2", now.Add(nonceTTL), now), "ClaimNonce of a nonce claimed with a cancelled context")
+	if cs, ok := st.(store.CeremonyStore); ok {
+		take(t, cs, s.ceremony("ce1", "user1", 0), now, "TakeCeremony of a ceremony taken with a cancelled context")
+		wantNoCeremony(t, cs, "ce2", now, "TakeCeremony of a ceremony put with a cancelled context")
+	}
 }
 
 func (s suite) closedStore(t *testing.T) {
 	st := s.store(t)
 	s.seed(t, st)
 	must(t, st.Close(), "Close")
-	for _, c := range s.calls() {
+	for _, c := range s.calls(st) {
 		if err := c.do(t.Context(), st); !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after Close: got error %v, want %v", c.method, err, store.ErrClosed)
 		}

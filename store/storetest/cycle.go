@@ -7,8 +7,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deviceauth/deviceauth/internal/cyclestore"
 	"github.com/deviceauth/deviceauth/store"
 )
+
+// cycler is a store with the steps of a challenge cycle, as the Service
+// takes them: the store's own (store.CycleStore), or the fallback over its
+// record methods when it has none. Either must keep the contract.
+type cycler struct {
+	store.Store
+	store.CycleStore
+}
+
+// cycler returns a new store for t as a cycler.
+func (s suite) cycler(t *testing.T) cycler {
+	st := s.store(t)
+	return cycler{st, cyclestore.For(st)}
+}
 
 func (s suite) cycle(t *testing.T) {
 	t.Run("BeginCreatesForEnrolledUser", s.beginCreates)
@@ -35,7 +50,7 @@ const wrongCodes = "wrongcode:user1:transfer"
 
 // begin calls BeginChallenge with c for the counter wrongCodes below limit
 // and kinds, failing t on error.
-func begin(t *testing.T, st store.Store, c store.Challenge, limit int64, kinds []store.CredentialKind, now time.Time) store.Begun {
+func begin(t *testing.T, st cycler, c store.Challenge, limit int64, kinds []store.CredentialKind, now time.Time) store.Begun {
 	t.Helper()
 	got, err := st.BeginChallenge(t.Context(), store.Begin{Challenge: c, Counter: wrongCodes, CounterLimit: limit, Kinds: kinds}, now)
 	must(t, err, "BeginChallenge "+c.ID)
@@ -77,7 +92,7 @@ func (s suite) passkey(id, userID string, d time.Duration) store.Credential {
 }
 
 func (s suite) beginCreates(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	must(t, st.CreateCredential(ctx, s.passkey("cred2", "user2", 0), 0), "CreateCredential of another user")
 	increment(t, st, wrongCodes, s.at(0), 1)
@@ -101,7 +116,7 @@ func (s suite) beginCreates(t *testing.T) {
 }
 
 func (s suite) beginNotEnrolled(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user2", 0), 0), "CreateCredential of another user")
 	increment(t, st, wrongCodes, s.at(0), 1)
 	for _, kinds := range [][]store.CredentialKind{nil, devices} {
@@ -112,7 +127,7 @@ func (s suite) beginNotEnrolled(t *testing.T) {
 }
 
 func (s suite) beginCounterLimit(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	for i := range int64(3) {
 		increment(t, st, wrongCodes, s.at(0), i+1)
@@ -133,7 +148,7 @@ func (s suite) beginCounterLimit(t *testing.T) {
 }
 
 func (s suite) beginKinds(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", 0), 0), "CreateCredential")
 	got := begin(t, st, s.challenge("ch1", "user1", store.StatePending, 0), 5, devices, s.at(0))
 	wantBegun(t, got, 0, passkeys, store.Challenge{}, "BeginChallenge for device keys of a user with a passkey only")
@@ -160,7 +175,7 @@ func (s suite) beginKinds(t *testing.T) {
 }
 
 func (s suite) beginIdempotency(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	first := s.challenge("ch1", "user1", store.StatePending, 0)
 	first.IdempotencyKey = "key1"
@@ -186,7 +201,7 @@ func (s suite) beginIdempotency(t *testing.T) {
 }
 
 func (s suite) beginDuplicate(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	want := createChallenge(t, st, s.challenge("ch1", "user1", store.StatePending, 0), s.at(0))
 	_, err := st.BeginChallenge(ctx, store.Begin{Challenge: s.challenge("ch1", "user1", store.StateApproved, time.Second)}, s.at(time.Second))
@@ -195,7 +210,7 @@ func (s suite) beginDuplicate(t *testing.T) {
 }
 
 func (s suite) beginRacingIdempotency(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	for round := range min(s.rounds, 20) {
 		key := fmt.Sprintf("key%d", round)
@@ -226,7 +241,7 @@ func (s suite) beginRacingIdempotency(t *testing.T) {
 }
 
 func (s suite) getChallengeCredential(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	cred := s.credential("cred1", "user1", 0)
 	must(t, st.CreateCredential(ctx, cred, 0), "CreateCredential")
 	c := createChallenge(t, st, s.challenge("ch1", "user1", store.StatePending, 0), s.at(0))
@@ -251,7 +266,7 @@ func (s suite) getChallengeCredential(t *testing.T) {
 }
 
 func (s suite) getChallengeCredentialMissing(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	createChallenge(t, st, s.challenge("ch1", "user1", store.StatePending, 0), s.at(0))
 	for _, ids := range [][2]string{{"ch2", "cred1"}, {"ch1", "cred2"}, {"ch2", "cred2"}} {
@@ -333,7 +348,7 @@ func bindingOf(c store.Challenge) store.Binding {
 }
 
 func (s suite) consume(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", 0), 0), "CreateCredential")
 	for _, k := range []struct {
@@ -357,7 +372,7 @@ func (s suite) consume(t *testing.T) {
 }
 
 func (s suite) consumeConflict(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	c := s.approved(t, st, "ch1", "user1", "cred1")
 	now := s.at(2 * time.Second)
@@ -406,7 +421,7 @@ func (s suite) consumeConflict(t *testing.T) {
 }
 
 func (s suite) consumeRevoked(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	must(t, st.CreateCredential(ctx, s.credential("cred2", "user2", 0), 0), "CreateCredential")
 	now := s.at(2 * time.Second)
@@ -427,7 +442,7 @@ func (s suite) consumeRevoked(t *testing.T) {
 }
 
 func (s suite) consumeNotAdmitted(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", 0), 0), "CreateCredential")
 	now := s.at(2 * time.Second)
@@ -483,7 +498,7 @@ func (s suite) consumeNotAdmitted(t *testing.T) {
 }
 
 func (s suite) consumeMissing(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	s.approved(t, st, "ch1", "user1", "cred1")
 	got, kind, err := st.ConsumeChallenge(ctx, "ch2", store.Binding{UserID: "user1", Action: "transfer", DetailsDigest: []byte("digest-of-ch2")}, s.at(time.Second))
@@ -494,7 +509,7 @@ func (s suite) consumeMissing(t *testing.T) {
 }
 
 func (s suite) consumeRacing(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	for round := range s.rounds {
 		c := s.approved(t, st, fmt.Sprintf("ch%d", round), "user1", "cred1")
@@ -509,7 +524,7 @@ func (s suite) consumeRacing(t *testing.T) {
 }
 
 func (s suite) consumeWakes(t *testing.T) {
-	st, ctx := s.store(t), t.Context()
+	st, ctx := s.cycler(t), t.Context()
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	c := s.approved(t, st, "ch1", "user1", "cred1")
 	ch, err := st.Watch(ctx, c.ID)

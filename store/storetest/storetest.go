@@ -28,10 +28,14 @@
 //
 // Run has one subtest per behaviour of the contract in package store, grouped
 // by record: Credentials, Challenges, Cycle (the methods of
-// store.CycleStore), RegistrationTokens, Counters, Nonces, Watch, Context
-// and Closed. One-time transitions are raced by Harness.Racers
-// goroutines released together, Harness.Rounds times, and every round must
-// have exactly one winner. Times are built at millisecond precision in UTC,
+// store.CycleStore: the store's own, or for a store without them the
+// fallback the Service makes of its record methods), RegistrationTokens, RecoveryCodes and Ceremonies (the
+// optional store.RecoveryCodeStore and store.CeremonyStore: skipped for a
+// store without them), Counters, Nonces, Watch, Context and Closed.
+// One-time transitions are raced by Harness.Racers goroutines released
+// together, Harness.Rounds times, and every round must have exactly one
+// winner; with Harness.Twin, taking a ceremony is also raced across two
+// store values over one backend. Times are built at millisecond precision in UTC,
 // so stores may truncate to milliseconds; byte slices and string lists
 // compare by content, so stores need not tell nil from empty.
 //
@@ -78,6 +82,11 @@ type Harness struct {
 	Rounds int
 	// Racers is the number of goroutines racing; 0 means 64.
 	Racers int
+	// Twin, when not nil, returns a second store value over the backend of
+	// st, a store New made for t (another connection, another client), as
+	// a second Service instance would hold. The suite closes it. The tests
+	// that race two store values skip without it.
+	Twin func(t testing.TB, st store.Store) store.Store
 }
 
 // wakeTimeout bounds every wait for a Watch wake-up. It only decides when a
@@ -91,6 +100,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	s := suite{
 		newStore: h.New,
+		twin:     h.Twin,
 		// Whole milliseconds in UTC, so that every time the suite builds
 		// survives a store that truncates.
 		start:  cmp.Or(h.Now, time.Now()).UTC().Truncate(time.Millisecond),
@@ -102,6 +112,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Cycle", s.cycle)
 	t.Run("RegistrationTokens", s.registrationTokens)
 	t.Run("RecoveryCodes", s.recoveryCodes)
+	t.Run("Ceremonies", s.ceremonies)
 	t.Run("Counters", s.counters)
 	t.Run("Nonces", s.nonces)
 	t.Run("Watch", s.watch)
@@ -112,7 +123,8 @@ func Run(t *testing.T, h Harness) {
 // suite holds a Harness with its defaults filled in.
 type suite struct {
 	newStore func(t testing.TB) store.Store
-	start    time.Time // the injected clock's start
+	twin     func(t testing.TB, st store.Store) store.Store // nil when the harness has none
+	start    time.Time                                      // the injected clock's start
 	rounds   int
 	racers   int
 }
