@@ -440,6 +440,9 @@ func (c *Config) setDefaults() error {
 			return bad("Notifier", err.Error())
 		}
 	}
+	if _, ok := c.Store.(store.CeremonyStore); c.Passkeys != nil && !ok {
+		return bad("Passkeys", "needs a store that keeps ceremonies (store.CeremonyStore); every store of this module does")
+	}
 	if len(c.AttestationRequired) > 0 && c.Attestation == nil {
 		return bad("AttestationRequired", "needs Config.Attestation to verify attestations")
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/ids"
@@ -35,73 +34,53 @@ const (
 	ceremonyLogin        = seam.CeremonyLogin
 )
 
-// ceremonyMethod marks challenge records that hold ceremony state; they
-// are never shown to devices.
+// ceremonyMethod marked the challenge records that held ceremony state
+// before ceremonies had records of their own (store.Ceremony). Such records
+// written by the previous release are never shown to devices and expire
+// within Config.ChallengeTTL; the filters go in the release after.
 const ceremonyMethod = "CEREMONY"
-
-// firstDeviceMethod, among a ceremony record's methods, marks a passkey
-// registration begun without a step-up.
-const firstDeviceMethod = "FIRST_DEVICE"
 
 // ceremony is state kept in the store between the two halves of a
 // ceremony: single use, bound to its user (if any) and kind, expiring with
 // Config.ChallengeTTL.
-type ceremony struct {
-	ID          string
-	UserID      string
-	Data        []byte
-	ExpiresAt   time.Time
-	firstDevice bool // a registration begun without a step-up: only while the user has no credential
-}
+type ceremony = store.Ceremony
 
 // beginCeremony stores data for a ceremony of kind for userID ("" when
-// nobody is known yet).
+// nobody is known yet). firstDevice marks a registration begun without a
+// step-up: it adds a passkey only while the user has no credential.
 func (s *Service) beginCeremony(ctx context.Context, kind, userID string, data []byte, firstDevice bool) (ceremony, error) {
 	now := s.now()
 	id := "ce_" + protocol.NewID()
 	if userID != "" {
 		id = ids.NewUserID("ce", userID)
 	}
-	ch := store.Challenge{
-		ID: id, UserID: userID, Action: kind, State: store.StateUnclaimed, Method: ceremonyMethod,
-		Methods: []string{ceremonyMethod}, Nonce: newNonce(), Passkey: data, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
-	}
-	if firstDevice {
-		ch.Methods = append(ch.Methods, firstDeviceMethod)
-	}
-	if _, err := s.store.CreateChallenge(ctx, ch, now); err != nil {
+	c := ceremony{ID: id, UserID: userID, Kind: kind, Data: data, FirstDevice: firstDevice,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL)}
+	if err := s.store.(store.CeremonyStore).PutCeremony(ctx, c); err != nil {
 		return ceremony{}, s.storeFailed(ctx, err)
 	}
-	return ceremony{ID: ch.ID, UserID: userID, Data: data, ExpiresAt: ch.ExpiresAt, firstDevice: firstDevice}, nil
+	return c, nil
 }
 
 // takeCeremony takes the state of ceremony id, which must be of kind and
 // of userID (or of nobody, when userID is ""), exactly once: of racing
 // calls one gets it, the others ErrNotFound, as for an unknown, expired or
-// other user's ceremony.
+// other user's ceremony (which is used up all the same: its ID is the
+// secret of the browser that began it, which can begin another).
 func (s *Service) takeCeremony(ctx context.Context, id, kind, userID string) (ceremony, error) {
 	if !protocol.ValidID(id) {
 		return ceremony{}, ErrNotFound
 	}
-	now := s.now()
-	ch, err := s.store.GetChallenge(ctx, id, now)
-	if errors.Is(err, store.ErrNotFound) {
+	c, err := s.store.(store.CeremonyStore).TakeCeremony(ctx, id, s.now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ceremony{}, ErrNotFound
+	case err != nil:
+		return ceremony{}, s.storeFailed(ctx, err)
+	case c.Kind != kind || c.UserID != userID:
 		return ceremony{}, ErrNotFound
 	}
-	if err != nil {
-		return ceremony{}, s.storeFailed(ctx, err)
-	}
-	if ch.Method != ceremonyMethod || ch.Action != kind || ch.UserID != userID {
-		return ceremony{}, ErrNotFound
-	}
-	if _, err := s.store.TransitionChallenge(ctx, id, store.Transition{From: store.StateUnclaimed, To: store.StateConsumed}, now); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			return ceremony{}, ErrNotFound
-		}
-		return ceremony{}, s.storeFailed(ctx, err)
-	}
-	return ceremony{ID: id, UserID: userID, Data: ch.Passkey, ExpiresAt: ch.ExpiresAt,
-		firstDevice: slices.Contains(ch.Methods, firstDeviceMethod)}, nil
+	return c, nil
 }
 
 // registrationState is what a passkey registration keeps: the name the
@@ -189,7 +168,7 @@ func (s *Service) finishPasskeyRegistration(ctx context.Context, id, userID stri
 		CreatedAt: now, SignCount: p.SignCount, Flags: p.Flags, Passkey: p.Data,
 	}
 	limit := s.cfg.MaxCredentialsPerUser
-	if c.firstDevice {
+	if c.FirstDevice {
 		limit = 1 // as Register does for a first-device token
 	}
 	// After an operator reset, only the ceremony its grant paid for.
@@ -202,7 +181,7 @@ func (s *Service) finishPasskeyRegistration(ctx context.Context, id, userID stri
 		return Credential{}, ErrRegistrationFailed
 	}
 	switch err := s.store.CreateCredential(ctx, cred, limit); {
-	case errors.Is(err, store.ErrLimit) && c.firstDevice:
+	case errors.Is(err, store.ErrLimit) && c.FirstDevice:
 		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: userID, ClientIP: clientIP, Reason: "not_first_device"})
 		return Credential{}, ErrRegistrationFailed.with(err)
 	case errors.Is(err, store.ErrLimit):

@@ -17,6 +17,7 @@ import (
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
+	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
 // fakePasskeys stands in for package passkey: an "assertion" is the JSON
@@ -103,16 +104,26 @@ func addFakePasskey(t *testing.T, e *env, user string, rawID []byte, signCount u
 func TestCeremony_SingleUseBoundAndExpiring(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	c, err := seam.Steps.BeginCeremony(e.svc, ctx, seam.CeremonyLogin, "", []byte("state"))
-	if err != nil {
-		t.Fatal(err)
+	begin := func() string {
+		c, err := seam.Steps.BeginCeremony(e.svc, ctx, seam.CeremonyLogin, "", []byte("state"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	if _, err := seam.Steps.TakeCeremony(e.svc, ctx, c, seam.CeremonyRegistration, ""); !errors.Is(err, deviceauth.ErrNotFound) {
-		t.Fatalf("another kind: %v", err)
+	// Taken as another kind or for another user, a ceremony is not found,
+	// and it is used up: its ID is the secret of the browser that began
+	// it, which can begin another.
+	for _, tt := range []struct{ kind, user string }{{seam.CeremonyRegistration, ""}, {seam.CeremonyLogin, "alice"}} {
+		c := begin()
+		if _, err := seam.Steps.TakeCeremony(e.svc, ctx, c, tt.kind, tt.user); !errors.Is(err, deviceauth.ErrNotFound) {
+			t.Fatalf("taken as %s for %q: %v", tt.kind, tt.user, err)
+		}
+		if _, err := seam.Steps.TakeCeremony(e.svc, ctx, c, seam.CeremonyLogin, ""); !errors.Is(err, deviceauth.ErrNotFound) {
+			t.Fatalf("taken after a mismatched take: %v", err)
+		}
 	}
-	if _, err := seam.Steps.TakeCeremony(e.svc, ctx, c, seam.CeremonyLogin, "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
-		t.Fatalf("another user: %v", err)
-	}
+	c := begin()
 	var won atomic.Int64
 	race(64, func(int) {
 		if data, err := seam.Steps.TakeCeremony(e.svc, ctx, c, seam.CeremonyLogin, ""); err == nil && string(data) == "state" {
@@ -403,4 +414,15 @@ func postWeb(t *testing.T, e *env, path, user, body string) (int, []byte) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, b
+}
+
+// TestPasskey_NewNeedsACeremonyStore: passkeys keep their ceremonies in the
+// store, so New refuses Config.Passkeys over a store that cannot.
+func TestPasskey_NewNeedsACeremonyStore(t *testing.T) {
+	bare := struct{ store.Store }{memstore.New()} // the records only
+	_, err := deviceauth.New(deviceauth.Config{Store: bare, Keys: [][]byte{bytes.Repeat([]byte{1}, 32)},
+		PublicURL: "https://app.example/deviceauth", Passkeys: fakePasskeys{}})
+	if err == nil || !strings.Contains(err.Error(), "Config.Passkeys needs a store that keeps ceremonies") {
+		t.Fatalf("New = %v, want Config.Passkeys refused", err)
+	}
 }
