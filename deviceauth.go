@@ -102,10 +102,10 @@ type Config struct {
 	Notifier Notifier
 	// NotifyTimeout bounds each Notifier call. Default 10 seconds.
 	NotifyTimeout time.Duration
-	// ConcurrentPushes keeps older pending push challenges when a new one is
+	// KeepOlderPushes keeps older pending push challenges when a new one is
 	// tracked. By default a user has one pending push: a newer one
 	// supersedes the older, so a flood of pushes cannot queue up.
-	ConcurrentPushes bool
+	KeepOlderPushes bool
 	// PushMute is how long pushes to a user stay muted after one was denied
 	// with reason not_me. Default 1 hour.
 	PushMute time.Duration
@@ -119,9 +119,9 @@ type Config struct {
 	// provides one). Optional: without it the answer carries the payload
 	// only, and the page must render it.
 	QRCode func(payload string) ([]byte, error)
-	// QRWithoutCode turns number matching off for QR sign-in, which asks
+	// QRApproveOnly turns number matching off for QR sign-in, which asks
 	// for it by default.
-	QRWithoutCode bool
+	QRApproveOnly bool
 	// QRActions are the actions an anonymous browser may ask a QR
 	// challenge for (the device shows the action, so its creator must not
 	// choose what the user reads). Default: ActionSignIn only. Only a QR
@@ -182,10 +182,10 @@ type Config struct {
 	// or another instance does).
 	SweepInterval time.Duration
 
-	// After is the clock's timer, for long-polls and polling: it returns a
-	// channel that receives after d. Default time.After. Tests inject
+	// Timer is the clock's timer, for long-polls and polling: it returns a
+	// channel that receives after d. Default time.Timer. Tests inject
 	// their own with Now.
-	After func(d time.Duration) <-chan time.Time
+	Timer func(d time.Duration) <-chan time.Time
 }
 
 // RateLimits caps requests in fixed windows through the store, so every
@@ -291,7 +291,7 @@ func (s *Service) sweepEvery(sw store.Sweeper, interval time.Duration) {
 		select {
 		case <-s.done:
 			return
-		case <-s.cfg.After(interval):
+		case <-s.cfg.Timer(interval):
 		}
 		// A sweep may take up to an interval, and ends early at Close.
 		ctx, cancel := context.WithTimeout(context.Background(), interval)
@@ -455,8 +455,8 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.After == nil {
-		c.After = time.After
+	if c.Timer == nil {
+		c.Timer = time.After
 	}
 	switch {
 	case c.SweepInterval == 0:

@@ -35,7 +35,7 @@
 // so that every instance behind a load balancer sees one truth. Every state
 // change is one atomic compare-and-set in the store; the Service keeps no
 // state of its own. A challenge cycle is five store calls (Track one,
-// FetchChallenge one, Respond two, Validate one), shaped by
+// fetchChallenge one, Respond two, Validate one), shaped by
 // [store.CycleStore] so that each can be one round trip. The Service sweeps
 // stores that need it ([store.Sweeper], [Config.SweepInterval]). Challenge tokens are derived with HMAC from
 // [Config.Keys] and never stored; registration tokens are stored as
@@ -60,7 +60,7 @@
 // code is asked for, with number matching; a refusal consumes nothing.
 // Number matching is the default for what fatigue attacks target — the
 // add/remove-authenticator step-ups, push challenges and the challenges
-// [Service.Require] and [Service.StepUp] create — unless
+// [Service.Require] and [Service.stepUpRefusal] create — unless
 // [Config.ApproveOnly]; a passkey assertion needs no code. An anonymous
 // browser's QR challenge is for [Config.QRActions] only (signIn by
 // default), and a user or client IP blocked by wrong codes can neither

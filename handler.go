@@ -11,6 +11,7 @@ import (
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -18,9 +19,9 @@ import (
 type registerBody struct {
 	Token           string    `json:"token"`
 	Algorithm       string    `json:"algorithm"`
-	PublicKey       Base64URL `json:"publicKey"`
+	PublicKey       base64URL `json:"publicKey"`
 	SignatureFormat string    `json:"signatureFormat,omitempty"`
-	Signature       Base64URL `json:"signature"`
+	Signature       base64URL `json:"signature"`
 	Name            string    `json:"name"`
 	Platform        string    `json:"platform,omitempty"`
 	PushToken       string    `json:"pushToken,omitempty"`
@@ -59,7 +60,7 @@ type respondBody struct {
 	DenyReason       string    `json:"denyReason,omitempty"`
 	VerificationCode string    `json:"verificationCode,omitempty"`
 	SignatureFormat  string    `json:"signatureFormat,omitempty"`
-	Signature        Base64URL `json:"signature"`
+	Signature        base64URL `json:"signature"`
 }
 
 func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +72,7 @@ func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ErrInvalidRequest.withMessage("credentialId, decision and signature are required"))
 		return
 	}
-	res, err := s.Respond(r.Context(), Response{
+	res, err := s.Respond(r.Context(), DeviceAnswer{
 		ChallengeID: r.PathValue("id"), CredentialID: b.CredentialID, Decision: b.Decision,
 		DenyReason: b.DenyReason, VerificationCode: b.VerificationCode, SignatureFormat: b.SignatureFormat,
 		Signature: b.Signature, ClientIP: s.ClientIP(r),
@@ -96,7 +97,7 @@ func (s *Service) handleFetch(w http.ResponseWriter, r *http.Request) {
 		// Read with the device's key, in the same store call.
 		v, err = s.fetched(dev, ch)
 	} else {
-		v, err = s.FetchChallenge(r.Context(), dev, id)
+		v, err = s.fetchChallenge(r.Context(), dev, id)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -116,7 +117,7 @@ func (s *Service) handlePending(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	vs, err := s.PendingChallenges(r.Context(), dev)
+	vs, err := s.pendingChallenges(r.Context(), dev)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -176,24 +177,22 @@ func (s *Service) handleSetPushToken(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// DeviceIdentity is the credential that signed a device request.
-type DeviceIdentity struct {
-	CredentialID string
-	UserID       string
-}
+// deviceIdentity is the credential that signed a device request; only the
+// signature check below makes one.
+type deviceIdentity = seam.Device
 
 // authenticateDevice verifies a device-signed request (RFC 9421, docs/protocol.md)
 // and records its nonce — only after the signature verified, so an
 // unsigned flood cannot fill the replay cache. Every failure of the
 // signature is the same ErrUnauthorized.
-func (s *Service) authenticateDevice(w http.ResponseWriter, r *http.Request) (DeviceIdentity, error) {
+func (s *Service) authenticateDevice(w http.ResponseWriter, r *http.Request) (deviceIdentity, error) {
 	dev, _, err := s.authenticateDeviceBody(w, r)
 	return dev, err
 }
 
 // authenticateDeviceBody is authenticateDevice for requests with a body,
 // which it returns once the signature (and its content digest) verified.
-func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request) (DeviceIdentity, []byte, error) {
+func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request) (deviceIdentity, []byte, error) {
 	return s.authenticateDeviceWith(w, r, "", nil)
 }
 
@@ -202,15 +201,15 @@ func (s *Service) authenticateDeviceBody(w http.ResponseWriter, r *http.Request)
 // credential (one store call) and sets *ch to it. *ch stays zero when the
 // challenge does not exist (the credential is then read alone, so an
 // unknown challenge is told from an unknown key).
-func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request, challengeID string, ch *store.Challenge) (DeviceIdentity, []byte, error) {
+func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request, challengeID string, ch *store.Challenge) (deviceIdentity, []byte, error) {
 	ctx := r.Context()
 	ip := s.ClientIP(r)
 	if err := s.limitIP(ctx, "fetch", ip, s.cfg.RateLimits.Fetch); err != nil {
-		return DeviceIdentity{}, nil, err
+		return deviceIdentity{}, nil, err
 	}
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return DeviceIdentity{}, nil, err
+		return deviceIdentity{}, nil, err
 	}
 	var cred store.Credential
 	var storeErr error
@@ -247,7 +246,7 @@ func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request,
 	}
 	v, err := s.profile.Verify(ctx, r, body, now, keyFunc)
 	if storeErr != nil {
-		return DeviceIdentity{}, nil, s.storeFailed(ctx, storeErr)
+		return deviceIdentity{}, nil, s.storeFailed(ctx, storeErr)
 	}
 	if err != nil {
 		if ae, ok := errors.AsType[*httpsig.AuthorityError](err); ok {
@@ -257,17 +256,17 @@ func (s *Service) authenticateDeviceWith(w http.ResponseWriter, r *http.Request,
 				"expectedAuthority", ae.Expected, "receivedAuthority", ae.Received, "credentialId", cred.ID)
 		}
 		s.emit(ctx, event.Event{Type: event.SignatureRejected, ClientIP: ipString(ip), Reason: "request"})
-		return DeviceIdentity{}, nil, ErrUnauthorized.with(err)
+		return deviceIdentity{}, nil, ErrUnauthorized.with(err)
 	}
 	nonceKey := "nonce:" + v.KeyID + ":" + v.Nonce
 	switch err := s.store.ClaimNonce(ctx, nonceKey, now.Add(2*s.cfg.ClockSkew), now); {
 	case errors.Is(err, store.ErrConflict):
 		s.emit(ctx, event.Event{Type: event.SignatureRejected, CredentialID: v.KeyID, ClientIP: ipString(ip), Reason: "replayed_nonce"})
-		return DeviceIdentity{}, nil, ErrUnauthorized
+		return deviceIdentity{}, nil, ErrUnauthorized
 	case err != nil:
-		return DeviceIdentity{}, nil, s.storeFailed(ctx, err)
+		return deviceIdentity{}, nil, s.storeFailed(ctx, err)
 	}
-	return DeviceIdentity{CredentialID: cred.ID, UserID: cred.UserID}, body, nil
+	return deviceIdentity{CredentialID: cred.ID, UserID: cred.UserID}, body, nil
 }
 
 // httpsigAlgorithm maps a credential algorithm to its RFC 9421 name.

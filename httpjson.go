@@ -9,18 +9,18 @@ import (
 	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
-// Base64URL is binary data that travels in JSON as base64url without
+// base64URL is binary data that travels in JSON as base64url without
 // padding (RFC 4648 §5), as the wire protocol requires.
-type Base64URL []byte
+type base64URL []byte
 
 // MarshalJSON encodes b as a base64url string without padding.
-func (b Base64URL) MarshalJSON() ([]byte, error) {
+func (b base64URL) MarshalJSON() ([]byte, error) {
 	return json.Marshal(protocol.EncodeBase64(b))
 }
 
 // UnmarshalJSON decodes a base64url string without padding; padding and the
 // standard alphabet are refused.
-func (b *Base64URL) UnmarshalJSON(data []byte) error {
+func (b *base64URL) UnmarshalJSON(data []byte) error {
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {
 		return err

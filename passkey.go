@@ -403,10 +403,10 @@ func (s *Service) passkeyOptions(ctx context.Context, userID, id string) ([]byte
 // move forward. A malformed response is ErrInvalidRequest, one that does
 // not verify errPasskeyAssertion; a challenge that is no longer pending is
 // ErrChallengeClosed with its state.
-func (s *Service) respondPasskey(ctx context.Context, userID, id string, response []byte, clientIP string) (ResponseResult, error) {
+func (s *Service) respondPasskey(ctx context.Context, userID, id string, response []byte, clientIP string) (AnswerResult, error) {
 	ch, wc, creds, err := s.passkeyStepUp(ctx, userID, id)
 	if err != nil {
-		return ResponseResult{}, err
+		return AnswerResult{}, err
 	}
 	a, err := s.cfg.Passkeys.VerifyAssertion(ctx, wc, creds, response)
 	if err != nil {
@@ -414,27 +414,27 @@ func (s *Service) respondPasskey(ctx context.Context, userID, id string, respons
 		if errors.Is(err, errPasskeyAssertion) {
 			s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: userID, ChallengeID: id, ClientIP: clientIP, Reason: "passkey"})
 		}
-		return ResponseResult{}, err
+		return AnswerResult{}, err
 	}
 	if !slices.ContainsFunc(creds, func(c store.Credential) bool { return c.ID == a.CredentialID }) {
-		return ResponseResult{}, errPasskeyAssertion
+		return AnswerResult{}, errPasskeyAssertion
 	}
 	if err := s.usePasskey(ctx, userID, a.CredentialID, a.SignCount, a.Flags); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return ResponseResult{}, errPasskeyAssertion
+			return AnswerResult{}, errPasskeyAssertion
 		}
-		return ResponseResult{}, err
+		return AnswerResult{}, err
 	}
 	now := s.now()
 	next, err := s.store.TransitionChallenge(ctx, id, store.Transition{
 		From: store.StatePending, To: store.StateApproved, UserID: userID, CredentialID: a.CredentialID, AnsweredAt: now,
 	}, now)
 	if errors.Is(err, store.ErrConflict) {
-		return ResponseResult{}, s.challengeClosed(ctx, id, now)
+		return AnswerResult{}, s.challengeClosed(ctx, id, now)
 	}
 	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, err)
+		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, event.Event{Type: event.ChallengeApproved, UserID: userID, CredentialID: a.CredentialID, ChallengeID: id, Action: ch.Action, Reason: "passkey"})
-	return ResponseResult{ChallengeID: id, State: string(next.State)}, nil
+	return AnswerResult{ChallengeID: id, State: string(next.State)}, nil
 }

@@ -74,7 +74,7 @@ type Notification struct {
 // are superseded), and notification unless the user muted pushes by
 // denying one as not_me.
 func (s *Service) pushRules(ctx context.Context, ch store.Challenge, creds []store.Credential) {
-	if !s.cfg.ConcurrentPushes {
+	if !s.cfg.KeepOlderPushes {
 		pending, err := s.store.ListPendingChallenges(ctx, ch.UserID, s.now())
 		if err != nil {
 			s.storeFailed(ctx, err)
@@ -173,7 +173,7 @@ func (s *Service) PushTokens(ctx context.Context, userID string, credentialIDs [
 // setPushToken replaces the push token of the device that signed the
 // request (push tokens change: app reinstalls, OS rotation); "" removes it.
 // The RFC 9421 signature over the body is what lets the token be trusted.
-func (s *Service) setPushToken(ctx context.Context, dev DeviceIdentity, token string) error {
+func (s *Service) setPushToken(ctx context.Context, dev deviceIdentity, token string) error {
 	if len(token) > maxPushToken || !validText(token) {
 		return ErrInvalidRequest.withMessage("pushToken must be at most 4096 bytes of printable UTF-8")
 	}

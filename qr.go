@@ -110,7 +110,7 @@ func (s *Service) CreateQR(ctx context.Context, req QRRequest) (QRChallenge, err
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 		ClaimSecretHash: hashToken(claim), BrowserBindingHash: hashToken(binding),
 	}
-	if !s.cfg.QRWithoutCode {
+	if !s.cfg.QRApproveOnly {
 		ch.VerificationCode = newCode(s.cfg.VerificationCodeDigits)
 	}
 	if _, err := s.store.CreateChallenge(ctx, ch, now); err != nil {
@@ -154,7 +154,7 @@ func (s *Service) qrPayload(id, claim string) string {
 	return u.String() + "#" + url.Values{"c": {id}, "s": {claim}}.Encode()
 }
 
-// ClaimQR claims a QR challenge for the device: it must be unclaimed, the
+// claimQR claims a QR challenge for the device: it must be unclaimed, the
 // device's user must not be blocked by wrong codes for its action (as Track
 // answers BLOCK; ErrRateLimited, the challenge stays unclaimed), and the
 // claim secret must match (an unknown challenge and a wrong secret are
@@ -165,7 +165,7 @@ func (s *Service) qrPayload(id, claim string) string {
 // with the challenge's state. The challenge becomes PENDING for the
 // device's user, and the device sees the browser's context and answers it
 // as any challenge.
-func (s *Service) ClaimQR(ctx context.Context, dev DeviceIdentity, id, claimSecret string) (ChallengeView, error) {
+func (s *Service) claimQR(ctx context.Context, dev deviceIdentity, id, claimSecret string) (ChallengeView, error) {
 	if !validSecret(claimSecret) {
 		return ChallengeView{}, ErrInvalidRequest.withMessage("claimSecret must be the claim secret of the QR code (43 characters of base64url)")
 	}
@@ -232,7 +232,7 @@ func (s *Service) WaitQR(ctx context.Context, id, binding, since string, wait ti
 		return QRStatus{}, err
 	}
 	if wait > 0 && string(ch.State) == since {
-		if ch, err = s.waitChange(ctx, id, ch.State, min(wait, MaxWait)); err != nil {
+		if ch, err = s.waitChange(ctx, id, ch.State, min(wait, MaxLongPoll)); err != nil {
 			return QRStatus{}, err
 		}
 	}
@@ -260,7 +260,7 @@ func (s *Service) completeQR(ctx context.Context, id, binding, action string) (V
 		return Validation{}, err
 	}
 	return s.Validate(ctx, ValidateRequest{Token: s.challengeToken(id), UserID: ch.UserID, Action: ch.Action,
-		Methods: []Method{MethodQRCode}, VerificationCode: !s.cfg.QRWithoutCode})
+		Methods: []Method{MethodQRCode}, VerificationCode: !s.cfg.QRApproveOnly})
 }
 
 // boundQR returns QR challenge id when binding is the browser secret it

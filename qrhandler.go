@@ -37,7 +37,7 @@ func (s *Service) handleCreateQR(w http.ResponseWriter, r *http.Request) {
 	}
 	// The challenge's own cookie, for as long as the challenge lives and a
 	// long-poll more, so that the page still learns that it expired.
-	maxAge := int((q.ExpiresAt.Sub(s.now()) + MaxWait + time.Second - 1) / time.Second)
+	maxAge := int((q.ExpiresAt.Sub(s.now()) + MaxLongPoll + time.Second - 1) / time.Second)
 	http.SetCookie(w, s.bindingCookieFor(q.ChallengeID, q.Binding, maxAge))
 	writeJSON(w, http.StatusCreated, q)
 }
@@ -136,7 +136,7 @@ func (s *Service) handleQREvents(w http.ResponseWriter, r *http.Request) {
 		if state.Final() || ctx.Err() != nil {
 			return
 		}
-		next, err := s.waitChange(ctx, id, state, MaxWait)
+		next, err := s.waitChange(ctx, id, state, MaxLongPoll)
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: {\"error\":\"unavailable\"}\n\n")
 			flusher.Flush()
@@ -193,7 +193,7 @@ func (s *Service) handleClaimQR(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	v, err := s.ClaimQR(r.Context(), dev, r.PathValue("id"), b.ClaimSecret)
+	v, err := s.claimQR(r.Context(), dev, r.PathValue("id"), b.ClaimSecret)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -283,7 +283,7 @@ func (s *Service) RemoveCredential(ctx context.Context, userID, credentialID, st
 
 // removeSelf removes the credential of dev at its own signed request: the
 // signature is proof enough, no step-up.
-func (s *Service) removeSelf(ctx context.Context, dev DeviceIdentity) error {
+func (s *Service) removeSelf(ctx context.Context, dev deviceIdentity) error {
 	creds, err := s.store.ListCredentials(ctx, dev.UserID)
 	if err != nil {
 		return s.storeFailed(ctx, err)

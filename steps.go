@@ -18,7 +18,7 @@ func init() {
 		s := svc.(*Service)
 		ip, _ := netip.ParseAddr(clientIP)
 		if err := s.limitIP(ctx, "respond", ip, s.cfg.RateLimits.Respond); err != nil {
-			return ResponseResult{}, err
+			return AnswerResult{}, err
 		}
 		return s.respondPasskey(ctx, userID, id, response, clientIP)
 	}
@@ -41,4 +41,10 @@ func init() {
 		return c.Data, err
 	}
 	st.CookieName = func(svc any, name string) string { return svc.(*Service).cookieName(name) }
+	st.FetchChallenge = func(svc any, ctx context.Context, dev seam.Device, id string) (any, error) {
+		return svc.(*Service).fetchChallenge(ctx, dev, id)
+	}
+	st.ClaimQR = func(svc any, ctx context.Context, dev seam.Device, id, secret string) (any, error) {
+		return svc.(*Service).claimQR(ctx, dev, id, secret)
+	}
 }

@@ -377,11 +377,11 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 	}, nil
 }
 
-// Status reports the lifecycle state of the challenge behind token
+// ChallengeState reports the lifecycle state of the challenge behind token
 // (PENDING, APPROVED, DENIED, …) without consuming it, so a page can tell
 // "not approved yet" from "denied". A token that is not valid, or not
 // userID's, is ErrNotFound.
-func (s *Service) Status(ctx context.Context, token, userID string) (string, error) {
+func (s *Service) ChallengeState(ctx context.Context, token, userID string) (store.State, error) {
 	id, ok := s.parseChallengeToken(token)
 	if !ok {
 		return "", ErrNotFound
@@ -393,7 +393,7 @@ func (s *Service) Status(ctx context.Context, token, userID string) (string, err
 	if err != nil {
 		return "", s.storeFailed(ctx, err)
 	}
-	return string(ch.State), nil
+	return ch.State, nil
 }
 
 // detailsError is ErrInvalidDetails saying which rule refused the details,
@@ -455,7 +455,7 @@ type ChallengeView struct {
 	Action      string `json:"action"`
 	// State is the challenge's lifecycle state (PENDING, APPROVED, …).
 	State   string    `json:"state"`
-	Nonce   Base64URL `json:"nonce"`
+	Nonce   base64URL `json:"nonce"`
 	Details Details   `json:"details"`
 	// VerificationCodeRequired says the user must type the code shown on
 	// the primary screen.
@@ -485,9 +485,9 @@ func (s *Service) view(ch store.Challenge) ChallengeView {
 	}
 }
 
-// FetchChallenge returns challenge id to a device of its user. A challenge
+// fetchChallenge returns challenge id to a device of its user. A challenge
 // of another user is ErrNotFound, the same answer as an unknown one.
-func (s *Service) FetchChallenge(ctx context.Context, dev DeviceIdentity, id string) (ChallengeView, error) {
+func (s *Service) fetchChallenge(ctx context.Context, dev deviceIdentity, id string) (ChallengeView, error) {
 	if !protocol.ValidID(id) {
 		return ChallengeView{}, ErrNotFound
 	}
@@ -502,18 +502,18 @@ func (s *Service) FetchChallenge(ctx context.Context, dev DeviceIdentity, id str
 }
 
 // fetched is FetchChallenge's answer for ch, read from the store.
-func (s *Service) fetched(dev DeviceIdentity, ch store.Challenge) (ChallengeView, error) {
+func (s *Service) fetched(dev deviceIdentity, ch store.Challenge) (ChallengeView, error) {
 	if ch.UserID != dev.UserID || ch.Method == ceremonyMethod {
 		return ChallengeView{}, ErrNotFound
 	}
 	return s.view(ch), nil
 }
 
-// PendingChallenges lists the pending challenges of a device's user that
+// pendingChallenges lists the pending challenges of a device's user that
 // this device may answer, oldest first, so that polling alone works without
 // push. A challenge only a passkey may answer is not listed, nor one whose
 // attestation requirement the device does not meet.
-func (s *Service) PendingChallenges(ctx context.Context, dev DeviceIdentity) ([]ChallengeView, error) {
+func (s *Service) pendingChallenges(ctx context.Context, dev deviceIdentity) ([]ChallengeView, error) {
 	chs, err := s.store.ListPendingChallenges(ctx, dev.UserID, s.now())
 	if err != nil {
 		return nil, s.storeFailed(ctx, err)
@@ -534,8 +534,8 @@ func (s *Service) PendingChallenges(ctx context.Context, dev DeviceIdentity) ([]
 	return out, nil
 }
 
-// Response is a device's signed answer to a challenge (docs/protocol.md#signed-messages).
-type Response struct {
+// DeviceAnswer is a device's signed answer to a challenge (docs/protocol.md#signed-messages).
+type DeviceAnswer struct {
 	ChallengeID      string
 	CredentialID     string
 	Decision         string // "approve" or "deny"
@@ -546,8 +546,8 @@ type Response struct {
 	ClientIP         netip.Addr
 }
 
-// ResponseResult reports a challenge's state after a response.
-type ResponseResult struct {
+// AnswerResult reports a challenge's state after a response.
+type AnswerResult struct {
 	ChallengeID string `json:"challengeId"`
 	State       string `json:"state"`
 }
@@ -559,39 +559,39 @@ type ResponseResult struct {
 // ErrInvalidResponse. Only a
 // validly signed approval with a wrong code counts against the wrong-code
 // limit; the limit-th in the window fails the challenge.
-func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, error) {
+func (s *Service) Respond(ctx context.Context, r DeviceAnswer) (AnswerResult, error) {
 	if err := s.limitIP(ctx, "respond", r.ClientIP, s.cfg.RateLimits.Respond); err != nil {
-		return ResponseResult{}, err
+		return AnswerResult{}, err
 	}
 	switch {
 	case !protocol.ValidID(r.ChallengeID) || !protocol.ValidID(r.CredentialID):
-		return ResponseResult{}, ErrInvalidResponse
+		return AnswerResult{}, ErrInvalidResponse
 	case r.Decision != protocol.DecisionApprove && r.Decision != protocol.DecisionDeny:
-		return ResponseResult{}, ErrInvalidRequest.withMessage(`decision must be "approve" or "deny"`)
+		return AnswerResult{}, ErrInvalidRequest.withMessage(`decision must be "approve" or "deny"`)
 	case r.Decision == protocol.DecisionApprove && r.DenyReason != "":
-		return ResponseResult{}, ErrInvalidRequest.withMessage("denyReason is only for deny")
+		return AnswerResult{}, ErrInvalidRequest.withMessage("denyReason is only for deny")
 	case r.Decision == protocol.DecisionDeny && r.VerificationCode != "":
 		// A code proves the user saw the other screen; on a deny it would
 		// only be a guess the server checks nowhere.
-		return ResponseResult{}, ErrInvalidRequest.withMessage("verificationCode is only for approve")
+		return AnswerResult{}, ErrInvalidRequest.withMessage("verificationCode is only for approve")
 	case r.DenyReason != "" && !protocol.ValidAction(r.DenyReason):
-		return ResponseResult{}, ErrInvalidRequest.withMessage("denyReason must be at most 64 characters of [A-Za-z0-9_.:-]")
+		return AnswerResult{}, ErrInvalidRequest.withMessage("denyReason must be at most 64 characters of [A-Za-z0-9_.:-]")
 	case len(r.VerificationCode) > maxCodeDigits || !digitsOnly(r.VerificationCode):
-		return ResponseResult{}, ErrInvalidRequest.withMessage("verificationCode must be digits")
+		return AnswerResult{}, ErrInvalidRequest.withMessage("verificationCode must be digits")
 	}
 	now := s.now()
 	// The key is the one stored for the challenge's user: never chosen by
 	// the request alone.
 	ch, cred, err := s.cycle.GetChallengeCredential(ctx, r.ChallengeID, r.CredentialID, now)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (cred.UserID != ch.UserID || cred.Kind != store.KindDevice)) {
-		return ResponseResult{}, ErrInvalidResponse
+		return AnswerResult{}, ErrInvalidResponse
 	}
 	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, err)
+		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
 	key, err := s.pubkeys.parse(cred.Algorithm, cred.PublicKey)
 	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, fmt.Errorf("stored key of credential %s: %w", cred.ID, err))
+		return AnswerResult{}, s.storeFailed(ctx, fmt.Errorf("stored key of credential %s: %w", cred.ID, err))
 	}
 	msg := protocol.ResponseMessage(protocol.Response{
 		ChallengeID: ch.ID, Nonce: ch.Nonce, Action: ch.Action, CredentialID: cred.ID,
@@ -600,21 +600,21 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	})
 	if err := key.Verify(r.SignatureFormat, msg, r.Signature); err != nil {
 		if e := signatureError(err); e != nil {
-			return ResponseResult{}, e
+			return AnswerResult{}, e
 		}
 		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "response"})
-		return ResponseResult{}, ErrInvalidResponse
+		return AnswerResult{}, ErrInvalidResponse
 	}
 	if !deviceAnswers(ch) {
-		return ResponseResult{}, ErrInvalidResponse.withMessage("this challenge is not answered with a device key")
+		return AnswerResult{}, ErrInvalidResponse.withMessage("this challenge is not answered with a device key")
 	}
 	if ch.State != store.StatePending {
-		return ResponseResult{}, ErrChallengeClosed.withState(string(ch.State))
+		return AnswerResult{}, ErrChallengeClosed.withState(string(ch.State))
 	}
 	if r.Decision == protocol.DecisionApprove && !meetsRequirement(credentialAttestation(cred), ch.AttestationRequired) {
 		// A denial is still accepted: any device of the user may refuse.
 		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
-		return ResponseResult{}, ErrAttestationRequired
+		return AnswerResult{}, ErrAttestationRequired
 	}
 	if r.Decision == protocol.DecisionApprove && ch.VerificationCode != "" &&
 		subtle.ConstantTimeCompare([]byte(r.VerificationCode), []byte(ch.VerificationCode)) != 1 {
@@ -631,57 +631,57 @@ func (s *Service) Respond(ctx context.Context, r Response) (ResponseResult, erro
 	if errors.Is(err, store.ErrConflict) {
 		cur, gerr := s.store.GetChallenge(ctx, ch.ID, now)
 		if gerr != nil {
-			return ResponseResult{}, ErrChallengeClosed
+			return AnswerResult{}, ErrChallengeClosed
 		}
-		return ResponseResult{}, ErrChallengeClosed.withState(string(cur.State))
+		return AnswerResult{}, ErrChallengeClosed.withState(string(cur.State))
 	}
 	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, err)
+		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, event.Event{Type: typ, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP), Reason: r.DenyReason})
 	if r.DenyReason == DenyReasonNotMe {
 		s.reportNotMe(ctx, ch, cred.ID)
 	}
-	return ResponseResult{ChallengeID: ch.ID, State: string(next.State)}, nil
+	return AnswerResult{ChallengeID: ch.ID, State: string(next.State)}, nil
 }
 
 // wrongCode counts a validly signed approval with a wrong code against the
 // (user, action) window, and fails the challenge at the limit.
-func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.Credential, r Response, now time.Time) (ResponseResult, error) {
+func (s *Service) wrongCode(ctx context.Context, ch store.Challenge, cred store.Credential, r DeviceAnswer, now time.Time) (AnswerResult, error) {
 	n, err := s.store.IncrementCounter(ctx, s.wrongCodeKey(ch.UserID, ch.Action), s.cfg.WrongCodeWindow, now)
 	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, err)
+		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
 	if ch.Method == string(MethodQRCode) && ch.ClientIP != "" {
 		// The browser that showed the code is counted too, like the user
 		// (before the attempt, which a racing failure may refuse): its IP
 		// may create no more QR challenges while at the limit.
 		if _, err := s.store.IncrementCounter(ctx, s.qrWrongCodeKey(ch.ClientIP), s.cfg.WrongCodeWindow, now); err != nil {
-			return ResponseResult{}, s.storeFailed(ctx, err)
+			return AnswerResult{}, s.storeFailed(ctx, err)
 		}
 	}
 	cur, err := s.store.RecordAttempt(ctx, ch.ID, store.StatePending, now)
 	if errors.Is(err, store.ErrConflict) {
-		return ResponseResult{}, ErrChallengeClosed
+		return AnswerResult{}, ErrChallengeClosed
 	}
 	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, err)
+		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, event.Event{Type: event.WrongCode, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP)})
 	if n < int64(s.cfg.WrongCodeLimit) {
-		return ResponseResult{}, ErrWrongCode.withState(string(cur.State))
+		return AnswerResult{}, ErrWrongCode.withState(string(cur.State))
 	}
 	failed, err := s.store.TransitionChallenge(ctx, ch.ID, store.Transition{
 		From: store.StatePending, To: store.StateFailed, UserID: ch.UserID, CredentialID: cred.ID, AnsweredAt: now,
 	}, now)
 	if errors.Is(err, store.ErrConflict) {
-		return ResponseResult{}, ErrChallengeClosed
+		return AnswerResult{}, ErrChallengeClosed
 	}
 	if err != nil {
-		return ResponseResult{}, s.storeFailed(ctx, err)
+		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, event.Event{Type: event.ChallengeFailed, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, Reason: "wrong_code_limit"})
-	return ResponseResult{}, ErrWrongCode.withState(string(failed.State))
+	return AnswerResult{}, ErrWrongCode.withState(string(failed.State))
 }
 
 // wrongCodeKey names the wrong-code counter of (user, action); the user's

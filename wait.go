@@ -7,8 +7,8 @@ import (
 	"github.com/deviceauth/deviceauth/store"
 )
 
-// MaxWait caps how long one long-poll waits.
-const MaxWait = 60 * time.Second
+// MaxLongPoll caps how long one long-poll waits.
+const MaxLongPoll = 60 * time.Second
 
 // waitChange returns challenge id once its state differs from since, or
 // when d has passed (by the Service's clock), ctx ends or the Service
@@ -29,7 +29,7 @@ func (s *Service) waitChange(ctx context.Context, id string, since store.State, 
 		s.log.WarnContext(ctx, "deviceauth: watching a challenge failed; polling", "challengeId", id, "error", err.Error())
 		woken = nil
 	}
-	timeout := s.cfg.After(d)
+	timeout := s.cfg.Timer(d)
 	var poll <-chan time.Time
 	for {
 		ch, err := s.store.GetChallenge(ctx, id, s.now())
@@ -40,7 +40,7 @@ func (s *Service) waitChange(ctx context.Context, id string, since store.State, 
 			return ch, nil
 		}
 		if s.cfg.PollInterval > 0 {
-			poll = s.cfg.After(s.cfg.PollInterval)
+			poll = s.cfg.Timer(s.cfg.PollInterval)
 		}
 		select {
 		case _, ok := <-woken:

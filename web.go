@@ -31,17 +31,17 @@ func (s *Service) stepUpDenial(w http.ResponseWriter, r *http.Request, user, act
 			Message: "the token is not valid for this user and action", State: StateChallengeFailed}})
 		return
 	}
-	s.writeDenial(w, r, s.StepUp(r, user, action, details))
+	s.writeDenial(w, r, s.stepUpRefusal(r, user, action, details))
 }
 
-// StepUp starts a step-up challenge for action outside Require — for a
+// stepUpRefusal starts a step-up challenge for action outside Require — for a
 // server-rendered page that mints a registration token or removes a
 // device and must ask the user's device first. It returns the refusal
 // Require would answer: 401 challenge_required with the challenge ID and
 // token, or blocked, review, enrollment_required, unavailable. The
 // challenge asks for number matching unless Config.ApproveOnly. Retry the
 // operation with the token once the device approved.
-func (s *Service) StepUp(r *http.Request, userID, action string, details Details) *Denial {
+func (s *Service) stepUpRefusal(r *http.Request, userID, action string, details Details) *Denial {
 	res, err := s.Track(r.Context(), TrackRequest{UserID: userID, Action: action, Details: details, ClientIP: s.ClientIP(r),
 		UserAgent: r.UserAgent(), VerificationCode: !s.cfg.ApproveOnly})
 	if err != nil {

@@ -62,7 +62,7 @@ func (s *Service) waitUserChallenge(ctx context.Context, userID, id, since strin
 		return QRStatus{}, s.storeFailed(ctx, err)
 	}
 	if wait > 0 && string(ch.State) == since {
-		if ch, err = s.waitChange(ctx, id, ch.State, min(wait, MaxWait)); err != nil {
+		if ch, err = s.waitChange(ctx, id, ch.State, min(wait, MaxLongPoll)); err != nil {
 			return QRStatus{}, err
 		}
 	}

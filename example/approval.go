@@ -67,7 +67,7 @@ var approvalByState = map[string]approval{
 // approvalOf says why token, which did not pass, did not: the Service
 // looks the challenge up without consuming it.
 func (a *App) approvalOf(ctx context.Context, token, user string) approval {
-	state, err := a.svc.Status(ctx, token, user)
+	state, err := a.svc.ChallengeState(ctx, token, user)
 	if errors.Is(err, deviceauth.ErrNotFound) {
 		return approvalUnknown
 	}
@@ -75,7 +75,7 @@ func (a *App) approvalOf(ctx context.Context, token, user string) approval {
 		a.log.WarnContext(ctx, "example: looking up an approval failed", "error", err.Error())
 		return approvalCheckFailed
 	}
-	if ap, ok := approvalByState[state]; ok {
+	if ap, ok := approvalByState[string(state)]; ok {
 		return ap
 	}
 	return approvalUnknown

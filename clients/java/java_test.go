@@ -114,7 +114,7 @@ func TestJavaClient_AgainstARealServer(t *testing.T) {
 	if res.ChallengeID != tr2.ChallengeID || res.State != "DENIED" {
 		t.Fatalf("deny answered %+v, want %s DENIED", res, tr2.ChallengeID)
 	}
-	if st, err := svc.Status(ctx, tr2.Token, user); err != nil || st != "DENIED" {
+	if st, err := svc.ChallengeState(ctx, tr2.Token, user); err != nil || st != "DENIED" {
 		t.Fatalf("Status after deny = %q, %v; want DENIED", st, err)
 	}
 	if v := validate(t, svc, tr2.Token, user, details2); v.Valid || v.State != deviceauth.StateChallengeFailed {

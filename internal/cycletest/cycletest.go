@@ -17,6 +17,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
@@ -29,7 +30,7 @@ type Env struct {
 	// User is the user the device is enrolled for.
 	User string
 	// Device is the enrolled device.
-	Device deviceauth.DeviceIdentity
+	Device seam.Device
 	// Key is the device's private key.
 	Key *ecdsa.PrivateKey
 }
@@ -83,7 +84,7 @@ func New(tb testing.TB, st store.Store, opts ...func(*deviceauth.Config)) *Env {
 	if err != nil {
 		tb.Fatalf("Register: %v", err)
 	}
-	e.Device = deviceauth.DeviceIdentity{CredentialID: cred.ID, UserID: e.User}
+	e.Device = seam.Device{CredentialID: cred.ID, UserID: e.User}
 	return e
 }
 
@@ -112,7 +113,7 @@ func (e *Env) Cycle(tb testing.TB, after func(step int)) {
 		tb.Fatalf("Track = %+v, %v", res, err)
 	}
 	after(Track)
-	v, err := e.Service.FetchChallenge(ctx, e.Device, res.ChallengeID)
+	v, err := FetchChallenge(e.Service, ctx, e.Device, res.ChallengeID)
 	if err != nil {
 		tb.Fatalf("FetchChallenge: %v", err)
 	}
@@ -125,7 +126,7 @@ func (e *Env) Cycle(tb testing.TB, after func(step int)) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := e.Service.Respond(ctx, deviceauth.Response{ChallengeID: v.ChallengeID, CredentialID: e.Device.CredentialID,
+	if _, err := e.Service.Respond(ctx, deviceauth.DeviceAnswer{ChallengeID: v.ChallengeID, CredentialID: e.Device.CredentialID,
 		Decision: protocol.DecisionApprove, Signature: sig}); err != nil {
 		tb.Fatalf("Respond: %v", err)
 	}
@@ -196,4 +197,18 @@ func BenchmarkStore(b *testing.B, st store.Store) float64 {
 		return 0
 	}
 	return float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+}
+
+// FetchChallenge is the device's signed fetch of challenge id by dev,
+// without HTTP (the signature check stands in).
+func FetchChallenge(svc *deviceauth.Service, ctx context.Context, dev seam.Device, id string) (deviceauth.ChallengeView, error) {
+	v, err := seam.Steps.FetchChallenge(svc, ctx, dev, id)
+	return v.(deviceauth.ChallengeView), err
+}
+
+// ClaimQR is the device's signed claim of QR challenge id by dev, without
+// HTTP.
+func ClaimQR(svc *deviceauth.Service, ctx context.Context, dev seam.Device, id, secret string) (deviceauth.ChallengeView, error) {
+	v, err := seam.Steps.ClaimQR(svc, ctx, dev, id, secret)
+	return v.(deviceauth.ChallengeView), err
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/internal/cycletest"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -321,8 +323,8 @@ func wrongCodesBlockQR(t *testing.T, A, B *Instance) {
 			t.Fatal(err)
 		}
 		code, _ := device.ParseQRPayload(qc.Payload)
-		dev := deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: user}
-		if _, err := in.Service.ClaimQR(ctx, dev, code.ChallengeID, code.ClaimSecret); !errors.Is(err, deviceauth.ErrRateLimited) {
+		dev := seam.Device{CredentialID: d.CredentialID, UserID: user}
+		if _, err := cycletest.ClaimQR(in.Service, ctx, dev, code.ChallengeID, code.ClaimSecret); !errors.Is(err, deviceauth.ErrRateLimited) {
 			t.Fatalf("a blocked user's QR claim: %v, want rate_limited", err)
 		}
 		if _, err := in.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: browserIP}); !errors.Is(err, deviceauth.ErrRateLimited) {

@@ -17,6 +17,7 @@ import (
 	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 )
 
 // BenchmarkBaselineSignVerify is the floor of a challenge cycle: one ES256
@@ -29,13 +30,13 @@ func BenchmarkChallengeCycle(b *testing.B) {
 	e := newEnv(b, noRateLimits, benchLogging)
 	ctx := context.Background()
 	d := e.enrolKeyed("alice")
-	dev := deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: "alice"}
+	dev := seam.Device{CredentialID: d.CredentialID, UserID: "alice"}
 	for b.Loop() {
 		res, err := e.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails})
 		if err != nil {
 			b.Fatal(err)
 		}
-		v, err := e.svc.FetchChallenge(ctx, dev, res.ChallengeID)
+		v, err := cycletest.FetchChallenge(e.svc, ctx, dev, res.ChallengeID)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -44,7 +45,7 @@ func BenchmarkChallengeCycle(b *testing.B) {
 			CredentialID: d.CredentialID, Decision: "approve", DetailsDigest: digest[:]})
 		h := sha256.Sum256(msg)
 		sig, _ := ecdsa.SignASN1(rand.Reader, d.key, h[:])
-		if _, err := e.svc.Respond(ctx, deviceauth.Response{ChallengeID: v.ChallengeID, CredentialID: d.CredentialID,
+		if _, err := e.svc.Respond(ctx, deviceauth.DeviceAnswer{ChallengeID: v.ChallengeID, CredentialID: d.CredentialID,
 			Decision: "approve", Signature: sig}); err != nil {
 			b.Fatal(err)
 		}
@@ -82,7 +83,7 @@ func approvedTokens(b testing.TB, e *env, d keyedDevice, n int) []string {
 			b.Fatal(err)
 		}
 		// Through Service calls, not HTTP: benchmarks make many of these.
-		v, err := e.svc.FetchChallenge(ctx, deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: "alice"}, res.ChallengeID)
+		v, err := cycletest.FetchChallenge(e.svc, ctx, seam.Device{CredentialID: d.CredentialID, UserID: "alice"}, res.ChallengeID)
 		if err != nil {
 			b.Fatal(err)
 		}

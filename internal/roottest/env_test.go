@@ -103,7 +103,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnEvent:   e.events.add,
 		Now:       e.clock.Now,
-		After:     e.clock.After,
+		Timer:     e.clock.After,
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -15,7 +15,9 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/internal/seam"
 )
 
 // TestLogs_NoSecrets runs every flow (registration, approve with a code,
@@ -59,7 +61,7 @@ func TestLogs_NoSecrets(t *testing.T) {
 	secrets = append(secrets, `"`+wrong+`"`)
 	bad := d.response(t, ch, "approve", wrong)
 	good := d.response(t, ch, "approve", res.VerificationCode)
-	for _, r := range []deviceauth.Response{bad, good} {
+	for _, r := range []deviceauth.DeviceAnswer{bad, good} {
 		secrets = append(secrets, protocol.EncodeBase64(r.Signature), hex.EncodeToString(r.Signature))
 	}
 	if _, err := e.svc.Respond(ctx, bad); !errorsIs(err, deviceauth.ErrWrongCode) {
@@ -90,7 +92,7 @@ func TestLogs_NoSecrets(t *testing.T) {
 		t.Fatal("a phone's approval validated for a passkey")
 	}
 	// QR wrong codes up to the block, then a refused claim and creation.
-	bobDev := deviceauth.DeviceIdentity{CredentialID: d.CredentialID, UserID: "bob"}
+	bobDev := seam.Device{CredentialID: d.CredentialID, UserID: "bob"}
 	qrIP := netip.MustParseAddr("203.0.113.9")
 	for range 2 {
 		qc, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{ClientIP: qrIP})
@@ -99,7 +101,7 @@ func TestLogs_NoSecrets(t *testing.T) {
 		}
 		code, _ := device.ParseQRPayload(qc.Payload)
 		secrets = append(secrets, code.ClaimSecret, qc.Binding, `"`+qc.VerificationCode+`"`)
-		view, err := e.svc.ClaimQR(ctx, bobDev, code.ChallengeID, code.ClaimSecret)
+		view, err := cycletest.ClaimQR(e.svc, ctx, bobDev, code.ChallengeID, code.ClaimSecret)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +115,7 @@ func TestLogs_NoSecrets(t *testing.T) {
 	qc, _ := e.svc.CreateQR(ctx, deviceauth.QRRequest{})
 	code, _ := device.ParseQRPayload(qc.Payload)
 	secrets = append(secrets, code.ClaimSecret, qc.Binding)
-	if _, err := e.svc.ClaimQR(ctx, bobDev, code.ChallengeID, code.ClaimSecret); !errorsIs(err, deviceauth.ErrRateLimited) {
+	if _, err := cycletest.ClaimQR(e.svc, ctx, bobDev, code.ChallengeID, code.ClaimSecret); !errorsIs(err, deviceauth.ErrRateLimited) {
 		t.Fatalf("a blocked claim: %v", err)
 	}
 	if _, err := e.svc.CreateQR(ctx, deviceauth.QRRequest{ClientIP: qrIP}); !errorsIs(err, deviceauth.ErrRateLimited) {

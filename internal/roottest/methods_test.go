@@ -83,7 +83,7 @@ func TestMethods_DeviceCannotAnswerAPasskeyOnlyChallenge(t *testing.T) {
 	if _, err := e.svc.Respond(ctx, kd.response(t, ch, "approve", "")); !errors.Is(err, deviceauth.ErrInvalidResponse) {
 		t.Fatalf("a device's approval of a passkey-only challenge: %v, want invalid_response", err)
 	}
-	if st, _ := e.svc.Status(ctx, res.Token, "alice"); st != "PENDING" {
+	if st, _ := e.svc.ChallengeState(ctx, res.Token, "alice"); st != "PENDING" {
 		t.Fatalf("state after the refused approval: %s, want PENDING", st)
 	}
 	if v := e.validate(res.Token, "alice", "transfer", transferDetails); v.Valid {

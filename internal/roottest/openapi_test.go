@@ -713,7 +713,7 @@ func openapiQR(t *testing.T, c *oasCheck) {
 		go func() { defer close(done); events(browser, failing.ChallengeID)() }()
 		waitForTimers(t, q.clock, before+2)
 		q.store.Fail.Store(true)
-		q.clock.Advance(deviceauth.MaxWait)
+		q.clock.Advance(deviceauth.MaxLongPoll)
 		<-done
 		q.store.Fail.Store(false)
 	})

@@ -147,7 +147,7 @@ func TestPush_NewerSupersedesOlder(t *testing.T) {
 }
 
 func TestPush_ConcurrentPushesKeepsOlder(t *testing.T) {
-	e := pushEnv(t, newRecorder(), func(c *deviceauth.Config) { c.ConcurrentPushes = true })
+	e := pushEnv(t, newRecorder(), func(c *deviceauth.Config) { c.KeepOlderPushes = true })
 	phone := e.enrol("alice", "ES256")
 	trackPush(t, e, "alice")
 	trackPush(t, e, "alice")

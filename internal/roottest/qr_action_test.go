@@ -10,6 +10,8 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/internal/cycletest"
+	"github.com/deviceauth/deviceauth/internal/seam"
 )
 
 // The anonymous creator of a QR challenge cannot choose what the phone
@@ -73,7 +75,7 @@ func TestQR_WrongCodeBlockStopsClaimAndCreation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close(ctx)
-	alice := deviceauth.DeviceIdentity{CredentialID: kd.CredentialID, UserID: "alice"}
+	alice := seam.Device{CredentialID: kd.CredentialID, UserID: "alice"}
 	create := func(svc *deviceauth.Service, ip netip.Addr) (deviceauth.QRChallenge, device.QRCode, error) {
 		qc, err := svc.CreateQR(ctx, deviceauth.QRRequest{ClientIP: ip})
 		if err != nil {
@@ -92,7 +94,7 @@ func TestQR_WrongCodeBlockStopsClaimAndCreation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		view, err := q.svc.ClaimQR(ctx, alice, code.ChallengeID, code.ClaimSecret)
+		view, err := cycletest.ClaimQR(q.svc, ctx, alice, code.ChallengeID, code.ClaimSecret)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +113,7 @@ func TestQR_WrongCodeBlockStopsClaimAndCreation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateQR from another IP: %v", err)
 	}
-	if _, err := b.ClaimQR(ctx, alice, code.ChallengeID, code.ClaimSecret); !errors.Is(err, deviceauth.ErrRateLimited) {
+	if _, err := cycletest.ClaimQR(b, ctx, alice, code.ChallengeID, code.ClaimSecret); !errors.Is(err, deviceauth.ErrRateLimited) {
 		t.Fatalf("a blocked user's claim: %v, want rate_limited", err)
 	}
 	if _, _, err := create(b, attacker); !errors.Is(err, deviceauth.ErrRateLimited) {
@@ -123,7 +125,7 @@ func TestQR_WrongCodeBlockStopsClaimAndCreation(t *testing.T) {
 		t.Fatalf("CreateQR after the window: %v", err)
 	}
 	_, code, _ = create(b, other)
-	if _, err := b.ClaimQR(ctx, alice, code.ChallengeID, code.ClaimSecret); err != nil {
+	if _, err := cycletest.ClaimQR(b, ctx, alice, code.ChallengeID, code.ClaimSecret); err != nil {
 		t.Fatalf("a claim after the window: %v", err)
 	}
 }

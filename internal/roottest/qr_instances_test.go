@@ -36,7 +36,7 @@ func TestQR_WakeUpAcrossInstances(t *testing.T) {
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
 		svc, err := deviceauth.New(deviceauth.Config{Store: st, Keys: [][]byte{bytes.Repeat([]byte{4}, 32)},
-			PublicURL: srv.URL + "/deviceauth", Now: clk.Now, After: clk.After, PollInterval: -1,
+			PublicURL: srv.URL + "/deviceauth", Now: clk.Now, Timer: clk.After, PollInterval: -1,
 			SignIn: func(http.ResponseWriter, *http.Request, string) error { return nil }})
 		if err != nil {
 			t.Fatal(err)

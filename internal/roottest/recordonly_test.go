@@ -75,7 +75,7 @@ func TestChallengeCycle_OverRecordMethodsOnly(t *testing.T) {
 	if v := e.validate(res.Token, "alice", "transfer", details); v.Valid {
 		t.Fatal("Validate after the approving credential was removed is valid, want invalid")
 	}
-	if state, err := e.svc.Status(ctx, res.Token, "alice"); err != nil || state != string(store.StateFailed) {
+	if state, err := e.svc.ChallengeState(ctx, res.Token, "alice"); err != nil || state != store.StateFailed {
 		t.Fatalf("Status after a revoked validation = %q, %v; want FAILED", state, err)
 	}
 	if !slices.ContainsFunc(e.events.all(), func(ev event.Event) bool {

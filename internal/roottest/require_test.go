@@ -343,23 +343,23 @@ func TestStatus_ReadsWithoutConsuming(t *testing.T) {
 	d := e.enrol("alice", "ES256")
 	res := e.track("alice", "transfer", deviceauth.Details{}, false)
 	for _, want := range []string{"PENDING", "APPROVED", "APPROVED"} {
-		if got, err := e.svc.Status(ctx, res.Token, "alice"); err != nil || got != want {
+		if got, err := e.svc.ChallengeState(ctx, res.Token, "alice"); err != nil || string(got) != want {
 			t.Fatalf("Status = %q, %v; want %q", got, err, want)
 		}
 		if want == "PENDING" {
 			approve(t, d, res.ChallengeID, res.VerificationCode)
 		}
 	}
-	if _, err := e.svc.Status(ctx, res.Token, "bob"); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := e.svc.ChallengeState(ctx, res.Token, "bob"); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("another user's status: %v", err)
 	}
-	if _, err := e.svc.Status(ctx, "dat_nonsense", "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
+	if _, err := e.svc.ChallengeState(ctx, "dat_nonsense", "alice"); !errors.Is(err, deviceauth.ErrNotFound) {
 		t.Fatalf("a garbage token's status: %v", err)
 	}
 	if v := e.validate(res.Token, "alice", "transfer", deviceauth.Details{}); !v.Valid {
 		t.Fatal("Status consumed the challenge")
 	}
-	if got, _ := e.svc.Status(ctx, res.Token, "alice"); got != "CONSUMED" {
+	if got, _ := e.svc.ChallengeState(ctx, res.Token, "alice"); got != "CONSUMED" {
 		t.Fatalf("after validation %q", got)
 	}
 }

@@ -68,9 +68,9 @@ func (d keyedDevice) signDER(t testing.TB, msg []byte) []byte {
 
 // response builds a Service-level response signed by d over the given
 // decision, optionally signing another decision or details than it sends.
-func (d keyedDevice) response(t testing.TB, ch device.Challenge, decision, code string) deviceauth.Response {
+func (d keyedDevice) response(t testing.TB, ch device.Challenge, decision, code string) deviceauth.DeviceAnswer {
 	msg := d.ResponseMessage(ch, decision, "", code)
-	return deviceauth.Response{ChallengeID: ch.ID, CredentialID: d.CredentialID, Decision: decision,
+	return deviceauth.DeviceAnswer{ChallengeID: ch.ID, CredentialID: d.CredentialID, Decision: decision,
 		VerificationCode: code, SignatureFormat: "der", Signature: d.signDER(t, msg)}
 }
 
@@ -132,7 +132,7 @@ func TestExactlyOnce_Respond(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Half the racers approve, half deny, each with its own signature.
-		rs := make([]deviceauth.Response, 64)
+		rs := make([]deviceauth.DeviceAnswer, 64)
 		for i := range rs {
 			dec := "approve"
 			if i%2 == 1 {
@@ -296,23 +296,23 @@ func TestBinding_ResponseSignatures(t *testing.T) {
 	denySig := alice.signDER(t, alice.ResponseMessage(ch, "deny", "", ""))
 	cases := []struct {
 		name string
-		r    deviceauth.Response
+		r    deviceauth.DeviceAnswer
 	}{
 		{"bob's device signs alice's challenge", bob.response(t, ch, "approve", "")},
-		{"bob's signature under alice's credential ID", func() deviceauth.Response {
+		{"bob's signature under alice's credential ID", func() deviceauth.DeviceAnswer {
 			r := bob.response(t, ch, "approve", "")
 			r.CredentialID = alice.CredentialID
 			return r
 		}()},
 		{"signature over other details", alice.response(t, otherDetails, "approve", "")},
-		{"approve signature sent as deny", deviceauth.Response{ChallengeID: ch.ID, CredentialID: alice.CredentialID, Decision: "deny", Signature: approveSig}},
-		{"deny signature sent as approve", deviceauth.Response{ChallengeID: ch.ID, CredentialID: alice.CredentialID, Decision: "approve", Signature: denySig}},
-		{"unknown credential", func() deviceauth.Response {
+		{"approve signature sent as deny", deviceauth.DeviceAnswer{ChallengeID: ch.ID, CredentialID: alice.CredentialID, Decision: "deny", Signature: approveSig}},
+		{"deny signature sent as approve", deviceauth.DeviceAnswer{ChallengeID: ch.ID, CredentialID: alice.CredentialID, Decision: "approve", Signature: denySig}},
+		{"unknown credential", func() deviceauth.DeviceAnswer {
 			r := alice.response(t, ch, "approve", "")
 			r.CredentialID = "unknownCredential"
 			return r
 		}()},
-		{"unknown challenge", func() deviceauth.Response {
+		{"unknown challenge", func() deviceauth.DeviceAnswer {
 			r := alice.response(t, ch, "approve", "")
 			r.ChallengeID = "unknownChallenge"
 			return r

@@ -20,10 +20,10 @@ func passkeyOptions(svc *deviceauth.Service, ctx context.Context, userID, id str
 
 // respondPasskey is the step-up answer endpoint without HTTP, for a
 // request from r's remote address.
-func respondPasskey(svc *deviceauth.Service, ctx context.Context, r *http.Request, userID, id string, response []byte) (deviceauth.ResponseResult, error) {
+func respondPasskey(svc *deviceauth.Service, ctx context.Context, r *http.Request, userID, id string, response []byte) (deviceauth.AnswerResult, error) {
 	ip, _, _ := strings.Cut(r.RemoteAddr, ":")
 	res, err := seam.Steps.RespondPasskey(svc, ctx, ip, userID, id, response)
-	return res.(deviceauth.ResponseResult), err
+	return res.(deviceauth.AnswerResult), err
 }
 
 // usePasskey records a passkey's use as a sign-in does.

@@ -44,7 +44,7 @@ func newSweepingService(t *testing.T, st store.Store, clk *clock, interval time.
 	t.Helper()
 	logs := &syncBuffer{}
 	svc, err := deviceauth.New(deviceauth.Config{Store: st, Keys: [][]byte{bytes.Repeat([]byte{5}, 32)},
-		PublicURL: "https://app.example/deviceauth", Now: clk.Now, After: clk.After, SweepInterval: interval,
+		PublicURL: "https://app.example/deviceauth", Now: clk.Now, Timer: clk.After, SweepInterval: interval,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)

@@ -111,6 +111,19 @@ var Steps struct {
 	TakeCeremony  func(svc any, ctx context.Context, id, kind, userID string) ([]byte, error)
 	// CookieName is the name a Service's cookie is set under.
 	CookieName func(svc any, name string) string
+	// FetchChallenge and ClaimQR are the device's signed fetch and QR
+	// claim after the signature check, for dev; their results are a
+	// deviceauth.ChallengeView.
+	FetchChallenge func(svc any, ctx context.Context, dev Device, challengeID string) (any, error)
+	ClaimQR        func(svc any, ctx context.Context, dev Device, challengeID, claimSecret string) (any, error)
+}
+
+// Device is the credential a device request is from. Only the Service's
+// check of a signed request makes one for a request; a test or tool of
+// this module stands in for that check with it.
+type Device struct {
+	CredentialID string
+	UserID       string
 }
 
 // Names the Service uses that its tests need.
