@@ -58,3 +58,10 @@ func remoteAddr(addr string) netip.Addr {
 	a, _ := netip.ParseAddr(host)
 	return a.Unmap()
 }
+
+func ipString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}

@@ -188,50 +188,6 @@ type Config struct {
 	Timer func(d time.Duration) <-chan time.Time
 }
 
-// RateLimits caps requests in fixed windows through the store, so every
-// instance counts against one limit. A zero Limit takes the default; a
-// negative Limit turns that limit off.
-type RateLimits struct {
-	// Register: registrations per client IP. Default 20 per 10 minutes.
-	Register Rate
-	// Fetch: device-signed requests (fetch, list pending, claim, remove)
-	// per client IP, counted before the signature is checked. Default 300
-	// per minute.
-	Fetch Rate
-	// Respond: challenge responses per client IP. Default 60 per minute.
-	Respond Rate
-	// Challenges: challenges created per user. Default 30 per 10 minutes.
-	// Under DefaultPolicy (without push) Track checks and creates in one
-	// store call, so the limit is counted before it: every such Track
-	// counts, also one that ends in BLOCK or enrollment_required.
-	Challenges Rate
-	// Pushes: push challenges per user. Default 10 per hour.
-	Pushes Rate
-	// QR: QR challenges created per client IP. Default 30 per minute.
-	QR Rate
-	// Ceremonies: anonymous ceremonies (passkey sign-in) begun per client
-	// IP, see Service.LimitCeremonies. Default 60 per minute.
-	Ceremonies Rate
-
-	// IPv4Prefix and IPv6Prefix are the network sizes, in prefix bits, by
-	// which the per-IP limits count clients: every address of one network
-	// shares one count. Defaults 32 (each IPv4 address) and 64 (one IPv6
-	// subnet: a single client usually holds a whole /64). An IPv4-mapped
-	// IPv6 address (::ffff:a.b.c.d) counts as the IPv4 address it is.
-	IPv4Prefix int
-	IPv6Prefix int
-
-	// Recovery: recovery codes tried per user, and per client IP through
-	// the web endpoints. Default 5 per hour.
-	Recovery Rate
-}
-
-// Rate is Limit events per Window.
-type Rate struct {
-	Limit  int
-	Window time.Duration
-}
-
 // Service is the deviceauth core: it holds every rule (state machine,
 // bindings, limits) between the HTTP handlers and the store. It is safe for
 // concurrent use. Create it with New and stop it with Close.

@@ -1,8 +1,11 @@
 package deviceauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
+
+	"github.com/deviceauth/deviceauth/event"
 )
 
 // Error is the error every Service method and endpoint reports. Code is a
@@ -218,5 +221,15 @@ func asError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	return ErrUnavailable.with(err)
+}
+
+// storeFailed reports a store (or context) failure and returns
+// ErrUnavailable with err as its cause.
+func (s *Service) storeFailed(ctx context.Context, err error) error {
+	if e := (*Error)(nil); errors.As(err, &e) {
+		return err
+	}
+	s.emit(ctx, event.Event{Type: event.StoreError, Reason: err.Error()})
 	return ErrUnavailable.with(err)
 }

@@ -18,17 +18,6 @@ const (
 	StateChallengeFailed    ActionState = "CHALLENGE_FAILED"
 )
 
-// Method is a verification method: how a challenge may be answered.
-type Method string
-
-// Verification methods.
-const (
-	MethodDevice  Method = "DEVICE"  // in-app: the app's own device key
-	MethodPush    Method = "PUSH"    // a second device, notified
-	MethodQRCode  Method = "QR_CODE" // a device scans a code shown by a browser
-	MethodPasskey Method = "PASSKEY" // a WebAuthn assertion
-)
-
 // Well-known actions.
 const (
 	// ActionAddAuthenticator must be validated before a user who already

@@ -27,7 +27,7 @@ func (s *Service) Handler() http.Handler {
 		handle          http.HandlerFunc
 	}
 	routes := []route{
-		// The device (handler.go).
+		// The device (devicehandler.go; the RFC 9421 check in signedrequest.go).
 		{"POST", "/v1/credentials", false, s.handleRegister},                    // register a device key (body-signed)
 		{"DELETE", "/v1/credentials/{id}", false, s.handleRemoveSelf},           // a device removes itself (signed)
 		{"PUT", "/v1/credentials/{id}/push-token", false, s.handleSetPushToken}, // a device sets its push token (signed)

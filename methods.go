@@ -1,0 +1,132 @@
+package deviceauth
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Verification methods: how a challenge may be answered, and which
+// credentials answer which.
+
+// methodOf reports how a challenge was answered: PASSKEY by a passkey;
+// by a device key, the challenge's primary method when a device answers
+// it, else the first device method it offered.
+func methodOf(ch store.Challenge, kind store.CredentialKind) Method {
+	if kind == store.KindPasskey {
+		return MethodPasskey
+	}
+	if deviceMethod(Method(ch.Method)) {
+		return Method(ch.Method)
+	}
+	for _, m := range ch.Methods {
+		if deviceMethod(Method(m)) {
+			return Method(m)
+		}
+	}
+	return MethodDevice
+}
+
+// deviceMethod reports whether a device key answers m.
+func deviceMethod(m Method) bool {
+	return m == MethodDevice || m == MethodPush || m == MethodQRCode
+}
+
+// deviceAnswers reports whether a device key may answer ch.
+func deviceAnswers(ch store.Challenge) bool {
+	return slices.ContainsFunc(toMethods(ch.Methods), deviceMethod)
+}
+
+// kindsAnswering lists the credential kinds that answer methods (nil, any
+// kind, when methods is empty).
+func kindsAnswering(methods []Method) []store.CredentialKind {
+	var kinds []store.CredentialKind
+	for _, m := range methods {
+		k := store.KindDevice
+		if m == MethodPasskey {
+			k = store.KindPasskey
+		}
+		if !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds
+}
+
+// primaryMethod is how a challenge reaches the user: PUSH when it is
+// pushed to devices, else the first method offered.
+func primaryMethod(ms []Method) Method {
+	if slices.Contains(ms, MethodPush) {
+		return MethodPush
+	}
+	return ms[0]
+}
+
+// defaultMethods are the methods credentials of the given kinds can
+// answer.
+func defaultMethods(kinds []store.CredentialKind) []Method {
+	var ms []Method
+	if slices.Contains(kinds, store.KindDevice) {
+		ms = append(ms, MethodDevice)
+	}
+	if slices.Contains(kinds, store.KindPasskey) {
+		ms = append(ms, MethodPasskey)
+	}
+	if len(ms) == 0 {
+		ms = []Method{MethodDevice}
+	}
+	return ms
+}
+
+// kindsOf lists the kinds of creds.
+func kindsOf(creds []store.Credential) []store.CredentialKind {
+	var kinds []store.CredentialKind
+	for _, c := range creds {
+		if !slices.Contains(kinds, c.Kind) {
+			kinds = append(kinds, c.Kind)
+		}
+	}
+	return kinds
+}
+
+func checkMethods(ms []Method) ([]Method, error) {
+	for i, m := range ms {
+		switch m {
+		case MethodDevice, MethodPush, MethodQRCode, MethodPasskey:
+		default:
+			return nil, ErrInvalidRequest.withMessage(fmt.Sprintf("unknown verification method %q", m))
+		}
+		if slices.Contains(ms[:i], m) {
+			return nil, ErrInvalidRequest.withMessage(fmt.Sprintf("verification method %q given twice", m))
+		}
+	}
+	return ms, nil
+}
+
+func methodStrings(ms []Method) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m)
+	}
+	return out
+}
+
+func toMethods(ss []string) []Method {
+	out := make([]Method, len(ss))
+	for i, m := range ss {
+		out[i] = Method(m)
+	}
+	return out
+}
+
+// Method is a verification method: how a challenge may be answered.
+type Method string
+
+// Verification methods.
+const (
+	MethodDevice  Method = "DEVICE"  // in-app: the app's own device key
+	MethodPush    Method = "PUSH"    // a second device, notified
+	MethodQRCode  Method = "QR_CODE" // a device scans a code shown by a browser
+	MethodPasskey Method = "PASSKEY" // a WebAuthn assertion
+)

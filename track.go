@@ -1,0 +1,288 @@
+package deviceauth
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/ids"
+	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Track: an application asks whether a user may do an action now, and
+// gets a challenge (and its token) when a device must approve it.
+
+// Details are what the device shows the user before it signs: a message
+// and up to 20 labelled fields (amount, payee, …). Track normalises them
+// (NFC; control, bidi, zero-width and other invisible characters refused;
+// caps of docs/protocol.md#signed-messages) and binds their digest into the challenge.
+type Details = protocol.Details
+
+// Field is one labelled line of Details.
+type Field = protocol.Field
+
+// TrackRequest asks whether userID may do action now.
+type TrackRequest struct {
+	UserID  string
+	Action  string // [A-Za-z0-9_.:-]{1,64}, e.g. "transfer"
+	Details Details
+	// IdempotencyKey, when set, makes Track return the same challenge and
+	// token for the same user and key while that challenge lives. Reusing a
+	// key for another action or other details is ErrIdempotencyConflict.
+	IdempotencyKey string
+	ClientIP       netip.Addr
+	UserAgent      string
+	// Methods are the verification methods offered. Default: those the
+	// user's credentials can answer — MethodDevice for device keys,
+	// MethodPasskey for passkeys (MethodDevice for a user with none).
+	Methods []Method
+	// VerificationCode asks for number matching whatever the policy says.
+	// Without it, add/remove-authenticator step-ups and push challenges
+	// ask for it anyway unless Config.ApproveOnly is set; a challenge that
+	// only a passkey may answer never carries a code.
+	VerificationCode bool
+	// Attestation is what the approving device's key must have been
+	// attested with (docs/attestation.md); other devices cannot approve.
+	// Validate it with the same requirement.
+	Attestation AttestationRequirement
+}
+
+// TrackResult is Track's answer.
+type TrackResult struct {
+	State ActionState `json:"state"`
+	// Enrolled reports whether the user has a credential. A
+	// StateChallengeRequired without enrolment carries no challenge: the
+	// user must enrol first (enrollment_required).
+	Enrolled    bool      `json:"enrolled"`
+	ChallengeID string    `json:"challengeId,omitempty"`
+	Token       string    `json:"token,omitempty"`
+	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
+	Methods     []Method  `json:"methods,omitempty"`
+	// VerificationCode is the code the primary screen shows for number
+	// matching, when asked. Show it to the user; never log it.
+	VerificationCode string `json:"verificationCode,omitempty"`
+}
+
+// Track asks the policy whether an action may proceed and, when it needs a
+// challenge and the user is enrolled, creates one. A user who has reached
+// the wrong-code limit for this action is answered StateBlock until the
+// window ends.
+func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, error) {
+	if !validUserID(req.UserID) {
+		return TrackResult{}, ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
+	}
+	if !protocol.ValidAction(req.Action) {
+		return TrackResult{}, ErrInvalidRequest.withMessage("action must be 1 to 64 characters of [A-Za-z0-9_.:-]")
+	}
+	if len(req.IdempotencyKey) > 128 || !validText(req.IdempotencyKey) {
+		return TrackResult{}, ErrInvalidRequest.withMessage("idempotencyKey must be at most 128 bytes of printable UTF-8")
+	}
+	if _, err := checkMethods(req.Methods); err != nil {
+		return TrackResult{}, err
+	}
+	details, err := protocol.NormalizeDetails(stepUpDetails(req.Action, req.Details))
+	if err != nil {
+		return TrackResult{}, detailsError(err)
+	}
+	now := s.now()
+	if isDefaultPolicy(s.policy) && !slices.Contains(req.Methods, MethodPush) {
+		return s.trackDefault(ctx, req, details, now)
+	}
+	wrong, err := s.store.Counter(ctx, s.wrongCodeKey(req.UserID, req.Action), now)
+	if err != nil {
+		return TrackResult{}, s.storeFailed(ctx, err)
+	}
+	creds, err := s.store.ListCredentials(ctx, req.UserID)
+	if err != nil {
+		return TrackResult{}, s.storeFailed(ctx, err)
+	}
+	res := TrackResult{Enrolled: len(creds) > 0}
+	methods := req.Methods
+	if len(methods) == 0 {
+		methods = defaultMethods(kindsOf(creds))
+	}
+	if wrong >= int64(s.cfg.WrongCodeLimit) {
+		return s.blocked(ctx, req, res), nil
+	}
+	d, err := s.policy.Decide(ctx, PolicyInput{
+		UserID: req.UserID, Action: req.Action, Details: details, Enrolled: res.Enrolled,
+		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Methods: methods,
+	})
+	if err != nil {
+		return TrackResult{}, s.storeFailed(ctx, fmt.Errorf("policy: %w", err))
+	}
+	switch d.State {
+	case StateAllow, StateBlock, StateReview:
+		res.State = d.State
+		return res, nil
+	case StateChallengeRequired:
+	default:
+		return TrackResult{}, s.storeFailed(ctx, fmt.Errorf("policy: unknown state %q", d.State))
+	}
+	res.State = StateChallengeRequired
+	if !res.Enrolled {
+		return res, nil
+	}
+	if err := s.limit(ctx, "challenges", req.UserID, s.cfg.RateLimits.Challenges); err != nil {
+		return TrackResult{}, err
+	}
+	push := slices.Contains(methods, MethodPush)
+	if push {
+		if err := s.pushLimit(ctx, req.UserID); err != nil {
+			return TrackResult{}, err
+		}
+	}
+	ch := s.newChallenge(req, details, methods, d.VerificationCode || s.codeByDefault(req.Action, methods), d.CodeDigits, now)
+	stored, err := s.store.CreateChallenge(ctx, ch, now)
+	if err != nil {
+		return TrackResult{}, s.storeFailed(ctx, err)
+	}
+	if stored.ID == ch.ID && push {
+		s.pushRules(ctx, stored, creds)
+	}
+	return s.tracked(ctx, req, ch, stored, res)
+}
+
+// trackDefault is Track under DefaultPolicy without push, whose decision
+// needs nothing from the store: one BeginChallenge reads the wrong-code
+// counter and the user's credential kinds and creates the challenge, so
+// that Track is one store round trip. The challenge is built for the
+// credential kinds most users have (device keys only) unless the request
+// names its methods; when the user's kinds differ, nothing was created and
+// a second call builds it for the kinds the first one read.
+func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details Details, now time.Time) (TrackResult, error) {
+	if err := s.limit(ctx, "challenges", req.UserID, s.cfg.RateLimits.Challenges); err != nil {
+		return TrackResult{}, err
+	}
+	methods, kinds := req.Methods, []store.CredentialKind(nil)
+	if len(methods) == 0 {
+		kinds = []store.CredentialKind{store.KindDevice}
+		methods = defaultMethods(kinds)
+	}
+	// Kinds change only when credentials are added or removed meanwhile:
+	// a third refusal means the store does not keep its contract.
+	for range 3 {
+		ch := s.newChallenge(req, details, methods, s.codeByDefault(req.Action, methods), 0, now)
+		begun, err := s.cycle.BeginChallenge(ctx, store.Begin{
+			Challenge: ch, Counter: s.wrongCodeKey(req.UserID, req.Action),
+			CounterLimit: int64(s.cfg.WrongCodeLimit), Kinds: kinds,
+		}, now)
+		if err != nil {
+			return TrackResult{}, s.storeFailed(ctx, err)
+		}
+		res := TrackResult{Enrolled: len(begun.Kinds) > 0}
+		switch {
+		case begun.Counter >= int64(s.cfg.WrongCodeLimit):
+			return s.blocked(ctx, req, res), nil
+		case !res.Enrolled:
+			res.State = StateChallengeRequired
+			return res, nil
+		case begun.Challenge.ID != "":
+			res.State = StateChallengeRequired
+			return s.tracked(ctx, req, ch, begun.Challenge, res)
+		}
+		// The user's credentials are of other kinds than the challenge was
+		// built for (or changed meanwhile): build it again for those.
+		kinds = begun.Kinds
+		methods = defaultMethods(kinds)
+	}
+	return TrackResult{}, s.storeFailed(ctx, errors.New("store: BeginChallenge refused the kinds it reported three times"))
+}
+
+// isDefaultPolicy reports whether p is DefaultPolicy, whose decision needs
+// no input.
+func isDefaultPolicy(p Policy) bool {
+	switch p.(type) {
+	case DefaultPolicy, *DefaultPolicy:
+		return true
+	}
+	return false
+}
+
+// codeByDefault reports whether a challenge for action offering methods
+// asks for number matching when neither the caller nor the policy did:
+// the targets of fatigue attacks (adding or removing an authenticator, a
+// push to the phone) do, unless Config.ApproveOnly.
+func (s *Service) codeByDefault(action string, methods []Method) bool {
+	return !s.cfg.ApproveOnly && (action == ActionAddAuthenticator || action == ActionRemoveAuthenticator ||
+		slices.Contains(methods, MethodPush))
+}
+
+// additionDetails are what the device shows for an addAuthenticator
+// step-up tracked without details; the challenge also carries the
+// requesting IP and browser.
+var additionDetails = Details{Message: "Add a new device to your account"}
+
+// stepUpDetails are the details bound to a challenge for action: those
+// given, or for an addAuthenticator step-up without any, additionDetails,
+// so that the phone never shows an empty request to add a device.
+func stepUpDetails(action string, d Details) Details {
+	if action == ActionAddAuthenticator && d.Message == "" && len(d.Fields) == 0 {
+		return additionDetails
+	}
+	return d
+}
+
+// newChallenge builds the challenge Track creates for req. A challenge no
+// device key may answer carries no code: a passkey's user verification is
+// its proof.
+func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
+	digest := protocol.DetailsDigest(details)
+	ch := store.Challenge{
+		ID: ids.NewUserID("ch", req.UserID), UserID: req.UserID, Action: req.Action, State: store.StatePending,
+		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
+		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
+		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
+		UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+		AttestationRequired: req.Attestation.encode(),
+	}
+	if (code || req.VerificationCode) && slices.ContainsFunc(methods, deviceMethod) {
+		n := codeDigits
+		if n == 0 {
+			n = s.cfg.VerificationCodeDigits
+		}
+		ch.VerificationCode = newCode(min(max(n, 2), maxCodeDigits))
+	}
+	return ch
+}
+
+// blocked is Track's answer to a user at the wrong-code limit for the
+// action.
+func (s *Service) blocked(ctx context.Context, req TrackRequest, res TrackResult) TrackResult {
+	res.State = StateBlock
+	s.emit(ctx, event.Event{Type: event.ActionBlocked, UserID: req.UserID, Action: req.Action, ClientIP: ipString(req.ClientIP), Reason: "wrong_code_limit"})
+	return res
+}
+
+// tracked completes res with the challenge the store holds for ch: ch
+// itself, or the earlier challenge of the same idempotency key, which must
+// be for the same action and details.
+func (s *Service) tracked(ctx context.Context, req TrackRequest, ch, stored store.Challenge, res TrackResult) (TrackResult, error) {
+	if stored.ID != ch.ID {
+		if stored.Action != ch.Action || subtle.ConstantTimeCompare(stored.DetailsDigest, ch.DetailsDigest) != 1 {
+			return TrackResult{}, ErrIdempotencyConflict
+		}
+	} else {
+		s.emit(ctx, event.Event{Type: event.ChallengeCreated, UserID: req.UserID, ChallengeID: ch.ID, Action: req.Action, ClientIP: ch.ClientIP})
+	}
+	res.ChallengeID = stored.ID
+	res.Token = s.challengeToken(stored.ID)
+	res.ExpiresAt = stored.ExpiresAt
+	res.Methods = toMethods(stored.Methods)
+	res.VerificationCode = stored.VerificationCode
+	return res, nil
+}
+
+// detailsError is ErrInvalidDetails saying which rule refused the details,
+// without the internal package's prefix.
+func detailsError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "protocol: invalid details: ")
+	return ErrInvalidDetails.with(err).withMessage("the details are not acceptable: " + msg)
+}
