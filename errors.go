@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/deviceauth/deviceauth/event"
+	"github.com/deviceauth/deviceauth/internal/redact"
+	"github.com/deviceauth/deviceauth/store"
 )
 
 // Error is the error every Service method and endpoint reports. Code is a
@@ -225,11 +227,28 @@ func asError(err error) *Error {
 }
 
 // storeFailed reports a store (or context) failure and returns
-// ErrUnavailable with err as its cause.
+// ErrUnavailable with err as its cause. The event's Reason is a kind of
+// failure (storeFailure), never the driver's text, which can name hosts,
+// users and queries: that goes to the log only, its URLs redacted.
 func (s *Service) storeFailed(ctx context.Context, err error) error {
 	if e := (*Error)(nil); errors.As(err, &e) {
 		return err
 	}
-	s.emit(ctx, event.Event{Type: event.StoreError, Reason: err.Error()})
+	s.log.ErrorContext(ctx, "deviceauth: store failed", "error", redact.URLs(err.Error()))
+	s.emit(ctx, event.Event{Type: event.StoreError, Reason: storeFailure(err)})
 	return ErrUnavailable.with(err)
+}
+
+// storeFailure names the kind of a store failure: canceled, timeout,
+// closed or failed.
+func storeFailure(err error) string {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, store.ErrClosed):
+		return "closed"
+	}
+	return "failed"
 }
