@@ -3,6 +3,9 @@
 // and an outage of the store fails closed and heals without a restart.
 // Adapter tests call ManyInstances and Outage with their own backend, and
 // UpgradedCredential after migrating data an earlier release wrote.
+//
+// It is over 500 lines by design: each scenario races two instances end
+// to end, and the scenarios share their setup.
 package instancetest
 
 import (

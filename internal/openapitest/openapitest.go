@@ -13,6 +13,9 @@
 // document, the test's table of rows and what was exercised, for the paths
 // the test owns: the document cannot promise what is not tested, and the
 // test cannot skip what is documented.
+//
+// It is over 500 lines by design: the checker, its response matcher and
+// its coverage report belong together.
 package openapitest
 
 import (

@@ -1,3 +1,7 @@
+// Over 500 lines by design: every case of the ChallengeStore contract, one
+// per promise of its doc comments, kept in one file so a reader checks
+// the contract against its cases side by side.
+
 package storetest
 
 import (

@@ -1,3 +1,7 @@
+// Over 500 lines by design: every case of the CycleStore contract (and its
+// fallback), one per promise, kept in one file beside the contract they
+// prove.
+
 package storetest
 
 import (
