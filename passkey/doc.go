@@ -4,6 +4,11 @@
 // answers step-up challenges. Applications that do not import it do not
 // compile go-webauthn.
 //
+// It is the WebAuthn half only. Given as deviceauth.Config.Passkeys, it is
+// called by the Service, whose one handler serves the ceremonies, keeps
+// their state in its store, sets the cookies and applies the input rules,
+// rate limits and step-ups; there is nothing to mount here.
+//
 //	pk, err := passkey.New(passkey.Config{
 //		RPID:        "example.com",
 //		Origins:     []string{"https://app.example.com"},
@@ -12,7 +17,6 @@
 //	})
 //	svc, err := deviceauth.New(deviceauth.Config{…, Users: users, Passkeys: pk, SignIn: users.SignIn})
 //	mux.Handle("/deviceauth/", http.StripPrefix("/deviceauth", svc.Handler()))
-//	mux.Handle("/deviceauth/v1/passkey/", http.StripPrefix("/deviceauth", pk.Handler(svc, users.SignIn, users)))
 //	mux.Handle("POST /transfer", svc.Require("transfer",
 //		deviceauth.WithMethods(deviceauth.MethodDevice, deviceauth.MethodPasskey))(transfer))
 //
@@ -35,7 +39,7 @@
 // Sign-in: discoverable (usernameless) is the main path: POST
 // /v1/passkey/login/options with {}, the browser offers the passkeys it
 // has for the RP ID, POST /v1/passkey/login with the assertion. The
-// passkey is found by its credential ID (deviceauth.PasskeyCredentialID of
+// passkey is found by its credential ID ("pk_" and the base64url SHA-256 of
 // the raw ID), the assertion's user handle must be the one stored with it,
 // and the user is signed in through the SignInFunc, which rotates the
 // session. Username-first sign-in ({"username": …}) lists the user's
@@ -73,9 +77,9 @@
 //
 // # Security
 //
-//   - Sign counts only move forward, atomically in the store (UsePasskey);
+//   - Sign counts only move forward, atomically in the store;
 //     a counter that goes backwards refuses the sign-in or step-up with
-//     deviceauth.ErrPasskeyClone and emits event.PasskeyClone.
+//     403 passkey_clone and emits event.PasskeyClone.
 //     Synced passkeys, which report 0 every time, are not clones.
 //   - Origins, RP ID hash, user presence and (by default) user verification
 //     are checked by go-webauthn; a backup-eligible flag that changes is
