@@ -41,7 +41,7 @@
 // has for the RP ID, POST /v1/passkey/login with the assertion. The
 // passkey is found by its credential ID ("pk_" and the base64url SHA-256 of
 // the raw ID), the assertion's user handle must be the one stored with it,
-// and the user is signed in through the SignInFunc, which rotates the
+// and the user is signed in through deviceauth.Config.SignIn, which rotates the
 // session. Username-first sign-in ({"username": …}) lists the user's
 // passkeys padded with decoys to Config.AllowCredentials; an unknown
 // username gets decoys derived from it, through the same calls.
