@@ -34,7 +34,7 @@ type backend struct {
 	// scratch is what the run created and close removes: the SQLite
 	// file, the Redis key prefix or the PostgreSQL schema.
 	scratch string
-	close  func(context.Context) error
+	close   func(context.Context) error
 }
 
 // storeSpec is a parsed -store value.
