@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -281,7 +281,8 @@ func TestRun_Redis(t *testing.T) {
 	}
 	c := redis.NewClient(opts)
 	defer c.Close()
-	runAndCheckGone(t, quick(url), false, func(prefix string) bool {
+	want := fmt.Sprintf("redis (pool %d)", 10*runtime.GOMAXPROCS(0)) // go-redis's default, above -c 2
+	runAndCheckGone(t, quick(url), want, false, func(prefix string) bool {
 		keys, err := c.Keys(t.Context(), prefix+":*").Result()
 		return err == nil && len(keys) == 0
 	})
@@ -291,7 +292,8 @@ func TestRun_RedisCluster(t *testing.T) {
 	addrs := testenv.RedisClusterAddrs(t)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	defer c.Close()
-	runAndCheckGone(t, quick("cluster:"+strings.Join(addrs, ",")), false, func(prefix string) bool {
+	want := fmt.Sprintf("redis cluster (pool %d per node)", 10*runtime.GOMAXPROCS(0))
+	runAndCheckGone(t, quick("cluster:"+strings.Join(addrs, ",")), want, false, func(prefix string) bool {
 		var mu sync.Mutex
 		var left []string
 		err := c.ForEachMaster(t.Context(), func(ctx context.Context, n *redis.Client) error {
@@ -312,7 +314,8 @@ func TestRun_Postgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	runAndCheckGone(t, quick(url), true, func(schema string) bool {
+	want := fmt.Sprintf("postgres (pool %d)", pool.Config().MaxConns) // pgxpool's default, above -c 2
+	runAndCheckGone(t, quick(url), want, true, func(schema string) bool {
 		var n int
 		err := pool.QueryRow(t.Context(), "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", schema).Scan(&n)
 		return err == nil && n == 0
@@ -323,7 +326,7 @@ func TestRun_Postgres(t *testing.T) {
 // the run's scratch (key prefix, schema) removed. With made, gone must
 // report it present once the store is open (a schema is made then; keys
 // only later).
-func runAndCheckGone(t *testing.T, cfg Config, made bool, gone func(scratch string) bool) {
+func runAndCheckGone(t *testing.T, cfg Config, wantStore string, made bool, gone func(scratch string) bool) {
 	t.Helper()
 	var scratch string
 	cfg.opened = func(be *backend) {
@@ -340,7 +343,7 @@ func runAndCheckGone(t *testing.T, cfg Config, made bool, gone func(scratch stri
 	if scratch == "" || !gone(scratch) {
 		t.Errorf("%q is left after the run", scratch)
 	}
-	if !slices.Contains([]string{"redis", "redis cluster", "postgres"}, rep.Store) {
-		t.Errorf("store %q", rep.Store)
+	if rep.Store != wantStore {
+		t.Errorf("store %q; want %q", rep.Store, wantStore)
 	}
 }

@@ -164,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	r := newRunner(cfg, kind)
 	ceilingBefore := measureCeiling(ctx, cfg.Ceiling/2)
 
-	be, err := spec.open(ctx, cfg.FastCommits)
+	be, err := spec.open(ctx, cfg.FastCommits, cfg.Concurrency)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
@@ -403,8 +403,8 @@ func (r *runner) cycle(ctx context.Context) time.Duration {
 				if !start.IsZero() {
 					what = "measuring"
 				}
-				fmt.Fprintf(r.cfg.Progress, "deviceauth-load: %3.0fs %-9s %8d cycles checked, %6d in the last second, %d errors\n",
-					now.Sub(begin).Seconds(), what, r.stats.approved.Load(), cycles-lastCycles, r.stats.errorCount())
+				fmt.Fprintf(r.cfg.Progress, "deviceauth-load: %3.0fs %-9s %8d cycles, %6d in the last second, %d errors\n",
+					now.Sub(begin).Seconds(), what, cycles, cycles-lastCycles, r.stats.errorCount())
 			}
 			lastCycles = cycles
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -70,8 +71,10 @@ func runName(prefix string) string {
 	return prefix + strings.ToLower(rand.Text()[:12])
 }
 
-// open makes the backend of spec. fast selects SQLite's fast commits.
-func (spec storeSpec) open(ctx context.Context, fast bool) (*backend, error) {
+// open makes the backend of spec. fast selects SQLite's fast commits;
+// conns is the least pool size of a network store's clients (each
+// instance has up to Concurrency calls in flight), unless the URL sets one.
+func (spec storeSpec) open(ctx context.Context, fast bool, conns int) (*backend, error) {
 	switch spec.kind {
 	case "memstore":
 		m := memstore.New()
@@ -83,14 +86,17 @@ func (spec storeSpec) open(ctx context.Context, fast bool) (*backend, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-store: %w", err)
 		}
-		return openRedis(ctx, "redis", func() redis.UniversalClient { return redis.NewClient(opts) })
+		if !strings.Contains(spec.arg, "pool_size=") {
+			opts.PoolSize = max(10*runtime.GOMAXPROCS(0), conns) // go-redis's default, or more
+		}
+		return openRedis(ctx, fmt.Sprintf("redis (pool %d)", opts.PoolSize), func() redis.UniversalClient { return redis.NewClient(opts) })
 	case "cluster":
-		addrs := strings.Split(spec.arg, ",")
-		return openRedis(ctx, "redis cluster", func() redis.UniversalClient {
-			return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		opts := &redis.ClusterOptions{Addrs: strings.Split(spec.arg, ","), PoolSize: max(10*runtime.GOMAXPROCS(0), conns)}
+		return openRedis(ctx, fmt.Sprintf("redis cluster (pool %d per node)", opts.PoolSize), func() redis.UniversalClient {
+			return redis.NewClusterClient(opts)
 		})
 	case "postgres":
-		return openPostgres(ctx, spec.arg)
+		return openPostgres(ctx, spec.arg, conns)
 	}
 	return nil, fmt.Errorf("unknown store kind %q", spec.kind)
 }
@@ -217,11 +223,15 @@ func dropPrefix(ctx context.Context, client redis.UniversalClient, prefix string
 // openPostgres makes two pools (one per instance) and a Store over each in
 // a new schema of a fresh name, created here (so that it cannot be a
 // schema that holds anybody's data) and dropped with everything in it at
-// the end. The URL's pool_max_conns sizes each pool.
-func openPostgres(ctx context.Context, url string) (*backend, error) {
+// the end. The URL's pool_max_conns sizes each pool; without it, a pool
+// has pgxpool's default or conns connections, whichever is more.
+func openPostgres(ctx context.Context, url string, conns int) (*backend, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("-store: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns=") {
+		cfg.MaxConns = max(cfg.MaxConns, int32(conns))
 	}
 	schema := runName("deviceauth_load_")
 	var pools [2]*pgxpool.Pool
@@ -269,7 +279,7 @@ func openPostgres(ctx context.Context, url string) (*backend, error) {
 	if err := stores[0].Migrate(ctx); err != nil {
 		return nil, errors.Join(err, closeAll(ctx))
 	}
-	return &backend{name: "postgres", stores: [2]store.Store{stores[0], stores[1]}, scratch: schema, close: closeAll}, nil
+	return &backend{name: fmt.Sprintf("postgres (pool %d)", cfg.MaxConns), stores: [2]store.Store{stores[0], stores[1]}, scratch: schema, close: closeAll}, nil
 }
 
 // cleanupTimeout bounds the removal of what a run created, which runs
