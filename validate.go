@@ -78,6 +78,9 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		s.emit(ctx, event.Event{Type: event.ValidationFailed, UserID: req.UserID, ChallengeID: id, Action: req.Action, Reason: reason})
 		return failed, nil
 	}
+	if !pathAdmitted(id, req.Methods) {
+		return fail("method_not_admitted")
+	}
 	// One store call checks the binding (the method that answered
 	// included), consumes the challenge and checks that the approving
 	// credential still exists (revocation), atomically.
