@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -308,5 +309,33 @@ func TestInApp_ProtocolVector(t *testing.T) {
 	}
 	if got := hex.EncodeToString(d.ResponseMessage(ch, "approve", "", "")); got != string(m[2]) {
 		t.Fatalf("the device would sign %s, the document says %s", got, m[2])
+	}
+}
+
+// TestInApp_PassesAGatedRoute: the token of an in-app answer passes a
+// Require route (whose number matching, as a passkey's, does not apply to
+// it), once; a route that names other methods refuses it.
+func TestInApp_PassesAGatedRoute(t *testing.T) {
+	g := newGatedEnv(t, nil)
+	ctx := context.Background()
+	d := g.enrol("alice", "ES256")
+	details := deviceauth.Details{Message: "Transfer",
+		Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}
+	res, payload := trackInApp(t, g.env, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: details})
+	ch, _ := d.InAppChallenge(payload)
+	if _, err := d.Approve(ctx, ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	pushOnly := &gatedEnv{env: g.env}
+	pushOnly.handler = g.svc.Require("transfer", transferDetailsFunc, deviceauth.WithMethods(deviceauth.MethodPush))(
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Fatal("the push-only route ran") }))
+	if rec := pushOnly.transfer("alice", res.Token, "10"); rec.Code != 403 {
+		t.Fatalf("a push-only route: %d %s", rec.Code, rec.Body)
+	}
+	if rec := g.transfer("alice", res.Token, "10"); rec.Code != 200 || g.lastV.Method != deviceauth.MethodInApp {
+		t.Fatalf("the gated route: %d %s, validation %+v", rec.Code, rec.Body, g.lastV)
+	}
+	if rec := g.transfer("alice", res.Token, "10"); rec.Code != 403 {
+		t.Fatalf("the token passed twice: %d", rec.Code)
 	}
 }
