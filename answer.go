@@ -72,6 +72,11 @@ func (s *Service) Respond(ctx context.Context, r DeviceAnswer) (AnswerResult, er
 	if err != nil {
 		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
+	if isInApp(ch.ID) && ch.ClaimedBy != "" && ch.ClaimedBy != cred.ID {
+		// The application named the one phone that answers: the same
+		// answer as for any other credential that may not.
+		return AnswerResult{}, ErrInvalidResponse
+	}
 	key, err := s.pubkeys.parse(cred.Algorithm, cred.PublicKey)
 	if err != nil {
 		return AnswerResult{}, s.storeFailed(ctx, fmt.Errorf("stored key of credential %s: %w", cred.ID, err))

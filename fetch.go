@@ -70,7 +70,9 @@ func (s *Service) fetchChallenge(ctx context.Context, dev deviceIdentity, id str
 
 // fetched is FetchChallenge's answer for ch, read from the store.
 func (s *Service) fetched(dev deviceIdentity, ch store.Challenge) (ChallengeView, error) {
-	if ch.UserID != dev.UserID || ch.Method == ceremonyMethod {
+	if ch.UserID != dev.UserID || ch.Method == ceremonyMethod || isInApp(ch.ID) {
+		// An in-app challenge is for the phone its application handed it
+		// to, which needs no fetch.
 		return ChallengeView{}, ErrNotFound
 	}
 	return s.view(ch), nil
@@ -78,8 +80,9 @@ func (s *Service) fetched(dev deviceIdentity, ch store.Challenge) (ChallengeView
 
 // pendingChallenges lists the pending challenges of a device's user that
 // this device may answer, oldest first, so that polling alone works without
-// push. A challenge only a passkey may answer is not listed, nor one whose
-// attestation requirement the device does not meet.
+// push. A challenge only a passkey may answer is not listed, nor an in-app
+// one (its phone has it already), nor one whose attestation requirement
+// the device does not meet.
 func (s *Service) pendingChallenges(ctx context.Context, dev deviceIdentity) ([]ChallengeView, error) {
 	chs, err := s.store.ListPendingChallenges(ctx, dev.UserID, s.now())
 	if err != nil {
@@ -94,7 +97,7 @@ func (s *Service) pendingChallenges(ctx context.Context, dev deviceIdentity) ([]
 	}
 	out := []ChallengeView{}
 	for _, ch := range chs {
-		if deviceAnswers(ch) {
+		if deviceAnswers(ch) && !isInApp(ch.ID) {
 			out = append(out, s.view(ch))
 		}
 	}

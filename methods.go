@@ -30,7 +30,7 @@ func methodOf(ch store.Challenge, kind store.CredentialKind) Method {
 
 // deviceMethod reports whether a device key answers m.
 func deviceMethod(m Method) bool {
-	return m == MethodDevice || m == MethodPush || m == MethodQRCode
+	return m == MethodDevice || m == MethodPush || m == MethodQRCode || m == MethodInApp
 }
 
 // deviceAnswers reports whether a device key may answer ch.
@@ -93,7 +93,7 @@ func kindsOf(creds []store.Credential) []store.CredentialKind {
 func checkMethods(ms []Method) ([]Method, error) {
 	for i, m := range ms {
 		switch m {
-		case MethodDevice, MethodPush, MethodQRCode, MethodPasskey:
+		case MethodDevice, MethodPush, MethodQRCode, MethodPasskey, MethodInApp:
 		default:
 			return nil, ErrInvalidRequest.withMessage(fmt.Sprintf("unknown verification method %q", m))
 		}
@@ -125,8 +125,25 @@ type Method string
 
 // Verification methods.
 const (
-	MethodDevice  Method = "DEVICE"  // in-app: the app's own device key
+	MethodDevice  Method = "DEVICE"  // the app's own device key, after a signed fetch
 	MethodPush    Method = "PUSH"    // a second device, notified
 	MethodQRCode  Method = "QR_CODE" // a device scans a code shown by a browser
 	MethodPasskey Method = "PASSKEY" // a WebAuthn assertion
+	// MethodInApp: the app's own phone, from the InAppChallenge its
+	// backend handed it; one signature, no fetch (TrackRequest.InApp).
+	MethodInApp Method = "IN_APP"
 )
+
+// pathAdmitted reports whether a route that admits methods (any, when
+// empty) accepts the path challenge id was answered by: an in-app
+// challenge only where MethodInApp is admitted, any other only where some
+// other method is. The ID tells, so nothing is read or consumed to refuse.
+func pathAdmitted(id string, methods []Method) bool {
+	if len(methods) == 0 {
+		return true
+	}
+	if isInApp(id) {
+		return slices.Contains(methods, MethodInApp)
+	}
+	return slices.ContainsFunc(methods, func(m Method) bool { return m != MethodInApp })
+}

@@ -3,6 +3,7 @@ package deviceauth
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -52,6 +53,43 @@ type TrackRequest struct {
 	// attested with (docs/attestation.md); other devices cannot approve.
 	// Validate it with the same requirement.
 	Attestation AttestationRequirement
+	// InApp tracks the challenge for in-app verification: the app's own
+	// phone answers it with one signature, from the InAppChallenge that
+	// TrackResult carries and the application hands it over its own
+	// authenticated channel (docs/protocol.md#in-app-verification). Such a
+	// challenge offers MethodInApp only, asks for no verification code, is
+	// never pushed, listed or fetched by a device, and validates as
+	// MethodInApp. Methods and VerificationCode must not be set with it.
+	InApp bool
+	// CredentialID, with InApp, names the only credential that may answer
+	// (the phone the application hands the challenge to). Optional.
+	CredentialID string
+}
+
+// InAppChallenge is what the application hands its own phone to verify an
+// action in-app: everything the device signs, so that it answers without a
+// signed fetch. It never carries the verification code (an in-app
+// challenge has none). Its JSON is what package device's
+// ParseInAppChallenge reads.
+type InAppChallenge struct {
+	ChallengeID string    `json:"challengeId"`
+	Nonce       []byte    `json:"nonce"` // base64url in JSON, as in the device's fetch
+	Action      string    `json:"action"`
+	Details     Details   `json:"details"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	// CredentialID is the only credential that may answer, when the
+	// application named one.
+	CredentialID string `json:"credentialId,omitempty"`
+}
+
+// MarshalJSON encodes the nonce as base64url without padding, as every
+// binary member of the protocol.
+func (c InAppChallenge) MarshalJSON() ([]byte, error) {
+	type plain InAppChallenge
+	return json.Marshal(struct {
+		plain
+		Nonce string `json:"nonce"`
+	}{plain(c), protocol.EncodeBase64(c.Nonce)})
 }
 
 // TrackResult is Track's answer.
@@ -68,6 +106,10 @@ type TrackResult struct {
 	// VerificationCode is the code the primary screen shows for number
 	// matching, when asked. Show it to the user; never log it.
 	VerificationCode string `json:"verificationCode,omitempty"`
+	// InApp is the challenge for the app's own phone, when it was tracked
+	// InApp. Hand it only to that phone, over the application's own
+	// authenticated channel: it holds the challenge's nonce.
+	InApp *InAppChallenge `json:"inApp,omitempty"`
 }
 
 // Track asks the policy whether an action may proceed and, when it needs a
@@ -86,6 +128,16 @@ func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, err
 	}
 	if _, err := checkMethods(req.Methods); err != nil {
 		return TrackResult{}, err
+	}
+	switch {
+	case req.InApp && (len(req.Methods) > 0 || req.VerificationCode):
+		return TrackResult{}, ErrInvalidRequest.withMessage("an in-app challenge offers MethodInApp only and asks for no verification code")
+	case !req.InApp && (req.CredentialID != "" || slices.Contains(req.Methods, MethodInApp)):
+		return TrackResult{}, ErrInvalidRequest.withMessage("CredentialID and MethodInApp are for in-app challenges (TrackRequest.InApp)")
+	case req.CredentialID != "" && !protocol.ValidID(req.CredentialID):
+		return TrackResult{}, ErrInvalidRequest.withMessage("credentialID is not a credential ID")
+	case req.InApp:
+		req.Methods = []Method{MethodInApp}
 	}
 	details, err := protocol.NormalizeDetails(stepUpDetails(req.Action, req.Details))
 	if err != nil {
@@ -211,8 +263,8 @@ func isDefaultPolicy(p Policy) bool {
 // the targets of fatigue attacks (adding or removing an authenticator, a
 // push to the phone) do, unless Config.ApproveOnly.
 func (s *Service) codeByDefault(action string, methods []Method) bool {
-	return !s.cfg.ApproveOnly && (action == ActionAddAuthenticator || action == ActionRemoveAuthenticator ||
-		slices.Contains(methods, MethodPush))
+	return !s.cfg.ApproveOnly && !slices.Contains(methods, MethodInApp) &&
+		(action == ActionAddAuthenticator || action == ActionRemoveAuthenticator || slices.Contains(methods, MethodPush))
 }
 
 // additionDetails are what the device shows for an addAuthenticator
@@ -235,15 +287,19 @@ func stepUpDetails(action string, d Details) Details {
 // its proof.
 func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
 	digest := protocol.DetailsDigest(details)
+	prefix := "ch"
+	if req.InApp {
+		prefix = inAppPrefix
+	}
 	ch := store.Challenge{
-		ID: ids.NewUserID("ch", req.UserID), UserID: req.UserID, Action: req.Action, State: store.StatePending,
+		ID: ids.NewUserID(prefix, req.UserID), UserID: req.UserID, ClaimedBy: req.CredentialID, Action: req.Action, State: store.StatePending,
 		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
 		UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 		AttestationRequired: req.Attestation.encode(),
 	}
-	if (code || req.VerificationCode) && slices.ContainsFunc(methods, deviceMethod) {
+	if (code || req.VerificationCode) && !req.InApp && slices.ContainsFunc(methods, deviceMethod) {
 		n := codeDigits
 		if n == 0 {
 			n = s.cfg.VerificationCodeDigits
@@ -266,7 +322,8 @@ func (s *Service) blocked(ctx context.Context, req TrackRequest, res TrackResult
 // be for the same action and details.
 func (s *Service) tracked(ctx context.Context, req TrackRequest, ch, stored store.Challenge, res TrackResult) (TrackResult, error) {
 	if stored.ID != ch.ID {
-		if stored.Action != ch.Action || subtle.ConstantTimeCompare(stored.DetailsDigest, ch.DetailsDigest) != 1 {
+		if stored.Action != ch.Action || subtle.ConstantTimeCompare(stored.DetailsDigest, ch.DetailsDigest) != 1 ||
+			isInApp(stored.ID) != isInApp(ch.ID) {
 			return TrackResult{}, ErrIdempotencyConflict
 		}
 	} else {
@@ -277,8 +334,25 @@ func (s *Service) tracked(ctx context.Context, req TrackRequest, ch, stored stor
 	res.ExpiresAt = stored.ExpiresAt
 	res.Methods = toMethods(stored.Methods)
 	res.VerificationCode = stored.VerificationCode
+	if isInApp(stored.ID) {
+		d, err := protocol.ParseDetailsJSON(stored.Details)
+		if err != nil {
+			return TrackResult{}, s.storeFailed(ctx, fmt.Errorf("stored details of %s: %w", stored.ID, err))
+		}
+		res.VerificationCode = "" // there is none; never hand one to the phone
+		res.InApp = &InAppChallenge{ChallengeID: stored.ID, Nonce: stored.Nonce, Action: stored.Action,
+			Details: d, ExpiresAt: stored.ExpiresAt, CredentialID: stored.ClaimedBy}
+	}
 	return res, nil
 }
+
+// inAppPrefix starts the ID of every challenge tracked InApp, so that the
+// ID alone (and the token, which carries it under its MAC) tells the path
+// a challenge is answered by, with no store read.
+const inAppPrefix = "ia"
+
+// isInApp reports whether challenge id was tracked InApp.
+func isInApp(id string) bool { return strings.HasPrefix(id, inAppPrefix+"_") }
 
 // detailsError is ErrInvalidDetails saying which rule refused the details,
 // without the internal package's prefix.

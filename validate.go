@@ -29,7 +29,10 @@ type ValidateRequest struct {
 	// and MethodQRCode a device key's signature.
 	Methods []Method
 	// VerificationCode admits a device key's approval only when it was
-	// made with number matching (a passkey's needs no code).
+	// made with number matching. A passkey's needs no code (user
+	// verification is its proof), nor does an in-app answer (made on the
+	// screen that shows the action; a route that must have a second device
+	// names its Methods).
 	VerificationCode bool
 	// Attestation, when set, must be included in the requirement the
 	// challenge was tracked with (TrackRequest.Attestation): a challenge an
@@ -78,11 +81,14 @@ func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation
 		s.emit(ctx, event.Event{Type: event.ValidationFailed, UserID: req.UserID, ChallengeID: id, Action: req.Action, Reason: reason})
 		return failed, nil
 	}
+	if !pathAdmitted(id, req.Methods) {
+		return fail("method_not_admitted")
+	}
 	// One store call checks the binding (the method that answered
 	// included), consumes the challenge and checks that the approving
 	// credential still exists (revocation), atomically.
 	ch, kind, err := s.cycle.ConsumeChallenge(ctx, id, store.Binding{UserID: req.UserID, Action: req.Action, DetailsDigest: digest[:],
-		Kinds: kindsAnswering(req.Methods), VerificationCode: req.VerificationCode}, now)
+		Kinds: kindsAnswering(req.Methods), VerificationCode: req.VerificationCode && !isInApp(id)}, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return failed, nil

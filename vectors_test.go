@@ -14,6 +14,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -206,6 +207,24 @@ func renderVectors(t *testing.T, old string) string {
 	w("- the same challenge; credential ID `%s`, decision `deny`, deny reason `not_me`, no code\n", credEd)
 	w("- message to sign (%d bytes): `%x`\n", len(denyMsg), denyMsg)
 	w("- EdDSA response signature: `%x`\n", denySig)
+
+	w("\n### In-app challenge and its answer (one signature), EdDSA\n\n")
+	const inAppID = "ia_VectorInApp01"
+	inApp := InAppChallenge{ChallengeID: inAppID, Nonce: nonce, Action: "transfer", Details: details,
+		ExpiresAt: time.Unix(1767225900, 0).UTC(), CredentialID: credEd}
+	inAppJSON, err := json.Marshal(inApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inAppMsg := protocol.ResponseMessage(protocol.Response{ChallengeID: inAppID, Nonce: nonce, Action: "transfer", CredentialID: credEd,
+		Decision: protocol.DecisionApprove, DetailsDigest: digest[:]})
+	inAppSig := ed25519.Sign(edKey, inAppMsg)
+	check(protocol.AlgEdDSA, edSPKI, "", inAppMsg, inAppSig)
+	w("- payload the application hands its phone (`TrackResult.InApp` as JSON; no verification code, ever):\n\n```json\n%s\n```\n\n", inAppJSON)
+	w("- the device signs the challenge response message of its members, decision `approve`, no code (%d bytes): `%x`\n", len(inAppMsg), inAppMsg)
+	w("- EdDSA response signature: `%x`\n", inAppSig)
+	w("- request body (`POST …/v1/challenges/%s/response`, the only request of the device): `{\"credentialId\":%q,\"decision\":\"approve\",\"signature\":%q}`\n",
+		inAppID, credEd, protocol.EncodeBase64(inAppSig))
 
 	w("\n### Passkey step-up challenge\n\n")
 	pkMsg := protocol.Frame(protocol.LabelPasskey, []byte(challengeID), nonce, []byte("transfer"), digest[:])

@@ -185,6 +185,35 @@ func (ch *Challenge) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// InAppChallenge reads the in-app challenge payload its application's
+// backend handed this phone (deviceauth.TrackResult.InApp as JSON): the
+// challenge to show and then Approve or Deny, with one signature and no
+// fetch. A payload that names another credential is refused, as the
+// server would refuse its answer.
+func (c *Client) InAppChallenge(payload []byte) (Challenge, error) {
+	var v struct {
+		Challenge
+		CredentialID string `json:"credentialId"`
+	}
+	if err := json.Unmarshal(payload, &v.Challenge); err != nil {
+		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
+	}
+	if err := json.Unmarshal(payload, &struct {
+		CredentialID *string `json:"credentialId"`
+	}{&v.CredentialID}); err != nil {
+		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
+	}
+	switch {
+	case v.ID == "" || len(v.Nonce) == 0 || v.Action == "":
+		return Challenge{}, errors.New("device: in-app challenge: challengeId, nonce and action are required")
+	case v.CredentialID != "" && v.CredentialID != c.CredentialID:
+		return Challenge{}, errors.New("device: in-app challenge: it names another credential")
+	}
+	v.Challenge.State = "PENDING"
+	v.Challenge.Method = "IN_APP"
+	return v.Challenge, nil
+}
+
 // Challenge fetches challenge id with a signed request.
 func (c *Client) Challenge(ctx context.Context, id string) (Challenge, error) {
 	var ch Challenge

@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 		// Another Store over the schema, on a pool of its own: what a
 		// second instance holds.
 		Twin: func(t testing.TB, st store.Store) store.Store {
-			return openStore(t, newPool(t, 20, noCommitFlush), st.(*pgxstore.Store).Schema())
+			return openStore(t, newPool(t, 8, noCommitFlush), st.(*pgxstore.Store).Schema())
 		},
 		Rounds: rounds(100),
 	})

@@ -131,6 +131,42 @@ func BenchmarkChallengeCycleHTTP(b *testing.B) {
 	}
 }
 
+// BenchmarkChallengeCycleInAppHTTP is the one-signature in-app cycle through
+// the HTTP layer, served in process: the app's backend tracks the action
+// in-app (as the gated route's app would, in process), the device answers
+// from the payload alone with its one signed request through Handler(),
+// and the gated request with the token passes Require. Its floor is one
+// signature and its verification (BenchmarkBaselineSignVerify).
+func BenchmarkChallengeCycleInAppHTTP(b *testing.B) {
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		b.Run(alg, func(b *testing.B) {
+			g := newGatedBenchEnv(b)
+			d := g.enrol("alice", alg)
+			d.HTTPClient = &http.Client{Transport: handlerTransport{g.mux}}
+			ctx := context.Background()
+			details := deviceauth.Details{Message: "Send 10 to Bob",
+				Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}
+			for b.Loop() {
+				res, err := g.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: details, InApp: true})
+				if err != nil || res.InApp == nil {
+					b.Fatalf("Track: %+v, %v", res, err)
+				}
+				payload, _ := json.Marshal(res.InApp)
+				ch, err := d.InAppChallenge(payload)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := d.Approve(ctx, ch, ""); err != nil {
+					b.Fatal(err)
+				}
+				if rec := g.transfer("alice", res.Token, "10"); rec.Code != http.StatusOK {
+					b.Fatalf("gated: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkRequireValidToken is a gated request carrying a valid token
 // (a trivial resolver, memstore), beside BenchmarkValidate. Requests are
 // built before the timer starts, so only serving them is measured.
@@ -234,4 +270,40 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func benchLogging(c *deviceauth.Config) {
 	c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	c.OnEvent = nil
+}
+
+// TestInApp_AllocationBudget pins the allocations of the one-signature
+// in-app cycle through HTTP, device side included (BenchmarkChallengeCycleInAppHTTP
+// /ES256): at most half of the 757 that the two-signature cycle allocated
+// when in-app verification was built on it.
+func TestInApp_AllocationBudget(t *testing.T) {
+	const budget = 757 / 2
+	g := newGatedBenchEnv(t)
+	d := g.enrol("alice", "ES256")
+	d.HTTPClient = &http.Client{Transport: handlerTransport{g.mux}}
+	ctx := context.Background()
+	details := deviceauth.Details{Message: "Send 10 to Bob",
+		Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}
+	cycle := func() {
+		res, err := g.svc.Track(ctx, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: details, InApp: true})
+		if err != nil || res.InApp == nil {
+			t.Fatalf("Track: %+v, %v", res, err)
+		}
+		payload, _ := json.Marshal(res.InApp)
+		ch, err := d.InAppChallenge(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Approve(ctx, ch, ""); err != nil {
+			t.Fatal(err)
+		}
+		if rec := g.transfer("alice", res.Token, "10"); rec.Code != http.StatusOK {
+			t.Fatalf("gated: %d %s", rec.Code, rec.Body)
+		}
+	}
+	allocs := testing.AllocsPerRun(50, cycle)
+	t.Logf("in-app cycle: %.0f allocations", allocs)
+	if allocs > budget {
+		t.Fatalf("the in-app cycle allocates %.0f, want at most %d", allocs, budget)
+	}
 }
