@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -25,9 +26,6 @@ type cycleKind struct {
 	approve func(ctx context.Context, c cycle) (token string, err error)
 	// validated is the method Validate must report for the cycle.
 	validated func(Config) deviceauth.Method
-	// unavailable, when not empty, says why this build cannot run the
-	// kind; the run is refused before anything starts.
-	unavailable string
 }
 
 // cycle is what a cycle runs with.
@@ -40,9 +38,8 @@ type cycle struct {
 
 // kinds are the cycle kinds by -kind name.
 var kinds = map[string]cycleKind{
-	"push": {signatures: 2, approve: pushCycle, validated: func(c Config) deviceauth.Method { return c.Method }},
-	"inapp": {signatures: 1, unavailable: "the in-app cycle needs TrackRequest.InApp and a device answer " +
-		"without a signed fetch, which this version of deviceauth does not have; use -kind push"},
+	"push":  {signatures: 2, approve: pushCycle, validated: func(c Config) deviceauth.Method { return c.Method }},
+	"inapp": {signatures: 1, approve: inAppCycle, validated: func(Config) deviceauth.Method { return deviceauth.MethodInApp }},
 }
 
 // pushCycle is the signed-fetch cycle of push (and QR) challenges: Track
@@ -69,14 +66,45 @@ func pushCycle(ctx context.Context, c cycle) (string, error) {
 	if err != nil {
 		return "", stepError{"fetch", err}
 	}
-	ans, err := c.dev.Approve(ctx, ch, res.VerificationCode)
+	return approve(ctx, c.dev, ch, res.VerificationCode, res.Token)
+}
+
+// inAppCycle is the one-signature in-app cycle: Track for in-app
+// verification naming the device's credential; the application hands the
+// InAppChallenge to its phone as JSON (over its own channel, here in
+// memory); the device reads it and sends its signed approval, with no
+// fetch. One signature.
+func inAppCycle(ctx context.Context, c cycle) (string, error) {
+	res, err := c.app.Track(ctx, deviceauth.TrackRequest{UserID: c.sim.user, Action: action, Details: details,
+		InApp: true, CredentialID: c.dev.CredentialID})
+	switch {
+	case err != nil:
+		return "", stepError{"track", err}
+	case res.State != deviceauth.StateChallengeRequired || res.InApp == nil:
+		return "", stepError{"track", errNoChallenge}
+	}
+	payload, err := json.Marshal(res.InApp)
+	if err != nil {
+		return "", stepError{"track", err}
+	}
+	ch, err := c.dev.InAppChallenge(payload)
+	if err != nil {
+		return "", stepError{"payload", err}
+	}
+	return approve(ctx, c.dev, ch, "", res.Token)
+}
+
+// approve has dev approve ch, typing code, and returns token once the
+// answer says approved.
+func approve(ctx context.Context, dev *device.Client, ch device.Challenge, code, token string) (string, error) {
+	ans, err := dev.Approve(ctx, ch, code)
 	switch {
 	case err != nil:
 		return "", stepError{"answer", err}
 	case ans.State != string(store.StateApproved):
 		return "", stepError{"answer", errNotApproved}
 	}
-	return res.Token, nil
+	return token, nil
 }
 
 // waitNotified waits for the notification of challenge id to d, skipping

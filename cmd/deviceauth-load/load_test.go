@@ -112,6 +112,21 @@ func TestRun_DeviceMethodEdDSA(t *testing.T) {
 	}
 }
 
+// TestRun_InApp runs the one-signature in-app cycle: nothing is notified,
+// and Validate reports the in-app method.
+func TestRun_InApp(t *testing.T) {
+	cfg := quick("memstore")
+	cfg.Kind = "inapp"
+	rep, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, rep)
+	if rep.Notified != 0 || rep.Signatures != 1 || rep.Method != string(deviceauth.MethodInApp) {
+		t.Errorf("notified %d, %d signatures, method %s; want 0, 1, IN_APP", rep.Notified, rep.Signatures, rep.Method)
+	}
+}
+
 // TestRun_SQLiteFile runs over a new SQLite file with fast commits and
 // checks that the file and its WAL are gone afterwards.
 func TestRun_SQLiteFile(t *testing.T) {
@@ -159,7 +174,6 @@ func TestRun_RefusesFlags(t *testing.T) {
 		{[]string{"-listen", "::"}, "-listen"},
 		{[]string{"-listen", "10.0.0.1"}, "-listen"},
 		{[]string{"-listen", "example.com"}, "-listen"},
-		{[]string{"-kind", "inapp"}, "in-app"},
 		{[]string{"-kind", "qr"}, "-kind"},
 		{[]string{"-method", "qr"}, "-method"},
 		{[]string{"-alg", "RS256"}, "-alg"},

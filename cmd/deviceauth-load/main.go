@@ -13,6 +13,7 @@
 // verifies each). A progress line goes to standard error once a second.
 //
 //	go run ./cmd/deviceauth-load -store memstore -c 16 -d 10s
+//	go run ./cmd/deviceauth-load -kind inapp -alg EdDSA
 //	go run ./cmd/deviceauth-load -store sqlite -fast-commits
 //	go run ./cmd/deviceauth-load -store redis://127.0.0.1:6379/0
 //	go run ./cmd/deviceauth-load -store cluster:127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102
@@ -55,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	method := "push"
 	fs.StringVar(&cfg.Store, "store", "memstore", "the store: memstore, sqlite (a temporary file), sqlite:PATH (a new file), redis://…, cluster:HOST:PORT,… or postgres://…")
 	fs.BoolVar(&cfg.FastCommits, "fast-commits", false, "SQLite: synchronous=NORMAL (sqlitestore.WithFastCommits) instead of FULL")
-	fs.StringVar(&cfg.Kind, "kind", "push", "the cycle: push (signed fetch and signed answer: 2 signatures) or inapp (1 signature)")
+	fs.StringVar(&cfg.Kind, "kind", "push", "the cycle: push (Track, signed fetch, signed answer, Validate: 2 signatures) or inapp (Track for in-app verification, signed answer, Validate: 1 signature)")
 	fs.StringVar(&method, "method", "push", "push cycle: the method the challenge offers: push (superseding, notification) or device")
 	fs.StringVar(&cfg.Algorithm, "alg", "ES256", "the devices' keys: ES256 or EdDSA")
 	fs.IntVar(&cfg.Devices, "devices", 1000, "simulated devices, one user each (at least -c)")

@@ -170,7 +170,7 @@ func (r *runner) report(store string, elapsed time.Duration, before, after float
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rep := &Report{
-		Store: store, Kind: r.cfg.Kind, Method: string(r.cfg.Method), Algorithm: r.cfg.Algorithm, Instances: len(r.inst),
+		Store: store, Kind: r.cfg.Kind, Method: string(r.kind.validated(r.cfg)), Algorithm: r.cfg.Algorithm, Instances: len(r.inst),
 		Devices: r.cfg.Devices, Concurrency: r.cfg.Concurrency,
 		Cycles: s.measured, Elapsed: elapsed,
 		P50: s.latency.quantile(0.5), P99: s.latency.quantile(0.99),
@@ -201,11 +201,7 @@ func ceiling(before, after float64) float64 {
 
 // Write prints the report for a person.
 func (r *Report) Write(w io.Writer) {
-	method := ""
-	if r.Kind == "push" {
-		method = " tracked for " + r.Method
-	}
-	fmt.Fprintf(w, "deviceauth-load: %s cycle%s, %s devices, store %s, %d instances\n", r.Kind, method, r.Algorithm, r.Store, r.Instances)
+	fmt.Fprintf(w, "deviceauth-load: %s cycle tracked for %s, %s devices, store %s, %d instances\n", r.Kind, r.Method, r.Algorithm, r.Store, r.Instances)
 	fmt.Fprintf(w, "devices        %d, concurrency %d\n", r.Devices, r.Concurrency)
 	fmt.Fprintf(w, "cycles         %d in %.2fs: %.1f cycles/s\n", r.Cycles, r.Elapsed.Seconds(), r.CyclesPerSecond)
 	fmt.Fprintf(w, "latency        p50 %v, p99 %v (Track to the first Validate)\n", roundDuration(r.P50), roundDuration(r.P99))

@@ -30,6 +30,7 @@ type Config struct {
 	Kind string
 	// Method is what a push cycle's challenge offers: MethodPush (the push
 	// flow: older pushes superseded, the device notified) or MethodDevice.
+	// The in-app cycle's is always MethodInApp.
 	Method deviceauth.Method
 	// Algorithm is the devices' key algorithm, ES256 or EdDSA.
 	Algorithm string
@@ -75,9 +76,6 @@ func (c *Config) check() (storeSpec, cycleKind, netip.Addr, error) {
 	kind, ok := kinds[c.Kind]
 	if !ok {
 		return storeSpec{}, cycleKind{}, netip.Addr{}, fmt.Errorf("-kind %q: want push or inapp", c.Kind)
-	}
-	if kind.unavailable != "" {
-		return storeSpec{}, cycleKind{}, netip.Addr{}, fmt.Errorf("-kind %s: %s", c.Kind, kind.unavailable)
 	}
 	addr, err := loopback(c.Listen)
 	switch {
