@@ -72,8 +72,9 @@ func runName(prefix string) string {
 }
 
 // open makes the backend of spec. fast selects SQLite's fast commits;
-// conns is the least pool size of a network store's clients (each
-// instance has up to Concurrency calls in flight), unless the URL sets one.
+// conns is the concurrency, which sizes the network stores' pools unless
+// the URL sets them: each instance has up to conns store calls in flight,
+// about conns/2 on average.
 func (spec storeSpec) open(ctx context.Context, fast bool, conns int) (*backend, error) {
 	switch spec.kind {
 	case "memstore":
@@ -224,14 +225,16 @@ func dropPrefix(ctx context.Context, client redis.UniversalClient, prefix string
 // a new schema of a fresh name, created here (so that it cannot be a
 // schema that holds anybody's data) and dropped with everything in it at
 // the end. The URL's pool_max_conns sizes each pool; without it, a pool
-// has pgxpool's default or conns connections, whichever is more.
+// has pgxpool's default or conns/2 connections, whichever is more: a
+// PostgreSQL connection is a server process, and two pools of conns would
+// pass the default max_connections (100) at a concurrency of 64.
 func openPostgres(ctx context.Context, url string, conns int) (*backend, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("-store: %w", err)
 	}
 	if !strings.Contains(url, "pool_max_conns=") {
-		cfg.MaxConns = max(cfg.MaxConns, int32(conns))
+		cfg.MaxConns = max(cfg.MaxConns, int32((conns+1)/2))
 	}
 	schema := runName("deviceauth_load_")
 	var pools [2]*pgxpool.Pool
