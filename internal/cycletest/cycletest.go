@@ -104,19 +104,30 @@ var StepNames = [Steps]string{"Track", "FetchChallenge", "Respond", "Validate"}
 // each step when it has returned.
 func (e *Env) Cycle(tb testing.TB, after func(step int)) {
 	if after == nil {
-		after = func(int) {}
+		e.CycleOf(tb, nil)
+		return
 	}
+	e.CycleOf(tb, func(step int, _ string) { after(step) })
+}
+
+// CycleOf is Cycle whose after is also given the ID of the cycle's
+// challenge, e.g. to watch it as a waiting page would.
+func (e *Env) CycleOf(tb testing.TB, after func(step int, challengeID string)) {
 	ctx := context.Background()
 	res, err := e.Service.Track(ctx, deviceauth.TrackRequest{UserID: e.User, Action: "transfer", Details: Details})
 	if err != nil || res.ChallengeID == "" {
 		tb.Fatalf("Track = %+v, %v", res, err)
 	}
-	after(Track)
+	if after == nil {
+		after = func(int, string) {}
+	}
+	id := res.ChallengeID
+	after(Track, id)
 	v, err := e.Service.FetchChallenge(ctx, e.Device, res.ChallengeID)
 	if err != nil {
 		tb.Fatalf("FetchChallenge: %v", err)
 	}
-	after(Fetch)
+	after(Fetch, id)
 	digest := protocol.DetailsDigest(v.Details)
 	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: v.ChallengeID, Nonce: v.Nonce, Action: v.Action,
 		CredentialID: e.Device.CredentialID, Decision: protocol.DecisionApprove, DetailsDigest: digest[:]})
@@ -129,12 +140,12 @@ func (e *Env) Cycle(tb testing.TB, after func(step int)) {
 		Decision: protocol.DecisionApprove, Signature: sig}); err != nil {
 		tb.Fatalf("Respond: %v", err)
 	}
-	after(Respond)
+	after(Respond, id)
 	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
 	if err != nil || !val.Valid {
 		tb.Fatalf("Validate = %+v, %v; want valid", val, err)
 	}
-	after(Validate)
+	after(Validate, id)
 }
 
 // BaselineSignVerify is the body of BenchmarkBaselineSignVerify, the floor
