@@ -63,15 +63,31 @@
 // # Wake-ups
 //
 // A trigger on the challenges table sends pg_notify(schema, challengeID) in
-// the transaction of every insert or update, whoever the writer. Each Store
-// holds one LISTEN connection, taken from the pool and hijacked out of it
-// (so the pool's settings and hooks apply and its capacity is not reduced),
-// run by one goroutine started at the first [Store.Watch] and stopped by
+// the transaction of every update of a challenge that is watched, whoever
+// the writer. [Store.Watch] marks the challenge watched (a column that
+// never goes back) before it returns, in a statement whose commit does not
+// wait for the disk; inserts, the mark itself and the changes of challenges
+// nobody watches notify nobody. PostgreSQL serialises the commits of
+// notifying transactions across the whole server, so a cycle nobody waits
+// for (an in-app verification, an application that polls) commits without
+// that queue, and one that a page waits for queues twice (the answer and the
+// consumption) instead of three times. The mark and a writer's update take
+// the same row lock, so a change committed after Watch returns is one of a
+// watched row and notifies. A challenge watched before it exists is marked
+// by a retry every poll interval ([WithPollInterval]), which then wakes its
+// watchers. Before the notify_watched migration every insert and update
+// notified; instances of such a release running beside this one during an
+// upgrade get wake-ups only for challenges this one's waiters watch, and
+// poll for the rest (Config.PollInterval).
+//
+// Each Store holds one LISTEN connection, taken from the pool and hijacked
+// out of it (so the pool's settings and hooks apply and its capacity is not
+// reduced), run by one goroutine started at the first Watch and stopped by
 // [Store.Close]. Watch returns once the connection is listening; on
 // connection loss the goroutine reconnects with a backoff capped at the poll
-// interval ([WithPollInterval]), waking every watcher at each attempt and
-// once more when it is back, since notifications sent meanwhile are lost.
-// Waiters poll anyway, so a lost wake-up costs latency, not correctness.
+// interval, waking every watcher at each attempt and once more when it is
+// back, since notifications sent meanwhile are lost. Waiters poll anyway, so
+// a lost wake-up costs latency, not correctness.
 //
 // # Connections
 //
@@ -82,6 +98,6 @@
 // the Service) is 5 round trips with rate limits off — BeginChallenge;
 // GetChallenge; GetChallengeCredential and TransitionChallenge;
 // ConsumeChallenge — of which 3 commit a write, and 7 with the default rate
-// limits. Size the pool for the expected concurrency; the LISTEN connection
+// limits. A Watch is one more (the mark). Size the pool for the expected concurrency; the LISTEN connection
 // is one more server connection per Store. Close the Store before the pool.
 package pgxstore

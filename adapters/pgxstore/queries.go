@@ -13,7 +13,7 @@ type queries struct {
 	updateCredential, credentialOwned, deleteCredential, deleteUserCreds string
 
 	createChallenge, idempotentChallenge, getChallenge, challengeExists string
-	transitionChallenge, recordAttempt, listPending                     string
+	transitionChallenge, recordAttempt, listPending, markWatched        string
 
 	beginChallenge, getChallengeCredential, consumeChallenge string
 
@@ -172,6 +172,20 @@ func newQueries(schema string) queries {
 		listPending: r.Replace(`SELECT {challengeColumns} FROM {s}.challenges
 			WHERE user_id = $1 AND state = 'PENDING' AND expires_at > $2
 			ORDER BY created_at, id`),
+		// Watch: $1 the IDs of the watched challenges. Sets watched on those
+		// that exist and are not yet, so that their later updates notify
+		// (the trigger of migration 0004; setting it notifies nobody), and
+		// returns the IDs that exist. The update takes each row's lock, as
+		// a writer's does: a writer that commits after this statement
+		// updates a watched row. Its commit does not wait for the WAL flush
+		// (synchronous_commit off for this transaction only): a flag lost
+		// in a crash costs wake-ups, which waiters' polling covers.
+		markWatched: r.Replace(`WITH marked AS (
+				UPDATE {s}.challenges SET watched = true
+				WHERE id = ANY ($1::text[]) AND NOT watched
+					AND set_config('synchronous_commit', 'off', true) <> ''
+			)
+			SELECT id FROM {s}.challenges WHERE id = ANY ($1::text[])`),
 
 		// Both records, or no row when either does not exist.
 		getChallengeCredential: r.Replace(`SELECT {c.challengeColumns}, {cr.credentialColumns}
@@ -184,7 +198,8 @@ func newQueries(schema string) queries {
 		// it is: FOR SHARE makes it wait for a racing writer and read what
 		// that one committed, where a plain read would see the statement's
 		// snapshot, from before it. The first column tells the two apart.
-		// The trigger notifies the change in the statement's transaction.
+		// The trigger notifies the change in the statement's transaction
+		// when the challenge is watched.
 		consumeChallenge: r.Replace(`WITH upd AS (
 				UPDATE {s}.challenges c SET state = CASE WHEN EXISTS (SELECT 1 FROM {s}.credentials cr
 						WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)
