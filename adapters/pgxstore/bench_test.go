@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -39,13 +41,14 @@ func BenchmarkChallengeCyclePostgresAsyncCommit(b *testing.B) {
 }
 
 // BenchmarkChallengeCyclePostgresConcurrent runs whole cycles (rate limits
-// off, synchronous_commit on) from C goroutines at once over one Service
-// and pgxstore, and reports cycles per second: where commits contend
+// off, synchronous_commit on) from C goroutines at once, each for a user
+// of its own, over one Service and pgxstore, and reports cycles per second: where commits contend
 // server-wide, this is where it shows. PostgreSQL serialises the commits
 // of transactions that sent a NOTIFY, so the runs compare the trigger of
 // schema version 3, "notify=all" (every insert and update of a challenge
 // notifies; recreated on the benchmark's schema), with this version's,
-// "notify=watched" (only updates of a watched challenge). "waiter" has a
+// "notify=watched" (only updates of a challenge while a waiter watches it).
+// "waiter" has a
 // waiter watch each challenge from Track until the answer, as a page
 // waiting for the phone does; "no-waiter" has none, as an in-app
 // verification or a polling application. On a shared machine, alternate
@@ -81,10 +84,21 @@ func benchmarkConcurrentCycles(b *testing.B, c int, notifyAll, waiter bool) {
 			b.Fatalf("the trigger of schema version 3: %v", err)
 		}
 	}
-	e := cycletest.New(b, st)
-	e.Cycle(b, nil) // warm-up
+	// One user and device per goroutine, as in a deployment: cycles of one
+	// user would queue on the row lock of its credential's last use.
+	users := make([]*cycletest.Env, c)
+	users[0] = cycletest.New(b, st)
+	for i := 1; i < c; i++ {
+		users[i] = users[0].ForUser(b, "user"+strconv.Itoa(i))
+	}
+	for _, e := range users {
+		e.Cycle(b, nil) // warm-up
+	}
+	var next atomic.Int64
 	b.SetParallelism((c + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		e := users[int(next.Add(1)-1)%c]
 		var stop context.CancelFunc
 		after := func(step int, id string) {
 			switch {

@@ -25,7 +25,8 @@ func TestWatch_WokenByAnotherStore(t *testing.T) {
 	first, second := newPool(t, 4), newPool(t, 4)
 	schema := newSchema(t, first)
 	// A short poll interval: the creation of a challenge watched before it
-	// existed is found by the retry of its mark, every poll interval.
+	// existed is found by the retry of its count of waiters, every poll
+	// interval.
 	watching := openStore(t, first, schema, pgxstore.WithPollInterval(20*time.Millisecond))
 	writing := openStore(t, second, schema)
 	ctx := t.Context()

@@ -15,17 +15,18 @@ import (
 
 // Watch implements [store.ChallengeStore]. The channel is woken by the
 // NOTIFY that a trigger on the challenges table sends, in the writer's
-// transaction, for every update of a watched challenge — by this Store,
-// another Store over the same schema, or any other writer. Watch returns
-// once the Store's LISTEN connection is listening and the challenge is
-// marked watched (a statement of its own), so a change committed after
-// Watch returns wakes the channel. A challenge that does not exist yet is
-// marked once it does, by a retry every poll interval, which wakes the
-// channel then: its creation (which notifies nobody) and what followed.
-// While the LISTEN connection is being re-established, every watcher is
-// woken at each failed attempt and when it is back, because notifications
-// sent meanwhile are lost. When the connection cannot be established or the
-// mark fails, Watch fails with the driver error.
+// transaction, for every update of a challenge that a waiter is watching —
+// by this Store, another Store over the same schema, or any other writer.
+// Watch returns once the Store's LISTEN connection is listening and the
+// challenge counts this waiter (a statement of its own, see the package
+// doc), so a change committed after Watch returns wakes the channel; the
+// count drops when ctx ends. A challenge that does not exist yet is counted
+// once it does, by a retry every poll interval, which wakes the channel
+// then: for its creation (which notifies nobody) and what followed. While
+// the LISTEN connection is being re-established, every watcher is woken at
+// each failed attempt and when it is back, because notifications sent
+// meanwhile are lost. When the connection cannot be established or the
+// count fails, Watch fails with the driver error.
 func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
 	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
@@ -34,32 +35,28 @@ func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	found, err := s.listener.mark(ctx, []string{id})
-	if err != nil {
+	if err := s.listener.count(ctx, id); err != nil {
 		unwatch()
-		return nil, wrap("watch: mark the challenge watched", err)
-	}
-	if len(found) == 0 {
-		s.listener.markLater(id)
+		return nil, wrap("watch: count the waiter", err)
 	}
 	return ch, nil
 }
 
 // listener owns one LISTEN connection, taken from the pool (and hijacked out
 // of it) by one goroutine started at the first Watch, and wakes the
-// watchers of the challenge IDs it is notified of. A second goroutine,
-// running only while there are some, marks watched the challenges that did
-// not exist when they were watched.
+// watchers of the challenge IDs it is notified of. It also keeps the
+// challenges' counts of waiters (watchcount.go).
 type listener struct {
 	pool    *pgxpool.Pool
 	channel string
 	poll    time.Duration
-	markSQL string // queries.markWatched
+	q       *queries
 
-	// marks is cancelled by close; the marking goroutine runs under it.
-	marks     context.Context
-	stopMarks context.CancelFunc
-	marking   sync.WaitGroup
+	// background is cancelled by close; the goroutines that keep the
+	// counts of waiters run under it, in workers.
+	background     context.Context
+	stopBackground context.CancelFunc
+	workers        sync.WaitGroup
 
 	mu       sync.Mutex
 	closed   bool
@@ -69,11 +66,14 @@ type listener struct {
 	changed  chan struct{} // closed and replaced at every change of state
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the goroutine has returned
-	// unmarked are the watched IDs whose challenge did not exist when
-	// Watch marked it; retrying is set while the goroutine that retries
-	// them runs.
-	unmarked map[string]struct{}
-	retrying bool
+	// uncounted are the waiters whose challenge did not exist when Watch
+	// counted them; retrying is set while the goroutine that retries them
+	// runs. leaving counts, by challenge ID, the waiters gone whose count is
+	// yet to drop; dropping is set while the goroutine that drops it runs.
+	uncounted map[*waiter]struct{}
+	retrying  bool
+	leaving   map[string]int
+	dropping  bool
 }
 
 type listenState uint8
@@ -85,17 +85,18 @@ const (
 	stateDown                          // the last attempt failed; waiting to retry
 )
 
-func newListener(pool *pgxpool.Pool, channel string, poll time.Duration, markSQL string) *listener {
-	marks, stopMarks := context.WithCancel(context.Background())
+func newListener(pool *pgxpool.Pool, channel string, poll time.Duration, q *queries) *listener {
+	background, stopBackground := context.WithCancel(context.Background())
 	return &listener{
-		pool:      pool,
-		channel:   channel,
-		poll:      poll,
-		markSQL:   markSQL,
-		marks:     marks,
-		stopMarks: stopMarks,
-		changed:   make(chan struct{}),
-		unmarked:  make(map[string]struct{}),
+		pool:           pool,
+		channel:        channel,
+		poll:           poll,
+		q:              q,
+		background:     background,
+		stopBackground: stopBackground,
+		changed:        make(chan struct{}),
+		uncounted:      make(map[*waiter]struct{}),
+		leaving:        make(map[string]int),
 	}
 }
 
@@ -123,72 +124,6 @@ func (l *listener) watch(ctx context.Context, id string) (ch <-chan struct{}, un
 		return nil, nil, err
 	}
 	return ch, unwatch, nil
-}
-
-// mark marks the challenges ids watched and returns those that exist.
-func (l *listener) mark(ctx context.Context, ids []string) ([]string, error) {
-	rows, _ := l.pool.Query(ctx, l.markSQL, ids)
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-// markLater has the challenge id marked watched once it exists: Watch
-// found none.
-func (l *listener) markLater(id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return
-	}
-	l.unmarked[id] = struct{}{}
-	if !l.retrying {
-		l.retrying = true
-		l.marking.Go(l.retryMarks)
-	}
-}
-
-// retryMarks tries every poll interval to mark the unmarked challenges,
-// and wakes the watchers of those it marks: their challenge was created
-// since they watched. It drops the IDs nobody watches any more, and
-// returns when none are left or the listener closes. Errors wait for the
-// next try; waiters poll meanwhile.
-func (l *listener) retryMarks() {
-	ticker := time.NewTicker(l.poll)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-l.marks.Done():
-			return
-		case <-ticker.C:
-		}
-		l.mu.Lock()
-		watched := l.watchers.IDs()
-		ids := make([]string, 0, len(l.unmarked))
-		for _, id := range watched {
-			if _, ok := l.unmarked[id]; ok {
-				ids = append(ids, id)
-			}
-		}
-		clear(l.unmarked)
-		for _, id := range ids {
-			l.unmarked[id] = struct{}{}
-		}
-		if len(ids) == 0 {
-			l.retrying = false
-			l.mu.Unlock()
-			return
-		}
-		l.mu.Unlock()
-		found, err := l.mark(l.marks, ids)
-		if err != nil {
-			continue
-		}
-		l.mu.Lock()
-		for _, id := range found {
-			delete(l.unmarked, id)
-			l.watchers.Wake(id)
-		}
-		l.mu.Unlock()
-	}
 }
 
 // awaitListening returns nil once the connection is listening, or why it
@@ -226,8 +161,8 @@ func (l *listener) close() {
 	cancel, done := l.cancel, l.done
 	l.setState(l.state, nil) // releases awaitListening, which sees closed
 	l.mu.Unlock()
-	l.stopMarks()
-	l.marking.Wait()
+	l.stopBackground()
+	l.workers.Wait()
 	if cancel != nil {
 		cancel()
 		<-done

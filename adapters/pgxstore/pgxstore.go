@@ -93,13 +93,12 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	q := newQueries(pgx.Identifier{cfg.schema}.Sanitize())
 	s := &Store{
-		pool:     pool,
-		schema:   cfg.schema,
-		q:        q,
-		listener: newListener(pool, cfg.schema, cfg.pollInterval, q.markWatched),
+		pool:   pool,
+		schema: cfg.schema,
+		q:      newQueries(pgx.Identifier{cfg.schema}.Sanitize()),
 	}
+	s.listener = newListener(pool, cfg.schema, cfg.pollInterval, &s.q)
 	return s, nil
 }
 

@@ -113,8 +113,9 @@ func TestMigrate_UpgradesASchemaOfTheFirstRelease(t *testing.T) {
 // TestMigrate_UpgradesNotifyToWatchedChallenges: a schema made by the
 // release before 0004_notify_watched (whose trigger notified every insert
 // and update), holding two pending challenges, migrates; afterwards the
-// changes of the old challenge a waiter watches notify and wake it, those
-// of the other notify nobody, and both read as before.
+// old challenges count no waiters, the changes of the one a waiter
+// watches notify and wake it, those of the other notify nobody, and both
+// read as before.
 func TestMigrate_UpgradesNotifyToWatchedChallenges(t *testing.T) {
 	pool := newPool(t, 4)
 	schema := newSchema(t, pool)
@@ -133,6 +134,11 @@ func TestMigrate_UpgradesNotifyToWatchedChallenges(t *testing.T) {
 	writing := openStore(t, pool, schema)
 	log := listenTo(t, pool, schema)
 
+	for _, id := range []string{"ch_watched", "ch_other"} {
+		if n := waiters(t, pool, schema, id); n != 0 {
+			t.Fatalf("%s after the upgrade counts %d waiters, want 0", id, n)
+		}
+	}
 	woken, err := watching.Watch(ctx, "ch_watched")
 	if err != nil {
 		t.Fatalf("Watch: %v", err)

@@ -59,32 +59,41 @@ func New(tb testing.TB, st store.Store, opts ...func(*deviceauth.Config)) *Env {
 	}
 	tb.Cleanup(func() { svc.Close(context.Background()) })
 
-	e := &Env{Service: svc, User: "alice"}
+	return (&Env{Service: svc}).ForUser(tb, "alice")
+}
+
+// ForUser registers an ES256 device for user through e's Service and
+// returns the Env of that user and device over the same Service: cycles of
+// several users at once, as a deployment runs them, touch no record in
+// common.
+func (e *Env) ForUser(tb testing.TB, user string) *Env {
+	tb.Helper()
+	u := &Env{Service: e.Service, User: user}
 	ctx := context.Background()
-	grant, err := svc.MintRegistrationToken(ctx, e.User, "")
+	grant, err := u.Service.MintRegistrationToken(ctx, user, "")
 	if err != nil {
 		tb.Fatalf("MintRegistrationToken: %v", err)
 	}
-	e.Key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	u.Key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	spki, err := x509.MarshalPKIXPublicKey(&e.Key.PublicKey)
+	spki, err := x509.MarshalPKIXPublicKey(&u.Key.PublicKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	pop := sha256.Sum256(protocol.RegistrationMessage(grant.Token, "ES256", spki, "phone", "ios"))
-	sig, err := ecdsa.SignASN1(rand.Reader, e.Key, pop[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, u.Key, pop[:])
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cred, err := svc.Register(ctx, deviceauth.Registration{Token: grant.Token, Algorithm: "ES256",
+	cred, err := u.Service.Register(ctx, deviceauth.Registration{Token: grant.Token, Algorithm: "ES256",
 		PublicKey: spki, Signature: sig, Name: "phone", Platform: "ios"})
 	if err != nil {
 		tb.Fatalf("Register: %v", err)
 	}
-	e.Device = deviceauth.DeviceIdentity{CredentialID: cred.ID, UserID: e.User}
-	return e
+	u.Device = deviceauth.DeviceIdentity{CredentialID: cred.ID, UserID: user}
+	return u
 }
 
 // The steps of a cycle, in the order a cycle runs them.
