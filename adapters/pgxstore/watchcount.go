@@ -150,6 +150,10 @@ func (l *listener) retryCounts() {
 			continue
 		}
 		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return
+		}
 		for _, w := range tried {
 			if !found[w.id] {
 				continue
