@@ -138,6 +138,29 @@ func (e *Env) CycleOf(tb testing.TB, after func(step int, challengeID string)) {
 		tb.Fatalf("FetchChallenge: %v", err)
 	}
 	after(Fetch, id)
+	e.answer(tb, ctx, v)
+	after(Respond, id)
+	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
+	if err != nil || !val.Valid {
+		tb.Fatalf("Validate = %+v, %v; want valid", val, err)
+	}
+	after(Validate, id)
+}
+
+// Approve fetches challenge id as the device (no HTTP) and approves it,
+// with ctx.
+func (e *Env) Approve(tb testing.TB, ctx context.Context, id string) {
+	tb.Helper()
+	v, err := FetchChallenge(e.Service, ctx, e.Device, id)
+	if err != nil {
+		tb.Fatalf("FetchChallenge: %v", err)
+	}
+	e.answer(tb, ctx, v)
+}
+
+// answer signs and sends the device's approval of v.
+func (e *Env) answer(tb testing.TB, ctx context.Context, v deviceauth.ChallengeView) {
+	tb.Helper()
 	digest := protocol.DetailsDigest(v.Details)
 	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: v.ChallengeID, Nonce: v.Nonce, Action: v.Action,
 		CredentialID: e.Device.CredentialID, Decision: protocol.DecisionApprove, DetailsDigest: digest[:]})
@@ -150,12 +173,6 @@ func (e *Env) CycleOf(tb testing.TB, after func(step int, challengeID string)) {
 		Decision: protocol.DecisionApprove, Signature: sig}); err != nil {
 		tb.Fatalf("Respond: %v", err)
 	}
-	after(Respond, id)
-	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
-	if err != nil || !val.Valid {
-		tb.Fatalf("Validate = %+v, %v; want valid", val, err)
-	}
-	after(Validate, id)
 }
 
 // BaselineSignVerify is the body of BenchmarkBaselineSignVerify, the floor
