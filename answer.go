@@ -43,6 +43,13 @@ type AnswerResult struct {
 // validly signed approval with a wrong code counts against the wrong-code
 // limit; the limit-th in the window fails the challenge.
 func (s *Service) Respond(ctx context.Context, r DeviceAnswer) (AnswerResult, error) {
+	ctx, end := s.trace(ctx, "answer", "")
+	res, err := s.respond(ctx, r)
+	end(outcomeOf(err, res.State))
+	return res, err
+}
+
+func (s *Service) respond(ctx context.Context, r DeviceAnswer) (AnswerResult, error) {
 	if err := s.limitIP(ctx, "respond", r.ClientIP, s.cfg.RateLimits.Respond); err != nil {
 		return AnswerResult{}, err
 	}

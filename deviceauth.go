@@ -173,6 +173,15 @@ type Config struct {
 	// OnEvent, when set, receives every Event (for audit trails and
 	// metrics). It is called synchronously and must not block.
 	OnEvent func(context.Context, event.Event)
+	// Trace, when set, wraps the Service's main steps — "track", "answer"
+	// (a device's signed answer) and "validate" — for tracing: it is called
+	// as a step starts, with the step and its action ("" while unknown),
+	// and returns the context the step runs in and a function the step
+	// calls once with its outcome (a state such as CHALLENGE_REQUIRED or
+	// APPROVED, "valid", or an error code). It never sees user IDs,
+	// tokens, codes or details. Package tracing provides one over
+	// OpenTelemetry.
+	Trace func(ctx context.Context, step, action string) (context.Context, func(outcome string))
 
 	// Now is the clock. Default time.Now. Tests inject their own.
 	Now func() time.Time

@@ -41,3 +41,22 @@ func (s *Service) emit(ctx context.Context, e event.Event) {
 		s.cfg.OnEvent(ctx, e)
 	}
 }
+
+// noTrace ends a step when Config.Trace is not set.
+func noTrace(string) {}
+
+// trace starts step for action through Config.Trace, or does nothing.
+func (s *Service) trace(ctx context.Context, step, action string) (context.Context, func(outcome string)) {
+	if s.cfg.Trace == nil {
+		return ctx, noTrace
+	}
+	return s.cfg.Trace(ctx, step, action)
+}
+
+// outcomeOf is a step's outcome: the code of err when it failed, else ok.
+func outcomeOf(err error, ok string) string {
+	if err != nil {
+		return asError(err).Code
+	}
+	return ok
+}

@@ -223,7 +223,7 @@ type QRStatus struct {
 }
 
 // WaitQR reports the state of the browser's QR challenge id, waiting up to
-// wait (at most MaxWait) for it to differ from since. It only reports: it
+// wait (at most MaxLongPoll) for it to differ from since. It only reports: it
 // never completes a sign-in. A challenge not bound to binding is
 // ErrNotFound.
 func (s *Service) WaitQR(ctx context.Context, id, binding, since string, wait time.Duration) (QRStatus, error) {
@@ -241,7 +241,7 @@ func (s *Service) WaitQR(ctx context.Context, id, binding, since string, wait ti
 
 // CompleteQR finishes a QR challenge for the browser that created
 // challenge id: the challenge must be approved by a device (with the
-// verification code, unless Config.QRWithoutCode), and its token is
+// verification code, unless Config.QRApproveOnly), and its token is
 // validated (so it is consumed exactly once). It returns the user and the
 // action; only ActionSignIn is a sign-in. Any failure — another browser,
 // not approved, already used — is a Validation with Valid false.

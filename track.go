@@ -117,6 +117,13 @@ type TrackResult struct {
 // the wrong-code limit for this action is answered StateBlock until the
 // window ends.
 func (s *Service) Track(ctx context.Context, req TrackRequest) (TrackResult, error) {
+	ctx, end := s.trace(ctx, "track", req.Action)
+	res, err := s.track(ctx, req)
+	end(outcomeOf(err, string(res.State)))
+	return res, err
+}
+
+func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, error) {
 	if !validUserID(req.UserID) {
 		return TrackResult{}, ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
 	}

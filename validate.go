@@ -66,6 +66,17 @@ type Validation struct {
 // false and a nil error; the error is for store failures (ErrUnavailable),
 // on which callers must fail closed.
 func (s *Service) Validate(ctx context.Context, req ValidateRequest) (Validation, error) {
+	ctx, end := s.trace(ctx, "validate", req.Action)
+	v, err := s.validate(ctx, req)
+	outcome := "invalid"
+	if v.Valid {
+		outcome = "valid"
+	}
+	end(outcomeOf(err, outcome))
+	return v, err
+}
+
+func (s *Service) validate(ctx context.Context, req ValidateRequest) (Validation, error) {
 	failed := Validation{State: StateChallengeFailed}
 	id, ok := s.parseChallengeToken(req.Token)
 	if !ok {

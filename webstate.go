@@ -11,7 +11,7 @@ import (
 )
 
 // handleChallengeState answers GET /v1/web/challenges/{id}: the state of a
-// challenge of the logged-in user, waiting up to ?wait= (at most MaxWait)
+// challenge of the logged-in user, waiting up to ?wait= (at most MaxLongPoll)
 // while it is ?since=. A page that shows "approve on your phone" watches
 // it to go on by itself once the phone answers, as QR sign-in does. It
 // only reports: the gated request still needs its token.
@@ -48,7 +48,7 @@ func waitParam(r *http.Request) (time.Duration, error) {
 }
 
 // waitUserChallenge reports the state of userID's challenge id, waiting up
-// to wait (at most MaxWait) for it to differ from since. A challenge of
+// to wait (at most MaxLongPoll) for it to differ from since. A challenge of
 // another user is ErrNotFound, as an unknown one.
 func (s *Service) waitUserChallenge(ctx context.Context, userID, id, since string, wait time.Duration) (QRStatus, error) {
 	if !protocol.ValidID(id) {

@@ -40,7 +40,7 @@ type env struct {
 	clock  *clock
 	events *events
 	auth   *softAuthenticator
-	// signIns counts SignInFunc calls.
+	// signIns counts Config.SignIn calls.
 	signIns atomic.Int64
 	// store is the Service's, to remove a credential as the web would
 	// after a step-up.

@@ -240,7 +240,7 @@ func openapiSignIn(t *testing.T, c *openapitest.Checker) {
 	e.signInFail.Store(true)
 	// The passkey verified, so the ceremony is used: its cookie goes.
 	if x := c.Expect("finish: the session cannot be started", 503, "unavailable", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Count = 11 })))); !cleared(x, "deviceauth-passkey-login") {
-		t.Errorf("the failing SignInFunc set %q, want the ceremony cookie cleared", x.Header.Values("Set-Cookie"))
+		t.Errorf("the failing Config.SignIn set %q, want the ceremony cookie cleared", x.Header.Values("Set-Cookie"))
 	}
 	e.signInFail.Store(false)
 }

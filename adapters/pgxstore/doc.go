@@ -63,15 +63,35 @@
 // # Wake-ups
 //
 // A trigger on the challenges table sends pg_notify(schema, challengeID) in
-// the transaction of every insert or update, whoever the writer. Each Store
-// holds one LISTEN connection, taken from the pool and hijacked out of it
-// (so the pool's settings and hooks apply and its capacity is not reduced),
-// run by one goroutine started at the first [Store.Watch] and stopped by
+// the transaction of an update of a challenge while a waiter watches it,
+// whoever the writer. The challenge counts its waiters, across every Store
+// over the schema: [Store.Watch] adds one before it returns and takes it
+// back when its context ends, each in a statement whose commit does not
+// wait for the disk. Inserts, changes of the count and the changes of
+// challenges nobody waits for notify nobody. PostgreSQL serialises the
+// commits of notifying transactions across the whole server, so a cycle
+// nobody waits for (an in-app verification, an application that polls)
+// commits without that queue, and one that a page waits for until the
+// phone answers queues once, where every cycle queued three times before
+// the notify_watched migration. Watch's update and a writer's update take
+// the same row lock, so a change committed after Watch returns is one of a
+// row that counts the waiter, and notifies. A challenge watched before it
+// exists counts its waiter, by a retry every poll interval
+// ([WithPollInterval]), once it does, which wakes the waiter. A count left
+// too high (a process that stopped with waiters) costs notifications, never
+// a wake-up. Instances of a release before the notify_watched migration,
+// running beside this one during an upgrade, do not count their waiters:
+// they get wake-ups only for challenges this one's waiters watch, and poll
+// for the rest (Config.PollInterval).
+//
+// Each Store holds one LISTEN connection, taken from the pool and hijacked
+// out of it (so the pool's settings and hooks apply and its capacity is not
+// reduced), run by one goroutine started at the first Watch and stopped by
 // [Store.Close]. Watch returns once the connection is listening; on
 // connection loss the goroutine reconnects with a backoff capped at the poll
-// interval ([WithPollInterval]), waking every watcher at each attempt and
-// once more when it is back, since notifications sent meanwhile are lost.
-// Waiters poll anyway, so a lost wake-up costs latency, not correctness.
+// interval, waking every watcher at each attempt and once more when it is
+// back, since notifications sent meanwhile are lost. Waiters poll anyway, so
+// a lost wake-up costs latency, not correctness.
 //
 // # Connections
 //
@@ -82,6 +102,6 @@
 // the Service) is 5 round trips with rate limits off — BeginChallenge;
 // GetChallenge; GetChallengeCredential and TransitionChallenge;
 // ConsumeChallenge — of which 3 commit a write, and 7 with the default rate
-// limits. Size the pool for the expected concurrency; the LISTEN connection
+// limits. A Watch is one more, and one when it ends (the count of waiters). Size the pool for the expected concurrency; the LISTEN connection
 // is one more server connection per Store. Close the Store before the pool.
 package pgxstore

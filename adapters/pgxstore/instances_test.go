@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deviceauth/deviceauth/adapters/pgxstore"
 	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -23,11 +24,16 @@ func TestManyInstances(t *testing.T) {
 func TestWatch_WokenByAnotherStore(t *testing.T) {
 	first, second := newPool(t, 4), newPool(t, 4)
 	schema := newSchema(t, first)
-	watching, writing := openStore(t, first, schema), openStore(t, second, schema)
+	// A short poll interval: the creation of a challenge watched before it
+	// existed is found by the retry of its count of waiters, every poll
+	// interval.
+	watching := openStore(t, first, schema, pgxstore.WithPollInterval(20*time.Millisecond))
+	writing := openStore(t, second, schema)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 
-	// Watching an ID that does not exist yet: its creation wakes.
+	// Watching an ID that does not exist yet: its creation wakes, within a
+	// poll interval.
 	woken, err := watching.Watch(ctx, "ch1")
 	if err != nil {
 		t.Fatalf("Watch: %v", err)

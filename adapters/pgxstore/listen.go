@@ -15,27 +15,48 @@ import (
 
 // Watch implements [store.ChallengeStore]. The channel is woken by the
 // NOTIFY that a trigger on the challenges table sends, in the writer's
-// transaction, for every insert or update of challenge id — by this Store,
-// another Store over the same schema, or any other writer. Watch returns
-// once the Store's LISTEN connection is listening, so a change committed
-// after Watch returns wakes the channel; while that connection is being
-// re-established, every watcher is woken at each failed attempt and when it
-// is back, because notifications sent meanwhile are lost. When the
-// connection cannot be established, Watch fails with the driver error.
+// transaction, for every update of a challenge that a waiter is watching —
+// by this Store, another Store over the same schema, or any other writer.
+// Watch returns once the Store's LISTEN connection is listening and the
+// challenge counts this waiter (a statement of its own, see the package
+// doc), so a change committed after Watch returns wakes the channel; the
+// count drops when ctx ends. A challenge that does not exist yet is counted
+// once it does, by a retry every poll interval, which wakes the channel
+// then: for its creation (which notifies nobody) and what followed. While
+// the LISTEN connection is being re-established, every watcher is woken at
+// each failed attempt and when it is back, because notifications sent
+// meanwhile are lost. When the connection cannot be established or the
+// count fails, Watch fails with the driver error.
 func (s *Store) Watch(ctx context.Context, id string) (<-chan struct{}, error) {
 	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
-	return s.listener.watch(ctx, id)
+	ch, unwatch, err := s.listener.watch(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.listener.count(ctx, id); err != nil {
+		unwatch()
+		return nil, wrap("watch: count the waiter", err)
+	}
+	return ch, nil
 }
 
 // listener owns one LISTEN connection, taken from the pool (and hijacked out
 // of it) by one goroutine started at the first Watch, and wakes the
-// watchers of the challenge IDs it is notified of.
+// watchers of the challenge IDs it is notified of. It also keeps the
+// challenges' counts of waiters (watchcount.go).
 type listener struct {
 	pool    *pgxpool.Pool
 	channel string
 	poll    time.Duration
+	q       *queries
+
+	// background is cancelled by close; the goroutines that keep the
+	// counts of waiters run under it, in workers.
+	background     context.Context
+	stopBackground context.CancelFunc
+	workers        sync.WaitGroup
 
 	mu       sync.Mutex
 	closed   bool
@@ -45,6 +66,14 @@ type listener struct {
 	changed  chan struct{} // closed and replaced at every change of state
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the goroutine has returned
+	// uncounted are the waiters whose challenge did not exist when Watch
+	// counted them; retrying is set while the goroutine that retries them
+	// runs. leaving counts, by challenge ID, the waiters gone whose count is
+	// yet to drop; dropping is set while the goroutine that drops it runs.
+	uncounted map[*waiter]struct{}
+	retrying  bool
+	leaving   map[string]int
+	dropping  bool
 }
 
 type listenState uint8
@@ -56,23 +85,30 @@ const (
 	stateDown                          // the last attempt failed; waiting to retry
 )
 
-func newListener(pool *pgxpool.Pool, channel string, poll time.Duration) *listener {
+func newListener(pool *pgxpool.Pool, channel string, poll time.Duration, q *queries) *listener {
+	background, stopBackground := context.WithCancel(context.Background())
 	return &listener{
-		pool:    pool,
-		channel: channel,
-		poll:    poll,
-		changed: make(chan struct{}),
+		pool:           pool,
+		channel:        channel,
+		poll:           poll,
+		q:              q,
+		background:     background,
+		stopBackground: stopBackground,
+		changed:        make(chan struct{}),
+		uncounted:      make(map[*waiter]struct{}),
+		leaving:        make(map[string]int),
 	}
 }
 
 // watch registers a watcher of id, starts the goroutine if it is the first,
-// and waits until the connection is listening.
-func (l *listener) watch(ctx context.Context, id string) (<-chan struct{}, error) {
+// and waits until the connection is listening. unwatch unregisters the
+// watcher.
+func (l *listener) watch(ctx context.Context, id string) (ch <-chan struct{}, unwatch func(), err error) {
 	l.mu.Lock()
 	ch, unwatch, ok := l.watchers.Watch(ctx, id)
 	if !ok { // close closed the hub under l.mu
 		l.mu.Unlock()
-		return nil, store.ErrClosed
+		return nil, nil, store.ErrClosed
 	}
 	if l.state == stateIdle {
 		var runCtx context.Context
@@ -85,9 +121,9 @@ func (l *listener) watch(ctx context.Context, id string) (<-chan struct{}, error
 
 	if err := l.awaitListening(ctx); err != nil {
 		unwatch()
-		return nil, err
+		return nil, nil, err
 	}
-	return ch, nil
+	return ch, unwatch, nil
 }
 
 // awaitListening returns nil once the connection is listening, or why it
@@ -113,7 +149,7 @@ func (l *listener) awaitListening(ctx context.Context) error {
 	}
 }
 
-// close stops the goroutine, waits for it, and closes every channel.
+// close stops the goroutines, waits for them, and closes every channel.
 func (l *listener) close() {
 	l.mu.Lock()
 	if l.closed {
@@ -125,6 +161,8 @@ func (l *listener) close() {
 	cancel, done := l.cancel, l.done
 	l.setState(l.state, nil) // releases awaitListening, which sees closed
 	l.mu.Unlock()
+	l.stopBackground()
+	l.workers.Wait()
 	if cancel != nil {
 		cancel()
 		<-done

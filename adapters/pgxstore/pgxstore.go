@@ -68,7 +68,8 @@ func WithSchema(name string) Option {
 // LISTEN connection is down: the store retries it with a backoff capped at
 // d, wakes every watcher at each failed attempt (so that waiters re-read,
 // which is polling) and once more when it is back. A LISTEN connection
-// silent for d is pinged. Default DefaultPollInterval; at least 10 ms.
+// silent for d is pinged, and a challenge watched before it existed is
+// looked for every d. Default DefaultPollInterval; at least 10 ms.
 func WithPollInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 10*time.Millisecond {
@@ -93,11 +94,11 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 		}
 	}
 	s := &Store{
-		pool:     pool,
-		schema:   cfg.schema,
-		q:        newQueries(pgx.Identifier{cfg.schema}.Sanitize()),
-		listener: newListener(pool, cfg.schema, cfg.pollInterval),
+		pool:   pool,
+		schema: cfg.schema,
+		q:      newQueries(pgx.Identifier{cfg.schema}.Sanitize()),
 	}
+	s.listener = newListener(pool, cfg.schema, cfg.pollInterval, &s.q)
 	return s, nil
 }
 

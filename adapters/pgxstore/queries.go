@@ -15,6 +15,8 @@ type queries struct {
 	createChallenge, idempotentChallenge, getChallenge, challengeExists string
 	transitionChallenge, recordAttempt, listPending                     string
 
+	countWaiters, uncountWaiters string
+
 	beginChallenge, getChallengeCredential, consumeChallenge string
 
 	putToken, consumeToken string
@@ -174,6 +176,23 @@ func newQueries(schema string) queries {
 		listPending: r.Replace(`SELECT {challengeColumns} FROM {s}.challenges
 			WHERE user_id = $1 AND state = 'PENDING' AND expires_at > $2
 			ORDER BY created_at, id`),
+		// Watch: $1 challenge IDs, $2 how many waiters to add to the count
+		// of each (watchcount.go). Returns the IDs that exist. The update
+		// takes each row's lock, as a writer's does: a writer that commits
+		// after this statement updates a row that counts the waiter, and
+		// so notifies; changing the count alone notifies nobody (the
+		// trigger of migration 0004). Its commit does not wait for the WAL
+		// flush (synchronous_commit off for this transaction only): a count
+		// lost in a crash costs wake-ups, which waiters' polling covers.
+		countWaiters: r.Replace(`UPDATE {s}.challenges c SET watchers = c.watchers + w.n
+			FROM unnest($1::text[], $2::integer[]) AS w(id, n)
+			WHERE c.id = w.id AND set_config('synchronous_commit', 'off', true) <> ''
+			RETURNING c.id`),
+		// The waiters that left: $1 challenge IDs, $2 how many to take
+		// back from each.
+		uncountWaiters: r.Replace(`UPDATE {s}.challenges c SET watchers = greatest(c.watchers - w.n, 0)
+			FROM unnest($1::text[], $2::integer[]) AS w(id, n)
+			WHERE c.id = w.id AND set_config('synchronous_commit', 'off', true) <> ''`),
 
 		// Both records, or no row when either does not exist.
 		getChallengeCredential: r.Replace(`SELECT {c.challengeColumns}, {cr.credentialColumns}
@@ -186,7 +205,8 @@ func newQueries(schema string) queries {
 		// it is: FOR SHARE makes it wait for a racing writer and read what
 		// that one committed, where a plain read would see the statement's
 		// snapshot, from before it. The first column tells the two apart.
-		// The trigger notifies the change in the statement's transaction.
+		// The trigger notifies the change in the statement's transaction
+		// while a waiter watches the challenge.
 		consumeChallenge: r.Replace(`WITH upd AS (
 				UPDATE {s}.challenges c SET state = CASE WHEN EXISTS (SELECT 1 FROM {s}.credentials cr
 						WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)

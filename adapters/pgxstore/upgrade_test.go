@@ -3,6 +3,8 @@ package pgxstore_test
 import (
 	"crypto/sha256"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,12 +13,30 @@ import (
 
 	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/internal/migrate"
+	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/storetest"
 )
 
 // firstRelease is the schema version of the first release: 0001 only,
 // before 0002_attestation.
 const firstRelease = 1
+
+// versionBefore is the schema version of the release before the migration
+// named NNNN_name.sql: NNNN-1.
+func versionBefore(t *testing.T, name string) int {
+	t.Helper()
+	list, err := migrate.Load(os.DirFS("."), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if strings.TrimSuffix(m.Name[strings.IndexByte(m.Name, '_')+1:], ".sql") == name {
+			return m.Version - 1
+		}
+	}
+	t.Fatalf("no migration named %s", name)
+	return 0
+}
 
 // schemaAt makes schema as the release whose newest migration was version
 // made it: migrations 1 … version applied from migrations/ and recorded in
@@ -119,4 +139,59 @@ func TestMigrate_UpgradesToCeremonies(t *testing.T) {
 	st := openStore(t, pool, schema) // Migrate
 	wantVersions(t, pool, schema)
 	storetest.UpgradedToCeremonies(t, st, now)
+}
+
+// TestMigrate_UpgradesNotifyToWatchedChallenges: a schema made by the
+// release before 0005_notify_watched (whose trigger notified every insert
+// and update), holding two pending challenges, migrates; afterwards the
+// old challenges count no waiters, the changes of the one a waiter
+// watches notify and wake it, those of the other notify nobody, and both
+// read as before.
+func TestMigrate_UpgradesNotifyToWatchedChallenges(t *testing.T) {
+	pool := newPool(t, 4)
+	schema := newSchema(t, pool)
+	ctx := t.Context()
+	created := time.Now().UTC().Truncate(time.Millisecond)
+	schemaAt(t, pool, schema, versionBefore(t, "notify_watched"), func(exec func(string, ...any)) {
+		for _, id := range []string{"ch_watched", "ch_other"} {
+			exec(`INSERT INTO challenges (id, user_id, action, state, method, verification_code, idempotency_key,
+				client_ip, user_agent, origin, created_at, expires_at, credential_id, deny_reason, attempts, claimed_by)
+				VALUES ($1, 'alice', 'transfer', 'PENDING', 'push', '', '', '', '', '', $2, $3, '', '', 0, '')`,
+				id, created, created.Add(5*time.Minute))
+		}
+	})
+	watching := openStore(t, pool, schema) // Migrate
+	wantVersions(t, pool, schema)
+	writing := openStore(t, pool, schema)
+	log := listenTo(t, pool, schema)
+
+	for _, id := range []string{"ch_watched", "ch_other"} {
+		if n := waiters(t, pool, schema, id); n != 0 {
+			t.Fatalf("%s after the upgrade counts %d waiters, want 0", id, n)
+		}
+	}
+	woken, err := watching.Watch(ctx, "ch_watched")
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	now := created.Add(time.Second)
+	for _, id := range []string{"ch_other", "ch_watched"} {
+		if _, err := writing.RecordAttempt(ctx, id, store.StatePending, now); err != nil {
+			t.Fatalf("RecordAttempt %s: %v", id, err)
+		}
+	}
+	if _, err := writing.TransitionChallenge(ctx, "ch_other", store.Transition{From: store.StatePending, To: store.StateDenied}, now); err != nil {
+		t.Fatalf("TransitionChallenge ch_other: %v", err)
+	}
+	log.mark("end")
+	if got, want := log.until("end"), []string{"ch_watched", "mark:end"}; !slices.Equal(got, want) {
+		t.Fatalf("after the upgrade, the changes notified %q, want %q", got, want)
+	}
+	wantWakeUp(t, woken, 10*time.Second, "Watch of a challenge the previous release wrote")
+	for id, want := range map[string]store.State{"ch_watched": store.StatePending, "ch_other": store.StateDenied} {
+		c, err := writing.GetChallenge(ctx, id, now)
+		if err != nil || c.State != want || c.Attempts != 1 || !c.CreatedAt.Equal(created) {
+			t.Fatalf("%s after the upgrade: %+v, %v; want %s with one attempt", id, c, err, want)
+		}
+	}
 }

@@ -60,32 +60,41 @@ func New(tb testing.TB, st store.Store, opts ...func(*deviceauth.Config)) *Env {
 	}
 	tb.Cleanup(func() { svc.Close(context.Background()) })
 
-	e := &Env{Service: svc, User: "alice"}
+	return (&Env{Service: svc}).ForUser(tb, "alice")
+}
+
+// ForUser registers an ES256 device for user through e's Service and
+// returns the Env of that user and device over the same Service: cycles of
+// several users at once, as a deployment runs them, touch no record in
+// common.
+func (e *Env) ForUser(tb testing.TB, user string) *Env {
+	tb.Helper()
+	u := &Env{Service: e.Service, User: user}
 	ctx := context.Background()
-	grant, err := svc.MintRegistrationToken(ctx, e.User, "")
+	grant, err := u.Service.MintRegistrationToken(ctx, user, "")
 	if err != nil {
 		tb.Fatalf("MintRegistrationToken: %v", err)
 	}
-	e.Key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	u.Key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	spki, err := x509.MarshalPKIXPublicKey(&e.Key.PublicKey)
+	spki, err := x509.MarshalPKIXPublicKey(&u.Key.PublicKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	pop := sha256.Sum256(protocol.RegistrationMessage(grant.Token, "ES256", spki, "phone", "ios"))
-	sig, err := ecdsa.SignASN1(rand.Reader, e.Key, pop[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, u.Key, pop[:])
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cred, err := svc.Register(ctx, deviceauth.Registration{Token: grant.Token, Algorithm: "ES256",
+	cred, err := u.Service.Register(ctx, deviceauth.Registration{Token: grant.Token, Algorithm: "ES256",
 		PublicKey: spki, Signature: sig, Name: "phone", Platform: "ios"})
 	if err != nil {
 		tb.Fatalf("Register: %v", err)
 	}
-	e.Device = seam.Device{CredentialID: cred.ID, UserID: e.User}
-	return e
+	u.Device = seam.Device{CredentialID: cred.ID, UserID: user}
+	return u
 }
 
 // The steps of a cycle, in the order a cycle runs them.
@@ -105,19 +114,53 @@ var StepNames = [Steps]string{"Track", "FetchChallenge", "Respond", "Validate"}
 // each step when it has returned.
 func (e *Env) Cycle(tb testing.TB, after func(step int)) {
 	if after == nil {
-		after = func(int) {}
+		e.CycleOf(tb, nil)
+		return
 	}
+	e.CycleOf(tb, func(step int, _ string) { after(step) })
+}
+
+// CycleOf is Cycle whose after is also given the ID of the cycle's
+// challenge, e.g. to watch it as a waiting page would.
+func (e *Env) CycleOf(tb testing.TB, after func(step int, challengeID string)) {
 	ctx := context.Background()
 	res, err := e.Service.Track(ctx, deviceauth.TrackRequest{UserID: e.User, Action: "transfer", Details: Details})
 	if err != nil || res.ChallengeID == "" {
 		tb.Fatalf("Track = %+v, %v", res, err)
 	}
-	after(Track)
+	if after == nil {
+		after = func(int, string) {}
+	}
+	id := res.ChallengeID
+	after(Track, id)
 	v, err := FetchChallenge(e.Service, ctx, e.Device, res.ChallengeID)
 	if err != nil {
 		tb.Fatalf("FetchChallenge: %v", err)
 	}
-	after(Fetch)
+	after(Fetch, id)
+	e.answer(tb, ctx, v)
+	after(Respond, id)
+	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
+	if err != nil || !val.Valid {
+		tb.Fatalf("Validate = %+v, %v; want valid", val, err)
+	}
+	after(Validate, id)
+}
+
+// Approve fetches challenge id as the device (no HTTP) and approves it,
+// with ctx.
+func (e *Env) Approve(tb testing.TB, ctx context.Context, id string) {
+	tb.Helper()
+	v, err := FetchChallenge(e.Service, ctx, e.Device, id)
+	if err != nil {
+		tb.Fatalf("FetchChallenge: %v", err)
+	}
+	e.answer(tb, ctx, v)
+}
+
+// answer signs and sends the device's approval of v.
+func (e *Env) answer(tb testing.TB, ctx context.Context, v deviceauth.ChallengeView) {
+	tb.Helper()
 	digest := protocol.DetailsDigest(v.Details)
 	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: v.ChallengeID, Nonce: v.Nonce, Action: v.Action,
 		CredentialID: e.Device.CredentialID, Decision: protocol.DecisionApprove, DetailsDigest: digest[:]})
@@ -130,12 +173,6 @@ func (e *Env) Cycle(tb testing.TB, after func(step int)) {
 		Decision: protocol.DecisionApprove, Signature: sig}); err != nil {
 		tb.Fatalf("Respond: %v", err)
 	}
-	after(Respond)
-	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
-	if err != nil || !val.Valid {
-		tb.Fatalf("Validate = %+v, %v; want valid", val, err)
-	}
-	after(Validate)
 }
 
 // BaselineSignVerify is the body of BenchmarkBaselineSignVerify, the floor

@@ -92,21 +92,24 @@ func NormalizeDetails(d Details) (Details, error) {
 	if len(d.Fields) > MaxFields {
 		return Details{}, &DetailsError{Rule: RuleTooManyFields, Where: "fields"}
 	}
-	msg, err := normalizeText(d.Message, MaxMessageBytes, "message")
+	msg, err := normalizeText(d.Message, MaxMessageBytes)
 	if err != nil {
+		err.Where = "message"
 		return Details{}, err
 	}
 	out := Details{Message: msg, Fields: make([]Field, len(d.Fields))}
 	for i, f := range d.Fields {
-		where := fmt.Sprintf("fields[%d].label", i)
-		if out.Fields[i].Label, err = normalizeText(f.Label, MaxLabelBytes, where); err != nil {
+		// Where is named only on a refusal: the path of a good request
+		// formats nothing.
+		if out.Fields[i].Label, err = normalizeText(f.Label, MaxLabelBytes); err != nil {
+			err.Where = fmt.Sprintf("fields[%d].label", i)
 			return Details{}, err
 		}
 		if out.Fields[i].Label == "" {
-			return Details{}, &DetailsError{Rule: RuleEmptyLabel, Where: where}
+			return Details{}, &DetailsError{Rule: RuleEmptyLabel, Where: fmt.Sprintf("fields[%d].label", i)}
 		}
-		where = fmt.Sprintf("fields[%d].value", i)
-		if out.Fields[i].Value, err = normalizeText(f.Value, MaxValueBytes, where); err != nil {
+		if out.Fields[i].Value, err = normalizeText(f.Value, MaxValueBytes); err != nil {
+			err.Where = fmt.Sprintf("fields[%d].value", i)
 			return Details{}, err
 		}
 	}
@@ -114,19 +117,20 @@ func NormalizeDetails(d Details) (Details, error) {
 }
 
 // normalizeText returns the NFC form of s after checking it against the rules of §4. The
-// characters are checked after NFC, on what the device will show.
-func normalizeText(s string, maxBytes int, where string) (string, error) {
+// characters are checked after NFC, on what the device will show. The caller sets the
+// error's Where.
+func normalizeText(s string, maxBytes int) (string, *DetailsError) {
 	if !utf8.ValidString(s) {
-		return "", &DetailsError{Rule: RuleInvalidUTF8, Where: where}
+		return "", &DetailsError{Rule: RuleInvalidUTF8}
 	}
 	s = norm.NFC.String(s)
 	for _, r := range s {
 		if rule := refusedRule(r); rule != "" {
-			return "", &DetailsError{Rule: rule, Where: where, Rune: r}
+			return "", &DetailsError{Rule: rule, Rune: r}
 		}
 	}
 	if len(s) > maxBytes {
-		return "", &DetailsError{Rule: RuleTooLong, Where: where}
+		return "", &DetailsError{Rule: RuleTooLong}
 	}
 	return s, nil
 }
