@@ -44,6 +44,10 @@ func checkInvariants(t *testing.T, rep *Report) {
 		t.Errorf("cycles/s %v, ceiling %v, ratio %v, p50 %v, p99 %v; want all positive and p99 ≥ p50",
 			rep.CyclesPerSecond, rep.Ceiling, rep.Ratio, rep.P50, rep.P99)
 	}
+	if runtime.GOOS != "windows" && (rep.Cores <= 0 || rep.CPUPerCycle <= 0 || rep.CryptoShare <= 0 || rep.CeilingCores <= 0 || rep.PairCPU <= 0) {
+		t.Errorf("cores %v, CPU per cycle %v, crypto share %v, ceiling cores %v, CPU per pair %v; want all measured",
+			rep.Cores, rep.CPUPerCycle, rep.CryptoShare, rep.CeilingCores, rep.PairCPU)
+	}
 }
 
 // TestRun_Memstore runs the command as a user would, for about a second
@@ -61,7 +65,8 @@ func TestRun_Memstore(t *testing.T) {
 		t.Fatalf("report is not JSON: %v\n%s", err, &stdout)
 	}
 	for _, f := range []string{"store", "kind", "concurrency", "cycles", "cyclesPerSecond", "p50Ns", "p99Ns", "errors",
-		"approved", "validatedOnce", "validatedTwice", "ceilingPairsPerSecond", "signaturesPerCycle", "ratioToCeiling"} {
+		"approved", "validatedOnce", "validatedTwice", "ceilingPairsPerSecond", "signaturesPerCycle", "ratioToCeiling",
+		"processCores", "cpuPerCycleNs", "cryptoShareOfCPU", "pairCpuNs"} {
 		if _, ok := fields[f]; !ok {
 			t.Errorf("the JSON report has no %q: %s", f, &stdout)
 		}
@@ -83,7 +88,7 @@ func TestRun_Memstore(t *testing.T) {
 	var text bytes.Buffer
 	rep.Write(&text)
 	for _, want := range []string{"cycles/s", "p50", "p99", "errors         0", "exactly once", "validated twice",
-		"crypto ceiling", "sign+verify pairs/s", "ratio", "2-signature cycle"} {
+		"crypto ceiling", "sign+verify pairs/s", "ratio", "2-signature cycle", "process CPU", "CPU per pair"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("the text report has no %q:\n%s", want, &text)
 		}

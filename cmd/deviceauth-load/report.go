@@ -1,11 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"maps"
@@ -145,15 +140,29 @@ type Report struct {
 	// Signatures is the device signatures per cycle.
 	Signatures int `json:"signaturesPerCycle"`
 	// Ceiling is the ES256 sign+verify pairs per second with GOMAXPROCS
-	// goroutines, the mean of the measurements before and after the run
-	// (before only, when interrupted).
-	Ceiling       float64 `json:"ceilingPairsPerSecond"`
-	CeilingBefore float64 `json:"ceilingBefore"`
-	CeilingAfter  float64 `json:"ceilingAfter"`
-	GOMAXPROCS    int     `json:"gomaxprocs"`
+	// goroutines, measured before and after the run (before only, when
+	// interrupted): all pairs over all the time. CeilingCores is the CPU
+	// the process had meanwhile, which is below GOMAXPROCS on a machine
+	// shared with other work; PairCPU is the CPU time of one pair.
+	Ceiling       float64       `json:"ceilingPairsPerSecond"`
+	CeilingBefore float64       `json:"ceilingBefore"`
+	CeilingAfter  float64       `json:"ceilingAfter"`
+	CeilingCores  float64       `json:"ceilingCores"`
+	PairCPU       time.Duration `json:"pairCpuNs"`
+	GOMAXPROCS    int           `json:"gomaxprocs"`
 	// Ratio is CyclesPerSecond over the ceiling for a cycle of Signatures
 	// signatures (Ceiling / Signatures).
 	Ratio float64 `json:"ratioToCeiling"`
+	// Cores is the CPU the process (both instances and every device, not
+	// the store's server) kept busy on average during the window, and
+	// CPUPerCycle its CPU time per measured cycle; CryptoShare is the part
+	// of CPUPerCycle the cycle's signatures and verifications take
+	// (Signatures × PairCPU): the cycle's CPU efficiency, which the load of
+	// other processes on the machine does not change. All 0 where the
+	// platform does not report CPU time.
+	Cores       float64       `json:"processCores"`
+	CPUPerCycle time.Duration `json:"cpuPerCycleNs"`
+	CryptoShare float64       `json:"cryptoShareOfCPU"`
 }
 
 // ErrorCount is the number of failed cycles.
@@ -165,7 +174,7 @@ func (r *Report) ErrorCount() int64 {
 	return n
 }
 
-func (r *runner) report(store string, elapsed time.Duration, before, after float64) *Report {
+func (r *runner) report(store string, elapsed, cpu time.Duration, before, after ceilingRun) *Report {
 	s := &r.stats
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,27 +185,29 @@ func (r *runner) report(store string, elapsed time.Duration, before, after float
 		P50: s.latency.quantile(0.5), P99: s.latency.quantile(0.99),
 		Errors: maps.Clone(s.errors), ErrorSamples: maps.Clone(s.samples),
 		Approved: s.approved.Load(), ValidatedOnce: s.once.Load(), ValidatedTwice: s.replays.Load(),
-		Notified:   r.notified.Load(),
-		Signatures: r.kind.signatures,
-		Ceiling:    ceiling(before, after), CeilingBefore: before, CeilingAfter: after,
+		Notified:      r.notified.Load(),
+		Signatures:    r.kind.signatures,
+		CeilingBefore: before.rate(), CeilingAfter: after.rate(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
 	}
 	if elapsed > 0 {
 		rep.CyclesPerSecond = float64(s.measured) / elapsed.Seconds()
 	}
+	both := ceilingRun{pairs: before.pairs + after.pairs, elapsed: before.elapsed + after.elapsed, cpu: before.cpu + after.cpu}
+	rep.Ceiling = both.rate()
 	if rep.Ceiling > 0 {
 		rep.Ratio = rep.CyclesPerSecond / (rep.Ceiling / float64(rep.Signatures))
 	}
-	return rep
-}
-
-// ceiling is the mean of the ceilings measured: after is 0 when the run
-// was interrupted.
-func ceiling(before, after float64) float64 {
-	if after == 0 {
-		return before
+	if both.cpu > 0 && both.pairs > 0 {
+		rep.CeilingCores = both.cpu.Seconds() / both.elapsed.Seconds()
+		rep.PairCPU = both.cpu / time.Duration(both.pairs)
 	}
-	return (before + after) / 2
+	if cpu > 0 && elapsed > 0 && s.measured > 0 {
+		rep.Cores = cpu.Seconds() / elapsed.Seconds()
+		rep.CPUPerCycle = cpu / time.Duration(s.measured)
+		rep.CryptoShare = float64(time.Duration(rep.Signatures)*rep.PairCPU) / float64(rep.CPUPerCycle)
+	}
+	return rep
 }
 
 // Write prints the report for a person.
@@ -216,8 +227,15 @@ func (r *Report) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "crypto ceiling %.0f ES256 sign+verify pairs/s on %d cores (%.0f before, %.0f after)\n",
 		r.Ceiling, r.GOMAXPROCS, r.CeilingBefore, r.CeilingAfter)
+	if r.CeilingCores > 0 {
+		fmt.Fprintf(w, "               the process had %.2f cores meanwhile; %v of CPU per pair\n", r.CeilingCores, roundDuration(r.PairCPU))
+	}
 	fmt.Fprintf(w, "ratio          %.3f of the ceiling for a %d-signature cycle (%.1f cycles/s)\n",
 		r.Ratio, r.Signatures, r.Ceiling/float64(r.Signatures))
+	if r.Cores > 0 {
+		fmt.Fprintf(w, "process CPU    %.2f cores busy (instances and devices, not the store's server); %v per cycle, of which the cycle's crypto %.0f%%\n",
+			r.Cores, roundDuration(r.CPUPerCycle), 100*r.CryptoShare)
+	}
 }
 
 // roundDuration rounds d to three significant digits for printing.
@@ -228,27 +246,4 @@ func roundDuration(d time.Duration) time.Duration {
 		}
 	}
 	return d
-}
-
-// signVerifyUntil signs and verifies with ES256 until deadline (or ctx's
-// end) and returns the pairs done.
-func signVerifyUntil(ctx context.Context, deadline time.Time) int64 {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err) // crypto/rand does not fail
-	}
-	msg := make([]byte, 256)
-	var n int64
-	for ; time.Now().Before(deadline) && ctx.Err() == nil; n++ {
-		h := sha256.Sum256(msg)
-		sig, err := ecdsa.SignASN1(rand.Reader, key, h[:])
-		if err != nil {
-			panic(err)
-		}
-		h2 := sha256.Sum256(msg)
-		if !ecdsa.VerifyASN1(&key.PublicKey, h2[:], sig) {
-			panic("deviceauth-load: a signature did not verify")
-		}
-	}
-	return n
 }

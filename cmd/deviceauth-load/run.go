@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,7 +159,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	r := newRunner(cfg, kind)
-	ceilingBefore := measureCeiling(ctx, cfg.Ceiling/2)
+	before := measureCeiling(ctx, cfg.Ceiling/2)
 
 	be, err := spec.open(ctx, cfg.FastCommits, cfg.Concurrency)
 	if err != nil {
@@ -185,13 +184,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 
-	elapsed := r.cycle(ctx)
+	elapsed, cpu := r.cycle(ctx)
 	// Closing the Services waits for the notifications they send.
 	if serr := stop(); serr != nil {
 		return nil, serr
 	}
-	ceilingAfter := measureCeiling(ctx, cfg.Ceiling/2)
-	return r.report(be.name, elapsed, ceilingBefore, ceilingAfter), ctx.Err()
+	after := measureCeiling(ctx, cfg.Ceiling/2)
+	return r.report(be.name, elapsed, cpu, before, after), ctx.Err()
 }
 
 func newRunner(cfg Config, kind cycleKind) *runner {
@@ -353,9 +352,10 @@ func (r *runner) enrol(ctx context.Context, hc *http.Client, user string, at int
 }
 
 // cycle runs Concurrency workers through the warm-up and the measured
-// window, with a progress line a second, and returns the measured time:
-// from the window's start until the last cycle running at its end is done.
-func (r *runner) cycle(ctx context.Context) time.Duration {
+// window, with a progress line a second, and returns the measured time —
+// from the window's start until the last cycle running at its end is done
+// — and the CPU time the process spent meanwhile (0 where unknown).
+func (r *runner) cycle(ctx context.Context) (elapsed, cpu time.Duration) {
 	var wg sync.WaitGroup
 	for range r.cfg.Concurrency {
 		wg.Go(func() { r.worker(ctx) })
@@ -365,19 +365,26 @@ func (r *runner) cycle(ctx context.Context) time.Duration {
 
 	begin := time.Now()
 	var start time.Time
+	var cpuStart time.Duration
+	window := func() (time.Duration, time.Duration) {
+		if start.IsZero() {
+			return 0, 0
+		}
+		return time.Since(start), processCPU() - cpuStart
+	}
 	phase := time.NewTimer(r.cfg.Warmup)
 	defer phase.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastCycles := int64(0)
 	if r.cfg.Warmup == 0 {
-		start = r.measure(phase)
+		start, cpuStart = r.measure(phase)
 	}
 	for {
 		select {
 		case <-phase.C:
 			if start.IsZero() {
-				start = r.measure(phase)
+				start, cpuStart = r.measure(phase)
 				continue
 			}
 			r.stopping.Store(true)
@@ -385,15 +392,9 @@ func (r *runner) cycle(ctx context.Context) time.Duration {
 		case <-ctx.Done():
 			r.stopping.Store(true)
 			<-done
-			if start.IsZero() {
-				return 0
-			}
-			return time.Since(start)
+			return window()
 		case <-done:
-			if start.IsZero() {
-				return 0
-			}
-			return time.Since(start)
+			return window()
 		case now := <-tick.C:
 			cycles := r.stats.cycles.Load()
 			if r.cfg.Progress != nil {
@@ -410,11 +411,12 @@ func (r *runner) cycle(ctx context.Context) time.Duration {
 }
 
 // measure starts the measured window: cycles begun from now on are
-// measured, and phase fires at its end.
-func (r *runner) measure(phase *time.Timer) time.Time {
+// measured, and phase fires at its end. It returns the start and the
+// process's CPU time then.
+func (r *runner) measure(phase *time.Timer) (time.Time, time.Duration) {
 	r.measuring.Store(true)
 	phase.Reset(r.cfg.Duration)
-	return time.Now()
+	return time.Now(), processCPU()
 }
 
 // worker runs cycles until the run stops, each with an idle device, the
@@ -480,21 +482,4 @@ func (r *runner) one(ctx context.Context, d *simDevice, app *deviceauth.Service,
 	}
 	r.stats.once.Add(1)
 	return took, nil
-}
-
-// measureCeiling runs GOMAXPROCS goroutines of ES256 sign+verify pairs
-// (one ecdsa.Sign and one ecdsa.Verify over SHA-256, as
-// BenchmarkBaselineSignVerify) for d, and returns the pairs per second
-// with all cores busy.
-func measureCeiling(ctx context.Context, d time.Duration) float64 {
-	n := runtime.GOMAXPROCS(0)
-	var pairs atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
-	for range n {
-		wg.Go(func() { pairs.Add(signVerifyUntil(ctx, deadline)) })
-	}
-	wg.Wait()
-	return float64(pairs.Load()) / time.Since(start).Seconds()
 }
