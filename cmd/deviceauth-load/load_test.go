@@ -85,6 +85,9 @@ func TestRun_Memstore(t *testing.T) {
 	if rep.Notified != rep.Approved {
 		t.Errorf("%d notified, %d approved; want one notification per challenge", rep.Notified, rep.Approved)
 	}
+	if rep.RoundTrips != 0 {
+		t.Errorf("%v round trips per cycle over memstore; want none counted", rep.RoundTrips)
+	}
 	var text bytes.Buffer
 	rep.Write(&text)
 	for _, want := range []string{"cycles/s", "p50", "p99", "errors         0", "exactly once", "validated twice",
@@ -364,5 +367,8 @@ func runAndCheckGone(t *testing.T, cfg Config, wantStore string, made bool, gone
 	}
 	if rep.Store != wantStore {
 		t.Errorf("store %q; want %q", rep.Store, wantStore)
+	}
+	if rep.RoundTrips < 2 { // at least Track and Validate
+		t.Errorf("%v round trips per cycle; want them counted", rep.RoundTrips)
 	}
 }

@@ -160,7 +160,11 @@ type Report struct {
 	// (Signatures × PairCPU): the cycle's CPU efficiency, which the load of
 	// other processes on the machine does not change. All 0 where the
 	// platform does not report CPU time.
-	Cores       float64       `json:"processCores"`
+	Cores float64 `json:"processCores"`
+	// RoundTrips is the store's round trips per cycle, all cycles counted
+	// (the replay's Validate is one of them); 0 where not counted
+	// (memstore, SQLite).
+	RoundTrips  float64       `json:"storeRoundTripsPerCycle"`
 	CPUPerCycle time.Duration `json:"cpuPerCycleNs"`
 	CryptoShare float64       `json:"cryptoShareOfCPU"`
 }
@@ -185,7 +189,7 @@ func (r *runner) report(store string, elapsed, cpu time.Duration, before, after 
 		P50: s.latency.quantile(0.5), P99: s.latency.quantile(0.99),
 		Errors: maps.Clone(s.errors), ErrorSamples: maps.Clone(s.samples),
 		Approved: s.approved.Load(), ValidatedOnce: s.once.Load(), ValidatedTwice: s.replays.Load(),
-		Notified:      r.notified.Load(),
+		Notified: r.notified.Load(), RoundTrips: r.tripsPerCycle,
 		Signatures:    r.kind.signatures,
 		CeilingBefore: before.rate(), CeilingAfter: after.rate(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0),
@@ -222,6 +226,9 @@ func (r *Report) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "exactly once   %d approved, %d validated once, %d validated twice (warm-up included)\n",
 		r.Approved, r.ValidatedOnce, r.ValidatedTwice)
+	if r.RoundTrips > 0 {
+		fmt.Fprintf(w, "store          %.2f round trips per cycle (the replay's Validate is one of them)\n", r.RoundTrips)
+	}
 	if r.Notified > 0 {
 		fmt.Fprintf(w, "notified       %d\n", r.Notified)
 	}

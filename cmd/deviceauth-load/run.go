@@ -146,6 +146,9 @@ type runner struct {
 	measuring atomic.Bool
 	stopping  atomic.Bool
 	stats     stats
+	// tripsPerCycle is the store's round trips per cycle, warm-up
+	// included; 0 when not counted.
+	tripsPerCycle float64
 }
 
 // Run measures the crypto ceiling, starts two instances over the store,
@@ -184,7 +187,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 
+	tripsBefore := be.trips.count()
+	cyclesBefore := r.stats.cycles.Load()
 	elapsed, cpu := r.cycle(ctx)
+	if be.trips != nil && r.stats.cycles.Load() > cyclesBefore {
+		r.tripsPerCycle = float64(be.trips.count()-tripsBefore) / float64(r.stats.cycles.Load()-cyclesBefore)
+	}
 	// Closing the Services waits for the notifications they send.
 	if serr := stop(); serr != nil {
 		return nil, serr

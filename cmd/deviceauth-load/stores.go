@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +36,10 @@ type backend struct {
 	// scratch is what the run created and close removes: the SQLite
 	// file, the Redis key prefix or the PostgreSQL schema.
 	scratch string
-	close   func(context.Context) error
+	// trips counts the store's round trips (Redis and PostgreSQL); nil
+	// for the others.
+	trips *roundTrips
+	close func(context.Context) error
 }
 
 // storeSpec is a parsed -store value.
@@ -181,15 +185,17 @@ func openRedis(ctx context.Context, name string, newClient func() redis.Universa
 		}
 		return errors.Join(errs...)
 	}
+	trips := new(roundTrips)
 	for i := range clients {
 		clients[i] = newClient()
+		clients[i].AddHook(trips)
 		s, err := redisstore.New(ctx, clients[i], redisstore.WithKeyPrefix(prefix), redisstore.WithLogger(slog.New(slog.DiscardHandler)))
 		if err != nil {
 			return nil, errors.Join(err, closeAll(ctx))
 		}
 		stores[i] = s
 	}
-	return &backend{name: name, stores: [2]store.Store{stores[0], stores[1]}, scratch: prefix, close: closeAll}, nil
+	return &backend{name: name, stores: [2]store.Store{stores[0], stores[1]}, scratch: prefix, trips: trips, close: closeAll}, nil
 }
 
 // dropPrefix deletes every key of prefix with SCAN and UNLINK, a page at
@@ -259,9 +265,11 @@ func openPostgres(ctx context.Context, url string, conns int) (*backend, error) 
 		}
 		return errors.Join(errs...)
 	}
+	trips := new(roundTrips)
 	for i := range pools {
 		c := cfg.Copy()
 		c.ConnConfig.RuntimeParams["application_name"] = schema
+		c.ConnConfig.Tracer = trips
 		if pools[i], err = pgxpool.NewWithConfig(ctx, c); err != nil {
 			return nil, errors.Join(err, closeAll(ctx))
 		}
@@ -282,8 +290,71 @@ func openPostgres(ctx context.Context, url string, conns int) (*backend, error) 
 	if err := stores[0].Migrate(ctx); err != nil {
 		return nil, errors.Join(err, closeAll(ctx))
 	}
-	return &backend{name: fmt.Sprintf("postgres (pool %d)", cfg.MaxConns), stores: [2]store.Store{stores[0], stores[1]}, scratch: schema, close: closeAll}, nil
+	return &backend{name: fmt.Sprintf("postgres (pool %d)", cfg.MaxConns), stores: [2]store.Store{stores[0], stores[1]}, scratch: schema, trips: trips, close: closeAll}, nil
 }
+
+// roundTrips counts a network store's requests, each a round trip: a Redis
+// command or pipeline (a redis.Hook), a PostgreSQL statement, batch or
+// prepare (a pgx tracer; the statements of a transaction, BEGIN and COMMIT
+// included, count one each).
+type roundTrips struct{ n atomic.Int64 }
+
+// count is the round trips so far; 0 for a nil counter.
+func (c *roundTrips) count() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.n.Load()
+}
+
+// DialHook counts nothing.
+func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook counts a command.
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook counts a pipeline.
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TraceQueryStart counts a statement.
+func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+// TraceQueryEnd does nothing.
+func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TraceBatchStart counts a batch.
+func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+// TraceBatchQuery does nothing.
+func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+// TraceBatchEnd does nothing.
+func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// TracePrepareStart counts a prepare (once per statement and connection).
+func (c *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+// TracePrepareEnd does nothing.
+func (c *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 // cleanupTimeout bounds the removal of what a run created, which runs
 // even after the run was interrupted.
