@@ -206,7 +206,7 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 	if stored.ID == ch.ID && push {
 		s.pushRules(ctx, stored, creds)
 	}
-	return s.tracked(ctx, req, ch, stored, res)
+	return s.tracked(ctx, req, details, ch, stored, res)
 }
 
 // trackDefault is Track under DefaultPolicy without push, whose decision
@@ -245,7 +245,7 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 			return res, nil
 		case begun.Challenge.ID != "":
 			res.State = StateChallengeRequired
-			return s.tracked(ctx, req, ch, begun.Challenge, res)
+			return s.tracked(ctx, req, details, ch, begun.Challenge, res)
 		}
 		// The user's credentials are of other kinds than the challenge was
 		// built for (or changed meanwhile): build it again for those.
@@ -326,8 +326,9 @@ func (s *Service) blocked(ctx context.Context, req TrackRequest, res TrackResult
 
 // tracked completes res with the challenge the store holds for ch: ch
 // itself, or the earlier challenge of the same idempotency key, which must
-// be for the same action and details.
-func (s *Service) tracked(ctx context.Context, req TrackRequest, ch, stored store.Challenge, res TrackResult) (TrackResult, error) {
+// be for the same action and details (its digest equals ch's, so details,
+// the normalised details of both, are its details too).
+func (s *Service) tracked(ctx context.Context, req TrackRequest, details Details, ch, stored store.Challenge, res TrackResult) (TrackResult, error) {
 	if stored.ID != ch.ID {
 		if stored.Action != ch.Action || subtle.ConstantTimeCompare(stored.DetailsDigest, ch.DetailsDigest) != 1 ||
 			isInApp(stored.ID) != isInApp(ch.ID) {
@@ -342,13 +343,9 @@ func (s *Service) tracked(ctx context.Context, req TrackRequest, ch, stored stor
 	res.Methods = toMethods(stored.Methods)
 	res.VerificationCode = stored.VerificationCode
 	if isInApp(stored.ID) {
-		d, err := protocol.ParseDetailsJSON(stored.Details)
-		if err != nil {
-			return TrackResult{}, s.storeFailed(ctx, fmt.Errorf("stored details of %s: %w", stored.ID, err))
-		}
 		res.VerificationCode = "" // there is none; never hand one to the phone
 		res.InApp = &InAppChallenge{ChallengeID: stored.ID, Nonce: stored.Nonce, Action: stored.Action,
-			Details: d, ExpiresAt: stored.ExpiresAt, CredentialID: stored.ClaimedBy}
+			Details: details, ExpiresAt: stored.ExpiresAt, CredentialID: stored.ClaimedBy}
 	}
 	return res, nil
 }

@@ -164,6 +164,9 @@ type Challenge struct {
 	UserAgent                string    `json:"userAgent"`
 	CreatedAt                time.Time `json:"createdAt"`
 	ExpiresAt                time.Time `json:"expiresAt"`
+	// CredentialID is the only credential that may answer an in-app
+	// challenge, when its application named one.
+	CredentialID string `json:"credentialId,omitempty"`
 }
 
 // UnmarshalJSON decodes a challenge, its nonce from base64url.
@@ -191,27 +194,19 @@ func (ch *Challenge) UnmarshalJSON(b []byte) error {
 // fetch. A payload that names another credential is refused, as the
 // server would refuse its answer.
 func (c *Client) InAppChallenge(payload []byte) (Challenge, error) {
-	var v struct {
-		Challenge
-		CredentialID string `json:"credentialId"`
-	}
-	if err := json.Unmarshal(payload, &v.Challenge); err != nil {
-		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
-	}
-	if err := json.Unmarshal(payload, &struct {
-		CredentialID *string `json:"credentialId"`
-	}{&v.CredentialID}); err != nil {
+	var ch Challenge
+	if err := json.Unmarshal(payload, &ch); err != nil {
 		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
 	}
 	switch {
-	case v.ID == "" || len(v.Nonce) == 0 || v.Action == "":
+	case ch.ID == "" || len(ch.Nonce) == 0 || ch.Action == "":
 		return Challenge{}, errors.New("device: in-app challenge: challengeId, nonce and action are required")
-	case v.CredentialID != "" && v.CredentialID != c.CredentialID:
+	case ch.CredentialID != "" && ch.CredentialID != c.CredentialID:
 		return Challenge{}, errors.New("device: in-app challenge: it names another credential")
 	}
-	v.Challenge.State = "PENDING"
-	v.Challenge.Method = "IN_APP"
-	return v.Challenge, nil
+	ch.State = "PENDING"
+	ch.Method = "IN_APP"
+	return ch, nil
 }
 
 // Challenge fetches challenge id with a signed request.

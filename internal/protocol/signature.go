@@ -1,12 +1,10 @@
 package protocol
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
-	"encoding/asn1"
 	"errors"
 	"math/big"
 )
@@ -88,16 +86,52 @@ func verifyES256(key *ecdsa.PublicKey, format string, msg, sig []byte) error {
 }
 
 // isDERSignature reports whether sig is exactly the DER encoding of SEQUENCE { INTEGER,
-// INTEGER }. encoding/asn1 alone tolerates extra elements, so the parse must re-encode to the
-// same bytes; DER has one encoding per value. Range (0 < r, s < n) is the verifier's concern.
+// INTEGER }: definite minimal lengths, minimal two's-complement integers, nothing after.
+// DER has one encoding per value, so a signature has one accepted form. Range (0 < r, s < n)
+// is the verifier's concern. It reads the bytes in place: a verification allocates nothing
+// for it (encoding/asn1 would parse into big.Ints and re-encode to compare).
 func isDERSignature(sig []byte) bool {
-	var rs struct{ R, S *big.Int }
-	rest, err := asn1.Unmarshal(sig, &rs)
-	if err != nil || len(rest) != 0 {
+	body, rest, ok := derElement(sig, 0x30)
+	if !ok || len(rest) != 0 {
 		return false
 	}
-	again, err := asn1.Marshal(rs)
-	return err == nil && bytes.Equal(again, sig)
+	for range 2 {
+		var n []byte
+		if n, body, ok = derElement(body, 0x02); !ok || !minimalInteger(n) {
+			return false
+		}
+	}
+	return len(body) == 0
+}
+
+// derElement reads one element with tag from b: its contents and what follows. The length
+// must be definite and minimal: short form below 128, else 0x81 or 0x82 and no leading zero
+// byte and no value that the short form would hold.
+func derElement(b []byte, tag byte) (contents, rest []byte, ok bool) {
+	if len(b) < 2 || b[0] != tag {
+		return nil, nil, false
+	}
+	n, hdr := int(b[1]), 2
+	switch {
+	case n < 0x80:
+	case n == 0x81 && len(b) >= 3 && b[2] >= 0x80:
+		n, hdr = int(b[2]), 3
+	case n == 0x82 && len(b) >= 4 && b[2] != 0:
+		n, hdr = int(b[2])<<8|int(b[3]), 4
+	default:
+		return nil, nil, false
+	}
+	if len(b)-hdr < n {
+		return nil, nil, false
+	}
+	return b[hdr : hdr+n], b[hdr+n:], true
+}
+
+// minimalInteger reports whether n is a minimal two's-complement INTEGER: not empty, and no
+// leading byte that only repeats the sign of the next.
+func minimalInteger(n []byte) bool {
+	return len(n) > 0 && (len(n) == 1 ||
+		!(n[0] == 0x00 && n[1]&0x80 == 0) && !(n[0] == 0xff && n[1]&0x80 != 0))
 }
 
 func verifyEdDSA(key ed25519.PublicKey, format string, msg, sig []byte) error {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"math/big"
 	"testing"
@@ -222,5 +223,53 @@ func BenchmarkVerifyEdDSA(b *testing.B) {
 		if err := eddsa.Verify("", msg, sig); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// derByASN1 is the former check of a DER signature, by encoding/asn1:
+// parse, then re-encode to the same bytes. isDERSignature must agree with
+// it on every input.
+func derByASN1(sig []byte) bool {
+	var rs struct{ R, S *big.Int }
+	rest, err := asn1.Unmarshal(sig, &rs)
+	if err != nil || len(rest) != 0 {
+		return false
+	}
+	again, err := asn1.Marshal(rs)
+	return err == nil && bytes.Equal(again, sig)
+}
+
+// FuzzDERSignature: the in-place DER check accepts exactly what parsing
+// and re-encoding with encoding/asn1 accepts.
+func FuzzDERSignature(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for range 8 {
+		h := sha256.Sum256([]byte("seed"))
+		sig, _ := ecdsa.SignASN1(rand.Reader, key, h[:])
+		f.Add(sig)
+	}
+	for _, s := range []string{"", "30", "3000", "30020200", "3006020101020101", "300602010102010100", "30070201010202007f",
+		"3007020101020200ff", "3007020101020280ff", "300602810101020101", "3081060201010201010", "3006020180020101", "30060201ff020101"} {
+		b, _ := hex.DecodeString(s)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, sig []byte) {
+		if got, want := isDERSignature(sig), derByASN1(sig); got != want {
+			t.Fatalf("isDERSignature(%x) = %v, encoding/asn1 says %v", sig, got, want)
+		}
+	})
+}
+
+// TestDERSignature_AllocatesNothing: the check reads the bytes in place.
+func TestDERSignature_AllocatesNothing(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	h := sha256.Sum256([]byte("m"))
+	sig, _ := ecdsa.SignASN1(rand.Reader, key, h[:])
+	if n := testing.AllocsPerRun(100, func() {
+		if !isDERSignature(sig) {
+			t.Fatal("a true signature refused")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations", n)
 	}
 }
