@@ -139,6 +139,8 @@ type runner struct {
 	inst [2]*instance
 	// devices are the idle devices; a worker takes one per cycle.
 	devices chan *simDevice
+	// transport carries every device's requests.
+	transport *http.Transport
 
 	byCredential sync.Map // credential ID → *simDevice, for the Notifier
 	notified     atomic.Int64
@@ -219,6 +221,9 @@ func (r *runner) start(be *backend, addr netip.Addr) (stop func() error, err err
 		once.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 			defer cancel()
+			if r.transport != nil {
+				r.transport.CloseIdleConnections()
+			}
 			for _, in := range r.inst {
 				if in == nil {
 					continue
@@ -280,13 +285,13 @@ func (r *runner) notify(_ context.Context, n deviceauth.Notification) error {
 // register enrols the devices, Concurrency at a time, alternating the
 // instances, and puts them in the idle pool.
 func (r *runner) register(ctx context.Context) error {
-	transport := &http.Transport{
+	r.transport = &http.Transport{
 		Proxy:               nil, // loopback only, never through a proxy
 		MaxIdleConns:        4 * r.cfg.Concurrency,
 		MaxIdleConnsPerHost: 2 * r.cfg.Concurrency,
 		IdleConnTimeout:     time.Minute,
 	}
-	hc := &http.Client{Transport: transport}
+	hc := &http.Client{Transport: r.transport}
 	prefix := runName("load-")
 	work := make(chan int)
 	errs := make(chan error, r.cfg.Concurrency)
