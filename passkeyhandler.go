@@ -62,13 +62,8 @@ func (s *Service) handlePasskeyRegistrationOptions(w http.ResponseWriter, r *htt
 }
 
 func (s *Service) handlePasskeyRegistration(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.webUser(w, r)
+	user, body, ok := s.webUserBody(w, r)
 	if !ok {
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.fail(w, r, err)
 		return
 	}
 	cred, err := s.finishPasskeyRegistration(r.Context(), s.ceremonyCookie(r, registrationCookie), user, body, ipString(s.ClientIP(r)))
@@ -162,13 +157,8 @@ func (s *Service) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handlePasskeyRespond(w http.ResponseWriter, r *http.Request) {
-	user, ok := s.webUser(w, r)
+	user, body, ok := s.webUserBody(w, r)
 	if !ok {
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.fail(w, r, err)
 		return
 	}
 	// A PublicKeyCredential's JSON is an object; the verifier judges its

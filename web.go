@@ -23,6 +23,21 @@ func (s *Service) webUser(w http.ResponseWriter, r *http.Request) (string, bool)
 	return user, true
 }
 
+// webUserBody resolves the logged-in user and reads the capped body,
+// writing the refusal when either fails.
+func (s *Service) webUserBody(w http.ResponseWriter, r *http.Request) (string, []byte, bool) {
+	user, ok := s.webUser(w, r)
+	if !ok {
+		return "", nil, false
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return "", nil, false
+	}
+	return user, body, true
+}
+
 // stepUpDenial answers a step-up refusal: a new challenge when the request
 // carried no token, challenge_failed when its token did not validate.
 func (s *Service) stepUpDenial(w http.ResponseWriter, r *http.Request, user, action string, details Details) {

@@ -59,7 +59,7 @@ type Collector struct {
 	validation *prometheus.CounterVec
 	ruleHits   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
-	storeErrs  prometheus.Counter
+	storeErrs  *prometheus.CounterVec
 	events     *prometheus.CounterVec
 
 	actionNames *capped
@@ -101,8 +101,8 @@ func New(opts Options) (*Collector, error) {
 			Help: "Rules that decided an action, by rule name."}, []string{"rule"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "approval_latency_seconds",
 			Help: "Time from a challenge's creation to the device's answer, by result.", Buckets: opts.LatencyBuckets}, []string{"result"}),
-		storeErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "store_errors_total",
-			Help: "Store failures the Service reported."}),
+		storeErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "store_errors_total",
+			Help: "Store failures the Service reported, by kind (canceled, timeout, closed, failed)."}, []string{"kind"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "events_total",
 			Help: "Every event, by type."}, []string{"type"}),
 		actionNames: newCapped(opts.MaxActions),
@@ -156,7 +156,13 @@ func (c *Collector) OnEvent(_ context.Context, e event.Event) {
 	case event.ValidationFailed:
 		c.validation.WithLabelValues(c.actionNames.label(e.Action), "invalid").Inc()
 	case event.StoreError:
-		c.storeErrs.Inc()
+		kind := e.Reason
+		switch kind {
+		case "canceled", "timeout", "closed", "failed":
+		default:
+			kind = "failed" // the Service sends one of the four; nothing else becomes a label
+		}
+		c.storeErrs.WithLabelValues(kind).Inc()
 	}
 }
 

@@ -199,7 +199,7 @@ func TestMetricsFromARealService(t *testing.T) {
 		{"deviceauth_approval_latency_seconds", map[string]string{"result": "approved"}, 1},
 		{"deviceauth_approval_latency_seconds", map[string]string{"result": "denied"}, 1},
 		{"deviceauth_rule_hits_total", map[string]string{"rule": "remembered-browser"}, 2},
-		{"deviceauth_store_errors_total", map[string]string{}, 1},
+		{"deviceauth_store_errors_total", map[string]string{"kind": "failed"}, 1},
 		{"deviceauth_events_total", map[string]string{"type": "challenge.created"}, 5},
 	}
 	for _, w := range want {

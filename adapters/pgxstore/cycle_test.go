@@ -63,6 +63,33 @@ var wantCycleRoundTrips = [cycletest.Steps]int64{
 // wantCycleTotal is the sum of wantCycleRoundTrips; issue #4 caps it at 6.
 const wantCycleTotal = 5
 
+// wantInAppRoundTrips pins the one-signature in-app cycle's round trips,
+// rate limits off: no fetch, so 4. (Issue #14 asks for 3: the answer's read
+// and its transition in one store call.)
+var wantInAppRoundTrips = [cycletest.Steps]int64{
+	cycletest.Track:    1, // BeginChallenge
+	cycletest.Respond:  2, // GetChallengeCredential, TransitionChallenge with CredentialUsed
+	cycletest.Validate: 1, // ConsumeChallenge
+}
+
+func TestInAppCycle_RoundTrips(t *testing.T) {
+	trips := &roundTrips{}
+	pool := newPool(t, 1, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = trips })
+	e := newCycleEnv(t, pool)
+	e.InAppCycle(t, nil) // warm-up
+	for round := range 3 {
+		last := trips.total()
+		var got [cycletest.Steps]int64
+		e.InAppCycle(t, func(step int) {
+			now := trips.total()
+			got[step], last = now-last, now
+		})
+		if got != wantInAppRoundTrips {
+			t.Errorf("in-app cycle %d: round trips per step %v, want %v (Track, Fetch, Respond, Validate)", round, got, wantInAppRoundTrips)
+		}
+	}
+}
+
 func TestChallengeCycle_RoundTrips(t *testing.T) {
 	trips := &roundTrips{}
 	// One connection, so that after the warm-up every statement is in its

@@ -103,6 +103,40 @@ func TestRoundTrips_ChallengeCycle(t *testing.T) {
 	}
 }
 
+// TestRoundTrips_InAppCycle pins the one-signature in-app cycle, rate
+// limits off: Track 1, the answer 2 (its read, then its transition), Validate
+// 1 — 4 round trips, no fetch. (Issue #14 asks for 3.)
+func TestRoundTrips_InAppCycle(t *testing.T) {
+	want := [cycletest.Steps]int{cycletest.Track: 1, cycletest.Respond: 2, cycletest.Validate: 1}
+	for _, srv := range []struct {
+		name   string
+		client func(t *testing.T) (redis.UniversalClient, string)
+	}{
+		{"Miniredis", func(t *testing.T) (redis.UniversalClient, string) {
+			_, c := miniredisClient(t)
+			return c, "deviceauth"
+		}},
+		{"Cluster", func(t *testing.T) (redis.UniversalClient, string) {
+			c := clusterClient(t)
+			return c, isolatedPrefix(t, c)
+		}},
+	} {
+		t.Run(srv.name, func(t *testing.T) {
+			client, prefix := srv.client(t)
+			log := &commandLog{}
+			client.AddHook(log)
+			e := cycletest.New(t, newStore(t, client, prefix))
+			e.InAppCycle(t, nil) // warm-up
+			log.take()
+			var got [cycletest.Steps]int
+			e.InAppCycle(t, func(step int) { got[step], _, _ = log.take() })
+			if got != want {
+				t.Fatalf("round trips per step %v, want %v (Track, Fetch, Respond, Validate)", got, want)
+			}
+		})
+	}
+}
+
 // commandLog is a go-redis hook that records each round trip: a command,
 // or a pipeline of commands.
 type commandLog struct {

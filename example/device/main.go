@@ -5,6 +5,7 @@
 //	go run ./example/device pending
 //	go run ./example/device approve ID [-code NN] [-yes]
 //	go run ./example/device deny ID [-reason not_me]
+//	go run ./example/device inapp -payload FILE [-yes] [-deny]
 //	go run ./example/device remove
 //
 // enrol makes a P-256 key, binds it to the account that the registration
@@ -13,6 +14,8 @@
 // 0600; -key FILE chooses another file, so one terminal can be several
 // phones). pending lists the challenges waiting for you; approve and deny
 // show a challenge's details exactly as received and sign the answer;
+// inapp answers the in-app challenge an app's backend handed over (its
+// JSON) with one signature and no fetch;
 // remove unbinds the key and deletes the file.
 //
 // The commands speak the device protocol (docs/protocol.md) through the

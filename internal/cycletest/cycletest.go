@@ -147,6 +147,29 @@ func (e *Env) CycleOf(tb testing.TB, after func(step int, challengeID string)) {
 	after(Validate, id)
 }
 
+// InAppCycle runs one one-signature in-app cycle: Track for in-app
+// verification, the device's answer from the payload (no fetch), Validate.
+// after, when not nil, is called after each step (never with Fetch).
+func (e *Env) InAppCycle(tb testing.TB, after func(step int)) {
+	ctx := context.Background()
+	res, err := e.Service.Track(ctx, deviceauth.TrackRequest{UserID: e.User, Action: "transfer", Details: Details, InApp: true})
+	if err != nil || res.InApp == nil {
+		tb.Fatalf("Track = %+v, %v", res, err)
+	}
+	if after == nil {
+		after = func(int) {}
+	}
+	after(Track)
+	p := res.InApp
+	e.answer(tb, ctx, deviceauth.ChallengeView{ChallengeID: p.ChallengeID, Nonce: p.Nonce, Action: p.Action, Details: p.Details})
+	after(Respond)
+	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
+	if err != nil || !val.Valid || val.Method != deviceauth.MethodInApp {
+		tb.Fatalf("Validate = %+v, %v; want valid by IN_APP", val, err)
+	}
+	after(Validate)
+}
+
 // Approve fetches challenge id as the device (no HTTP) and approves it,
 // with ctx.
 func (e *Env) Approve(tb testing.TB, ctx context.Context, id string) {

@@ -6,6 +6,7 @@ package readmetest
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -107,9 +108,26 @@ func phoneSide(ctx context.Context, signer crypto.Signer, registrationToken, cha
 	// README:end
 }
 
+func inApp(ctx context.Context, svc *deviceauth.Service, phone *device.Client, userID string, details deviceauth.Details) error {
+	// README:begin in-app
+	res, err := svc.Track(ctx, deviceauth.TrackRequest{UserID: userID, Action: "transfer", Details: details, InApp: true})
+	if err != nil {
+		return err
+	}
+	payload, err := json.Marshal(res.InApp) // to the user's phone, over your own API; keep res.Token
+	if err != nil {
+		return err
+	}
+	// On the phone:
+	ch, err := phone.InAppChallenge(payload) // show ch.Action and ch.Details, then
+	_, err = phone.Approve(ctx, ch, "")
+	// README:end
+	return err
+}
+
 // The snippets that only compile are referenced here so that nothing calls
 // them by accident and no tool calls them unused.
-var _ = []any{howItWorks, phoneSide}
+var _ = []any{howItWorks, phoneSide, inApp}
 
 // runExistingApp runs the "In an existing app" snippet in a temporary
 // directory and returns what it logged fatally ("" if it ran through).

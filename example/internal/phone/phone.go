@@ -42,6 +42,8 @@ usage: go run ./example/device <command> [arguments]
   pending                                       list the challenges waiting for you
   approve ID [-code NN] [-yes]                  show a challenge and approve it
   deny ID [-reason not_me]                      show a challenge and deny it
+  inapp [-payload FILE] [-yes] [-deny]          answer an in-app challenge your app handed over
+                                                (its JSON, from FILE or stdin): one signature, no fetch
   remove [-force]                               remove this device and delete its key
 
 Every command takes -key FILE, the phone's state file (default deviceauth-phone.json):
@@ -58,7 +60,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	commands := map[string]func(context.Context, []string) error{
 		"enrol": p.enrol, "enroll": p.enrol, "pending": p.pending,
-		"approve": p.approve, "deny": p.deny, "remove": p.remove,
+		"approve": p.approve, "deny": p.deny, "remove": p.remove, "inapp": p.inApp,
 	}
 	name, rest := args[0], args[1:]
 	switch name {
@@ -244,12 +246,8 @@ func (p *phone) approve(ctx context.Context, args []string) error {
 		}
 	}
 	if !*yes {
-		answer, err := p.ask("Approve? [y/N] ")
-		if err != nil {
+		if err := p.confirm(); err != nil {
 			return err
-		}
-		if a := strings.ToLower(answer); a != "y" && a != "yes" {
-			return errors.New("not approved")
 		}
 	}
 	res, err := c.Approve(ctx, ch, *code)
@@ -257,6 +255,60 @@ func (p *phone) approve(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(p.out, "Approved (%s). Go back to the browser and continue.\n", res.State)
+	return nil
+}
+
+// inApp answers the in-app challenge the app's backend handed this phone
+// (deviceauth.TrackResult.InApp as JSON): it shows it and approves or
+// denies it with one signed request and no fetch — what a mobile app does
+// for its own user's actions.
+func (p *phone) inApp(ctx context.Context, args []string) error {
+	fs, keyFile := p.flags("inapp")
+	file := fs.String("payload", "-", "the in-app challenge's JSON `file` (- reads it from stdin)")
+	yes := fs.Bool("yes", false, "approve without asking")
+	deny := fs.Bool("deny", false, "deny it instead")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, _, err := load(*keyFile)
+	if err != nil {
+		return err
+	}
+	var payload []byte
+	if *file == "-" {
+		payload, err = io.ReadAll(p.in)
+	} else {
+		payload, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		return err
+	}
+	ch, err := c.InAppChallenge(payload)
+	if err != nil {
+		return err
+	}
+	p.show(ch)
+	if *deny {
+		res, err := c.Deny(ctx, ch, "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(p.out, "Denied (%s).\n", res.State)
+		return nil
+	}
+	if !*yes {
+		if *file == "-" {
+			return errors.New("the challenge came on stdin, so there is none left to ask with: give -yes, or -payload FILE")
+		}
+		if err := p.confirm(); err != nil {
+			return err
+		}
+	}
+	res, err := c.Approve(ctx, ch, "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(p.out, "Approved (%s), with one signature.\n", res.State)
 	return nil
 }
 
@@ -299,6 +351,18 @@ func (p *phone) remove(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(p.out, "Removed credential %s and deleted %s.\n", st.CredentialID, *keyFile)
+	return nil
+}
+
+// confirm asks whether to approve; anything but y or yes is a refusal.
+func (p *phone) confirm() error {
+	answer, err := p.ask("Approve? [y/N] ")
+	if err != nil {
+		return err
+	}
+	if a := strings.ToLower(answer); a != "y" && a != "yes" {
+		return errors.New("not approved")
+	}
 	return nil
 }
 

@@ -344,3 +344,35 @@ func TestRun_Usage(t *testing.T) {
 		})
 	}
 }
+
+// TestInApp_OneSignatureFromThePayload: the phone answers the in-app
+// challenge its app handed over, from the JSON alone, and the app's token
+// validates; a phone the payload does not name refuses it.
+func TestInApp_OneSignatureFromThePayload(t *testing.T) {
+	s := newServer(t)
+	file := s.enrol(t, "ada")
+	res, err := s.svc.Track(context.Background(), deviceauth.TrackRequest{UserID: "ada", Action: "transfer",
+		Details: transferDetails, InApp: true})
+	if err != nil || res.InApp == nil {
+		t.Fatalf("Track: %+v, %v", res, err)
+	}
+	payload, _ := json.Marshal(res.InApp)
+	run(string(payload), "inapp", "-key", file).want(t, 1, "give -yes")
+	run(string(payload), "inapp", "-yes", "-key", file).want(t, 0, "Send 1 000,00 € to Zoë", "Approved (APPROVED), with one signature")
+	if !s.valid(t, "ada", res.Token) {
+		t.Fatal("the app's token does not validate after the in-app approval")
+	}
+
+	other := s.enrol(t, "bob")
+	named, err := s.svc.Track(context.Background(), deviceauth.TrackRequest{UserID: "ada", Action: "transfer",
+		Details: transferDetails, InApp: true, CredentialID: "cr_AnotherPhone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ = json.Marshal(named.InApp)
+	pf := filepath.Join(s.dir, "payload.json")
+	if err := os.WriteFile(pf, payload, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("y\n", "inapp", "-payload", pf, "-key", other).want(t, 1, "names another credential")
+}
