@@ -56,6 +56,8 @@ type App struct {
 	handler   http.Handler
 	passkeys  *passkey.Passkeys // nil when BaseURL cannot have passkeys (passkey.go)
 	sessions  *sessionEnds      // ends the user's other sessions (recovery.go)
+	inApp     *inAppInbox       // in-app challenges for the app's own channel (inapp.go)
+	now       func() time.Time  // AppConfig.Now
 }
 
 const (
@@ -134,7 +136,11 @@ func NewApp(cfg AppConfig) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{publicURL: publicURL, svc: svc, users: users, pages: pages, log: cfg.Logger, passkeys: pk, sessions: ends}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &App{publicURL: publicURL, svc: svc, users: users, pages: pages, log: cfg.Logger, passkeys: pk, sessions: ends,
+		inApp: newInAppInbox(), now: cfg.Now}
 	a.handler = a.routes()
 	return a, nil
 }
@@ -165,9 +171,12 @@ func (a *App) routes() http.Handler {
 		// Or a passkey on this device (passkey.go).
 		deviceauth.WithMethods(deviceauth.MethodDevice, deviceauth.MethodPush, deviceauth.MethodPasskey),
 		deviceauth.WithVerificationCode(),
-		deviceauth.WithErrorHandler(a.transferDenied),
+		deviceauth.WithErrorHandler(a.transferDenied("/transfer")),
 	)(http.HandlerFunc(a.transfer)))
+	// The transfer approved in the app (inapp.go): one signature.
+	app.Handle("POST "+inAppTransferPath, a.inAppTransfer())
 	app.HandleFunc("GET /phone", a.phone)
+	app.HandleFunc("GET /phone/in-app", a.inAppChallenges)
 	app.Handle("GET /static/", staticFiles())
 
 	// Every POST of the app acts for the signed-in browser: cross-origin
@@ -253,25 +262,27 @@ func (a *App) signOut(w http.ResponseWriter, r *http.Request) {
 // signedIn returns the signed-in user, or sends the browser to the sign-in
 // page.
 func (a *App) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
-	user, err := a.users.ResolveUser(r)
+	user, err := a.sessionUser(w, r)
 	if err != nil {
 		a.serviceProblem(w, r, err)
 		return "", false
-	}
-	if user != "" && a.sessions.endedFor(r, user) {
-		// A device was removed or a recovery code used since this session
-		// began: it ends (deviceauth's EventEndOtherSessions).
-		if err := a.users.SignOut(w, r); err != nil {
-			a.serviceProblem(w, r, err)
-			return "", false
-		}
-		user = ""
 	}
 	if user == "" {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return "", false
 	}
 	return user, true
+}
+
+// sessionUser returns the user of r's session, "" for none. A session
+// that a device's removal or a recovery code's use ended since it began
+// (deviceauth's EventEndOtherSessions) ends now, and has no user.
+func (a *App) sessionUser(w http.ResponseWriter, r *http.Request) (string, error) {
+	user, err := a.users.ResolveUser(r)
+	if err != nil || user == "" || !a.sessions.endedFor(r, user) {
+		return user, err
+	}
+	return "", a.users.SignOut(w, r)
 }
 
 type problemView struct {

@@ -36,6 +36,8 @@ type approval struct {
 var (
 	approvalWaiting = approval{Key: "waiting", Headline: "Waiting for your phone",
 		Words: "Approve it on your phone: this page goes on by itself as soon as you do."}
+	approvalInApp = approval{Key: "waiting", Headline: "Waiting for the app",
+		Words: "The app on your phone shows this request: approve it there. This page goes on by itself as soon as you do."}
 	approvalNotYet = approval{Key: "not_yet", Headline: "Not approved yet",
 		Words: "Your phone has not answered yet. Approve it there: this page goes on by itself as soon as you do."}
 	approvalCheckFailed = approval{Key: "unchecked", Headline: "Not approved yet",
@@ -94,6 +96,9 @@ type challengeView struct {
 	FormAction       string
 	Fields           []hiddenField // posted again with Continue and Start over
 	Token            string
+	// InApp: the app hands the challenge to the user's phone itself
+	// (inapp.go), which neither lists nor fetches it; no code to show.
+	InApp bool
 }
 
 type hiddenField struct{ Name, Value string }
@@ -101,6 +106,9 @@ type hiddenField struct{ Name, Value string }
 // waiting fills v for a new challenge.
 func (v *challengeView) waiting(id, token, code string, expires time.Time) {
 	v.Code, v.State = "challenge_required", approvalWaiting
+	if v.InApp {
+		v.State = approvalInApp
+	}
 	v.ChallengeID, v.Token, v.VerificationCode, v.ExpiresAt = id, token, code, expires
 }
 

@@ -162,20 +162,31 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request, user string, p step
 		a.serviceProblem(w, r, err)
 		return
 	}
-	switch {
-	case res.State == deviceauth.StateBlock:
-		a.problem(w, r, http.StatusForbidden, "blocked", "")
-		return
-	case res.State == deviceauth.StateReview:
-		a.problem(w, r, http.StatusForbidden, "review", "")
-		return
-	case res.State != deviceauth.StateChallengeRequired || res.ChallengeID == "":
-		// A policy that allows the action outright still gives no token,
-		// and without one the Service will not add or remove a device.
-		a.problem(w, r, http.StatusForbidden, "step_up_required", "")
+	if !a.challengeTracked(w, r, res) {
 		return
 	}
 	v.waiting(res.ChallengeID, res.Token, res.VerificationCode, res.ExpiresAt)
 	w.Header().Set("WWW-Authenticate", "Deviceauth challenge_id="+strconv.Quote(res.ChallengeID)+", action="+strconv.Quote(p.action))
 	a.render(w, http.StatusUnauthorized, "challenge", v)
+}
+
+// challengeTracked reports whether Track's answer res is a challenge to
+// approve. Otherwise it has answered the request: blocked, held for
+// review, nothing to approve with, or allowed outright — which still
+// gives no token, and the pages that track their own challenges (a
+// step-up, an in-app transfer) go on only with one.
+func (a *App) challengeTracked(w http.ResponseWriter, r *http.Request, res deviceauth.TrackResult) bool {
+	switch {
+	case res.State == deviceauth.StateChallengeRequired && res.ChallengeID != "":
+		return true
+	case res.State == deviceauth.StateBlock:
+		a.problem(w, r, http.StatusForbidden, "blocked", "")
+	case res.State == deviceauth.StateReview:
+		a.problem(w, r, http.StatusForbidden, "review", "")
+	case !res.Enrolled:
+		a.problem(w, r, http.StatusForbidden, "enrollment_required", "")
+	default:
+		a.problem(w, r, http.StatusForbidden, "step_up_required", "")
+	}
+	return false
 }

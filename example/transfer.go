@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -59,14 +58,14 @@ func (t transferRequest) details() deviceauth.Details {
 	}
 }
 
-// transferDetails is the gate's details extractor: the amount and payee of
-// the form body that Require buffered.
-func transferDetails(_ *http.Request, body []byte) (deviceauth.Details, error) {
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
+// transferDetails is the gates' details extractor: the amount and payee of
+// the posted form — of the body that Require buffered and put back, or
+// that inAppTransfer parsed already to look for a token.
+func transferDetails(r *http.Request, _ []byte) (deviceauth.Details, error) {
+	if err := r.ParseForm(); err != nil {
 		return deviceauth.Details{}, errors.New("the form is malformed")
 	}
-	t, err := parseTransfer(form.Get("amount"), form.Get("payee"))
+	t, err := parseTransfer(r.PostForm.Get("amount"), r.PostForm.Get("payee"))
 	if err != nil {
 		return deviceauth.Details{}, err
 	}
@@ -76,9 +75,8 @@ func transferDetails(_ *http.Request, body []byte) (deviceauth.Details, error) {
 // tokenFromForm reads the challenge token from the hidden form field of
 // the Continue button (WithTokenFrom): browsers cannot set the
 // Deviceauth-Token header on a form post, and a token never goes in a URL,
-// where it would end up in logs and history. Require has buffered the body
-// (WithDetails) and put it back, so parsing the form here leaves it for the
-// handler.
+// where it would end up in logs and history. The form, once parsed, stays
+// parsed for the details and the handler.
 func tokenFromForm(r *http.Request) string { return r.PostFormValue(tokenField) }
 
 type transferView struct {
@@ -100,6 +98,7 @@ type sentView struct {
 	frame
 	Transfer     transferRequest
 	CredentialID string
+	Method       deviceauth.Method // how it was approved: IN_APP, DEVICE, PUSH, PASSKEY
 	ValidatedAt  time.Time
 }
 
@@ -113,39 +112,52 @@ func (a *App) transfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.render(w, http.StatusOK, "sent", sentView{frame: frame{Title: "Sent", User: v.UserID},
-		Transfer: t, CredentialID: v.CredentialID, ValidatedAt: v.ValidatedAt})
+		Transfer: t, CredentialID: v.CredentialID, Method: v.Method, ValidatedAt: v.ValidatedAt})
 }
 
-// transferDenied renders Require's refusals as pages instead of JSON,
-// keeping Require's status codes.
-func (a *App) transferDenied(w http.ResponseWriter, r *http.Request, d *deviceauth.Denial) {
-	if d.Err != nil && d.Status >= 500 {
-		a.log.ErrorContext(r.Context(), "example: transfer gate failed", "error", d.Err.Error())
+// transferDenied renders the refusals of the transfer's gate at
+// formAction (/transfer, or /transfer/in-app for the in-app approval) as
+// pages instead of JSON, keeping Require's status codes.
+func (a *App) transferDenied(formAction string) func(http.ResponseWriter, *http.Request, *deviceauth.Denial) {
+	return func(w http.ResponseWriter, r *http.Request, d *deviceauth.Denial) {
+		if d.Err != nil && d.Status >= 500 {
+			a.log.ErrorContext(r.Context(), "example: transfer gate failed", "error", d.Err.Error())
+		}
+		user, _ := a.users.ResolveUser(r)
+		amount, payee := r.PostFormValue("amount"), r.PostFormValue("payee")
+		v := transferChallenge(user, amount, payee, formAction)
+		switch d.Body.Error {
+		case "challenge_required":
+			v.waiting(d.Body.ChallengeID, d.Body.Token, d.Body.VerificationCode, d.Body.ExpiresAt)
+			w.Header().Set("WWW-Authenticate", d.Header)
+			a.render(w, d.Status, "challenge", v)
+		case "challenge_failed":
+			a.refused(r, &v, user, tokenFromForm(r))
+			if v.State.Final {
+				v.Title = "The transfer was not made"
+			}
+			a.render(w, d.Status, "challenge", v)
+		case "invalid_request", "invalid_details":
+			a.render(w, d.Status, "transfer", transferView{frame: frame{Title: "Transfer", User: user},
+				Amount: amount, Payee: payee, Error: d.Body.Message})
+		default:
+			a.problem(w, r, d.Status, d.Body.Error, d.Body.Message)
+		}
 	}
-	user, _ := a.users.ResolveUser(r)
-	// Require restored the body it buffered, so the form is still here.
-	amount, payee := r.PostFormValue("amount"), r.PostFormValue("payee")
+}
+
+// transferChallenge is the "approve" page of the transfer of amount to
+// payee posted to formAction: /transfer, approved on a phone, or
+// /transfer/in-app, approved in the app.
+func transferChallenge(user, amount, payee, formAction string) challengeView {
 	v := challengeView{frame: frame{Title: "Approve the transfer on your phone", User: user},
-		Action: "transfer", FormAction: "/transfer",
+		Action: "transfer", FormAction: formAction, InApp: formAction == inAppTransferPath,
 		Fields: []hiddenField{{"amount", amount}, {"payee", payee}}}
+	if v.InApp {
+		v.Title = "Approve the transfer in the app"
+	}
 	if t, err := parseTransfer(amount, payee); err == nil {
 		v.Summary = t.details().Message
 	}
-	switch d.Body.Error {
-	case "challenge_required":
-		v.waiting(d.Body.ChallengeID, d.Body.Token, d.Body.VerificationCode, d.Body.ExpiresAt)
-		w.Header().Set("WWW-Authenticate", d.Header)
-		a.render(w, d.Status, "challenge", v)
-	case "challenge_failed":
-		a.refused(r, &v, user, tokenFromForm(r))
-		if v.State.Final {
-			v.Title = "The transfer was not made"
-		}
-		a.render(w, d.Status, "challenge", v)
-	case "invalid_request", "invalid_details":
-		a.render(w, d.Status, "transfer", transferView{frame: frame{Title: "Transfer", User: user},
-			Amount: amount, Payee: payee, Error: d.Body.Message})
-	default:
-		a.problem(w, r, d.Status, d.Body.Error, d.Body.Message)
-	}
+	return v
 }
