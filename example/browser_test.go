@@ -26,6 +26,7 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
 	"github.com/deviceauth/deviceauth/internal/protocol"
@@ -58,6 +59,7 @@ type browserApp struct {
 	store *memstore.Store
 	logs  *logBuffer
 	gate  *completeGate
+	calls *callLog
 }
 
 func startBrowserApp(t *testing.T, mods ...func(*AppConfig)) *browserApp {
@@ -78,8 +80,8 @@ func startBrowserApp(t *testing.T, mods ...func(*AppConfig)) *browserApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := &completeGate{}
-	srv := httptest.NewUnstartedServer(gate.wrap(app.Handler()))
+	gate, calls := &completeGate{}, &callLog{}
+	srv := httptest.NewUnstartedServer(calls.wrap(gate.wrap(app.Handler())))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
@@ -94,7 +96,60 @@ func startBrowserApp(t *testing.T, mods ...func(*AppConfig)) *browserApp {
 		}
 		st.Close()
 	})
-	return &browserApp{base: base, app: app, store: st, logs: logs, gate: gate}
+	return &browserApp{base: base, app: app, store: st, logs: logs, gate: gate, calls: calls}
+}
+
+// callLog records the requests to the device's challenge endpoints
+// (/deviceauth/v1/challenges…), as "METHOD path".
+type callLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *callLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/deviceauth/v1/challenges") {
+			l.mu.Lock()
+			l.calls = append(l.calls, r.Method+" "+r.URL.Path)
+			l.mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// matching returns the recorded calls whose "METHOD path" contains s.
+func (l *callLog) matching(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, c := range l.calls {
+		if strings.Contains(c, s) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// goPhone registers a phone of package device, as a mobile app would,
+// for user (through the Service: no step-up).
+func (a *browserApp) goPhone(ctx context.Context, t *testing.T, user string) *device.Client {
+	t.Helper()
+	grant, err := a.app.svc.MintRegistrationToken(ctx, user, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := device.NewP256Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, err := device.New(a.base+"/deviceauth", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Register(ctx, grant.Token, user+"'s phone", "ios"); err != nil {
+		t.Fatal(err)
+	}
+	return phone
 }
 
 // completeGate holds the first QR completion request that arrives after
@@ -392,6 +447,20 @@ func enrolSimulator(tb *tab, base string) string {
 	return waitFor[string](tb, "the credential", `document.getElementById("phone").dataset.credential`, stepTimeout)
 }
 
+// approveTransfer approves the challenge open in the simulator sim and
+// waits for the transfer page web to go on by itself to the page that
+// says sent, naming the approving credential credID.
+func approveTransfer(sim, web *tab, sent, credID string) {
+	t := sim.b.t
+	t.Helper()
+	sim.click("#approve")
+	waitFor[bool](sim, "APPROVED", `document.getElementById("phone").dataset.last === "APPROVED"`, stepTimeout)
+	waitFor[bool](web, "Sent", `(document.querySelector("h1") || {}).textContent === "Sent"`, stepTimeout)
+	if got := web.text("main"); !strings.Contains(got, sent) || !strings.Contains(got, credID) {
+		t.Fatalf("the sent page says:\n%s", got)
+	}
+}
+
 const signedInAsAda = `location.pathname === "/" && (document.querySelector("h1") || {}).textContent === "Hello, ada"`
 
 // TestBrowser_QRSignIn: the sign-in page shows a QR code; the Go device
@@ -405,21 +474,7 @@ func TestBrowser_QRSignIn(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), b.deadline)
 	defer cancel()
 
-	grant, err := a.app.svc.MintRegistrationToken(ctx, "ada", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := device.NewP256Key()
-	if err != nil {
-		t.Fatal(err)
-	}
-	phone, err := device.New(a.base+"/deviceauth", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := phone.Register(ctx, grant.Token, "Ada's phone", "ios"); err != nil {
-		t.Fatal(err)
-	}
+	phone := a.goPhone(ctx, t, "ada")
 
 	page := b.tab("signin")
 	page.navigate(a.base + "/")
@@ -598,14 +653,7 @@ func TestBrowser_PushThroughThePhoneSimulator(t *testing.T) {
 	sim.click("#approve")
 	waitFor[bool](sim, "wrong_code", `document.getElementById("phone-error").textContent.includes("wrong_code")`, stepTimeout)
 	sim.setValue("#ch-code", code)
-	sim.click("#approve")
-	waitFor[bool](sim, "APPROVED", `document.getElementById("phone").dataset.last === "APPROVED"`, stepTimeout)
-
-	// The transfer page saw the approval and went on by itself.
-	waitFor[bool](web, "Sent", `(document.querySelector("h1") || {}).textContent === "Sent"`, stepTimeout)
-	if got := web.text("main"); !strings.Contains(got, "Sent 25.00 EUR to Bob Müller.") || !strings.Contains(got, credID) {
-		t.Fatalf("the sent page says:\n%s", got)
-	}
+	approveTransfer(sim, web, "Sent 25.00 EUR to Bob Müller.", credID)
 
 	// Sign out, then sign in again with the simulator scanning the QR code.
 	web.click(`form[action="/signout"] button`)
@@ -690,8 +738,9 @@ func TestBrowser_ASecondSimulatorNeedsTheFirstOnesApproval(t *testing.T) {
 
 // TestBrowser_PhoneJSMatchesTheGoProtocol runs the simulator's protocol
 // code (static/phone.js) in the browser on the inputs of docs/protocol.md's
-// vectors and checks its bytes against internal/protocol, and its RFC 9421
-// signatures against the profile's verifier.
+// vectors and checks its bytes against internal/protocol, its RFC 9421
+// signatures against the profile's verifier, and its reading of in-app
+// payloads against package device's.
 func TestBrowser_PhoneJSMatchesTheGoProtocol(t *testing.T) {
 	a := startBrowserApp(t)
 	b := startChromium(t)
@@ -783,6 +832,40 @@ func TestBrowser_PhoneJSMatchesTheGoProtocol(t *testing.T) {
 		if _, ok := pub.Key.(*ecdsa.PublicKey); !ok {
 			t.Errorf("key %T", pub.Key)
 		}
+	}
+
+	// In-app payloads: the simulator reads one as package device does —
+	// it signs the same response message for it — and refuses one that
+	// names another credential. (A user with a device, so that Track
+	// tracks; the payload names it.)
+	ctx := context.Background()
+	d := a.goPhone(ctx, t, "ada")
+	res, err := a.app.svc.Track(ctx, deviceauth.TrackRequest{UserID: "ada", Action: "transfer", InApp: true, CredentialID: d.CredentialID,
+		Details: deviceauth.Details{Message: "Send 1.00 EUR to Zoë", Fields: []deviceauth.Field{{Label: "Payee", Value: "Zoë"}}}})
+	if err != nil || res.InApp == nil {
+		t.Fatalf("Track: %+v, %v", res, err)
+	}
+	payload, err := json.Marshal(res.InApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := d.InAppChallenge(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, decision := range []string{"approve", "deny"} {
+		js := fmt.Sprintf(`(() => {
+			const P = DeviceAuthPhone, ch = new P.Phone(%q, null, %q).inAppChallenge(JSON.parse(%q));
+			return P.responseMessage(Object.assign({}, ch, {credentialId: %q, decision: %q})).then(P.hex);
+		})()`, a.base+"/deviceauth", d.CredentialID, payload, d.CredentialID, decision)
+		if got, want := eval[string](tb, js), hex.EncodeToString(d.ResponseMessage(ch, decision, "", "")); got != want {
+			t.Errorf("%s: the simulator would sign\n %s\nthe Go device\n %s", decision, got, want)
+		}
+	}
+	other := fmt.Sprintf(`(() => { try { new DeviceAuthPhone.Phone(%q, null, "cr_AnotherPhone").inAppChallenge(JSON.parse(%q)); return "accepted"; }
+		catch (e) { return e.message; } })()`, a.base+"/deviceauth", payload)
+	if got := eval[string](tb, other); !strings.Contains(got, "names another credential") {
+		t.Fatalf("a payload for another credential: %q", got)
 	}
 }
 

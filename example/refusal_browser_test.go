@@ -11,7 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/deviceauth/deviceauth"
-	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/testenv"
 )
 
@@ -33,21 +32,7 @@ func TestBrowser_ApprovalPagesSayWhereTheApprovalStands(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), b.deadline)
 	defer cancel()
 
-	grant, err := a.app.svc.MintRegistrationToken(ctx, "ada", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := device.NewP256Key()
-	if err != nil {
-		t.Fatal(err)
-	}
-	phone, err := device.New(a.base+"/deviceauth", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := phone.Register(ctx, grant.Token, "Ada's phone", "ios"); err != nil {
-		t.Fatal(err)
-	}
+	phone := a.goPhone(ctx, t, "ada")
 
 	web := b.tab("app")
 	signInAsAda(web, a.base)

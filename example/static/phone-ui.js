@@ -103,25 +103,49 @@
 
   // ---- Pending challenges
 
+  // inAppList asks the app, over its own channel — GET /phone/in-app with
+  // this browser's session, standing for a mobile app's sign-in to its
+  // backend — for the in-app challenges its backend tracked for the
+  // signed-in user: payloads to answer with one signature, which deviceauth
+  // neither lists nor serves. null when no one is signed in.
+  async function inAppList() {
+    const res = await fetch("/phone/in-app", { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } });
+    if (res.status === 401) return null;
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new P.ProtocolError(res.status, data);
+    return data.challenges || [];
+  }
+
+  function pendingItem(ul, id, text, open, inApp) {
+    const li = document.createElement("li");
+    li.dataset.challenge = id;
+    if (inApp) li.dataset.inApp = "1";
+    const span = document.createElement("span");
+    span.textContent = text + " ";
+    const b = document.createElement("button");
+    b.textContent = "Answer";
+    b.className = "answer";
+    b.addEventListener("click", open);
+    li.append(span, b);
+    ul.append(li);
+  }
+
   async function listPending(quiet) {
     if (!phone) return;
-    const list = await phone.pending();
+    const [list, inApp] = await Promise.all([phone.pending(), inAppList()]);
     const ul = $("pending");
     ul.replaceChildren();
-    for (const ch of list) {
-      const li = document.createElement("li");
-      li.dataset.challenge = ch.challengeId;
-      const text = document.createElement("span");
-      text.textContent = ch.action + ": " + (ch.details.message || summary(ch)) + " ";
-      const b = document.createElement("button");
-      b.textContent = "Answer";
-      b.className = "answer";
-      b.addEventListener("click", () => openChallenge(ch));
-      li.append(text, b);
-      ul.append(li);
+    for (const p of inApp || []) {
+      pendingItem(ul, p.challengeId, "In the app — " + p.action + ": " + ((p.details && p.details.message) || summary(p)),
+        run(async () => openChallenge(phone.inAppChallenge(p))), true);
     }
-    $("pending-empty").hidden = list.length > 0;
-    if (!quiet) say(list.length + " pending challenge" + (list.length === 1 ? "" : "s") + ".");
+    for (const ch of list) {
+      pendingItem(ul, ch.challengeId, ch.action + ": " + (ch.details.message || summary(ch)), () => openChallenge(ch), false);
+    }
+    const n = list.length + (inApp || []).length;
+    $("pending-empty").hidden = n > 0;
+    $("in-app-signed-out").hidden = inApp !== null;
+    if (!quiet) say(n + " pending challenge" + (n === 1 ? "" : "s") + ".");
   }
 
   async function claim() {
@@ -145,6 +169,7 @@
     if (ch.clientIp) line(where, "from", ch.clientIp);
     if (ch.userAgent) line(where, "browser", ch.userAgent);
     line(where, "challenge", ch.challengeId + " (" + ch.method + ")");
+    if (ch.method === "IN_APP") line(where, "via", "the app's own channel: answered with one signature, never fetched");
     line(where, "expires", dateTime(new Date(ch.expiresAt)));
     $("ch-code").value = "";
     show("code-label", ch.verificationCodeRequired);

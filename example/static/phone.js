@@ -253,6 +253,24 @@
       return this.call("POST", "/v1/qr/" + encodeURIComponent(qr.challengeId) + "/claim", { claimSecret: qr.claimSecret }, true);
     }
 
+    // inAppChallenge reads the in-app challenge its app's backend handed
+    // this phone over the app's own channel (TrackResult.InApp as JSON:
+    // challengeId, nonce, action, details, expiresAt and, when the app
+    // names one, credentialId) as the challenge to show and answer with
+    // respond: one signature, no fetch (protocol.md, "In-app verification:
+    // one signature, no fetch"). One that names another credential is
+    // refused, as the server would refuse its answer.
+    inAppChallenge(payload) {
+      const p = payload || {};
+      if (!p.challengeId || !p.nonce || !p.action) throw new Error("an in-app challenge needs challengeId, nonce and action");
+      fromB64url(p.nonce); // throws if it is not base64url
+      if (p.credentialId && p.credentialId !== this.credentialId) throw new Error("this in-app challenge names another credential");
+      return {
+        challengeId: p.challengeId, nonce: p.nonce, action: p.action, details: p.details || { message: "", fields: [] },
+        expiresAt: p.expiresAt, state: "PENDING", method: "IN_APP", verificationCodeRequired: false,
+      };
+    }
+
     // POST /v1/challenges/{id}/response — approve (with the code the user
     // typed) or deny (with an optional reason such as "not_me"). The body
     // carries its own signature over the response message.
