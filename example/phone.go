@@ -45,7 +45,8 @@ type phoneView struct {
 
 // phone serves the phone simulator. It needs no sign-in: it is the phone,
 // not the app; it only uses the app's session to fetch a registration
-// token when asked.
+// token when asked, and, standing for the app's own sign-in, to get the
+// user's in-app challenges (GET /phone/in-app, inapp.go).
 func (a *App) phone(w http.ResponseWriter, r *http.Request) {
 	user, err := a.users.ResolveUser(r)
 	if err != nil {
