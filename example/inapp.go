@@ -55,12 +55,8 @@ func newInAppInbox() *inAppInbox { return &inAppInbox{byUser: map[string][]inApp
 func (b *inAppInbox) put(user string, e inAppEntry, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for u, es := range b.byUser {
-		if es = live(es, now); len(es) == 0 {
-			delete(b.byUser, u)
-		} else {
-			b.byUser[u] = es
-		}
+	for u := range b.byUser {
+		b.keep(u, func(e inAppEntry) bool { return now.Before(e.payload.ExpiresAt) })
 	}
 	es := append(b.byUser[user], e)
 	b.byUser[user] = es[max(0, len(es)-inAppPerUser):]
@@ -70,22 +66,26 @@ func (b *inAppInbox) put(user string, e inAppEntry, now time.Time) {
 func (b *inAppInbox) pending(user string, now time.Time) []inAppEntry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Clone(live(b.byUser[user], now))
+	return slices.Clone(b.keep(user, func(e inAppEntry) bool { return now.Before(e.payload.ExpiresAt) }))
 }
 
 // drop forgets user's challenge id: it was answered.
 func (b *inAppInbox) drop(user, id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.byUser[user] = slices.DeleteFunc(b.byUser[user], func(e inAppEntry) bool { return e.payload.ChallengeID == id })
-	if len(b.byUser[user]) == 0 {
-		delete(b.byUser, user)
-	}
+	b.keep(user, func(e inAppEntry) bool { return e.payload.ChallengeID != id })
 }
 
-// live is es without the expired challenges.
-func live(es []inAppEntry, now time.Time) []inAppEntry {
-	return slices.DeleteFunc(es, func(e inAppEntry) bool { return !now.Before(e.payload.ExpiresAt) })
+// keep keeps only user's challenges that ok accepts, and returns them.
+// b.mu is held.
+func (b *inAppInbox) keep(user string, ok func(inAppEntry) bool) []inAppEntry {
+	es := slices.DeleteFunc(b.byUser[user], func(e inAppEntry) bool { return !ok(e) })
+	if len(es) == 0 {
+		delete(b.byUser, user)
+	} else {
+		b.byUser[user] = es
+	}
+	return es
 }
 
 // inAppChallenges is the app's own channel to its phone: the signed-in

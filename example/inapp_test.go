@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,5 +182,60 @@ func TestDemo_InAppChannelKeepsWhatIsLive(t *testing.T) {
 	clock.Advance(deviceauth.MaxChallengeTTL)
 	if list, body := inAppList(t, ada, http.StatusOK); len(list) != 0 {
 		t.Fatalf("expired challenges are handed out: %s", body)
+	}
+}
+
+// TestInAppInbox_ConcurrentUse: users' challenges put, read and dropped
+// at once by racing goroutines (under -race) stay each user's own, and
+// each user keeps exactly the inAppPerUser it did not drop.
+func TestInAppInbox_ConcurrentUse(t *testing.T) {
+	b := newInAppInbox()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	users := []string{"ada", "bob", "eve", "zoë"}
+	const writers, puts = 3, 6 // per user: 18 put, 2 of each writer's dropped
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, u := range users {
+		for w := range writers {
+			wg.Go(func() {
+				<-start
+				for i := range puts {
+					id := fmt.Sprintf("ia_%s_%d_%d", u, w, i)
+					b.put(u, inAppEntry{token: "dat_" + id, payload: deviceauth.InAppChallenge{ChallengeID: id, ExpiresAt: now.Add(time.Minute)}}, now)
+					if i < 2 {
+						b.drop(u, id)
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			for range puts * writers {
+				for _, e := range b.pending(u, now) {
+					if !strings.HasPrefix(e.payload.ChallengeID, "ia_"+u+"_") {
+						t.Errorf("%s gets %s", u, e.payload.ChallengeID)
+					}
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, u := range users {
+		es := b.pending(u, now)
+		if len(es) != inAppPerUser {
+			t.Errorf("%s keeps %d challenges, want %d", u, len(es), inAppPerUser)
+		}
+		for _, e := range es {
+			if !strings.HasPrefix(e.payload.ChallengeID, "ia_"+u+"_") || strings.HasSuffix(e.payload.ChallengeID, "_0") || strings.HasSuffix(e.payload.ChallengeID, "_1") {
+				t.Errorf("%s keeps %s", u, e.payload.ChallengeID)
+			}
+		}
+	}
+	if es := b.pending("ada", now.Add(time.Minute)); len(es) != 0 {
+		t.Errorf("expired challenges kept: %v", es)
+	}
+	if len(b.byUser) != len(users)-1 {
+		t.Errorf("the inbox holds %d users after one's challenges expired, want %d", len(b.byUser), len(users)-1)
 	}
 }
