@@ -245,8 +245,15 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 	if c.idemOf != nil {
 		idem = c.idemOf(r)
 	}
+	// A route that admits in-app answers (MethodInApp) accepts their
+	// tokens, but the challenges it tracks itself are for other devices:
+	// only an application's backend tracks in-app, for its own phone.
+	methods := slices.DeleteFunc(slices.Clone(c.methods), func(m Method) bool { return m == MethodInApp })
+	if len(c.methods) > 0 && len(methods) == 0 {
+		return Validation{}, deny(ErrStepUpRequired.withMessage("this route passes in-app answers only: the application tracks them for its phone"))
+	}
 	res, err := s.Track(ctx, TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
-		UserAgent: r.UserAgent(), Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem, Attestation: c.attestation})
+		UserAgent: r.UserAgent(), Methods: methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem, Attestation: c.attestation})
 	if err != nil {
 		return Validation{}, deny(err)
 	}

@@ -339,3 +339,33 @@ func TestInApp_PassesAGatedRoute(t *testing.T) {
 		t.Fatalf("the token passed twice: %d", rec.Code)
 	}
 }
+
+// TestInApp_RouteAdmittingInAppAndOthers: a route that admits IN_APP beside
+// another method tracks its own challenges for the other method (a route
+// never tracks in-app), and passes an in-app token too.
+func TestInApp_RouteAdmittingInAppAndOthers(t *testing.T) {
+	g := newGatedEnv(t, []deviceauth.RequireOption{deviceauth.WithMethods(deviceauth.MethodDevice, deviceauth.MethodInApp)})
+	ctx := context.Background()
+	d := g.enrol("alice", "ES256")
+	rec := g.transfer("alice", "", "10")
+	b := denialOf(t, rec)
+	if rec.Code != 401 || len(b.Methods) != 1 || b.Methods[0] != deviceauth.MethodDevice {
+		t.Fatalf("without a token: %d %+v, want a DEVICE challenge", rec.Code, b)
+	}
+	details := deviceauth.Details{Message: "Transfer",
+		Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}
+	res, payload := trackInApp(t, g.env, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: details})
+	ch, _ := d.InAppChallenge(payload)
+	if _, err := d.Approve(ctx, ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	if rec := g.transfer("alice", res.Token, "10"); rec.Code != 200 || g.lastV.Method != deviceauth.MethodInApp {
+		t.Fatalf("the in-app token: %d %s", rec.Code, rec.Body)
+	}
+	inAppOnly := &gatedEnv{env: g.env}
+	inAppOnly.handler = g.svc.Require("transfer", transferDetailsFunc, deviceauth.WithMethods(deviceauth.MethodInApp))(
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Fatal("ran without a token") }))
+	if rec := inAppOnly.transfer("alice", "", "10"); rec.Code != 403 || denialOf(t, rec).Error != "step_up_required" {
+		t.Fatalf("an in-app-only route without a token: %d %s", rec.Code, rec.Body)
+	}
+}
