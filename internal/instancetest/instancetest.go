@@ -161,7 +161,7 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 		for round := range rounds {
 			res := approved(t, A, d, user)
 			var valid, invalid atomic.Int64
-			race(128, func(i int) {
+			Race(128, func(i int) {
 				in := A
 				if i%2 == 1 {
 					in = B
@@ -242,7 +242,7 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 		for round := range max(rounds/5, 2) {
 			res := approved(t, A, d, user)
 			var passed, passkeyPassed atomic.Int64
-			race(64, func(i int) {
+			Race(64, func(i int) {
 				in, path := A, "/transfer-passkey"
 				if i%2 == 1 {
 					in = B
@@ -310,7 +310,7 @@ func wrongCodesBlockQR(t *testing.T, A, B *Instance) {
 	// Twice the limit of validly signed wrong codes, half through each
 	// instance: each is refused as wrong, or finds the challenge failed
 	// by the limit; every one is counted in the store.
-	race(10, func(i int) {
+	Race(10, func(i int) {
 		dev := d
 		if i%2 == 1 {
 			dev = onB
@@ -361,7 +361,7 @@ func firstDeviceRace(t *testing.T, A, B *Instance) {
 		tokens[i] = g.Token
 	}
 	var enrolled, refused atomic.Int64
-	race(n, func(i int) {
+	Race(n, func(i int) {
 		in := A
 		if i%2 == 1 {
 			in = B
@@ -421,7 +421,7 @@ func recoveryCodeRace(t *testing.T, A, B *Instance) {
 // and B, and counts those that minted and those refused a step-up.
 func raceMints(t *testing.T, A, B *Instance, user, stepUp string) (minted, refused int64) {
 	var m, r atomic.Int64
-	race(16, func(i int) {
+	Race(16, func(i int) {
 		in := A
 		if i%2 == 1 {
 			in = B
@@ -474,8 +474,9 @@ func approved(t testing.TB, in *Instance, d *device.Client, user string) devicea
 	return res
 }
 
-// race runs f(0) … f(n-1) in n goroutines released at once, and waits.
-func race(n int, f func(i int)) {
+// Race runs f(0) … f(n-1) in n goroutines released at once, and waits:
+// the racing callers of every exactly-once test.
+func Race(n int, f func(i int)) {
 	var start, done sync.WaitGroup
 	start.Add(1)
 	for i := range n {

@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
+	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
@@ -202,20 +202,7 @@ func TestExactlyOnce_RegistrationToken(t *testing.T) {
 }
 
 // race runs f(0..n-1) on n goroutines released together.
-func race(n int, f func(i int)) {
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for i := range n {
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			start.Wait()
-			f(i)
-		}()
-	}
-	start.Done()
-	done.Wait()
-}
+var race = instancetest.Race
 
 func TestBinding_TokenBoundToUserActionDetails(t *testing.T) {
 	e := newEnv(t)
