@@ -50,6 +50,8 @@ type fallback struct {
 	st store.Store
 }
 
+// BeginChallenge implements [store.CycleStore] with Counter,
+// ListCredentials and CreateChallenge.
 func (f fallback) BeginChallenge(ctx context.Context, b store.Begin, now time.Time) (store.Begun, error) {
 	var res store.Begun
 	if b.Counter != "" {
@@ -81,6 +83,8 @@ func (f fallback) BeginChallenge(ctx context.Context, b store.Begin, now time.Ti
 	return res, nil
 }
 
+// GetChallengeCredential implements [store.CycleStore] with GetChallenge
+// and GetCredential.
 func (f fallback) GetChallengeCredential(ctx context.Context, id, credentialID string, now time.Time) (store.Challenge, store.Credential, error) {
 	ch, err := f.st.GetChallenge(ctx, id, now)
 	if err != nil {
@@ -93,6 +97,9 @@ func (f fallback) GetChallengeCredential(ctx context.Context, id, credentialID s
 	return ch, cred, nil
 }
 
+// ConsumeChallenge implements [store.CycleStore]: it reads the challenge and
+// its credential, then moves it with one TransitionChallenge compare-and-set
+// (to CONSUMED, or to FAILED with ErrRevoked when the credential is gone).
 func (f fallback) ConsumeChallenge(ctx context.Context, id string, b store.Binding, now time.Time) (store.Challenge, store.CredentialKind, error) {
 	ch, err := f.st.GetChallenge(ctx, id, now)
 	if err != nil {
