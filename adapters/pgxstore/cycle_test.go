@@ -1,14 +1,12 @@
 package pgxstore_test
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/deviceauth/deviceauth/internal/cycletest"
+	"github.com/deviceauth/deviceauth/internal/pgxtrace"
 )
 
 // newCycleEnv is a cycletest.Env over a Store on its own schema of pool's
@@ -17,37 +15,6 @@ func newCycleEnv(t testing.TB, pool *pgxpool.Pool) *cycletest.Env {
 	t.Helper()
 	return cycletest.New(t, openStore(t, pool, newSchema(t, pool)))
 }
-
-// roundTrips counts what a pool's connections send to the server: each
-// query (Query, QueryRow, Exec), each batch (one pipelined round trip) and
-// each explicit prepare.
-type roundTrips struct {
-	queries, batches, prepares atomic.Int64
-}
-
-func (r *roundTrips) total() int64 { return r.queries.Load() + r.batches.Load() + r.prepares.Load() }
-
-func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	r.queries.Add(1)
-	return ctx
-}
-
-func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	r.batches.Add(1)
-	return ctx
-}
-
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-
-func (r *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
-	r.prepares.Add(1)
-	return ctx
-}
-
-func (r *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 // wantCycleRoundTrips pins the store's round trips per step of a challenge
 // cycle (docs/architecture.md#performance-model), with rate limits off: each is the number of store
@@ -73,15 +40,15 @@ var wantInAppRoundTrips = [cycletest.Steps]int64{
 }
 
 func TestInAppCycle_RoundTrips(t *testing.T) {
-	trips := &roundTrips{}
+	trips := &pgxtrace.RoundTrips{}
 	pool := newPool(t, 1, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = trips })
 	e := newCycleEnv(t, pool)
 	e.InAppCycle(t, nil) // warm-up
 	for round := range 3 {
-		last := trips.total()
+		last := trips.Total()
 		var got [cycletest.Steps]int64
 		e.InAppCycle(t, func(step int) {
-			now := trips.total()
+			now := trips.Total()
 			got[step], last = now-last, now
 		})
 		if got != wantInAppRoundTrips {
@@ -91,20 +58,20 @@ func TestInAppCycle_RoundTrips(t *testing.T) {
 }
 
 func TestChallengeCycle_RoundTrips(t *testing.T) {
-	trips := &roundTrips{}
+	trips := &pgxtrace.RoundTrips{}
 	// One connection, so that after the warm-up every statement is in its
 	// prepared-statement cache and no cycle pays a hidden Parse.
 	pool := newPool(t, 1, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = trips })
 	e := newCycleEnv(t, pool)
 	e.Cycle(t, nil) // warm-up
-	preparesBefore := trips.prepares.Load()
+	preparesBefore := trips.Prepares.Load()
 
 	var total int64
 	for round := range 3 {
-		last := trips.total()
+		last := trips.Total()
 		var got [cycletest.Steps]int64
 		e.Cycle(t, func(step int) {
-			now := trips.total()
+			now := trips.Total()
 			got[step], last = now-last, now
 		})
 		if got != wantCycleRoundTrips {
@@ -122,7 +89,7 @@ func TestChallengeCycle_RoundTrips(t *testing.T) {
 	if total != wantCycleTotal {
 		t.Errorf("a challenge cycle made %d round trips, want %d", total, wantCycleTotal)
 	}
-	if n := trips.prepares.Load() - preparesBefore; n != 0 {
+	if n := trips.Prepares.Load() - preparesBefore; n != 0 {
 		t.Errorf("%d prepares after the warm-up, want none", n)
 	}
 }

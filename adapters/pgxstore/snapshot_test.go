@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/deviceauth/deviceauth/adapters/pgxstore"
+	"github.com/deviceauth/deviceauth/internal/pgxtrace"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -26,14 +27,14 @@ type snapshotEnv struct {
 	st      *pgxstore.Store
 	schema  string
 	appName string
-	trips   *roundTrips
+	trips   *pgxtrace.RoundTrips
 	other   *pgxpool.Pool
 	now     time.Time
 }
 
 func newSnapshotEnv(t *testing.T) *snapshotEnv {
 	t.Helper()
-	e := &snapshotEnv{appName: randomName("deviceauth_snapshot_"), trips: &roundTrips{},
+	e := &snapshotEnv{appName: randomName("deviceauth_snapshot_"), trips: &pgxtrace.RoundTrips{},
 		now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	pool := newPool(t, 2, func(cfg *pgxpool.Config) {
 		cfg.ConnConfig.RuntimeParams["application_name"] = e.appName
@@ -71,7 +72,7 @@ func (e *snapshotEnv) race(t *testing.T, call func(), sql string, args ...any) i
 	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-	before := e.trips.queries.Load()
+	before := e.trips.Queries.Load()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -94,7 +95,7 @@ func (e *snapshotEnv) race(t *testing.T, call func(), sql string, args ...any) i
 	case <-time.After(10 * time.Second): // a failure bound, not a wait for time to pass
 		t.Fatal("the store's call did not return after the racing commit")
 	}
-	return e.trips.queries.Load() - before
+	return e.trips.Queries.Load() - before
 }
 
 func (e *snapshotEnv) table(name string) string {

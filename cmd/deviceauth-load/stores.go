@@ -20,6 +20,7 @@ import (
 	"github.com/deviceauth/deviceauth/adapters/pgxstore"
 	"github.com/deviceauth/deviceauth/adapters/redisstore"
 	"github.com/deviceauth/deviceauth/adapters/sqlitestore"
+	"github.com/deviceauth/deviceauth/internal/pgxtrace"
 	"github.com/deviceauth/deviceauth/store"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
@@ -269,7 +270,7 @@ func openPostgres(ctx context.Context, url string, conns int) (*backend, error) 
 	for i := range pools {
 		c := cfg.Copy()
 		c.ConnConfig.RuntimeParams["application_name"] = schema
-		c.ConnConfig.Tracer = trips
+		c.ConnConfig.Tracer = &trips.pg
 		if pools[i], err = pgxpool.NewWithConfig(ctx, c); err != nil {
 			return nil, errors.Join(err, closeAll(ctx))
 		}
@@ -297,14 +298,17 @@ func openPostgres(ctx context.Context, url string, conns int) (*backend, error) 
 // command or pipeline (a redis.Hook), a PostgreSQL statement, batch or
 // prepare (a pgx tracer; the statements of a transaction, BEGIN and COMMIT
 // included, count one each).
-type roundTrips struct{ n atomic.Int64 }
+type roundTrips struct {
+	n  atomic.Int64        // Redis commands and pipelines
+	pg pgxtrace.RoundTrips // PostgreSQL statements, batches and prepares
+}
 
 // count is the round trips so far; 0 for a nil counter.
 func (c *roundTrips) count() int64 {
 	if c == nil {
 		return 0
 	}
-	return c.n.Load()
+	return c.n.Load() + c.pg.Total()
 }
 
 // DialHook counts nothing.
@@ -325,36 +329,6 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		return next(ctx, cmds)
 	}
 }
-
-// TraceQueryStart counts a statement.
-func (c *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-// TraceQueryEnd does nothing.
-func (c *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// TraceBatchStart counts a batch.
-func (c *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-// TraceBatchQuery does nothing.
-func (c *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-
-// TraceBatchEnd does nothing.
-func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
-// TracePrepareStart counts a prepare (once per statement and connection).
-func (c *roundTrips) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-
-// TracePrepareEnd does nothing.
-func (c *roundTrips) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 // cleanupTimeout bounds the removal of what a run created, which runs
 // even after the run was interrupted.
