@@ -142,6 +142,11 @@ type Challenge struct {
 	// AttestationRequired is what the answering credential's attestation
 	// must meet, as the root package encodes it; empty for nothing.
 	AttestationRequired string
+	// Record, when not nil, is the action record a store that implements
+	// ActionStore writes with the challenge, in the same operation, when
+	// CreateChallenge or BeginChallenge creates it. It is not part of the
+	// challenge: reads return it nil, and other stores ignore it.
+	Record *ActionRecord
 }
 
 // Clone returns c with its own copy of every slice, so that neither the
@@ -154,6 +159,10 @@ func (c Challenge) Clone() Challenge {
 	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
 	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
 	c.Passkey = bytes.Clone(c.Passkey)
+	if c.Record != nil {
+		r := c.Record.Clone()
+		c.Record = &r
+	}
 	return c
 }
 

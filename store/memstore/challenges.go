@@ -28,6 +28,12 @@ func (s *Store) createChallenge(c store.Challenge, now time.Time) (store.Challen
 	if _, ok := s.challenges[c.ID]; ok {
 		return store.Challenge{}, store.ErrConflict
 	}
+	if c.Record != nil {
+		if err := s.putAction(*c.Record); err != nil {
+			return store.Challenge{}, err
+		}
+		c.Record = nil
+	}
 	s.challenges[c.ID] = c.Clone()
 	addToIndex(s.userChallenges, c.UserID, c.ID)
 	s.garbage.add(c.ExpiresAt.Add(expiredChallengeRetention), gcChallenge, c.ID)
@@ -111,6 +117,7 @@ func (s *Store) transition(id string, t store.Transition, now time.Time) (store.
 		c.AnsweredAt = t.AnsweredAt
 	}
 	s.challenges[id] = c
+	s.actionResult(c, now)
 	if cred, ok := s.credentials[t.CredentialID]; t.CredentialUsed && ok && cred.UserID == c.UserID {
 		cred.LastUsedAt = t.AnsweredAt
 		s.credentials[t.CredentialID] = cred

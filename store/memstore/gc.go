@@ -40,6 +40,12 @@ func (s *Store) collectGarbage(now time.Time) {
 			if end, ok := s.nonces[e.key]; ok && !end.After(now) {
 				delete(s.nonces, e.key)
 			}
+		case gcAction:
+			if a, ok := s.actions[e.key]; ok && !a.ExpiresAt.After(now) {
+				delete(s.actions, e.key)
+				delete(s.pendingReviews, e.key)
+				removeFromIndex(s.userActions, a.UserID, e.key)
+			}
 		case gcCeremony:
 			if c, ok := s.ceremonies[e.key]; ok && !c.ExpiresAt.After(now) {
 				delete(s.ceremonies, e.key)
@@ -56,6 +62,7 @@ const (
 	gcCounter
 	gcNonce
 	gcCeremony
+	gcAction
 )
 
 // gcEntry says that the record key of kind may be deleted from at on.

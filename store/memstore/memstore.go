@@ -60,6 +60,10 @@ type Store struct {
 
 	ceremonies map[string]store.Ceremony
 
+	actions        map[string]store.ActionRecord
+	userActions    map[string]map[string]struct{} // user ID → action IDs
+	pendingReviews map[string]struct{}            // action IDs
+
 	watchers watchhub.Hub // waiters by challenge ID
 	garbage  gcQueue
 }
@@ -78,6 +82,9 @@ func New() *Store {
 		counters:        make(map[string]counter),
 		nonces:          make(map[string]time.Time),
 		ceremonies:      make(map[string]store.Ceremony),
+		actions:         make(map[string]store.ActionRecord),
+		userActions:     make(map[string]map[string]struct{}),
+		pendingReviews:  make(map[string]struct{}),
 	}
 }
 
@@ -110,6 +117,7 @@ func (s *Store) Close() error {
 	s.challenges, s.userChallenges = nil, nil
 	s.tokens, s.counters, s.nonces = nil, nil, nil
 	s.recovery, s.ceremonies = nil, nil
+	s.actions, s.userActions, s.pendingReviews = nil, nil, nil
 	s.garbage = nil
 	return nil
 }

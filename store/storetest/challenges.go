@@ -97,11 +97,13 @@ func applied(c store.Challenge, t store.Transition) store.Challenge {
 	return c
 }
 
-// createChallenge stores c, failing t on error, and returns c.
+// createChallenge stores c, failing t on error, and returns c as reads
+// return it (without its Record).
 func createChallenge(t *testing.T, st store.Store, c store.Challenge, now time.Time) store.Challenge {
 	t.Helper()
 	got, err := st.CreateChallenge(t.Context(), c, now)
 	must(t, err, "CreateChallenge "+c.ID)
+	c.Record = nil
 	sameRecord(t, got, c, "CreateChallenge "+c.ID+": returned record")
 	return c
 }
@@ -123,9 +125,12 @@ func (s suite) challengeRoundTrip(t *testing.T) {
 	want.AnsweredAt = s.at(30 * time.Second)
 	want.Attempts = 2
 	want.ClaimedBy = "cred2"
-	allFieldsSet(t, want)
+	in := want
+	in.Record = &store.ActionRecord{ID: "ch1", UserID: "user1", CreatedAt: s.at(0), ExpiresAt: s.at(time.Hour)}
+	allFieldsSet(t, in)
 
-	got, err := st.CreateChallenge(ctx, want, s.at(0))
+	// Record is not part of the challenge: reads return it nil.
+	got, err := st.CreateChallenge(ctx, in, s.at(0))
 	must(t, err, "CreateChallenge")
 	sameRecord(t, got, want, "CreateChallenge: returned record")
 	wantChallenge(t, st, want, s.at(time.Second), "GetChallenge after CreateChallenge")

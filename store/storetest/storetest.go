@@ -29,8 +29,8 @@
 // Run has one subtest per behaviour of the contract in package store, grouped
 // by record: Credentials, Challenges, Cycle (the methods of
 // store.CycleStore: the store's own, or for a store without them the
-// fallback the Service makes of its record methods), RegistrationTokens, RecoveryCodes and Ceremonies (the
-// optional store.RecoveryCodeStore and store.CeremonyStore: skipped for a
+// fallback the Service makes of its record methods), RegistrationTokens, RecoveryCodes, Ceremonies and Actions (the
+// optional store.RecoveryCodeStore, store.CeremonyStore and store.ActionStore: skipped for a
 // store without them), Counters, Nonces, Watch, Context and Closed.
 // One-time transitions are raced by Harness.Racers goroutines released
 // together, Harness.Rounds times, and every round must have exactly one
@@ -113,6 +113,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("RegistrationTokens", s.registrationTokens)
 	t.Run("RecoveryCodes", s.recoveryCodes)
 	t.Run("Ceremonies", s.ceremonies)
+	t.Run("Actions", s.actions)
 	t.Run("Counters", s.counters)
 	t.Run("Nonces", s.nonces)
 	t.Run("Watch", s.watch)

@@ -1,0 +1,177 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"time"
+)
+
+// ActionRecord is one tracked action: what the Service decided, from where,
+// and later what became of its challenge. A user's records are the user's
+// action history (docs/rules.md#history) and the source of the signals
+// rules read (known prefixes and browsers, velocity, failures, recency).
+type ActionRecord struct {
+	// ID is the challenge's ID when Track created one (so the record and
+	// the challenge share their user's tag), else a new ID of the same
+	// form.
+	ID        string
+	UserID    string
+	Action    string
+	CreatedAt time.Time
+	// ExpiresAt is the end of the record's retention; Sweep (or the
+	// store's own expiry) removes it after.
+	ExpiresAt time.Time
+	// Outcome is what Track decided: ALLOW, BLOCK, REVIEW or
+	// CHALLENGE_REQUIRED.
+	Outcome string
+	// Prefix is the client IP's /24 (IPv4) or /64 (IPv6) in CIDR form, ""
+	// when unknown; Browser a digest of the Service's browser cookie, ""
+	// when the request carried none.
+	Prefix  string
+	Browser string
+	// Result is the state of the challenge of the same ID as the store last
+	// saw it (APPROVED, DENIED, CONSUMED, FAILED …); "" while there is
+	// none or it is pending. PassedAt is when it was consumed (zero
+	// otherwise) and Kind the kind of the credential that answered.
+	Result   State
+	PassedAt time.Time
+	Kind     CredentialKind
+	// Review is the state of an operator's review (REVIEW outcomes only):
+	// PENDING, then APPROVED or REJECTED, and USED once an approval let the
+	// action through.
+	Review ReviewState
+	// Reviewer, ReviewNote and ReviewedAt record the operator's decision.
+	Reviewer   string
+	ReviewNote string
+	ReviewedAt time.Time
+	// Binding is a digest of what a review approval lets through (the
+	// user, the action and its details).
+	Binding []byte
+	// Data is JSON the Service owns (IP, user agent, details, custom data,
+	// matched rules, signals); stores keep it as bytes.
+	Data []byte
+}
+
+// Clone returns a with its own copy of every slice.
+func (a ActionRecord) Clone() ActionRecord {
+	a.Binding = bytes.Clone(a.Binding)
+	a.Data = bytes.Clone(a.Data)
+	return a
+}
+
+// ReviewState is where an operator's review of an action stands.
+type ReviewState string
+
+// Review states. REJECTED and USED are final.
+const (
+	ReviewPending  ReviewState = "PENDING"
+	ReviewApproved ReviewState = "APPROVED"
+	ReviewRejected ReviewState = "REJECTED"
+	ReviewUsed     ReviewState = "USED"
+)
+
+// ActionQuery selects a user's action records, newest first (by CreatedAt,
+// then ID, both descending).
+type ActionQuery struct {
+	UserID string
+	// Before, when not zero, keeps records created before it, or created
+	// at it with an ID below BeforeID: the cursor of the next page is the
+	// last record's CreatedAt and ID.
+	Before   time.Time
+	BeforeID string
+	// Since, when not zero, keeps records created at or after it — or,
+	// when PassedSince is not zero too, records created at or after Since
+	// or passed at or after PassedSince.
+	Since       time.Time
+	PassedSince time.Time
+	// Limit caps the answer; 0 means no more than 100.
+	Limit int
+}
+
+// Cap is the most records q asks for: Limit, or 100 when Limit is 0.
+func (q ActionQuery) Cap() int {
+	if q.Limit <= 0 {
+		return 100
+	}
+	return q.Limit
+}
+
+// Matches reports whether a is one of q's records (ignoring Limit and
+// ordering), for stores that filter in Go.
+func (q ActionQuery) Matches(a ActionRecord) bool {
+	if a.UserID != q.UserID {
+		return false
+	}
+	if !q.Before.IsZero() && !(a.CreatedAt.Before(q.Before) || a.CreatedAt.Equal(q.Before) && a.ID < q.BeforeID) {
+		return false
+	}
+	if q.Since.IsZero() {
+		return true
+	}
+	if !a.CreatedAt.Before(q.Since) {
+		return true
+	}
+	return !q.PassedSince.IsZero() && !a.PassedAt.IsZero() && !a.PassedAt.Before(q.PassedSince)
+}
+
+// Newer orders action records newest first: by CreatedAt, then ID, both
+// descending. It is a cmp function for slices.SortFunc.
+func Newer(a, b ActionRecord) int {
+	if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+		return c
+	}
+	switch {
+	case a.ID > b.ID:
+		return -1
+	case a.ID < b.ID:
+		return 1
+	}
+	return 0
+}
+
+// ReviewDecision is an operator's decision on a pending review.
+type ReviewDecision struct {
+	// To is ReviewApproved or ReviewRejected.
+	To         ReviewState
+	Reviewer   string
+	Note       string
+	ReviewedAt time.Time
+}
+
+// ActionStore keeps action records. It is optional: a Service over a store
+// without it keeps no history, and rules see no known prefixes or
+// browsers, velocity, failures or recency (docs/stores.md#actions).
+//
+// A store that implements it also keeps each record in step with the
+// challenge of the same ID, in the same operation as the challenge's
+// change: CreateChallenge and BeginChallenge write Challenge.Record (when
+// not nil) with the challenge they create; every change of the
+// challenge's state through TransitionChallenge and ConsumeChallenge
+// sets the record's Result to the new state; a consume
+// also sets PassedAt to now and Kind to the answering credential's kind.
+// A challenge without a record changes alone.
+type ActionStore interface {
+	// PutAction stores a. ErrConflict when a record with a.ID exists.
+	PutAction(ctx context.Context, a ActionRecord) error
+	// GetAction returns userID's record id. ErrNotFound when there is none
+	// (or it is another user's, or has expired at now).
+	GetAction(ctx context.Context, userID, id string, now time.Time) (ActionRecord, error)
+	// Actions returns the unexpired records q selects, newest first.
+	Actions(ctx context.Context, q ActionQuery, now time.Time) ([]ActionRecord, error)
+	// DecideReview moves userID's record id from ReviewPending to d.To,
+	// recording the reviewer, note and time, and returns the record.
+	// ErrConflict (with the record as it is) when it is not pending;
+	// ErrNotFound when there is no such record. Of N racing callers
+	// exactly one decides.
+	DecideReview(ctx context.Context, userID, id string, d ReviewDecision, now time.Time) (ActionRecord, error)
+	// UseReview moves userID's record id from ReviewApproved to ReviewUsed
+	// and returns it. ErrConflict when it is not approved (pending,
+	// rejected or already used); ErrNotFound when there is no such
+	// record. Of N racing callers exactly one succeeds.
+	UseReview(ctx context.Context, userID, id string, now time.Time) (ActionRecord, error)
+	// PendingReviews returns up to limit unexpired records, of any user,
+	// whose review is pending, oldest first.
+	PendingReviews(ctx context.Context, limit int, now time.Time) ([]ActionRecord, error)
+	// ForgetActions deletes every record of userID and reports how many.
+	ForgetActions(ctx context.Context, userID string) (int, error)
+}

@@ -1,0 +1,161 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+var _ store.ActionStore = (*Store)(nil)
+
+// PutAction implements [store.ActionStore].
+func (s *Store) PutAction(ctx context.Context, a store.ActionRecord) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	return s.putAction(a)
+}
+
+// putAction is PutAction for a caller that holds s.mu.
+func (s *Store) putAction(a store.ActionRecord) error {
+	if _, ok := s.actions[a.ID]; ok {
+		return store.ErrConflict
+	}
+	s.actions[a.ID] = a.Clone()
+	addToIndex(s.userActions, a.UserID, a.ID)
+	if a.Review == store.ReviewPending {
+		s.pendingReviews[a.ID] = struct{}{}
+	}
+	s.garbage.add(a.ExpiresAt, gcAction, a.ID)
+	return nil
+}
+
+// actionResult keeps the action record of challenge c in step with it.
+// The caller holds s.mu.
+func (s *Store) actionResult(c store.Challenge, now time.Time) {
+	a, ok := s.actions[c.ID]
+	if !ok || a.UserID != c.UserID {
+		return
+	}
+	a.Result = c.State
+	if cred, ok := s.credentials[c.CredentialID]; ok && c.CredentialID != "" {
+		a.Kind = cred.Kind
+	}
+	if c.State == store.StateConsumed {
+		a.PassedAt = now
+	}
+	s.actions[c.ID] = a
+}
+
+// action returns userID's unexpired record id. The caller holds s.mu.
+func (s *Store) action(userID, id string, now time.Time) (store.ActionRecord, bool) {
+	a, ok := s.actions[id]
+	if !ok || a.UserID != userID || !a.ExpiresAt.After(now) {
+		return store.ActionRecord{}, false
+	}
+	return a, true
+}
+
+// GetAction implements [store.ActionStore].
+func (s *Store) GetAction(ctx context.Context, userID, id string, now time.Time) (store.ActionRecord, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.ActionRecord{}, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	a, ok := s.action(userID, id, now)
+	if !ok {
+		return store.ActionRecord{}, store.ErrNotFound
+	}
+	return a.Clone(), nil
+}
+
+// Actions implements [store.ActionStore].
+func (s *Store) Actions(ctx context.Context, q store.ActionQuery, now time.Time) ([]store.ActionRecord, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	list := make([]store.ActionRecord, 0)
+	for id := range s.userActions[q.UserID] {
+		if a := s.actions[id]; a.ExpiresAt.After(now) && q.Matches(a) {
+			list = append(list, a.Clone())
+		}
+	}
+	slices.SortFunc(list, store.Newer)
+	return list[:min(len(list), q.Cap())], nil
+}
+
+// DecideReview implements [store.ActionStore].
+func (s *Store) DecideReview(ctx context.Context, userID, id string, d store.ReviewDecision, now time.Time) (store.ActionRecord, error) {
+	return s.moveReview(ctx, userID, id, store.ReviewPending, d, now)
+}
+
+// UseReview implements [store.ActionStore].
+func (s *Store) UseReview(ctx context.Context, userID, id string, now time.Time) (store.ActionRecord, error) {
+	return s.moveReview(ctx, userID, id, store.ReviewApproved, store.ReviewDecision{To: store.ReviewUsed}, now)
+}
+
+// moveReview moves a record's review from from to d.To, recording d's
+// reviewer, note and time when d.To is a decision.
+func (s *Store) moveReview(ctx context.Context, userID, id string, from store.ReviewState, d store.ReviewDecision, now time.Time) (store.ActionRecord, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.ActionRecord{}, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	a, ok := s.action(userID, id, now)
+	if !ok {
+		return store.ActionRecord{}, store.ErrNotFound
+	}
+	if a.Review != from {
+		return a.Clone(), store.ErrConflict
+	}
+	a.Review = d.To
+	if from == store.ReviewPending {
+		a.Reviewer, a.ReviewNote, a.ReviewedAt = d.Reviewer, d.Note, d.ReviewedAt
+		delete(s.pendingReviews, id)
+	}
+	s.actions[id] = a
+	return a.Clone(), nil
+}
+
+// PendingReviews implements [store.ActionStore].
+func (s *Store) PendingReviews(ctx context.Context, limit int, now time.Time) ([]store.ActionRecord, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	list := make([]store.ActionRecord, 0)
+	for id := range s.pendingReviews {
+		if a := s.actions[id]; a.ExpiresAt.After(now) {
+			list = append(list, a.Clone())
+		}
+	}
+	slices.SortFunc(list, func(a, b store.ActionRecord) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return list[:min(len(list), limit)], nil
+}
+
+// ForgetActions implements [store.ActionStore].
+func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	n := 0
+	for id := range s.userActions[userID] {
+		delete(s.actions, id)
+		delete(s.pendingReviews, id)
+		n++
+	}
+	delete(s.userActions, userID)
+	return n, nil
+}

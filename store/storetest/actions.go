@@ -1,0 +1,385 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+func (s suite) actions(t *testing.T) {
+	t.Run("PutThenGetRoundTripsEveryField", s.actionRoundTrip)
+	t.Run("GetOfMissingOrAnotherUsersIsNotFound", s.actionGetMissing)
+	t.Run("PutDuplicateIDIsConflict", s.actionDuplicate)
+	t.Run("ActionsAreNewestFirstAndPage", s.actionPages)
+	t.Run("ActionsSinceKeepsRecentOrRecentlyPassed", s.actionSince)
+	t.Run("ExpiryFollowsInjectedClock", s.actionExpiry)
+	t.Run("ChallengeCreationWritesItsRecord", s.actionWithChallenge)
+	t.Run("ChallengeChangesReachItsRecord", s.actionFollowsChallenge)
+	t.Run("ReviewIsDecidedOnceAndUsedOnce", s.actionReview)
+	t.Run("RacingDecisionsHaveOneWinner", s.actionRacingDecisions)
+	t.Run("RacingUsesHaveOneWinner", s.actionRacingUses)
+	t.Run("RacingUsesOnTwoStoreValuesHaveOneWinner", s.actionRacingUsesTwins)
+	t.Run("PendingReviewsAreEveryUsersOldestFirst", s.actionPendingReviews)
+	t.Run("ForgetDeletesOnlyTheUsersRecords", s.actionForget)
+}
+
+// actionRetention is how long the suite's action records live.
+const actionRetention = 24 * time.Hour
+
+// actionStore returns st as an ActionStore; a store without that optional
+// interface skips (the Service then keeps no history).
+func actionStore(t *testing.T, st store.Store) store.ActionStore {
+	t.Helper()
+	as, ok := st.(store.ActionStore)
+	if !ok {
+		t.Skip("the store does not implement store.ActionStore")
+	}
+	return as
+}
+
+// action returns userID's record id, created d after the clock's start,
+// with the fields Track sets.
+func (s suite) action(id, userID string, d time.Duration) store.ActionRecord {
+	return store.ActionRecord{
+		ID:        id,
+		UserID:    userID,
+		Action:    "transfer",
+		CreatedAt: s.at(d),
+		ExpiresAt: s.at(d + actionRetention),
+		Outcome:   "CHALLENGE_REQUIRED",
+		Prefix:    "192.0.2.0/24",
+		Browser:   "browser-of-" + userID,
+		Data:      []byte(`{"ip":"192.0.2.1","userAgent":"Mozilla/5.0"}`),
+	}
+}
+
+// review returns a record of userID whose review is pending.
+func (s suite) review(id, userID string, d time.Duration) store.ActionRecord {
+	a := s.action(id, userID, d)
+	a.Outcome, a.Review, a.Binding = "REVIEW", store.ReviewPending, []byte("binding-of-"+id)
+	return a
+}
+
+func putAction(t *testing.T, st store.ActionStore, a store.ActionRecord) store.ActionRecord {
+	t.Helper()
+	must(t, st.PutAction(t.Context(), a), "PutAction "+a.ID)
+	return a
+}
+
+// wantAction fails t unless userID's record want.ID reads as want at now.
+func wantAction(t *testing.T, st store.ActionStore, want store.ActionRecord, now time.Time, what string) {
+	t.Helper()
+	got, err := st.GetAction(t.Context(), want.UserID, want.ID, now)
+	must(t, err, what+": GetAction")
+	sameRecord(t, got, want, what)
+}
+
+// wantActions fails t unless q selects the records of IDs ids, in order.
+func wantActions(t *testing.T, st store.ActionStore, q store.ActionQuery, now time.Time, what string, ids ...string) []store.ActionRecord {
+	t.Helper()
+	got, err := st.Actions(t.Context(), q, now)
+	must(t, err, what)
+	var gotIDs []string
+	for _, a := range got {
+		gotIDs = append(gotIDs, a.ID)
+	}
+	if !slices.Equal(gotIDs, ids) {
+		t.Fatalf("%s: got records %q, want %q", what, gotIDs, ids)
+	}
+	return got
+}
+
+func (s suite) actionRoundTrip(t *testing.T) {
+	st := actionStore(t, s.store(t))
+	want := s.review("a1", "user1", 0)
+	want.Result, want.PassedAt, want.Kind = store.StateConsumed, s.at(time.Second), store.KindPasskey
+	want.Reviewer, want.ReviewNote, want.ReviewedAt = "op@example", "looks fine", s.at(2*time.Second)
+	allFieldsSet(t, want)
+	putAction(t, st, want)
+	wantAction(t, st, want, s.at(3*time.Second), "GetAction after PutAction")
+
+	// The store keeps its own copy.
+	in := s.action("a2", "user1", 0)
+	putAction(t, st, in)
+	want2 := in.Clone()
+	in.Data[0]++
+	wantAction(t, st, want2, s.at(time.Second), "GetAction after the caller changed the Data it put")
+}
+
+func (s suite) actionGetMissing(t *testing.T) {
+	st := actionStore(t, s.store(t))
+	putAction(t, st, s.action("a1", "user1", 0))
+	for what, k := range map[string][2]string{"an unknown ID": {"user1", "a2"}, "another user's record": {"user2", "a1"}} {
+		got, err := st.GetAction(t.Context(), k[0], k[1], s.at(time.Second))
+		mustFail(t, err, store.ErrNotFound, "GetAction of "+what)
+		sameRecord(t, got, store.ActionRecord{}, "GetAction of "+what+": returned record")
+	}
+}
+
+func (s suite) actionDuplicate(t *testing.T) {
+	st := actionStore(t, s.store(t))
+	want := putAction(t, st, s.action("a1", "user1", 0))
+	other := s.action("a1", "user2", time.Second)
+	mustFail(t, st.PutAction(t.Context(), other), store.ErrConflict, "PutAction of an existing ID")
+	wantAction(t, st, want, s.at(time.Second), "GetAction after a refused duplicate")
+}
+
+func (s suite) actionPages(t *testing.T) {
+	st := actionStore(t, s.store(t))
+	// a3 and a4 share their time: the ID breaks the tie.
+	for i, d := range []time.Duration{0, time.Second, 2 * time.Second, 2 * time.Second, 3 * time.Second} {
+		putAction(t, st, s.action(fmt.Sprintf("a%d", i+1), "user1", d))
+	}
+	putAction(t, st, s.action("b1", "user2", 4*time.Second))
+	now := s.at(5 * time.Second)
+	wantActions(t, st, store.ActionQuery{UserID: "user1"}, now, "Actions of user1", "a5", "a4", "a3", "a2", "a1")
+	page := wantActions(t, st, store.ActionQuery{UserID: "user1", Limit: 2}, now, "first page", "a5", "a4")
+	last := page[len(page)-1]
+	page = wantActions(t, st, store.ActionQuery{UserID: "user1", Limit: 2, Before: last.CreatedAt, BeforeID: last.ID}, now, "second page", "a3", "a2")
+	last = page[len(page)-1]
+	wantActions(t, st, store.ActionQuery{UserID: "user1", Limit: 2, Before: last.CreatedAt, BeforeID: last.ID}, now, "third page", "a1")
+	wantActions(t, st, store.ActionQuery{UserID: "user3"}, now, "Actions of a user with none")
+}
+
+func (s suite) actionSince(t *testing.T) {
+	st := actionStore(t, s.store(t))
+	old := s.action("a1", "user1", 0)
+	old.Result, old.PassedAt = store.StateConsumed, s.at(10*time.Minute)
+	putAction(t, st, old)
+	putAction(t, st, s.action("a2", "user1", time.Minute))
+	putAction(t, st, s.action("a3", "user1", time.Hour))
+	now := s.at(2 * time.Hour)
+	wantActions(t, st, store.ActionQuery{UserID: "user1", Since: s.at(time.Hour)}, now, "Actions since an hour", "a3")
+	wantActions(t, st, store.ActionQuery{UserID: "user1", Since: s.at(time.Hour), PassedSince: s.at(5 * time.Minute)}, now,
+		"Actions since an hour or passed since 5 minutes", "a3", "a1")
+	wantActions(t, st, store.ActionQuery{UserID: "user1", Since: s.at(time.Hour), PassedSince: s.at(11 * time.Minute)}, now,
+		"Actions since an hour or passed since 11 minutes", "a3")
+}
+
+func (s suite) actionExpiry(t *testing.T) {
+	st := actionStore(t, s.store(t))
+	a := putAction(t, st, s.action("a1", "user1", 0))
+	putAction(t, st, s.action("a2", "user1", time.Hour))
+	wantAction(t, st, a, s.at(actionRetention-time.Millisecond), "GetAction a millisecond before ExpiresAt")
+	_, err := st.GetAction(t.Context(), "user1", "a1", s.at(actionRetention))
+	mustFail(t, err, store.ErrNotFound, "GetAction at ExpiresAt")
+	wantActions(t, st, store.ActionQuery{UserID: "user1"}, s.at(actionRetention), "Actions at a1's ExpiresAt", "a2")
+}
+
+func (s suite) actionWithChallenge(t *testing.T) {
+	st := s.cycler(t)
+	as := actionStore(t, st.Store)
+	ctx := t.Context()
+	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
+	for i, create := range []func(c store.Challenge) (store.Challenge, error){
+		func(c store.Challenge) (store.Challenge, error) { return st.CreateChallenge(ctx, c, s.at(0)) },
+		func(c store.Challenge) (store.Challenge, error) {
+			b, err := st.BeginChallenge(ctx, store.Begin{Challenge: c}, s.at(0))
+			return b.Challenge, err
+		},
+	} {
+		c := s.challenge(fmt.Sprintf("ch%d", i), "user1", store.StatePending, 0)
+		rec := s.action(c.ID, "user1", 0)
+		c.Record = &rec
+		got, err := create(c)
+		must(t, err, "creating a challenge with its record")
+		want := c
+		want.Record = nil
+		sameRecord(t, got, want, "the created challenge")
+		wantChallenge(t, st, want, s.at(time.Second), "GetChallenge of a challenge created with its record")
+		wantAction(t, as, rec, s.at(time.Second), "GetAction of the record created with its challenge")
+	}
+}
+
+func (s suite) actionFollowsChallenge(t *testing.T) {
+	st := s.cycler(t)
+	as := actionStore(t, st.Store)
+	ctx := t.Context()
+	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", 0), 0), "CreateCredential")
+	newChallenge := func(id string) (store.Challenge, store.ActionRecord) {
+		c := s.challenge(id, "user1", store.StatePending, 0)
+		rec := s.action(id, "user1", 0)
+		c.Record = &rec
+		createChallenge(t, st, c, s.at(0))
+		return c, rec
+	}
+	answer := func(id string, to store.State) {
+		_, err := st.TransitionChallenge(ctx, id, store.Transition{From: store.StatePending, To: to, CredentialID: "pk1", AnsweredAt: s.at(time.Second)}, s.at(time.Second))
+		must(t, err, "TransitionChallenge to "+string(to))
+	}
+
+	c, rec := newChallenge("ch1")
+	answer(c.ID, store.StateApproved)
+	rec.Result, rec.Kind = store.StateApproved, store.KindPasskey
+	wantAction(t, as, rec, s.at(time.Second), "the record of an approved challenge")
+	_, _, err := st.ConsumeChallenge(ctx, c.ID, bindingOf(c), s.at(2*time.Second))
+	must(t, err, "ConsumeChallenge")
+	rec.Result, rec.PassedAt = store.StateConsumed, s.at(2*time.Second)
+	wantAction(t, as, rec, s.at(3*time.Second), "the record of a consumed challenge")
+
+	c, rec = newChallenge("ch2")
+	answer(c.ID, store.StateDenied)
+	rec.Result, rec.Kind = store.StateDenied, store.KindPasskey
+	wantAction(t, as, rec, s.at(time.Second), "the record of a denied challenge")
+
+	// A challenge without a record changes alone.
+	plain := createChallenge(t, st, s.challenge("ch3", "user1", store.StatePending, 0), s.at(0))
+	answer(plain.ID, store.StateApproved)
+	_, err = as.GetAction(ctx, "user1", plain.ID, s.at(time.Second))
+	mustFail(t, err, store.ErrNotFound, "GetAction of a challenge created without a record")
+}
+
+func (s suite) actionReview(t *testing.T) {
+	st, ctx := actionStore(t, s.store(t)), t.Context()
+	a := putAction(t, st, s.review("a1", "user1", 0))
+	now := s.at(time.Minute)
+
+	_, err := st.UseReview(ctx, "user1", a.ID, now)
+	mustFail(t, err, store.ErrConflict, "UseReview of a pending review")
+	_, err = st.DecideReview(ctx, "user2", a.ID, store.ReviewDecision{To: store.ReviewApproved}, now)
+	mustFail(t, err, store.ErrNotFound, "DecideReview of another user's record")
+
+	d := store.ReviewDecision{To: store.ReviewApproved, Reviewer: "op@example", Note: "called the user", ReviewedAt: now}
+	got, err := st.DecideReview(ctx, "user1", a.ID, d, now)
+	must(t, err, "DecideReview")
+	want := a
+	want.Review, want.Reviewer, want.ReviewNote, want.ReviewedAt = store.ReviewApproved, d.Reviewer, d.Note, d.ReviewedAt
+	sameRecord(t, got, want, "DecideReview: returned record")
+	got, err = st.DecideReview(ctx, "user1", a.ID, store.ReviewDecision{To: store.ReviewRejected, Reviewer: "other", ReviewedAt: now}, now)
+	mustFail(t, err, store.ErrConflict, "second DecideReview")
+	sameRecord(t, got, want, "second DecideReview: returned record")
+
+	got, err = st.UseReview(ctx, "user1", a.ID, now)
+	must(t, err, "UseReview of an approval")
+	want.Review = store.ReviewUsed
+	sameRecord(t, got, want, "UseReview: returned record")
+	_, err = st.UseReview(ctx, "user1", a.ID, now)
+	mustFail(t, err, store.ErrConflict, "second UseReview")
+	wantAction(t, st, want, now, "GetAction after UseReview")
+
+	r := putAction(t, st, s.review("a2", "user1", 0))
+	_, err = st.DecideReview(ctx, "user1", r.ID, store.ReviewDecision{To: store.ReviewRejected, Reviewer: "op", ReviewedAt: now}, now)
+	must(t, err, "DecideReview to rejected")
+	_, err = st.UseReview(ctx, "user1", r.ID, now)
+	mustFail(t, err, store.ErrConflict, "UseReview of a rejection")
+	_, err = st.UseReview(ctx, "user1", "a3", now)
+	mustFail(t, err, store.ErrNotFound, "UseReview of an unknown record")
+}
+
+func (s suite) actionRacingDecisions(t *testing.T) {
+	st, ctx, now := actionStore(t, s.store(t)), t.Context(), s.at(time.Minute)
+	for round := range s.rounds {
+		a := putAction(t, st, s.review(fmt.Sprintf("a%d", round), "user1", 0))
+		r := race(s.racers, func(i int) error {
+			to := store.ReviewApproved
+			if i%2 == 1 {
+				to = store.ReviewRejected
+			}
+			_, err := st.DecideReview(ctx, "user1", a.ID, store.ReviewDecision{To: to, Reviewer: fmt.Sprint(i), ReviewedAt: now}, now)
+			return err
+		})
+		if !r.won(t, round, 1, store.ErrConflict) {
+			return
+		}
+		got, err := st.GetAction(ctx, "user1", a.ID, now)
+		must(t, err, "GetAction after racing decisions")
+		if got.Reviewer != fmt.Sprint(r.winner) {
+			t.Fatalf("round %d: the record names reviewer %q, but racer %d won", round, got.Reviewer, r.winner)
+		}
+	}
+}
+
+func (s suite) actionRacingUses(t *testing.T) {
+	st := actionStore(t, s.store(t))
+	s.raceUses(t, []store.ActionStore{st})
+}
+
+func (s suite) actionRacingUsesTwins(t *testing.T) {
+	st := s.store(t)
+	if s.twin == nil {
+		t.Skip("Harness.Twin is nil: the store has no second value over its backend")
+	}
+	twin := s.twin(t, st)
+	t.Cleanup(func() { twin.Close() })
+	s.raceUses(t, []store.ActionStore{actionStore(t, st), actionStore(t, twin)})
+}
+
+// raceUses races s.racers uses of one approval a round, racer i through
+// stores[i%len(stores)]: exactly one must get it.
+func (s suite) raceUses(t *testing.T, stores []store.ActionStore) {
+	ctx, now := t.Context(), s.at(time.Minute)
+	for round := range s.rounds {
+		a := putAction(t, stores[0], s.review(fmt.Sprintf("a%d", round), "user1", 0))
+		_, err := stores[round%len(stores)].DecideReview(ctx, "user1", a.ID, store.ReviewDecision{To: store.ReviewApproved, Reviewer: "op", ReviewedAt: now}, now)
+		must(t, err, "DecideReview")
+		r := race(s.racers, func(i int) error {
+			_, err := stores[i%len(stores)].UseReview(ctx, "user1", a.ID, now)
+			return err
+		})
+		if !r.won(t, round, 1, store.ErrConflict) {
+			return
+		}
+	}
+}
+
+func (s suite) actionPendingReviews(t *testing.T) {
+	st, ctx := actionStore(t, s.store(t)), t.Context()
+	putAction(t, st, s.review("r3", "user1", 3*time.Second))
+	putAction(t, st, s.review("r1", "user2", time.Second))
+	putAction(t, st, s.review("r2", "user1", 2*time.Second))
+	putAction(t, st, s.action("a1", "user1", 0)) // not a review
+	decided := putAction(t, st, s.review("r0", "user3", 0))
+	now := s.at(time.Minute)
+	_, err := st.DecideReview(ctx, "user3", decided.ID, store.ReviewDecision{To: store.ReviewRejected, Reviewer: "op", ReviewedAt: now}, now)
+	must(t, err, "DecideReview")
+	ids := func(list []store.ActionRecord) []string {
+		var out []string
+		for _, a := range list {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	got, err := st.PendingReviews(ctx, 10, now)
+	must(t, err, "PendingReviews")
+	if want := []string{"r1", "r2", "r3"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("PendingReviews: got %q, want %q", ids(got), want)
+	}
+	got, err = st.PendingReviews(ctx, 2, now)
+	must(t, err, "PendingReviews with a limit")
+	if want := []string{"r1", "r2"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("PendingReviews with limit 2: got %q, want %q", ids(got), want)
+	}
+	got, err = st.PendingReviews(ctx, 10, s.at(actionRetention+2*time.Second))
+	must(t, err, "PendingReviews after r1 and r2 expired")
+	if want := []string{"r3"}; !slices.Equal(ids(got), want) {
+		t.Fatalf("PendingReviews after r1 and r2 expired: got %q, want %q", ids(got), want)
+	}
+}
+
+func (s suite) actionForget(t *testing.T) {
+	st, ctx := actionStore(t, s.store(t)), t.Context()
+	putAction(t, st, s.action("a1", "user1", 0))
+	putAction(t, st, s.review("a2", "user1", time.Second))
+	keep := putAction(t, st, s.action("b1", "user2", 0))
+	n, err := st.ForgetActions(ctx, "user1")
+	must(t, err, "ForgetActions")
+	if n != 2 {
+		t.Fatalf("ForgetActions deleted %d records, want 2", n)
+	}
+	now := s.at(time.Minute)
+	wantActions(t, st, store.ActionQuery{UserID: "user1"}, now, "Actions after ForgetActions")
+	got, err := st.PendingReviews(ctx, 10, now)
+	must(t, err, "PendingReviews after ForgetActions")
+	if len(got) != 0 {
+		t.Fatalf("PendingReviews after ForgetActions: got %d, want none", len(got))
+	}
+	wantAction(t, st, keep, now, "another user's record after ForgetActions")
+	n, err = st.ForgetActions(ctx, "user1")
+	must(t, err, "second ForgetActions")
+	if n != 0 {
+		t.Fatalf("second ForgetActions deleted %d records, want 0", n)
+	}
+}
