@@ -15,7 +15,7 @@ import (
 // grows; raising one is a design decision, not a fix for this test.
 const (
 	maxRootNames      = 150 // exported top-level names plus exported methods
-	maxServiceMethods = 22
+	maxServiceMethods = 24  // 22 until adaptive MFA's Actions, DecideReview, Forget and Explain
 )
 
 // TestAPI_SurfaceStaysSmall counts the root package's exported top-level

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/deviceauth/deviceauth/risk"
+
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/cyclestore"
 	"github.com/deviceauth/deviceauth/internal/httpsig"
@@ -159,12 +161,30 @@ type Config struct {
 	// rules keep honest apps from forgetting it. Needs Attestation.
 	AttestationRequired []string
 
-	// Policy decides what Track answers. Default DefaultPolicy, whose
-	// answer needs nothing from the store: Track then reads and creates in
-	// one store call (store.CycleStore.BeginChallenge). Any other policy is
-	// asked between reading the user's state and creating the challenge,
-	// which costs Track two more store calls.
-	Policy Policy
+	// Rules decides what Track answers (docs/rules.md). Default
+	// DefaultPolicy, which challenges every action and whose answer needs
+	// nothing from the store: Track then reads and creates in one store
+	// call (store.CycleStore.BeginChallenge). Package rules makes a Policy
+	// of a rules file (rules.Set.Policy). Any other policy is asked
+	// between reading the user's state and creating the challenge, with
+	// the signals the Service computes (PolicyInput.Signals).
+	Rules Policy
+	// Geo locates a request's IP for the geo signals; nil leaves them
+	// empty. No database is bundled.
+	Geo risk.GeoResolver
+	// ActionRetention is how long action records (the history Actions
+	// lists, and the source of the known, velocity, failure and recency
+	// signals) are kept over a store that keeps them (store.ActionStore).
+	// Default 90 days; negative: keep none.
+	ActionRetention time.Duration
+	// KnownFor is how long a passed challenge keeps its IP prefix and
+	// browser known (PolicyInput.Signals.Known). Default 30 days; at most
+	// ActionRetention.
+	KnownFor time.Duration
+	// ReviewFor is how long after an action an operator's approval of its
+	// review lets the same action (same user, action and details) through,
+	// once. Default 24 hours, at most 24 hours.
+	ReviewFor time.Duration
 
 	// Logger receives the Service's logs; they carry IDs and hashes only,
 	// never tokens, nonces, codes, details or signatures. Default
@@ -232,7 +252,7 @@ func New(cfg Config) (*Service, error) {
 		cycle:     cyclestore.For(cfg.Store),
 		log:       cfg.Logger,
 		now:       cfg.Now,
-		policy:    cfg.Policy,
+		policy:    cfg.Rules,
 		proxies:   cfg.TrustedProxies,
 		authority: u.Host,
 		profile:   httpsig.Profile{Authority: u.Host, Scheme: u.Scheme, Skew: cfg.ClockSkew},
@@ -411,8 +431,11 @@ func (c *Config) setDefaults() error {
 	if len(c.AttestationRequired) > 0 && c.Attestation == nil {
 		return bad("AttestationRequired", "needs Config.Attestation to verify attestations")
 	}
-	if c.Policy == nil {
-		c.Policy = DefaultPolicy{}
+	if c.Rules == nil {
+		c.Rules = DefaultPolicy{}
+	}
+	if err := c.historyDefaults(); err != nil {
+		return err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

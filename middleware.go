@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/deviceauth/deviceauth/risk"
+
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -53,6 +55,16 @@ type requireConfig struct {
 	resolver UserResolver
 	// attestation is required of the approving device (WithAttestation).
 	attestation AttestationRequirement
+	custom      func(r *http.Request, details Details) (map[string]any, risk.Amount, error)
+}
+
+// WithCustomData passes the application's own data that f extracts from
+// each gated request to the rules: custom values (TrackRequest.Custom,
+// custom.* in CEL) and the amount the action moves (TrackRequest.Amount,
+// amount.*). details are those WithDetails extracted. An error from f
+// answers 400 invalid_request.
+func WithCustomData(f func(r *http.Request, details Details) (custom map[string]any, amount risk.Amount, err error)) RequireOption {
+	return func(c *requireConfig) { c.custom = f }
 }
 
 // WithDetails binds the details that f extracts from each request.
@@ -148,6 +160,9 @@ type DenialBody struct {
 	ExpiresAt        time.Time   `json:"expiresAt,omitzero"`
 	Methods          []Method    `json:"methods,omitempty"`
 	VerificationCode string      `json:"verificationCode,omitempty"`
+	// ActionID names the action held for review (error "review"), for the
+	// operator and the user's support request.
+	ActionID string `json:"actionId,omitempty"`
 }
 
 // Require gates a route on action: the handler runs only when the policy
@@ -158,7 +173,9 @@ type DenialBody struct {
 //	no token, challenge needed       401 challenge_required, WWW-Authenticate: Deviceauth …,
 //	                                     with challengeId, token, expiresAt, methods
 //	token invalid/used/other binding 403 challenge_failed (never tracks again)
-//	policy BLOCK / REVIEW            403 blocked / review
+//	policy BLOCK / REVIEW            403 blocked / review (with actionId; once an
+//	                                     operator approved, a retry with the same
+//	                                     details passes once)
 //	user without a credential        403 enrollment_required
 //	store error                      503 unavailable (the handler never runs)
 //
@@ -252,8 +269,17 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 	if len(c.methods) > 0 && len(methods) == 0 {
 		return Validation{}, deny(ErrStepUpRequired.withMessage("this route passes in-app answers only: the application tracks them for its phone"))
 	}
-	res, err := s.Track(ctx, TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
-		UserAgent: r.UserAgent(), Methods: methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem, Attestation: c.attestation})
+	req := TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
+		UserAgent: r.UserAgent(), Methods: methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem, Attestation: c.attestation}
+	if !isDefaultPolicy(s.policy) || s.actionStore() != nil {
+		req.Browser = BrowserID(w, r)
+	}
+	if c.custom != nil {
+		if req.Custom, req.Amount, err = c.custom(r, details); err != nil {
+			return Validation{}, deny(ErrInvalidRequest.with(err).withMessage(err.Error()))
+		}
+	}
+	res, err := s.Track(ctx, req)
 	if err != nil {
 		return Validation{}, deny(err)
 	}
@@ -271,7 +297,9 @@ func (s *Service) trackDenial(user, action string, details Details, res TrackRes
 	case res.State == StateBlock:
 		return refuse("blocked", "the action is blocked")
 	case res.State == StateReview:
-		return refuse("review", "the action is held for review")
+		v, d := refuse("review", "the action is held for review: retry once an operator approved it")
+		d.Body.ActionID = res.ActionID
+		return v, d
 	case !res.Enrolled || res.ChallengeID == "":
 		// No state: the policy wanted a challenge, but there is none, and
 		// none can be approved until the user enrols a device.

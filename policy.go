@@ -3,6 +3,8 @@ package deviceauth
 import (
 	"context"
 	"net/netip"
+
+	"github.com/deviceauth/deviceauth/risk"
 )
 
 // ActionState is what Track and Validate report about an action.
@@ -43,6 +45,9 @@ type PolicyInput struct {
 	ClientIP  netip.Addr
 	UserAgent string
 	Methods   []Method // the methods the caller offers
+	// Signals are what the Service knows about the action
+	// (docs/rules.md#signals). Filled for every policy but DefaultPolicy.
+	Signals risk.Signals
 }
 
 // Decision is a Policy's answer.
@@ -52,12 +57,22 @@ type Decision struct {
 	// StateChallengeRequired and only when the user is enrolled; otherwise
 	// Track answers StateChallengeRequired with Enrolled false and no
 	// challenge (the enrollment_required case of Require).
-	State ActionState
+	State ActionState `json:"state"`
 	// VerificationCode asks for number matching: the primary screen shows a
 	// code the user types on the device.
-	VerificationCode bool
+	VerificationCode bool `json:"verificationCode,omitempty"`
 	// CodeDigits is the code's length; 0 means Config.VerificationCodeDigits.
-	CodeDigits int
+	CodeDigits int `json:"codeDigits,omitempty"`
+	// Methods, when not empty, restrict a challenge to these of the
+	// methods offered; when none of them is offered, the methods offered
+	// stay.
+	Methods []Method `json:"methods,omitempty"`
+	// Rule names the rule that decided ("" for a default); it is recorded
+	// with the action and shown to reviewers.
+	Rule string `json:"rule,omitempty"`
+	// Err is an evaluation error the policy failed closed on; the Service
+	// reports it as an event (rules.error) and goes on with the decision.
+	Err error `json:"-"`
 }
 
 // DefaultPolicy challenges every action of an enrolled user; a user without

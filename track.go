@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deviceauth/deviceauth/risk"
+
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/internal/protocol"
@@ -64,6 +66,17 @@ type TrackRequest struct {
 	// CredentialID, with InApp, names the only credential that may answer
 	// (the phone the application hands the challenge to). Optional.
 	CredentialID string
+	// Browser is the browser's ID from BrowserID, for the known.browser
+	// and recency signals; "" when unknown (Require fills it in).
+	Browser string
+	// Custom is the application's own data for its rules (custom.* in
+	// CEL): JSON values only — string, number, bool, null, list, map —
+	// at most 4096 bytes as JSON. It is kept with the action's record and
+	// shown to reviewers.
+	Custom map[string]any
+	// Amount is the sum the action moves, for rules (amount.*); zero when
+	// none.
+	Amount risk.Amount
 }
 
 // InAppChallenge is what the application hands its own phone to verify an
@@ -110,6 +123,12 @@ type TrackResult struct {
 	// InApp. Hand it only to that phone, over the application's own
 	// authenticated channel: it holds the challenge's nonce.
 	InApp *InAppChallenge `json:"inApp,omitempty"`
+	// ActionID identifies the action's record in the history (Actions):
+	// the challenge's ID when there is one. A REVIEW is decided by it
+	// (DecideReview). Empty over a store that keeps no history.
+	ActionID string `json:"actionId,omitempty"`
+	// Rule names the rule that decided, "" for a default.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Track asks the policy whether an action may proceed and, when it needs a
@@ -146,6 +165,12 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 	case req.InApp:
 		req.Methods = []Method{MethodInApp}
 	}
+	if err := checkCustom(req.Custom); err != nil {
+		return TrackResult{}, err
+	}
+	if req.Browser != "" && !validBrowserID(req.Browser) {
+		req.Browser = "" // not one BrowserID minted: an unknown browser
+	}
 	details, err := protocol.NormalizeDetails(stepUpDetails(req.Action, req.Details))
 	if err != nil {
 		return TrackResult{}, detailsError(err)
@@ -167,19 +192,53 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 	if len(methods) == 0 {
 		methods = defaultMethods(kindsOf(creds))
 	}
-	if wrong >= int64(s.cfg.WrongCodeLimit) {
-		return s.blocked(ctx, req, res), nil
+	var (
+		sig  *risk.Signals
+		recs []store.ActionRecord
+	)
+	if !isDefaultPolicy(s.policy) {
+		computed, got, err := s.signals(ctx, req, creds, wrong, now)
+		if err != nil {
+			return TrackResult{}, err
+		}
+		sig, recs = &computed, got
 	}
-	d, err := s.policy.Decide(ctx, PolicyInput{
-		UserID: req.UserID, Action: req.Action, Details: details, Enrolled: res.Enrolled,
-		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Methods: methods,
-	})
+	if wrong >= int64(s.cfg.WrongCodeLimit) {
+		res = s.blocked(ctx, req, res)
+		res.Rule = ruleWrongCodes
+		res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, StateBlock, Decision{Rule: ruleWrongCodes}, sig, "", now))
+		return res, nil
+	}
+	if id, err := s.useApproval(ctx, recs, req, details, now); err != nil {
+		return TrackResult{}, err
+	} else if id != "" {
+		res.State, res.Rule = StateAllow, ruleReview+id
+		res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, StateAllow, Decision{Rule: res.Rule}, sig, "", now))
+		s.emitTracked(ctx, req, res)
+		return res, nil
+	}
+	in := PolicyInput{UserID: req.UserID, Action: req.Action, Details: details, Enrolled: res.Enrolled,
+		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Methods: methods}
+	if sig != nil {
+		in.Signals = *sig
+	}
+	d, err := s.policy.Decide(ctx, in)
 	if err != nil {
 		return TrackResult{}, s.storeFailed(ctx, fmt.Errorf("policy: %w", err))
 	}
+	if d.Err != nil {
+		s.log.WarnContext(ctx, "deviceauth: a rule failed; the policy failed closed", "action", req.Action, "rule", d.Rule, "error", d.Err.Error())
+		s.emit(ctx, event.Event{Type: event.RuleError, UserID: req.UserID, Action: req.Action, Rule: d.Rule, Reason: "evaluation_error"})
+	}
+	res.Rule = d.Rule
 	switch d.State {
 	case StateAllow, StateBlock, StateReview:
 		res.State = d.State
+		res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, d.State, d, sig, "", now))
+		if d.State == StateBlock {
+			s.emit(ctx, event.Event{Type: event.ActionBlocked, UserID: req.UserID, Action: req.Action, ClientIP: ipString(req.ClientIP), Reason: "policy", Rule: d.Rule})
+		}
+		s.emitTracked(ctx, req, res)
 		return res, nil
 	case StateChallengeRequired:
 	default:
@@ -187,7 +246,14 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 	}
 	res.State = StateChallengeRequired
 	if !res.Enrolled {
+		res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, StateChallengeRequired, d, sig, "", now))
+		s.emitTracked(ctx, req, res)
 		return res, nil
+	}
+	if len(d.Methods) > 0 && len(req.Methods) == 0 {
+		if only := slices.DeleteFunc(slices.Clone(methods), func(m Method) bool { return !slices.Contains(d.Methods, m) }); len(only) > 0 {
+			methods = only
+		}
 	}
 	if err := s.limit(ctx, "challenges", req.UserID, s.cfg.RateLimits.Challenges); err != nil {
 		return TrackResult{}, err
@@ -199,6 +265,9 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 		}
 	}
 	ch := s.newChallenge(req, details, methods, d.VerificationCode || s.codeByDefault(req.Action, methods), d.CodeDigits, now)
+	if s.actionStore() != nil {
+		ch.Record = s.actionRecord(ch.ID, req, details, StateChallengeRequired, d, sig, ch.Method, now)
+	}
 	stored, err := s.store.CreateChallenge(ctx, ch, now)
 	if err != nil {
 		return TrackResult{}, s.storeFailed(ctx, err)
@@ -207,6 +276,19 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 		s.pushRules(ctx, stored, creds)
 	}
 	return s.tracked(ctx, req, details, ch, stored, res)
+}
+
+// Rule names Track records for decisions no policy made.
+const (
+	ruleWrongCodes = "wrong_code_limit" // the user reached the wrong-code limit for the action
+	ruleReview     = "review:"          // an operator's approval of the review it names let the action through
+)
+
+// emitTracked reports the outcome of a Track that created no challenge
+// (ChallengeCreated reports those that did).
+func (s *Service) emitTracked(ctx context.Context, req TrackRequest, res TrackResult) {
+	s.emit(ctx, event.Event{Type: event.ActionTracked, UserID: req.UserID, ChallengeID: res.ActionID, Action: req.Action,
+		ClientIP: ipString(req.ClientIP), Reason: string(res.State), Rule: res.Rule})
 }
 
 // trackDefault is Track under DefaultPolicy without push, whose decision
@@ -229,6 +311,9 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 	// a third refusal means the store does not keep its contract.
 	for range 3 {
 		ch := s.newChallenge(req, details, methods, s.codeByDefault(req.Action, methods), 0, now)
+		if s.actionStore() != nil {
+			ch.Record = s.actionRecord(ch.ID, req, details, StateChallengeRequired, Decision{}, nil, ch.Method, now)
+		}
 		begun, err := s.cycle.BeginChallenge(ctx, store.Begin{
 			Challenge: ch, Counter: s.wrongCodeKey(req.UserID, req.Action),
 			CounterLimit: int64(s.cfg.WrongCodeLimit), Kinds: kinds,
@@ -239,9 +324,14 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 		res := TrackResult{Enrolled: len(begun.Kinds) > 0}
 		switch {
 		case begun.Counter >= int64(s.cfg.WrongCodeLimit):
-			return s.blocked(ctx, req, res), nil
+			res = s.blocked(ctx, req, res)
+			res.Rule = ruleWrongCodes
+			res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, StateBlock, Decision{Rule: ruleWrongCodes}, nil, "", now))
+			return res, nil
 		case !res.Enrolled:
 			res.State = StateChallengeRequired
+			res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, StateChallengeRequired, Decision{}, nil, "", now))
+			s.emitTracked(ctx, req, res)
 			return res, nil
 		case begun.Challenge.ID != "":
 			res.State = StateChallengeRequired
@@ -335,9 +425,12 @@ func (s *Service) tracked(ctx context.Context, req TrackRequest, details Details
 			return TrackResult{}, ErrIdempotencyConflict
 		}
 	} else {
-		s.emit(ctx, event.Event{Type: event.ChallengeCreated, UserID: req.UserID, ChallengeID: ch.ID, Action: req.Action, ClientIP: ch.ClientIP})
+		s.emit(ctx, event.Event{Type: event.ChallengeCreated, UserID: req.UserID, ChallengeID: ch.ID, Action: req.Action, ClientIP: ch.ClientIP, Rule: res.Rule})
 	}
 	res.ChallengeID = stored.ID
+	if s.actionStore() != nil {
+		res.ActionID = stored.ID
+	}
 	res.Token = s.challengeToken(stored.ID)
 	res.ExpiresAt = stored.ExpiresAt
 	res.Methods = toMethods(stored.Methods)

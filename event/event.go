@@ -58,6 +58,25 @@ const (
 	CredentialsReset Type = "credentials.reset"
 )
 
+// Event types of adaptive MFA (docs/rules.md).
+const (
+	// ActionTracked: Track decided an action without creating a challenge
+	// (ChallengeCreated reports those that did). Reason is the outcome
+	// (ALLOW, BLOCK, REVIEW, CHALLENGE_REQUIRED for a user without a
+	// device), Rule the rule that decided, ChallengeID the action's ID.
+	ActionTracked Type = "action.tracked"
+	// RuleError: a rule's evaluation failed and the policy failed closed
+	// (Rule names it).
+	RuleError Type = "rule.error"
+	// ReviewApproved and ReviewRejected: an operator decided an action
+	// held for review (ChallengeID is the action's ID, Operator who).
+	ReviewApproved Type = "review.approved"
+	ReviewRejected Type = "review.rejected"
+	// UserForgotten: the user's history, credentials and recovery codes
+	// were erased (Forget).
+	UserForgotten Type = "user.forgotten"
+)
+
 // Event is one thing that happened, for audit trails and metrics. It
 // carries IDs only — never tokens, nonces, codes, details or signatures.
 type Event struct {
@@ -72,6 +91,9 @@ type Event struct {
 	// CredentialsReset, the reason the application gave.
 	Reason string
 	// Operator is who acted, as the application named them
-	// (CredentialsReset).
+	// (CredentialsReset, ReviewApproved, ReviewRejected).
 	Operator string
+	// Rule is the rule that decided an action (ActionTracked,
+	// ActionBlocked, ChallengeCreated under rules) or failed (RuleError).
+	Rule string
 }

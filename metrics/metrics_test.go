@@ -99,7 +99,7 @@ func TestMetricsFromARealService(t *testing.T) {
 			mu.Unlock()
 			m.OnEvent(ctx, e)
 		},
-		Policy: deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
+		Rules: deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
 			switch in.Action {
 			case "broken":
 				return deviceauth.Decision{}, errors.New("policy down")

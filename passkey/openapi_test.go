@@ -336,7 +336,7 @@ func newOASEnv(t *testing.T, edit func(*deviceauth.Config), editPasskeys ...func
 	off := deviceauth.Rate{Limit: -1}
 	cfg := deviceauth.Config{
 		Store: e.store, Keys: [][]byte{bytes.Repeat([]byte{9}, 32)}, PublicURL: pcfg.Origins[0] + "/deviceauth",
-		Users: users, Passkeys: pk, SignIn: signIn, Policy: e.pol, MaxCredentialsPerUser: 1, Logger: slog.New(slog.DiscardHandler),
+		Users: users, Passkeys: pk, SignIn: signIn, Rules: e.pol, MaxCredentialsPerUser: 1, Logger: slog.New(slog.DiscardHandler),
 		RateLimits: deviceauth.RateLimits{Register: off, Fetch: off, Respond: off, Challenges: off, Pushes: off, QR: off, Ceremonies: off},
 	}
 	if edit != nil {

@@ -2,47 +2,45 @@ package rules
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/risk"
 )
 
-// Policy returns the set as a deviceauth.Policy, for Config.Policy.
-//
-// deviceauth.PolicyInput carries only the action, the user's enrollment,
-// the client IP and the user agent today, so Decide fills Action,
-// User.Enrolled, Request and Geo (through Options.Geo) and leaves every
-// other signal "nothing known" (see [NewSignals]): known.* false,
-// velocity.* and failures.* 0, recency.* and user.newestCredentialAge
-// [Never], amount and custom empty. The Service will compute those and
-// pass them in a later version; until then rules that read them see the
-// zero values.
-//
-// The verdict maps to Decision.State (ALLOW, BLOCK, REVIEW,
-// CHALLENGE_REQUIRED) and Decision.VerificationCode. Decision has no
-// field for Verdict.Methods yet, so a CHALLENGE's methods are not applied
-// through this adapter.
+// Policy returns the set as a deviceauth.Policy, for Config.Rules. It
+// evaluates the signals the Service computed (PolicyInput.Signals) and
+// maps the verdict to a Decision: its state, methods and verification
+// code, the rule that decided and the evaluation error the set failed
+// closed on (which the Service reports as an event). The Service's
+// Explain explains it rule by rule.
 func (set *Set) Policy() deviceauth.Policy { return policy{set} }
 
 type policy struct{ set *Set }
 
 func (p policy) Decide(ctx context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
-	s := SignalsFromPolicyInput(in)
-	if p.set.opts.Geo != nil && in.ClientIP.IsValid() {
-		g, err := p.set.opts.Geo.Resolve(ctx, in.ClientIP)
-		if err != nil {
-			if p.set.opts.OnError != nil {
-				p.set.opts.OnError(ctx, "", fmt.Errorf("rules: geo: %w", err))
-			}
-		} else {
-			s.Geo = g
-		}
-	}
-	return Decision(p.set.Evaluate(ctx, &s).Verdict), nil
+	s := signalsOf(in)
+	return decision(p.set.Evaluate(ctx, &s)), nil
 }
 
-// SignalsFromPolicyInput returns the signals PolicyInput carries, the
-// rest as in [NewSignals].
+// ExplainDecision evaluates every rule for in with no side effects; the
+// Service's Explain calls it.
+func (p policy) ExplainDecision(ctx context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, []risk.RuleResult) {
+	e := p.set.Explain(ctx, signalsOf(in))
+	return decision(e.Result), e.Rules
+}
+
+// signalsOf returns the signals of in: those the Service computed, or for
+// an input built by hand without them, those its other fields carry (as
+// [SignalsFromPolicyInput]).
+func signalsOf(in deviceauth.PolicyInput) Signals {
+	if in.Signals.Action != "" {
+		return in.Signals
+	}
+	return SignalsFromPolicyInput(in)
+}
+
+// SignalsFromPolicyInput returns the signals PolicyInput's own fields
+// carry (action, enrolment, IP, user agent), the rest as in [NewSignals].
 func SignalsFromPolicyInput(in deviceauth.PolicyInput) Signals {
 	s := NewSignals(in.Action)
 	s.User.Enrolled = in.Enrolled
@@ -55,7 +53,7 @@ func SignalsFromPolicyInput(in deviceauth.PolicyInput) Signals {
 
 // Decision maps a verdict to a deviceauth.Decision.
 func Decision(v Verdict) deviceauth.Decision {
-	d := deviceauth.Decision{VerificationCode: v.VerificationCode}
+	d := deviceauth.Decision{VerificationCode: v.VerificationCode, Methods: v.Methods}
 	switch v.Outcome {
 	case Allow:
 		d.State = deviceauth.StateAllow
@@ -66,5 +64,13 @@ func Decision(v Verdict) deviceauth.Decision {
 	default:
 		d.State = deviceauth.StateChallengeRequired
 	}
+	return d
+}
+
+// decision maps an evaluation's result to a deviceauth.Decision with the
+// deciding rule and the error it failed closed on.
+func decision(res Result) deviceauth.Decision {
+	d := Decision(res.Verdict)
+	d.Rule, d.Err = res.Rule, res.Err
 	return d
 }

@@ -67,17 +67,14 @@ type Options struct {
 	// DefaultCostLimit. Exceeding it is an evaluation error.
 	CostLimit uint64
 	// OnError is told about every evaluation error (the verdict already
-	// failed closed) and GeoResolver error. rule is "" for the latter. The
-	// Service turns it into an event.
+	// failed closed). Under a Service it need not be set: the Service
+	// reports the error as an event (rule.error).
 	OnError func(ctx context.Context, rule string, err error)
 	// OnDecision, when set, is told every verdict Evaluate (and so the
 	// Policy adapter) reaches, e.g. to count rule hits
 	// (metrics.Collector.RuleHit(res.Rule)) or record the matched rule.
 	// Explain does not call it.
 	OnDecision func(ctx context.Context, s *Signals, res Result)
-	// Geo locates the request's IP for the Policy adapter; nil leaves geo
-	// signals empty.
-	Geo GeoResolver
 }
 
 // Set is a compiled rule set. It is safe for concurrent use.
@@ -242,14 +239,6 @@ func (set *Set) Evaluate(ctx context.Context, s *Signals) Result {
 		set.opts.OnDecision(ctx, s, res)
 	}
 	return res
-}
-
-// RuleResult is one rule's outcome in an [Explanation].
-type RuleResult struct {
-	Name    string
-	Applies bool  // the rule is for this action (or for all)
-	Matched bool  // the condition was true
-	Err     error // the evaluation error, if any
 }
 
 // Explanation is what Explain found.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -238,51 +239,59 @@ func TestRulesCostLimitAllowsCheapRules(t *testing.T) {
 	}
 }
 
-type fakeGeo map[netip.Addr]rules.Geo
-
-func (f fakeGeo) Resolve(_ context.Context, ip netip.Addr) (rules.Geo, error) {
-	g, ok := f[ip]
-	if !ok {
-		return rules.Geo{}, errors.New("not found")
-	}
-	return g, nil
-}
-
-func TestRulesPolicyAdapterWithGeo(t *testing.T) {
+func TestRulesPolicyAdapter(t *testing.T) {
 	def := rules.Definition{
 		Default: rules.Verdict{Outcome: rules.Allow},
 		Rules: []rules.Rule{
 			{Name: "unenrolled", When: "!user.enrolled", Then: rules.Verdict{Outcome: rules.Block}},
-			{Name: "abroad", When: `geo.country != "DE"`, Then: rules.Verdict{Outcome: rules.Challenge, VerificationCode: true}},
+			{Name: "abroad", When: `geo.country != "DE"`, Then: rules.Verdict{Outcome: rules.Challenge, VerificationCode: true, Methods: []deviceauth.Method{deviceauth.MethodPush}}},
 			{Name: "hosting", When: `geo.asn == 64500`, Then: rules.Verdict{Outcome: rules.Review}},
 			{Name: "bot", When: `request.userAgent.contains("bot") && request.ip == "192.0.2.1"`, Then: rules.Verdict{Outcome: rules.Block}},
+			{Name: "broken", When: `custom.missing == 1`, Then: rules.Verdict{Outcome: rules.Allow}},
 		},
+		OnError: rules.Block,
 	}
-	var errs []reported
-	home, dc, unknown := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
-	set := mustNew(t, def, rules.Options{
-		Geo:     fakeGeo{home: {Country: "DE", ASN: 1}, dc: {Country: "DE", ASN: 64500}},
-		OnError: func(_ context.Context, rule string, err error) { errs = append(errs, reported{rule, err}) },
-	})
+	set := mustNew(t, def, rules.Options{})
 	p := set.Policy()
+	// The Service computes the signals; these stand in for them.
+	signals := func(f func(s *rules.Signals)) rules.Signals {
+		s := rules.NewSignals("pay")
+		s.User.Enrolled = true
+		s.Geo = rules.Geo{Country: "DE", ASN: 1}
+		s.Custom = map[string]any{"missing": 2}
+		f(&s)
+		return s
+	}
 	tests := []struct {
+		name string
 		in   deviceauth.PolicyInput
 		want deviceauth.Decision
 	}{
-		{deviceauth.PolicyInput{Action: "pay", Enrolled: false, ClientIP: home}, deviceauth.Decision{State: deviceauth.StateBlock}},
-		{deviceauth.PolicyInput{Action: "pay", Enrolled: true, ClientIP: home}, deviceauth.Decision{State: deviceauth.StateAllow}},
-		{deviceauth.PolicyInput{Action: "pay", Enrolled: true, ClientIP: dc}, deviceauth.Decision{State: deviceauth.StateReview}},
-		{deviceauth.PolicyInput{Action: "pay", Enrolled: true, ClientIP: home, UserAgent: "a bot"}, deviceauth.Decision{State: deviceauth.StateBlock}},
-		{deviceauth.PolicyInput{Action: "pay", Enrolled: true, ClientIP: unknown}, deviceauth.Decision{State: deviceauth.StateChallengeRequired, VerificationCode: true}},
+		{"unenrolled", deviceauth.PolicyInput{Action: "pay", Signals: signals(func(s *rules.Signals) { s.User.Enrolled = false })},
+			deviceauth.Decision{State: deviceauth.StateBlock, Rule: "unenrolled"}},
+		{"home", deviceauth.PolicyInput{Action: "pay", Signals: signals(func(s *rules.Signals) {})},
+			deviceauth.Decision{State: deviceauth.StateAllow}},
+		{"hosting", deviceauth.PolicyInput{Action: "pay", Signals: signals(func(s *rules.Signals) { s.Geo.ASN = 64500 })},
+			deviceauth.Decision{State: deviceauth.StateReview, Rule: "hosting"}},
+		{"bot", deviceauth.PolicyInput{Action: "pay", Signals: signals(func(s *rules.Signals) { s.Request = rules.RequestSignals{IP: "192.0.2.1", UserAgent: "a bot"} })},
+			deviceauth.Decision{State: deviceauth.StateBlock, Rule: "bot"}},
+		{"abroad", deviceauth.PolicyInput{Action: "pay", Signals: signals(func(s *rules.Signals) { s.Geo.Country = "FR" })},
+			deviceauth.Decision{State: deviceauth.StateChallengeRequired, VerificationCode: true, Methods: []deviceauth.Method{deviceauth.MethodPush}, Rule: "abroad"}},
+		// Without the Service's signals, the input's own fields stand in.
+		{"by hand", deviceauth.PolicyInput{Action: "pay", Enrolled: false, ClientIP: netip.MustParseAddr("192.0.2.1")},
+			deviceauth.Decision{State: deviceauth.StateBlock, Rule: "unenrolled"}},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		got, err := p.Decide(context.Background(), tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("case %d: Decide = %+v, %v; want %+v", i, got, err, tt.want)
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: Decide = %+v, %v; want %+v", tt.name, got, err, tt.want)
 		}
 	}
-	if len(errs) != 1 || errs[0].rule != "" || !strings.Contains(errs[0].err.Error(), "geo: not found") {
-		t.Fatalf("OnError calls = %v, want one geo error for the unknown IP", errs)
+	// An evaluation error fails closed as the file says, and the decision
+	// carries it for the Service's event.
+	got, _ := p.Decide(context.Background(), deviceauth.PolicyInput{Action: "pay", Signals: signals(func(s *rules.Signals) { s.Custom = nil })})
+	if got.State != deviceauth.StateBlock || got.Rule != "broken" || got.Err == nil {
+		t.Fatalf("Decide with a failing rule = %+v, want BLOCK by rule broken with its error", got)
 	}
 }
 

@@ -214,7 +214,7 @@ func openapiMainFlows(t *testing.T, c *oasCheck) {
 	ctx := context.Background()
 	pol := &switchPolicy{}
 	e := newEnv(t, headerUsers, noRateLimits, func(cfg *deviceauth.Config) {
-		cfg.Policy = pol
+		cfg.Rules = pol
 		cfg.MaxCredentialsPerUser = 2
 	})
 	base := e.srv.URL + "/deviceauth"

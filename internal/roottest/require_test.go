@@ -206,7 +206,7 @@ func TestRequire_PolicyBlockAndReview_403(t *testing.T) {
 	}{{deviceauth.StateBlock, "blocked"}, {deviceauth.StateReview, "review"}} {
 		t.Run(c.code, func(t *testing.T) {
 			g := newGatedEnv(t, nil, func(cfg *deviceauth.Config) {
-				cfg.Policy = deviceauth.PolicyFunc(func(context.Context, deviceauth.PolicyInput) (deviceauth.Decision, error) {
+				cfg.Rules = deviceauth.PolicyFunc(func(context.Context, deviceauth.PolicyInput) (deviceauth.Decision, error) {
 					return deviceauth.Decision{State: c.state}, nil
 				})
 			})
@@ -233,7 +233,7 @@ func TestRequire_NotEnrolled_403EnrollmentRequired(t *testing.T) {
 
 func TestRequire_PolicyAllow_HandlerRuns(t *testing.T) {
 	g := newGatedEnv(t, nil, func(cfg *deviceauth.Config) {
-		cfg.Policy = deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
+		cfg.Rules = deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
 			if !in.Enrolled { // a policy may let users without a device through
 				return deviceauth.Decision{State: deviceauth.StateAllow}, nil
 			}

@@ -34,10 +34,10 @@ func TestChallengeCycle_StoreCalls(t *testing.T) {
 		// A policy of the application's own is asked between reading and
 		// creating: Track reads the counter and the credentials, then
 		// creates.
-		{"DefaultPolicyPointer", []func(*deviceauth.Config){func(c *deviceauth.Config) { c.Policy = &deviceauth.DefaultPolicy{} }},
+		{"DefaultPolicyPointer", []func(*deviceauth.Config){func(c *deviceauth.Config) { c.Rules = &deviceauth.DefaultPolicy{} }},
 			[cycletest.Steps]int64{1, 1, 2, 1}},
 		{"OwnPolicy", []func(*deviceauth.Config){func(c *deviceauth.Config) {
-			c.Policy = deviceauth.PolicyFunc(deviceauth.DefaultPolicy{}.Decide)
+			c.Rules = deviceauth.PolicyFunc(deviceauth.DefaultPolicy{}.Decide)
 		}}, [cycletest.Steps]int64{3, 1, 2, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,150 @@
+package deviceauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/deviceauth/deviceauth/internal/protocol"
+	"github.com/deviceauth/deviceauth/risk"
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Signals: what the Service tells its rules about an action
+// (docs/rules.md#signals), computed from the user's credentials, the
+// wrong-code counter and the user's recent action records.
+
+// signals computes the signals of req for the policy, from the user's
+// credentials creds, the action's wrong-code count and the user's recent
+// records, which it also returns (for an operator's approval). Without
+// history (store.ActionStore) the known, velocity, failure and recency
+// signals say "nothing known".
+func (s *Service) signals(ctx context.Context, req TrackRequest, creds []store.Credential, wrong int64, now time.Time) (risk.Signals, []store.ActionRecord, error) {
+	sig := risk.NewSignals(req.Action)
+	sig.User.Enrolled = len(creds) > 0
+	sig.User.Credentials = len(creds)
+	var newest time.Time
+	for _, c := range creds {
+		if k := string(c.Kind); !slices.Contains(sig.User.Kinds, k) {
+			sig.User.Kinds = append(sig.User.Kinds, k)
+		}
+		if c.CreatedAt.After(newest) {
+			newest = c.CreatedAt
+		}
+	}
+	slices.Sort(sig.User.Kinds)
+	if !newest.IsZero() {
+		sig.User.NewestCredentialAge = max(now.Sub(newest), 0)
+	}
+	if req.ClientIP.IsValid() {
+		sig.Request.IP = req.ClientIP.Unmap().String()
+	}
+	sig.Request.UserAgent = req.UserAgent
+	sig.Amount = req.Amount
+	sig.Custom = req.Custom
+	sig.Failures.WrongCodes = int(wrong)
+	if s.cfg.Geo != nil && req.ClientIP.IsValid() {
+		g, err := s.cfg.Geo.Resolve(ctx, req.ClientIP)
+		if err != nil {
+			s.log.WarnContext(ctx, "deviceauth: geo resolver failed", "error", err.Error())
+		} else {
+			sig.Geo = g
+		}
+	}
+	as := s.actionStore()
+	if as == nil {
+		return sig, nil, nil
+	}
+	recs, err := as.Actions(ctx, store.ActionQuery{UserID: req.UserID, Since: now.Add(-24 * time.Hour),
+		PassedSince: now.Add(-s.cfg.KnownFor), Limit: signalRecords}, now)
+	if err != nil {
+		return risk.Signals{}, nil, s.storeFailed(ctx, err)
+	}
+	prefix, browser := ipPrefix(req.ClientIP), browserDigest(req.Browser)
+	// This action counts itself.
+	sig.Velocity = risk.VelocitySignals{Minute: 1, Hour: 1, Day: 1}
+	for _, r := range recs {
+		age := now.Sub(r.CreatedAt)
+		if r.Action == req.Action && age < 24*time.Hour {
+			sig.Velocity.Day++
+			if age < time.Hour {
+				sig.Velocity.Hour++
+			}
+			if age < time.Minute {
+				sig.Velocity.Minute++
+			}
+		}
+		if age < time.Hour {
+			switch r.Result {
+			case store.StateDenied:
+				sig.Failures.Denies++
+			case store.StateFailed:
+				sig.Failures.Validations++
+			}
+		}
+		if r.PassedAt.IsZero() || now.Sub(r.PassedAt) >= s.cfg.KnownFor {
+			continue
+		}
+		if prefix != "" && r.Prefix == prefix {
+			sig.Known.Prefix = true
+		}
+		if browser != "" && r.Browser == browser {
+			sig.Known.Browser = true
+			since := max(now.Sub(r.PassedAt), 0)
+			sig.Recency.Any = min(sig.Recency.Any, since)
+			if r.Action == req.Action {
+				sig.Recency.Action = min(sig.Recency.Action, since)
+			}
+		}
+	}
+	return sig, recs, nil
+}
+
+// The browser cookie: a random ID the Service sets, HttpOnly, so that
+// rules can tell a browser seen before (known.browser, recency.*). Only
+// its digest is stored.
+const (
+	browserCookie       = "deviceauth-browser"
+	browserCookieSecure = "__Host-deviceauth-browser"
+	browserCookieAge    = 400 * 24 * time.Hour // the most browsers keep
+)
+
+// BrowserID returns the ID of the browser r comes from, from the cookie
+// the Service sets, setting it on w when r has none (HttpOnly, SameSite
+// Lax; Secure with the __Host- prefix over https). Pass it as
+// TrackRequest.Browser when the application tracks from its own handler;
+// Require does so itself. It is an identifier, not a secret: a browser
+// that clears its cookies is a new browser.
+func BrowserID(w http.ResponseWriter, r *http.Request) string {
+	name := browserCookie
+	if r.TLS != nil {
+		name = browserCookieSecure
+	}
+	if c, err := r.Cookie(name); err == nil && validBrowserID(c.Value) {
+		return c.Value
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", MaxAge: int(browserCookieAge / time.Second),
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	return id
+}
+
+// validBrowserID reports whether id is of the form BrowserID mints.
+func validBrowserID(id string) bool {
+	return len(id) == 22 && protocol.ValidID(id)
+}
+
+// browserDigest is what records keep of a browser ID: "" for none.
+func browserDigest(id string) string {
+	if !validBrowserID(id) {
+		return ""
+	}
+	h := sha256.Sum256([]byte("deviceauth browser v1\x00" + id))
+	return base64.RawURLEncoding.EncodeToString(h[:16])
+}
