@@ -207,6 +207,7 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 		res = s.blocked(ctx, req, res)
 		res.Rule = ruleWrongCodes
 		res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, StateBlock, Decision{Rule: ruleWrongCodes}, sig, "", now))
+		s.emitTracked(ctx, req, res)
 		return res, nil
 	}
 	if id, err := s.useApproval(ctx, recs, req, details, now); err != nil {
@@ -250,7 +251,7 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 		s.emitTracked(ctx, req, res)
 		return res, nil
 	}
-	if len(d.Methods) > 0 && len(req.Methods) == 0 {
+	if len(d.Methods) > 0 {
 		if only := slices.DeleteFunc(slices.Clone(methods), func(m Method) bool { return !slices.Contains(d.Methods, m) }); len(only) > 0 {
 			methods = only
 		}
@@ -327,6 +328,7 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 			res = s.blocked(ctx, req, res)
 			res.Rule = ruleWrongCodes
 			res.ActionID = s.putAction(ctx, s.actionRecord("", req, details, StateBlock, Decision{Rule: ruleWrongCodes}, nil, "", now))
+			s.emitTracked(ctx, req, res)
 			return res, nil
 		case !res.Enrolled:
 			res.State = StateChallengeRequired

@@ -92,7 +92,7 @@ func New(opts Options) (*Collector, error) {
 	ns := opts.Namespace
 	c := &Collector{
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "actions_total",
-			Help: "Actions tracked, by action and outcome (CHALLENGE, BLOCK)."}, []string{"action", "outcome"}),
+			Help: "Actions tracked, by action and outcome (CHALLENGE, ALLOW, BLOCK, REVIEW, ENROLLMENT_REQUIRED)."}, []string{"action", "outcome"}),
 		challenges: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "challenges_total",
 			Help: "Challenge answers, by method and result (approved, denied, wrong_code, failed)."}, []string{"method", "result"}),
 		validation: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "validations_total",
@@ -137,11 +137,21 @@ func (c *Collector) OnEvent(_ context.Context, e event.Event) {
 	switch e.Type {
 	case event.ChallengeCreated:
 		c.actions.WithLabelValues(c.actionNames.label(e.Action), "CHALLENGE").Inc()
+		c.RuleHit(e.Rule)
 		if e.ChallengeID != "" {
 			c.pending.add(e.ChallengeID, e.Time)
 		}
-	case event.ActionBlocked:
-		c.actions.WithLabelValues(c.actionNames.label(e.Action), "BLOCK").Inc()
+	case event.ActionTracked:
+		outcome := e.Reason
+		switch outcome {
+		case "ALLOW", "BLOCK", "REVIEW":
+		case "CHALLENGE_REQUIRED":
+			outcome = "ENROLLMENT_REQUIRED" // a challenge was wanted, but the user has no device
+		default:
+			outcome = "OTHER"
+		}
+		c.actions.WithLabelValues(c.actionNames.label(e.Action), outcome).Inc()
+		c.RuleHit(e.Rule)
 	case event.ChallengeApproved:
 		c.answered(e, "approved")
 	case event.ChallengeDenied:
@@ -166,11 +176,15 @@ func (c *Collector) OnEvent(_ context.Context, e event.Event) {
 	}
 }
 
-// RuleHit counts a rule that decided an action. Events do not carry the
-// matched rule yet; until they do, call it with rules.Result.Rule.
+// RuleHit counts a rule that decided an action; OnEvent calls it with the
+// rule events carry. Rule names the Service makes up (wrong_code_limit,
+// review:<id>) count as themselves, the review's ID dropped.
 func (c *Collector) RuleHit(rule string) {
 	if rule == "" {
 		return
+	}
+	if strings.HasPrefix(rule, "review:") {
+		rule = "review" // never an ID in a label
 	}
 	c.ruleHits.WithLabelValues(c.ruleNames.label(rule)).Inc()
 }

@@ -280,7 +280,7 @@ func TestMetricsLabelCapsUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				m.OnEvent(context.Background(), event.Event{Type: event.ActionBlocked, Action: string(rune('a'+g)) + strings.Repeat("x", i%3)})
+				m.OnEvent(context.Background(), event.Event{Type: event.ActionTracked, Reason: "BLOCK", Action: string(rune('a'+g)) + strings.Repeat("x", i%3)})
 				m.RuleHit(string(rune('a' + i%4)))
 			}
 		}()
@@ -300,7 +300,7 @@ func TestMetricsLabelCapsUnderConcurrency(t *testing.T) {
 	}
 	long := strings.Repeat("é", 100)
 	m2, _ := metrics.New(metrics.Options{})
-	m2.OnEvent(context.Background(), event.Event{Type: event.ActionBlocked, Action: long + "\xff"})
+	m2.OnEvent(context.Background(), event.Event{Type: event.ActionTracked, Reason: "BLOCK", Action: long + "\xff"})
 	f := scrape(t, m2.Handler())["deviceauth_actions_total"].GetMetric()[0]
 	if v := f.GetLabel()[0].GetValue(); v != strings.Repeat("é", 32) {
 		t.Fatalf("long action label = %q (%d bytes), want 32 é", v, len(v))

@@ -181,19 +181,36 @@ func (e *Env) Approve(tb testing.TB, ctx context.Context, id string) {
 	e.answer(tb, ctx, v)
 }
 
+// Deny fetches challenge id as the device (no HTTP) and denies it, with
+// ctx.
+func (e *Env) Deny(tb testing.TB, ctx context.Context, id string) {
+	tb.Helper()
+	v, err := FetchChallenge(e.Service, ctx, e.Device, id)
+	if err != nil {
+		tb.Fatalf("FetchChallenge: %v", err)
+	}
+	e.decide(tb, ctx, v, protocol.DecisionDeny)
+}
+
 // answer signs and sends the device's approval of v.
 func (e *Env) answer(tb testing.TB, ctx context.Context, v deviceauth.ChallengeView) {
 	tb.Helper()
+	e.decide(tb, ctx, v, protocol.DecisionApprove)
+}
+
+// decide signs and sends the device's decision on v.
+func (e *Env) decide(tb testing.TB, ctx context.Context, v deviceauth.ChallengeView, decision string) {
+	tb.Helper()
 	digest := protocol.DetailsDigest(v.Details)
 	msg := protocol.ResponseMessage(protocol.Response{ChallengeID: v.ChallengeID, Nonce: v.Nonce, Action: v.Action,
-		CredentialID: e.Device.CredentialID, Decision: protocol.DecisionApprove, DetailsDigest: digest[:]})
+		CredentialID: e.Device.CredentialID, Decision: decision, DetailsDigest: digest[:]})
 	h := sha256.Sum256(msg)
 	sig, err := ecdsa.SignASN1(rand.Reader, e.Key, h[:])
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := e.Service.Respond(ctx, deviceauth.DeviceAnswer{ChallengeID: v.ChallengeID, CredentialID: e.Device.CredentialID,
-		Decision: protocol.DecisionApprove, Signature: sig}); err != nil {
+		Decision: decision, Signature: sig}); err != nil {
 		tb.Fatalf("Respond: %v", err)
 	}
 }
