@@ -6,10 +6,14 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/deviceauth/deviceauth/risk"
 
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/protocol"
@@ -186,6 +190,9 @@ func (s *Service) claimQR(ctx context.Context, dev deviceIdentity, id, claimSecr
 	if err := s.wrongCodeBlock(ctx, s.wrongCodeKey(dev.UserID, ch.Action), event.Event{UserID: dev.UserID, Action: ch.Action, ChallengeID: id}, now); err != nil {
 		return ChallengeView{}, err
 	}
+	if err := s.claimRules(ctx, dev, ch, now); err != nil {
+		return ChallengeView{}, err
+	}
 	claimed, err := s.store.TransitionChallenge(ctx, id, store.Transition{
 		From: store.StateUnclaimed, To: store.StatePending, UserID: dev.UserID, ClaimedBy: dev.CredentialID,
 	}, now)
@@ -197,6 +204,65 @@ func (s *Service) claimQR(ctx context.Context, dev deviceIdentity, id, claimSecr
 	}
 	s.emit(ctx, event.Event{Type: event.QRClaimed, UserID: dev.UserID, CredentialID: dev.CredentialID, ChallengeID: id, Action: ch.Action})
 	return s.view(claimed), nil
+}
+
+// claimRules runs the rules on a QR challenge once its user is known, at
+// claim, with the signals of the browser that shows the code (its IP and
+// user agent; the device is the user's own), and records the action. A
+// BLOCK or REVIEW fails the challenge (the browser's wait ends) and
+// refuses the claim with ErrChallengeClosed; an operator's approval of
+// the review lets the user's next QR sign-in through, once. ALLOW is a
+// challenge still: the device's approval is the sign-in's only proof.
+func (s *Service) claimRules(ctx context.Context, dev deviceIdentity, ch store.Challenge, now time.Time) error {
+	if isDefaultPolicy(s.policy) && s.actionStore() == nil {
+		return nil
+	}
+	req := TrackRequest{UserID: dev.UserID, Action: ch.Action, UserAgent: ch.UserAgent}
+	req.ClientIP, _ = netip.ParseAddr(ch.ClientIP)
+	details := Details{Fields: []Field{}}
+	d := Decision{State: StateChallengeRequired}
+	var sig *risk.Signals
+	if !isDefaultPolicy(s.policy) {
+		creds, err := s.store.ListCredentials(ctx, dev.UserID)
+		if err != nil {
+			return s.storeFailed(ctx, err)
+		}
+		computed, recs, err := s.signals(ctx, req, creds, 0, now)
+		if err != nil {
+			return err
+		}
+		sig = &computed
+		if used, err := s.useApproval(ctx, recs, req, details, now); err != nil {
+			return err
+		} else if used != "" {
+			d.Rule = ruleReview + used
+		} else if d, err = s.policy.Decide(ctx, PolicyInput{UserID: dev.UserID, Action: ch.Action, Details: details, Enrolled: len(creds) > 0,
+			ClientIP: req.ClientIP, UserAgent: req.UserAgent, Methods: []Method{MethodQRCode}, Signals: computed}); err != nil {
+			return s.storeFailed(ctx, fmt.Errorf("policy: %w", err))
+		}
+		if d.Err != nil {
+			s.emit(ctx, event.Event{Type: event.RuleError, UserID: dev.UserID, Action: ch.Action, Rule: d.Rule, Reason: "evaluation_error"})
+		}
+	}
+	outcome := d.State
+	if outcome == StateAllow {
+		outcome = StateChallengeRequired
+	}
+	rec := s.actionRecord("", req, details, outcome, d, sig, string(MethodQRCode), now)
+	res := TrackResult{State: outcome, Rule: d.Rule, ActionID: s.putAction(ctx, rec)}
+	switch outcome {
+	case StateBlock, StateReview:
+		s.emitTracked(ctx, req, res)
+		_, err := s.store.TransitionChallenge(ctx, ch.ID, store.Transition{From: store.StateUnclaimed, To: store.StateFailed,
+			UserID: dev.UserID, DenyReason: strings.ToLower(string(outcome))}, now)
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return s.storeFailed(ctx, err)
+		}
+		return ErrChallengeClosed.withState(string(outcome)).withMessage("the sign-in is " + map[ActionState]string{StateBlock: "blocked", StateReview: "held for review"}[outcome])
+	case StateChallengeRequired:
+		return nil
+	}
+	return s.storeFailed(ctx, fmt.Errorf("policy: unknown state %q", d.State))
 }
 
 // challengeClosed is ErrChallengeClosed for challenge id, which a

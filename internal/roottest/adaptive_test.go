@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/risk"
@@ -585,5 +586,72 @@ func TestActions_ForgetErasesTheUser(t *testing.T) {
 	}
 	if evs := a.eventsOf(event.UserForgotten); len(evs) != 1 || evs[0].UserID != a.User {
 		t.Fatalf("user.forgotten events = %+v", evs)
+	}
+}
+
+func TestRules_QRSignInRunsRulesAtClaim(t *testing.T) {
+	def, err := rules.Parse([]byte(`
+rules:
+  - name: new-network
+    actions: [signIn]
+    when: '!known.prefix'
+    then: {outcome: REVIEW}
+default: {outcome: CHALLENGE}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.New(def, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAdaptiveEnv(t, func(c *deviceauth.Config) { c.Rules = set.Policy() })
+	ctx := t.Context()
+	claim := func(ip netip.Addr) (deviceauth.ChallengeView, string, error) {
+		qc, err := a.Service.CreateQR(ctx, deviceauth.QRRequest{ClientIP: ip, UserAgent: "Mozilla/5.0 (kiosk)"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := device.ParseQRPayload(qc.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := cycletest.ClaimQR(a.Service, ctx, a.Device, code.ChallengeID, code.ClaimSecret)
+		return v, qc.ChallengeID, err
+	}
+	// A browser on a network the user never passed from: held for review;
+	// the browser's challenge fails, and the action is recorded with the
+	// browser's IP and user agent.
+	_, id, err := claim(awayIP)
+	if !errors.Is(err, deviceauth.ErrChallengeClosed) {
+		t.Fatalf("claim from a new network: %v, want ErrChallengeClosed", err)
+	}
+	queue, _, err := a.Service.Actions(ctx, deviceauth.ActionQuery{Reviews: true})
+	if err != nil || len(queue) != 1 || queue[0].Action != deviceauth.ActionSignIn || queue[0].UserID != a.User ||
+		queue[0].ClientIP != awayIP.String() || queue[0].UserAgent != "Mozilla/5.0 (kiosk)" || queue[0].Rule != "new-network" {
+		t.Fatalf("review queue = %+v, %v", queue, err)
+	}
+	if _, err := cycletest.ClaimQR(a.Service, ctx, a.Device, id, "x"); err == nil {
+		t.Fatal("a second claim of the refused challenge succeeded")
+	}
+	// Approved by an operator, the user's next QR sign-in goes through.
+	if _, err := a.Service.DecideReview(ctx, deviceauth.ReviewDecision{UserID: a.User, ActionID: queue[0].ID, Approve: true, Operator: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := claim(awayIP); err != nil {
+		t.Fatalf("claim after the approval: %v", err)
+	}
+	if _, _, err := claim(awayIP); !errors.Is(err, deviceauth.ErrChallengeClosed) {
+		t.Fatalf("second claim after one approval: %v, want ErrChallengeClosed", err)
+	}
+	// From a network the user passed a challenge from, the claim goes on.
+	a.pass(t, deviceauth.TrackRequest{ClientIP: homeIP, Details: transfer})
+	a.clock.Advance(time.Second)
+	if _, _, err := claim(homeIP2); err != nil {
+		t.Fatalf("claim from a known network: %v", err)
+	}
+	list, _, _ := a.Service.Actions(ctx, deviceauth.ActionQuery{UserID: a.User, Limit: 1})
+	if len(list) != 1 || list[0].Action != deviceauth.ActionSignIn || list[0].State != deviceauth.StateChallengeRequired {
+		t.Fatalf("the newest action = %+v, want the sign-in recorded at claim", list)
 	}
 }
