@@ -103,8 +103,14 @@ func NewApp(cfg AppConfig) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	ruleSet, err := loadRules()
+	if err != nil {
+		return nil, err
+	}
 	svc, err := deviceauth.New(deviceauth.Config{
-		Store:     cfg.Store,
+		Store: cfg.Store,
+		// Adaptive MFA (rules.go): the rules decide when to challenge.
+		Rules:     ruleSet.Policy(),
 		Keys:      [][]byte{cfg.Key},
 		PublicURL: publicURL,
 		Users:     users,
@@ -165,6 +171,7 @@ func (a *App) routes() http.Handler {
 	app.HandleFunc("GET /transfer", a.transferForm)
 	app.Handle("POST /transfer", a.svc.Require("transfer",
 		deviceauth.WithDetails(transferDetails),
+		deviceauth.WithCustomData(transferAmount),
 		deviceauth.WithTokenFrom(tokenFromForm),
 		// The phone that approves may be another device of the user,
 		// told by a push; number matching ties it to this screen.
