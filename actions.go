@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,6 +103,9 @@ func (c *Config) historyDefaults() error {
 	}
 	if c.KnownFor == 0 {
 		c.KnownFor = defaultKnownFor
+		if c.ActionRetention > 0 {
+			c.KnownFor = min(c.KnownFor, c.ActionRetention)
+		}
 	}
 	if c.ActionRetention > 0 && c.KnownFor > c.ActionRetention {
 		return errors.New("deviceauth: Config.KnownFor must be at most ActionRetention")
@@ -140,13 +144,17 @@ type actionData struct {
 }
 
 // actionRecord builds the record of req decided as outcome, with ID id
-// (the challenge's, or a new one when id is "").
+// (the challenge's, or a new one when id is ""). req.UserAgent is
+// normalised (protocol.ContextText) already.
 func (s *Service) actionRecord(id string, req TrackRequest, details Details, outcome ActionState, d Decision, sig *risk.Signals, method string, now time.Time) *store.ActionRecord {
 	if id == "" {
 		id = ids.NewUserID("ac", req.UserID)
 	}
-	data := actionData{IP: ipString(req.ClientIP), UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes),
-		Details: details, Custom: req.Custom, Rule: d.Rule, Signals: sig, Method: method}
+	data := actionData{IP: ipString(req.ClientIP), UserAgent: req.UserAgent,
+		Details: details, Custom: req.Custom, Rule: d.Rule, Method: method}
+	if d.Rule != "" || outcome != StateChallengeRequired {
+		data.Signals = sig // what a reviewer reads: kept where a rule decided
+	}
 	if req.Amount != (risk.Amount{}) {
 		a := req.Amount
 		data.Amount = &a
@@ -186,11 +194,16 @@ func ipPrefix(ip netip.Addr) string {
 		return ""
 	}
 	ip = ip.Unmap()
-	bits := 64
 	if ip.Is4() {
-		bits = 24
+		b := ip.As4()
+		out := make([]byte, 0, len("255.255.255.0/24"))
+		for _, x := range b[:3] {
+			out = strconv.AppendUint(out, uint64(x), 10)
+			out = append(out, '.')
+		}
+		return string(append(out, "0/24"...))
 	}
-	p, err := ip.Prefix(bits)
+	p, err := ip.Prefix(64)
 	if err != nil {
 		return ""
 	}

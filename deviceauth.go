@@ -178,8 +178,8 @@ type Config struct {
 	// Default 90 days; negative: keep none.
 	ActionRetention time.Duration
 	// KnownFor is how long a passed challenge keeps its IP prefix and
-	// browser known (PolicyInput.Signals.Known). Default 30 days; at most
-	// ActionRetention.
+	// browser known (PolicyInput.Signals.Known). Default 30 days, or
+	// ActionRetention when shorter; at most ActionRetention.
 	KnownFor time.Duration
 	// ReviewFor is how long after an action an operator's approval of its
 	// review lets the same action (same user, action and details) through,

@@ -34,6 +34,7 @@ func (s *Service) Explain(ctx context.Context, req TrackRequest) (Explanation, e
 	if err := checkCustom(req.Custom); err != nil {
 		return Explanation{}, err
 	}
+	req.UserAgent = protocol.ContextText(req.UserAgent, maxUserAgentBytes)
 	if req.Browser != "" && !validBrowserID(req.Browser) {
 		req.Browser = ""
 	}
@@ -42,18 +43,11 @@ func (s *Service) Explain(ctx context.Context, req TrackRequest) (Explanation, e
 		return Explanation{}, detailsError(err)
 	}
 	now := s.now()
-	wrong, err := s.store.Counter(ctx, s.wrongCodeKey(req.UserID, req.Action), now)
-	if err != nil {
-		return Explanation{}, s.storeFailed(ctx, err)
-	}
-	creds, err := s.store.ListCredentials(ctx, req.UserID)
-	if err != nil {
-		return Explanation{}, s.storeFailed(ctx, err)
-	}
-	sig, _, err := s.signals(ctx, req, creds, wrong, now)
+	read, err := s.readSignals(ctx, req, s.wrongCodeKey(req.UserID, req.Action), now)
 	if err != nil {
 		return Explanation{}, err
 	}
+	creds, sig := read.Credentials, s.signals(ctx, req, read, now)
 	methods := req.Methods
 	if len(methods) == 0 {
 		methods = defaultMethods(kindsOf(creds))

@@ -223,14 +223,11 @@ func (s *Service) claimRules(ctx context.Context, dev deviceIdentity, ch store.C
 	d := Decision{State: StateChallengeRequired}
 	var sig *risk.Signals
 	if !isDefaultPolicy(s.policy) {
-		creds, err := s.store.ListCredentials(ctx, dev.UserID)
-		if err != nil {
-			return s.storeFailed(ctx, err)
-		}
-		computed, recs, err := s.signals(ctx, req, creds, 0, now)
+		read, err := s.readSignals(ctx, req, "", now)
 		if err != nil {
 			return err
 		}
+		creds, recs, computed := read.Credentials, read.Actions, s.signals(ctx, req, read, now)
 		sig = &computed
 		if used, err := s.useApproval(ctx, recs, req, details, now); err != nil {
 			return err

@@ -18,12 +18,46 @@ import (
 // (docs/rules.md#signals), computed from the user's credentials, the
 // wrong-code counter and the user's recent action records.
 
-// signals computes the signals of req for the policy, from the user's
-// credentials creds, the action's wrong-code count and the user's recent
-// records, which it also returns (for an operator's approval). Without
-// history (store.ActionStore) the known, velocity, failure and recency
-// signals say "nothing known".
-func (s *Service) signals(ctx context.Context, req TrackRequest, creds []store.Credential, wrong int64, now time.Time) (risk.Signals, []store.ActionRecord, error) {
+// readSignals reads what the signals of req are computed from: the
+// user's recent action records (when the store keeps them), credentials
+// and counter counter — in one store call over a store.SignalStore.
+func (s *Service) readSignals(ctx context.Context, req TrackRequest, counter string, now time.Time) (store.SignalRead, error) {
+	q := store.ActionQuery{UserID: req.UserID, Since: now.Add(-24 * time.Hour),
+		PassedSince: now.Add(-s.cfg.KnownFor), Limit: signalRecords, Brief: true}
+	as := s.actionStore()
+	if ss, ok := s.store.(store.SignalStore); ok && as != nil {
+		r, err := ss.ReadSignals(ctx, q, counter, now)
+		if err != nil {
+			return store.SignalRead{}, s.storeFailed(ctx, err)
+		}
+		return r, nil
+	}
+	var (
+		r   store.SignalRead
+		err error
+	)
+	if counter != "" {
+		if r.Counter, err = s.store.Counter(ctx, counter, now); err != nil {
+			return store.SignalRead{}, s.storeFailed(ctx, err)
+		}
+	}
+	if r.Credentials, err = s.store.ListCredentials(ctx, req.UserID); err != nil {
+		return store.SignalRead{}, s.storeFailed(ctx, err)
+	}
+	if as != nil {
+		if r.Actions, err = as.Actions(ctx, q, now); err != nil {
+			return store.SignalRead{}, s.storeFailed(ctx, err)
+		}
+	}
+	return r, nil
+}
+
+// signals computes the signals of req for the policy from what
+// readSignals read: the user's credentials, the action's wrong-code count
+// and the user's recent records. Without history (store.ActionStore) the
+// known, velocity, failure and recency signals say "nothing known".
+func (s *Service) signals(ctx context.Context, req TrackRequest, r store.SignalRead, now time.Time) risk.Signals {
+	creds := r.Credentials
 	sig := risk.NewSignals(req.Action)
 	sig.User.Enrolled = len(creds) > 0
 	sig.User.Credentials = len(creds)
@@ -46,7 +80,7 @@ func (s *Service) signals(ctx context.Context, req TrackRequest, creds []store.C
 	sig.Request.UserAgent = req.UserAgent
 	sig.Amount = req.Amount
 	sig.Custom = req.Custom
-	sig.Failures.WrongCodes = int(wrong)
+	sig.Failures.WrongCodes = int(r.Counter)
 	if s.cfg.Geo != nil && req.ClientIP.IsValid() {
 		g, err := s.cfg.Geo.Resolve(ctx, req.ClientIP)
 		if err != nil {
@@ -55,15 +89,10 @@ func (s *Service) signals(ctx context.Context, req TrackRequest, creds []store.C
 			sig.Geo = g
 		}
 	}
-	as := s.actionStore()
-	if as == nil {
-		return sig, nil, nil
+	if s.actionStore() == nil {
+		return sig
 	}
-	recs, err := as.Actions(ctx, store.ActionQuery{UserID: req.UserID, Since: now.Add(-24 * time.Hour),
-		PassedSince: now.Add(-s.cfg.KnownFor), Limit: signalRecords}, now)
-	if err != nil {
-		return risk.Signals{}, nil, s.storeFailed(ctx, err)
-	}
+	recs := r.Actions
 	prefix, browser := ipPrefix(req.ClientIP), browserDigest(req.Browser)
 	// This action counts itself.
 	sig.Velocity = risk.VelocitySignals{Minute: 1, Hour: 1, Day: 1}
@@ -101,7 +130,7 @@ func (s *Service) signals(ctx context.Context, req TrackRequest, creds []store.C
 			}
 		}
 	}
-	return sig, recs, nil
+	return sig
 }
 
 // The browser cookie: a random ID the Service sets, HttpOnly, so that

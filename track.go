@@ -168,6 +168,7 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 	if err := checkCustom(req.Custom); err != nil {
 		return TrackResult{}, err
 	}
+	req.UserAgent = protocol.ContextText(req.UserAgent, maxUserAgentBytes)
 	if req.Browser != "" && !validBrowserID(req.Browser) {
 		req.Browser = "" // not one BrowserID minted: an unknown browser
 	}
@@ -179,29 +180,29 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 	if isDefaultPolicy(s.policy) && !slices.Contains(req.Methods, MethodPush) {
 		return s.trackDefault(ctx, req, details, now)
 	}
-	wrong, err := s.store.Counter(ctx, s.wrongCodeKey(req.UserID, req.Action), now)
-	if err != nil {
-		return TrackResult{}, s.storeFailed(ctx, err)
+	var (
+		read store.SignalRead
+		sig  *risk.Signals
+	)
+	if isDefaultPolicy(s.policy) { // with push: the policy needs no signals
+		if read.Counter, err = s.store.Counter(ctx, s.wrongCodeKey(req.UserID, req.Action), now); err != nil {
+			return TrackResult{}, s.storeFailed(ctx, err)
+		}
+		if read.Credentials, err = s.store.ListCredentials(ctx, req.UserID); err != nil {
+			return TrackResult{}, s.storeFailed(ctx, err)
+		}
+	} else {
+		if read, err = s.readSignals(ctx, req, s.wrongCodeKey(req.UserID, req.Action), now); err != nil {
+			return TrackResult{}, err
+		}
+		computed := s.signals(ctx, req, read, now)
+		sig = &computed
 	}
-	creds, err := s.store.ListCredentials(ctx, req.UserID)
-	if err != nil {
-		return TrackResult{}, s.storeFailed(ctx, err)
-	}
+	wrong, creds, recs := read.Counter, read.Credentials, read.Actions
 	res := TrackResult{Enrolled: len(creds) > 0}
 	methods := req.Methods
 	if len(methods) == 0 {
 		methods = defaultMethods(kindsOf(creds))
-	}
-	var (
-		sig  *risk.Signals
-		recs []store.ActionRecord
-	)
-	if !isDefaultPolicy(s.policy) {
-		computed, got, err := s.signals(ctx, req, creds, wrong, now)
-		if err != nil {
-			return TrackResult{}, err
-		}
-		sig, recs = &computed, got
 	}
 	if wrong >= int64(s.cfg.WrongCodeLimit) {
 		res = s.blocked(ctx, req, res)
@@ -381,7 +382,8 @@ func stepUpDetails(action string, d Details) Details {
 	return d
 }
 
-// newChallenge builds the challenge Track creates for req. A challenge no
+// newChallenge builds the challenge Track creates for req, whose
+// UserAgent Track normalised. A challenge no
 // device key may answer carries no code: a passkey's user verification is
 // its proof.
 func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
@@ -395,7 +397,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 		Method: string(primaryMethod(methods)), Methods: methodStrings(methods), Nonce: newNonce(),
 		Details: protocol.CanonicalJSON(details), DetailsDigest: digest[:],
 		IdempotencyKey: req.IdempotencyKey, ClientIP: ipString(req.ClientIP),
-		UserAgent: protocol.ContextText(req.UserAgent, maxUserAgentBytes), CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
+		UserAgent: req.UserAgent, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 		AttestationRequired: req.Attestation.encode(),
 	}
 	if (code || req.VerificationCode) && !req.InApp && slices.ContainsFunc(methods, deviceMethod) {

@@ -86,6 +86,9 @@ type ActionQuery struct {
 	PassedSince time.Time
 	// Limit caps the answer; 0 means no more than 100.
 	Limit int
+	// Brief says the caller reads no Data (the Service computing signals):
+	// a store may leave it out.
+	Brief bool
 }
 
 // Cap is the most records q asks for: Limit, or 100 when Limit is 0.
@@ -174,4 +177,22 @@ type ActionStore interface {
 	PendingReviews(ctx context.Context, limit int, now time.Time) ([]ActionRecord, error)
 	// ForgetActions deletes every record of userID and reports how many.
 	ForgetActions(ctx context.Context, userID string) (int, error)
+}
+
+// SignalStore reads in one call what a Service's rules need to know about
+// a user before Track decides (docs/rules.md#signals). It is optional:
+// over a store without it the Service makes the three calls it stands
+// for. Its reads need not be one atomic step.
+type SignalStore interface {
+	// ReadSignals returns the records q selects (as Actions does), the
+	// credentials of q.UserID (as ListCredentials does) and the value of
+	// counter counter (as Counter does; 0 when counter is "").
+	ReadSignals(ctx context.Context, q ActionQuery, counter string, now time.Time) (SignalRead, error)
+}
+
+// SignalRead is what ReadSignals returns.
+type SignalRead struct {
+	Actions     []ActionRecord
+	Credentials []Credential
+	Counter     int64
 }

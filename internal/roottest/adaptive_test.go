@@ -508,11 +508,12 @@ func TestActions_HistoryRecordsDecisionsAndResults(t *testing.T) {
 		}
 	}
 	p := list[3]
-	if p.ClientIP != "192.0.2.10" || p.UserAgent != "<script>alert(1)</script>" || p.Details.Message != transfer.Message || p.PassedAt.IsZero() || p.Signals == nil {
+	if p.ClientIP != "192.0.2.10" || p.UserAgent != "<script>alert(1)</script>" || p.Details.Message != transfer.Message || p.PassedAt.IsZero() || p.Signals != nil {
 		t.Fatalf("the passed action = %+v", p)
 	}
-	if list[1].Rule != "blocked-country" {
-		t.Fatalf("the blocked action's rule = %q", list[1].Rule)
+	// Signals are kept where a rule decided, for reviewers.
+	if list[1].Rule != "blocked-country" || list[1].Signals == nil || list[1].Signals.Geo.Country != "KP" {
+		t.Fatalf("the blocked action's rule = %q, signals %+v", list[1].Rule, list[1].Signals)
 	}
 
 	// Pages: two at a time, newest first, nothing lost or repeated.

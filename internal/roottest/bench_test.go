@@ -10,14 +10,19 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/internal/seam"
+	"github.com/deviceauth/deviceauth/risk"
+	"github.com/deviceauth/deviceauth/rules"
+	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
 // BenchmarkBaselineSignVerify is the floor of a challenge cycle: one ES256
@@ -299,3 +304,40 @@ func inAppCycle(tb testing.TB, ctx context.Context, g *gatedEnv, d *device.Clien
 // g.transfer(…, "10").
 var inAppBenchDetails = deviceauth.Details{Message: "Send 10 to Bob",
 	Fields: []deviceauth.Field{{Label: "Amount", Value: "10"}, {Label: "Payee", Value: "Bob"}}}
+
+// BenchmarkTrackNoRules is Track under DefaultPolicy over memstore: one
+// challenge and its action record per call. The clock moves an hour a
+// call and records are kept 25 hours, so the user's day holds 24 records.
+func BenchmarkTrackNoRules(b *testing.B) { benchTrack(b, nil) }
+
+// BenchmarkTrackRules10 is BenchmarkTrackNoRules with the ten rules of
+// rules/testdata/bench10.yaml, none true: the Service reads the user's
+// records for the signals and evaluates all ten. Its difference from
+// BenchmarkTrackNoRules, against BenchmarkBaselineSignVerify in the same
+// run, is what rules cost (budget: 10% of one sign+verify).
+func BenchmarkTrackRules10(b *testing.B) {
+	set, err := rules.Load("../../rules/testdata/bench10.yaml", rules.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchTrack(b, set.Policy())
+}
+
+func benchTrack(b *testing.B, policy deviceauth.Policy) {
+	c := newClock()
+	e := cycletest.New(b, memstore.New(), func(cfg *deviceauth.Config) {
+		cfg.Rules, cfg.ActionRetention, cfg.Now = policy, 25*time.Hour, c.Now
+	})
+	c.Advance(time.Hour)
+	ctx := context.Background()
+	req := deviceauth.TrackRequest{UserID: e.User, Action: "pay", Details: transferDetails, ClientIP: netip.MustParseAddr("192.0.2.1"),
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0", Browser: "benchBrowserAAAAAAAAAA",
+		Amount: risk.Amount{Value: 20, Currency: "EUR"}, Custom: map[string]any{"plan": "basic"}}
+	for b.Loop() {
+		res, err := e.Service.Track(ctx, req)
+		if err != nil || res.ChallengeID == "" || res.ActionID == "" || res.Rule != "" {
+			b.Fatalf("Track = %+v, %v; want a recorded challenge by the default", res, err)
+		}
+		c.Advance(time.Hour)
+	}
+}

@@ -81,14 +81,48 @@ func (s *Store) Actions(ctx context.Context, q store.ActionQuery, now time.Time)
 	}
 	defer s.mu.Unlock()
 	s.collectGarbage(now)
-	list := make([]store.ActionRecord, 0)
+	return s.queryActions(q, now), nil
+}
+
+var _ store.SignalStore = (*Store)(nil)
+
+// ReadSignals implements [store.SignalStore] in one critical section.
+func (s *Store) ReadSignals(ctx context.Context, q store.ActionQuery, counter string, now time.Time) (store.SignalRead, error) {
+	if err := s.lock(ctx); err != nil {
+		return store.SignalRead{}, err
+	}
+	defer s.mu.Unlock()
+	s.collectGarbage(now)
+	r := store.SignalRead{Actions: s.queryActions(q, now), Credentials: s.listCredentials(q.UserID)}
+	if c, ok := s.counters[counter]; ok && counter != "" && c.end.After(now) {
+		r.Counter = c.value
+	}
+	return r, nil
+}
+
+// queryActions is Actions for a caller that holds s.mu.
+func (s *Store) queryActions(q store.ActionQuery, now time.Time) []store.ActionRecord {
+	// Sort small keys, not records, and copy only what is returned.
+	type key struct {
+		at time.Time
+		id string
+	}
+	keys := make([]key, 0, len(s.userActions[q.UserID]))
 	for id := range s.userActions[q.UserID] {
 		if a := s.actions[id]; a.ExpiresAt.After(now) && q.Matches(a) {
-			list = append(list, a.Clone())
+			keys = append(keys, key{a.CreatedAt, id})
 		}
 	}
-	slices.SortFunc(list, store.Newer)
-	return list[:min(len(list), q.Cap())], nil
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(b.at.Compare(a.at), cmp.Compare(b.id, a.id)) })
+	list := make([]store.ActionRecord, min(len(keys), q.Cap()))
+	for i := range list {
+		a := s.actions[keys[i].id]
+		if q.Brief {
+			a.Data = nil
+		}
+		list[i] = a.Clone()
+	}
+	return list
 }
 
 // DecideReview implements [store.ActionStore].

@@ -45,6 +45,11 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	return s.listCredentials(userID), nil
+}
+
+// listCredentials is ListCredentials for a caller that holds s.mu.
+func (s *Store) listCredentials(userID string) []store.Credential {
 	list := make([]store.Credential, 0, len(s.userCredentials[userID]))
 	for id := range s.userCredentials[userID] {
 		list = append(list, s.credentials[id].Clone())
@@ -52,7 +57,7 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 	slices.SortFunc(list, func(a, b store.Credential) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return list, nil
+	return list
 }
 
 // UpdateCredential implements [store.CredentialStore].

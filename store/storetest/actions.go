@@ -24,6 +24,7 @@ func (s suite) actions(t *testing.T) {
 	t.Run("RacingUsesOnTwoStoreValuesHaveOneWinner", s.actionRacingUsesTwins)
 	t.Run("PendingReviewsAreEveryUsersOldestFirst", s.actionPendingReviews)
 	t.Run("ForgetDeletesOnlyTheUsersRecords", s.actionForget)
+	t.Run("ReadSignalsAgreesWithItsThreeReads", s.readSignals)
 }
 
 // actionRetention is how long the suite's action records live.
@@ -381,5 +382,58 @@ func (s suite) actionForget(t *testing.T) {
 	must(t, err, "second ForgetActions")
 	if n != 0 {
 		t.Fatalf("second ForgetActions deleted %d records, want 0", n)
+	}
+}
+
+func (s suite) readSignals(t *testing.T) {
+	st := s.store(t)
+	as := actionStore(t, st)
+	ss, ok := st.(store.SignalStore)
+	if !ok {
+		t.Skip("the store does not implement store.SignalStore")
+	}
+	ctx := t.Context()
+	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
+	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", time.Second), 0), "CreateCredential")
+	must(t, st.CreateCredential(ctx, s.credential("cred2", "user2", 0), 0), "CreateCredential of another user")
+	now := s.at(2 * time.Hour)
+	increment(t, st, wrongCodes, now.Add(-time.Second), 1)
+	increment(t, st, wrongCodes, now.Add(-time.Second), 2)
+	old := s.action("a1", "user1", 0)
+	old.Result, old.PassedAt = store.StateConsumed, s.at(10*time.Minute)
+	putAction(t, as, old)
+	putAction(t, as, s.action("a2", "user1", time.Minute))
+	putAction(t, as, s.action("a3", "user1", time.Hour))
+	putAction(t, as, s.action("b1", "user2", time.Hour))
+	q := store.ActionQuery{UserID: "user1", Since: s.at(time.Hour), PassedSince: s.at(5 * time.Minute)}
+
+	got, err := ss.ReadSignals(ctx, q, wrongCodes, now)
+	must(t, err, "ReadSignals")
+	wantActs, err := as.Actions(ctx, q, now)
+	must(t, err, "Actions")
+	wantCreds, err := st.ListCredentials(ctx, "user1")
+	must(t, err, "ListCredentials")
+	if got.Counter != 2 {
+		t.Fatalf("ReadSignals: counter %d, want 2", got.Counter)
+	}
+	sameRecord(t, store.SignalRead{Actions: got.Actions, Credentials: got.Credentials},
+		store.SignalRead{Actions: wantActs, Credentials: wantCreds}, "ReadSignals against Actions and ListCredentials")
+
+	// A brief query may leave Data out; every other field is the same.
+	q.Brief = true
+	got, err = ss.ReadSignals(ctx, q, "", now)
+	must(t, err, "brief ReadSignals")
+	if got.Counter != 0 || len(got.Actions) != len(wantActs) {
+		t.Fatalf("brief ReadSignals without a counter: counter %d, %d records; want 0, %d", got.Counter, len(got.Actions), len(wantActs))
+	}
+	for i := range got.Actions {
+		g, w := got.Actions[i], wantActs[i]
+		g.Data, w.Data = nil, nil
+		sameRecord(t, g, w, "a brief record")
+	}
+	none, err := ss.ReadSignals(ctx, store.ActionQuery{UserID: "user3"}, wrongCodes+":none", now)
+	must(t, err, "ReadSignals of a user with nothing")
+	if len(none.Actions) != 0 || len(none.Credentials) != 0 || none.Counter != 0 {
+		t.Fatalf("ReadSignals of a user with nothing = %+v", none)
 	}
 }
