@@ -343,14 +343,15 @@ func (s *Service) DecideReview(ctx context.Context, d ReviewDecision) (Action, e
 	return actionOf(rec), nil
 }
 
-// useApproval looks among a user's recent records for an operator's
-// approval of this action with these details, and uses it up. It reports
+// useApproval looks among approvals (the user's approved reviews of this
+// action within Config.ReviewFor, from readSignals) for one of these
+// details, and uses it up. It reports
 // the approval's ID, "" when there is none (or another instance used it
 // first).
 func (s *Service) useApproval(ctx context.Context, recs []store.ActionRecord, req TrackRequest, details Details, now time.Time) (string, error) {
 	var binding []byte
 	for _, r := range recs {
-		if r.Review != store.ReviewApproved || r.Action != req.Action || r.CreatedAt.Add(s.cfg.ReviewFor).Before(now) {
+		if r.Review != store.ReviewApproved || r.Action != req.Action || !r.CreatedAt.After(now.Add(-s.cfg.ReviewFor)) {
 			continue
 		}
 		if binding == nil {

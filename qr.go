@@ -227,9 +227,9 @@ func (s *Service) claimRules(ctx context.Context, dev deviceIdentity, ch store.C
 		if err != nil {
 			return err
 		}
-		creds, recs, computed := read.Credentials, read.Actions, s.signals(ctx, req, read, now)
+		creds, approvals, computed := read.Credentials, read.Approvals, s.signals(ctx, req, read, now)
 		sig = &computed
-		if used, err := s.useApproval(ctx, recs, req, details, now); err != nil {
+		if used, err := s.useApproval(ctx, approvals, req, details, now); err != nil {
 			return err
 		} else if used != "" {
 			d.Rule = ruleReview + used

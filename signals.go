@@ -19,14 +19,15 @@ import (
 // wrong-code counter and the user's recent action records.
 
 // readSignals reads what the signals of req are computed from: the
-// user's recent action records (when the store keeps them), credentials
-// and counter counter — in one store call over a store.SignalStore.
+// user's credentials, counter counter and the tallies of the user's
+// action records (when the store keeps them) — in one store call over a
+// store.SignalStore, else tallied here from the records.
 func (s *Service) readSignals(ctx context.Context, req TrackRequest, counter string, now time.Time) (store.SignalRead, error) {
-	q := store.ActionQuery{UserID: req.UserID, Since: now.Add(-24 * time.Hour),
-		PassedSince: now.Add(-s.cfg.KnownFor), Limit: signalRecords, Brief: true}
+	q := store.SignalQuery{UserID: req.UserID, Action: req.Action, Prefix: ipPrefix(req.ClientIP), Browser: browserDigest(req.Browser),
+		Counter: counter, Now: now, KnownSince: now.Add(-s.cfg.KnownFor), ReviewSince: now.Add(-s.cfg.ReviewFor)}
 	as := s.actionStore()
 	if ss, ok := s.store.(store.SignalStore); ok && as != nil {
-		r, err := ss.ReadSignals(ctx, q, counter, now)
+		r, err := ss.ReadSignals(ctx, q)
 		if err != nil {
 			return store.SignalRead{}, s.storeFailed(ctx, err)
 		}
@@ -44,18 +45,23 @@ func (s *Service) readSignals(ctx context.Context, req TrackRequest, counter str
 	if r.Credentials, err = s.store.ListCredentials(ctx, req.UserID); err != nil {
 		return store.SignalRead{}, s.storeFailed(ctx, err)
 	}
-	if as != nil {
-		if r.Actions, err = as.Actions(ctx, q, now); err != nil {
-			return store.SignalRead{}, s.storeFailed(ctx, err)
-		}
+	if as == nil {
+		return r, nil
+	}
+	recs, err := as.Actions(ctx, store.ActionQuery{UserID: req.UserID, Since: q.Since(), PassedSince: q.KnownSince,
+		Limit: signalRecords, Brief: true}, now)
+	if err != nil {
+		return store.SignalRead{}, s.storeFailed(ctx, err)
+	}
+	for i := range recs {
+		q.Tally(&r, &recs[i])
 	}
 	return r, nil
 }
 
 // signals computes the signals of req for the policy from what
-// readSignals read: the user's credentials, the action's wrong-code count
-// and the user's recent records. Without history (store.ActionStore) the
-// known, velocity, failure and recency signals say "nothing known".
+// readSignals read. Without history (store.ActionStore) the known,
+// velocity, failure and recency signals say "nothing known".
 func (s *Service) signals(ctx context.Context, req TrackRequest, r store.SignalRead, now time.Time) risk.Signals {
 	creds := r.Credentials
 	sig := risk.NewSignals(req.Action)
@@ -92,43 +98,15 @@ func (s *Service) signals(ctx context.Context, req TrackRequest, r store.SignalR
 	if s.actionStore() == nil {
 		return sig
 	}
-	recs := r.Actions
-	prefix, browser := ipPrefix(req.ClientIP), browserDigest(req.Browser)
 	// This action counts itself.
-	sig.Velocity = risk.VelocitySignals{Minute: 1, Hour: 1, Day: 1}
-	for _, r := range recs {
-		age := now.Sub(r.CreatedAt)
-		if r.Action == req.Action && age < 24*time.Hour {
-			sig.Velocity.Day++
-			if age < time.Hour {
-				sig.Velocity.Hour++
-			}
-			if age < time.Minute {
-				sig.Velocity.Minute++
-			}
-		}
-		if age < time.Hour {
-			switch r.Result {
-			case store.StateDenied:
-				sig.Failures.Denies++
-			case store.StateFailed:
-				sig.Failures.Validations++
-			}
-		}
-		if r.PassedAt.IsZero() || now.Sub(r.PassedAt) >= s.cfg.KnownFor {
-			continue
-		}
-		if prefix != "" && r.Prefix == prefix {
-			sig.Known.Prefix = true
-		}
-		if browser != "" && r.Browser == browser {
-			sig.Known.Browser = true
-			since := max(now.Sub(r.PassedAt), 0)
-			sig.Recency.Any = min(sig.Recency.Any, since)
-			if r.Action == req.Action {
-				sig.Recency.Action = min(sig.Recency.Action, since)
-			}
-		}
+	sig.Velocity = risk.VelocitySignals{Minute: r.Minute + 1, Hour: r.Hour + 1, Day: r.Day + 1}
+	sig.Failures.Denies, sig.Failures.Validations = r.Denies, r.Failures
+	sig.Known = risk.KnownSignals{Prefix: r.KnownPrefix, Browser: r.KnownBrowser}
+	if !r.PassedAny.IsZero() {
+		sig.Recency.Any = max(now.Sub(r.PassedAny), 0)
+	}
+	if !r.PassedAction.IsZero() {
+		sig.Recency.Action = max(now.Sub(r.PassedAction), 0)
 	}
 	return sig
 }

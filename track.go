@@ -198,7 +198,7 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 		computed := s.signals(ctx, req, read, now)
 		sig = &computed
 	}
-	wrong, creds, recs := read.Counter, read.Credentials, read.Actions
+	wrong, creds, approvals := read.Counter, read.Credentials, read.Approvals
 	res := TrackResult{Enrolled: len(creds) > 0}
 	methods := req.Methods
 	if len(methods) == 0 {
@@ -211,7 +211,7 @@ func (s *Service) track(ctx context.Context, req TrackRequest) (TrackResult, err
 		s.emitTracked(ctx, req, res)
 		return res, nil
 	}
-	if id, err := s.useApproval(ctx, recs, req, details, now); err != nil {
+	if id, err := s.useApproval(ctx, approvals, req, details, now); err != nil {
 		return TrackResult{}, err
 	} else if id != "" {
 		res.State, res.Rule = StateAllow, ruleReview+id

@@ -180,19 +180,99 @@ type ActionStore interface {
 }
 
 // SignalStore reads in one call what a Service's rules need to know about
-// a user before Track decides (docs/rules.md#signals). It is optional:
-// over a store without it the Service makes the three calls it stands
-// for. Its reads need not be one atomic step.
+// a user before Track decides (docs/rules.md#signals), computed where the
+// records are: the user's credentials, a counter, and tallies of the
+// user's action records. It is optional: over an ActionStore without it
+// the Service reads the records (Actions) and tallies them itself. Its
+// reads need not be one atomic step.
 type SignalStore interface {
-	// ReadSignals returns the records q selects (as Actions does), the
-	// credentials of q.UserID (as ListCredentials does) and the value of
-	// counter counter (as Counter does; 0 when counter is "").
-	ReadSignals(ctx context.Context, q ActionQuery, counter string, now time.Time) (SignalRead, error)
+	// ReadSignals returns q.UserID's credentials (as ListCredentials
+	// does), the value of counter q.Counter (as Counter does; 0 when it is
+	// "") and the tallies of q.UserID's unexpired action records that
+	// SignalQuery.Tally defines.
+	ReadSignals(ctx context.Context, q SignalQuery) (SignalRead, error)
+}
+
+// SignalQuery is one ReadSignals call: about UserID's action Action,
+// requested from IP prefix Prefix and browser Browser ("" for none), at
+// Now.
+type SignalQuery struct {
+	UserID, Action  string
+	Prefix, Browser string
+	Counter         string
+	Now             time.Time
+	// KnownSince: records passed at or after it make their prefix and
+	// browser known.
+	KnownSince time.Time
+	// ReviewSince: approved reviews of records created at or after it are
+	// returned.
+	ReviewSince time.Time
 }
 
 // SignalRead is what ReadSignals returns.
 type SignalRead struct {
-	Actions     []ActionRecord
 	Credentials []Credential
 	Counter     int64
+	// Minute, Hour and Day count the records of the action created less
+	// than a minute, an hour and a day before Now.
+	Minute, Hour, Day int
+	// Denies and Failures count the records, of any action, created less
+	// than an hour before Now whose Result is DENIED and FAILED.
+	Denies, Failures int
+	// KnownPrefix and KnownBrowser: a record of the prefix (the browser)
+	// passed at or after KnownSince.
+	KnownPrefix, KnownBrowser bool
+	// PassedAction and PassedAny are the latest PassedAt at or after
+	// KnownSince of a record of the browser, of the action and of any
+	// action; zero for none.
+	PassedAction, PassedAny time.Time
+	// Approvals are the records of the action whose review is APPROVED,
+	// created at or after ReviewSince.
+	Approvals []ActionRecord
+}
+
+// Since is the earliest creation time of a record Tally counts (a day
+// before Now), for stores that select records before tallying.
+func (q SignalQuery) Since() time.Time { return q.Now.Add(-24 * time.Hour) }
+
+// Tally adds record a, one of q.UserID's unexpired records, to r's
+// tallies: the definition of SignalRead's fields, for stores that compute
+// them in Go.
+func (q SignalQuery) Tally(r *SignalRead, a *ActionRecord) {
+	age := q.Now.Sub(a.CreatedAt)
+	if a.Action == q.Action && age < 24*time.Hour {
+		r.Day++
+		if age < time.Hour {
+			r.Hour++
+		}
+		if age < time.Minute {
+			r.Minute++
+		}
+	}
+	if age < time.Hour {
+		switch a.Result {
+		case StateDenied:
+			r.Denies++
+		case StateFailed:
+			r.Failures++
+		}
+	}
+	if a.Review == ReviewApproved && a.Action == q.Action && !a.CreatedAt.Before(q.ReviewSince) {
+		r.Approvals = append(r.Approvals, a.Clone())
+	}
+	if a.PassedAt.IsZero() || a.PassedAt.Before(q.KnownSince) {
+		return
+	}
+	if q.Prefix != "" && a.Prefix == q.Prefix {
+		r.KnownPrefix = true
+	}
+	if q.Browser != "" && a.Browser == q.Browser {
+		r.KnownBrowser = true
+		if a.PassedAt.After(r.PassedAny) {
+			r.PassedAny = a.PassedAt
+		}
+		if a.Action == q.Action && a.PassedAt.After(r.PassedAction) {
+			r.PassedAction = a.PassedAt
+		}
+	}
 }

@@ -25,8 +25,9 @@ func (s *Store) putAction(a store.ActionRecord) error {
 	if _, ok := s.actions[a.ID]; ok {
 		return store.ErrConflict
 	}
-	s.actions[a.ID] = a.Clone()
-	addToIndex(s.userActions, a.UserID, a.ID)
+	r := a.Clone()
+	s.actions[a.ID] = &r
+	s.userActions[a.UserID] = append(s.userActions[a.UserID], &r)
 	if a.Review == store.ReviewPending {
 		s.pendingReviews[a.ID] = struct{}{}
 	}
@@ -48,14 +49,14 @@ func (s *Store) actionResult(c store.Challenge, now time.Time) {
 	if c.State == store.StateConsumed {
 		a.PassedAt = now
 	}
-	s.actions[c.ID] = a
 }
 
-// action returns userID's unexpired record id. The caller holds s.mu.
-func (s *Store) action(userID, id string, now time.Time) (store.ActionRecord, bool) {
+// action returns userID's unexpired record id, the store's own. The
+// caller holds s.mu.
+func (s *Store) action(userID, id string, now time.Time) (*store.ActionRecord, bool) {
 	a, ok := s.actions[id]
 	if !ok || a.UserID != userID || !a.ExpiresAt.After(now) {
-		return store.ActionRecord{}, false
+		return nil, false
 	}
 	return a, true
 }
@@ -86,37 +87,38 @@ func (s *Store) Actions(ctx context.Context, q store.ActionQuery, now time.Time)
 
 var _ store.SignalStore = (*Store)(nil)
 
-// ReadSignals implements [store.SignalStore] in one critical section.
-func (s *Store) ReadSignals(ctx context.Context, q store.ActionQuery, counter string, now time.Time) (store.SignalRead, error) {
+// ReadSignals implements [store.SignalStore] in one critical section,
+// tallying the user's records where they are.
+func (s *Store) ReadSignals(ctx context.Context, q store.SignalQuery) (store.SignalRead, error) {
 	if err := s.lock(ctx); err != nil {
 		return store.SignalRead{}, err
 	}
 	defer s.mu.Unlock()
-	s.collectGarbage(now)
-	r := store.SignalRead{Actions: s.queryActions(q, now), Credentials: s.listCredentials(q.UserID)}
-	if c, ok := s.counters[counter]; ok && counter != "" && c.end.After(now) {
+	s.collectGarbage(q.Now)
+	r := store.SignalRead{Credentials: s.listCredentials(q.UserID)}
+	if c, ok := s.counters[q.Counter]; ok && q.Counter != "" && c.end.After(q.Now) {
 		r.Counter = c.value
+	}
+	for _, a := range s.userActions[q.UserID] {
+		if a.ExpiresAt.After(q.Now) {
+			q.Tally(&r, a)
+		}
 	}
 	return r, nil
 }
 
 // queryActions is Actions for a caller that holds s.mu.
 func (s *Store) queryActions(q store.ActionQuery, now time.Time) []store.ActionRecord {
-	// Sort small keys, not records, and copy only what is returned.
-	type key struct {
-		at time.Time
-		id string
-	}
-	keys := make([]key, 0, len(s.userActions[q.UserID]))
-	for id := range s.userActions[q.UserID] {
-		if a := s.actions[id]; a.ExpiresAt.After(now) && q.Matches(a) {
-			keys = append(keys, key{a.CreatedAt, id})
+	var picked []*store.ActionRecord
+	for _, a := range s.userActions[q.UserID] {
+		if a.ExpiresAt.After(now) && q.Matches(*a) {
+			picked = append(picked, a)
 		}
 	}
-	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(b.at.Compare(a.at), cmp.Compare(b.id, a.id)) })
-	list := make([]store.ActionRecord, min(len(keys), q.Cap()))
+	slices.SortFunc(picked, func(a, b *store.ActionRecord) int { return store.Newer(*a, *b) })
+	list := make([]store.ActionRecord, min(len(picked), q.Cap()))
 	for i := range list {
-		a := s.actions[keys[i].id]
+		a := *picked[i]
 		if q.Brief {
 			a.Data = nil
 		}
@@ -155,7 +157,6 @@ func (s *Store) moveReview(ctx context.Context, userID, id string, from store.Re
 		a.Reviewer, a.ReviewNote, a.ReviewedAt = d.Reviewer, d.Note, d.ReviewedAt
 		delete(s.pendingReviews, id)
 	}
-	s.actions[id] = a
 	return a.Clone(), nil
 }
 
@@ -184,12 +185,11 @@ func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
 		return 0, err
 	}
 	defer s.mu.Unlock()
-	n := 0
-	for id := range s.userActions[userID] {
-		delete(s.actions, id)
-		delete(s.pendingReviews, id)
-		n++
+	list := s.userActions[userID]
+	for _, a := range list {
+		delete(s.actions, a.ID)
+		delete(s.pendingReviews, a.ID)
 	}
 	delete(s.userActions, userID)
-	return n, nil
+	return len(list), nil
 }

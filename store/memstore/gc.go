@@ -2,7 +2,10 @@ package memstore
 
 import (
 	"container/heap"
+	"slices"
 	"time"
+
+	"github.com/deviceauth/deviceauth/store"
 )
 
 // gcBudget bounds how many queued records one call examines, so a jump of
@@ -44,7 +47,12 @@ func (s *Store) collectGarbage(now time.Time) {
 			if a, ok := s.actions[e.key]; ok && !a.ExpiresAt.After(now) {
 				delete(s.actions, e.key)
 				delete(s.pendingReviews, e.key)
-				removeFromIndex(s.userActions, a.UserID, e.key)
+				list := slices.DeleteFunc(s.userActions[a.UserID], func(r *store.ActionRecord) bool { return r == a })
+				if len(list) == 0 {
+					delete(s.userActions, a.UserID)
+				} else {
+					s.userActions[a.UserID] = list
+				}
 			}
 		case gcCeremony:
 			if c, ok := s.ceremonies[e.key]; ok && !c.ExpiresAt.After(now) {

@@ -60,9 +60,9 @@ type Store struct {
 
 	ceremonies map[string]store.Ceremony
 
-	actions        map[string]store.ActionRecord
-	userActions    map[string]map[string]struct{} // user ID → action IDs
-	pendingReviews map[string]struct{}            // action IDs
+	actions        map[string]*store.ActionRecord
+	userActions    map[string][]*store.ActionRecord // user ID → the same records, oldest put first
+	pendingReviews map[string]struct{}              // action IDs
 
 	watchers watchhub.Hub // waiters by challenge ID
 	garbage  gcQueue
@@ -82,8 +82,8 @@ func New() *Store {
 		counters:        make(map[string]counter),
 		nonces:          make(map[string]time.Time),
 		ceremonies:      make(map[string]store.Ceremony),
-		actions:         make(map[string]store.ActionRecord),
-		userActions:     make(map[string]map[string]struct{}),
+		actions:         make(map[string]*store.ActionRecord),
+		userActions:     make(map[string][]*store.ActionRecord),
 		pendingReviews:  make(map[string]struct{}),
 	}
 }

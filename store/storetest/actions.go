@@ -24,7 +24,7 @@ func (s suite) actions(t *testing.T) {
 	t.Run("RacingUsesOnTwoStoreValuesHaveOneWinner", s.actionRacingUsesTwins)
 	t.Run("PendingReviewsAreEveryUsersOldestFirst", s.actionPendingReviews)
 	t.Run("ForgetDeletesOnlyTheUsersRecords", s.actionForget)
-	t.Run("ReadSignalsAgreesWithItsThreeReads", s.readSignals)
+	t.Run("ReadSignalsTalliesTheUsersRecords", s.readSignals)
 }
 
 // actionRetention is how long the suite's action records live.
@@ -396,44 +396,62 @@ func (s suite) readSignals(t *testing.T) {
 	must(t, st.CreateCredential(ctx, s.credential("cred1", "user1", 0), 0), "CreateCredential")
 	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", time.Second), 0), "CreateCredential")
 	must(t, st.CreateCredential(ctx, s.credential("cred2", "user2", 0), 0), "CreateCredential of another user")
-	now := s.at(2 * time.Hour)
+	now := s.at(48 * time.Hour)
 	increment(t, st, wrongCodes, now.Add(-time.Second), 1)
 	increment(t, st, wrongCodes, now.Add(-time.Second), 2)
-	old := s.action("a1", "user1", 0)
-	old.Result, old.PassedAt = store.StateConsumed, s.at(10*time.Minute)
-	putAction(t, as, old)
-	putAction(t, as, s.action("a2", "user1", time.Minute))
-	putAction(t, as, s.action("a3", "user1", time.Hour))
-	putAction(t, as, s.action("b1", "user2", time.Hour))
-	q := store.ActionQuery{UserID: "user1", Since: s.at(time.Hour), PassedSince: s.at(5 * time.Minute)}
 
-	got, err := ss.ReadSignals(ctx, q, wrongCodes, now)
+	// user1's records, by age at now.
+	rec := func(id, action string, age time.Duration, f func(a *store.ActionRecord)) {
+		a := s.action(id, "user1", 48*time.Hour-age)
+		a.Action = action
+		if f != nil {
+			f(&a)
+		}
+		putAction(t, as, a)
+	}
+	passed := func(at time.Duration, prefix, browser string) func(a *store.ActionRecord) {
+		return func(a *store.ActionRecord) {
+			a.Result, a.PassedAt, a.Prefix, a.Browser = store.StateConsumed, now.Add(-at), prefix, browser
+		}
+	}
+	rec("m1", "transfer", 30*time.Second, nil)
+	rec("m2", "transfer", 59*time.Second, func(a *store.ActionRecord) { a.Result = store.StateDenied })
+	rec("h1", "transfer", 30*time.Minute, func(a *store.ActionRecord) { a.Result = store.StateFailed })
+	rec("h2", "settings", 10*time.Minute, func(a *store.ActionRecord) { a.Result = store.StateDenied })
+	rec("d1", "transfer", 5*time.Hour, passed(4*time.Hour, "192.0.2.0/24", "b1"))
+	rec("d2", "settings", 20*time.Hour, passed(3*time.Hour, "198.51.100.0/24", "b1"))
+	rec("old", "transfer", 30*time.Hour, passed(29*time.Hour, "203.0.113.0/24", "b2"))
+	rec("r1", "transfer", 2*time.Hour, func(a *store.ActionRecord) { a.Review, a.Outcome = store.ReviewApproved, "REVIEW" })
+	rec("r2", "transfer", 3*time.Hour, func(a *store.ActionRecord) { a.Review, a.Outcome = store.ReviewApproved, "REVIEW" })
+	rec("r3", "settings", time.Hour, func(a *store.ActionRecord) { a.Review, a.Outcome = store.ReviewApproved, "REVIEW" })
+	putAction(t, as, s.action("x1", "user2", 48*time.Hour-time.Second))
+
+	q := store.SignalQuery{UserID: "user1", Action: "transfer", Prefix: "192.0.2.0/24", Browser: "b1", Counter: wrongCodes,
+		Now: now, KnownSince: now.Add(-30 * time.Hour), ReviewSince: now.Add(-150 * time.Minute)}
+	got, err := ss.ReadSignals(ctx, q)
 	must(t, err, "ReadSignals")
-	wantActs, err := as.Actions(ctx, q, now)
-	must(t, err, "Actions")
 	wantCreds, err := st.ListCredentials(ctx, "user1")
 	must(t, err, "ListCredentials")
-	if got.Counter != 2 {
-		t.Fatalf("ReadSignals: counter %d, want 2", got.Counter)
-	}
-	sameRecord(t, store.SignalRead{Actions: got.Actions, Credentials: got.Credentials},
-		store.SignalRead{Actions: wantActs, Credentials: wantCreds}, "ReadSignals against Actions and ListCredentials")
+	r1, err := as.GetAction(ctx, "user1", "r1", now)
+	must(t, err, "GetAction r1")
+	want := store.SignalRead{Credentials: wantCreds, Counter: 2,
+		Minute: 2, Hour: 3, Day: 6, // transfers: m1, m2; and h1; and d1, r1, r2
+		Denies: 2, Failures: 1, KnownPrefix: true, KnownBrowser: true, // m2, h2; h1; d1; d1 and d2
+		PassedAction: now.Add(-4 * time.Hour), PassedAny: now.Add(-3 * time.Hour), Approvals: []store.ActionRecord{r1}}
+	sameRecord(t, got, want, "ReadSignals")
 
-	// A brief query may leave Data out; every other field is the same.
-	q.Brief = true
-	got, err = ss.ReadSignals(ctx, q, "", now)
-	must(t, err, "brief ReadSignals")
-	if got.Counter != 0 || len(got.Actions) != len(wantActs) {
-		t.Fatalf("brief ReadSignals without a counter: counter %d, %d records; want 0, %d", got.Counter, len(got.Actions), len(wantActs))
+	// Without a counter, from elsewhere (b2 passed 29 hours ago: no longer
+	// known), for settings: h2; d2 and r3 (an hour old).
+	q = store.SignalQuery{UserID: "user1", Action: "settings", Prefix: "203.0.113.0/24", Browser: "b2",
+		Now: now, KnownSince: now.Add(-24 * time.Hour), ReviewSince: now.Add(-24 * time.Hour)}
+	got, err = ss.ReadSignals(ctx, q)
+	must(t, err, "ReadSignals from elsewhere")
+	if got.Counter != 0 || got.KnownPrefix || got.KnownBrowser || !got.PassedAny.IsZero() || got.Day != 3 || got.Hour != 1 || len(got.Approvals) != 1 || got.Approvals[0].ID != "r3" {
+		t.Fatalf("ReadSignals from elsewhere = %+v", got)
 	}
-	for i := range got.Actions {
-		g, w := got.Actions[i], wantActs[i]
-		g.Data, w.Data = nil, nil
-		sameRecord(t, g, w, "a brief record")
-	}
-	none, err := ss.ReadSignals(ctx, store.ActionQuery{UserID: "user3"}, wrongCodes+":none", now)
+	none, err := ss.ReadSignals(ctx, store.SignalQuery{UserID: "user3", Action: "transfer", Counter: wrongCodes + ":none", Now: now})
 	must(t, err, "ReadSignals of a user with nothing")
-	if len(none.Actions) != 0 || len(none.Credentials) != 0 || none.Counter != 0 {
+	if len(none.Credentials) != 0 || none.Counter != 0 || none.Day != 0 || len(none.Approvals) != 0 {
 		t.Fatalf("ReadSignals of a user with nothing = %+v", none)
 	}
 }
