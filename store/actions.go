@@ -227,7 +227,7 @@ type SignalRead struct {
 	// action; zero for none.
 	PassedAction, PassedAny time.Time
 	// Approvals are the records of the action whose review is APPROVED,
-	// created at or after ReviewSince.
+	// created at or after ReviewSince (their Data may be left out).
 	Approvals []ActionRecord
 }
 

@@ -17,8 +17,9 @@ const challengeColumns = `id, user_id, action, state, method, methods, nonce, de
 	browser_binding_hash, passkey, attestation_required, version`
 
 // CreateChallenge implements [store.ChallengeStore]. Without an idempotency
-// key it is one INSERT; with one, the lookup of the user's unexpired
-// challenge with that key and the insert share an immediate transaction.
+// key or a record it is one INSERT; with one, the lookup of the user's
+// unexpired challenge with that key, the insert and the record's insert
+// share an immediate transaction.
 func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time) (store.Challenge, error) {
 	args, err := challengeArgs(c)
 	if err != nil {
@@ -28,7 +29,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 		return store.Challenge{}, err
 	}
 	defer s.unlockWrites()
-	if c.IdempotencyKey == "" {
+	if c.IdempotencyKey == "" && c.Record == nil {
 		if err := s.insertChallenge(ctx, nil, args); err != nil {
 			return store.Challenge{}, err
 		}
@@ -52,6 +53,11 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	}
 	if err := s.insertChallenge(ctx, tx, args); err != nil {
 		return store.Challenge{}, err
+	}
+	if c.Record != nil {
+		if err := s.insertAction(ctx, tx, *c.Record); err != nil {
+			return store.Challenge{}, err
+		}
 	}
 	if err := s.commit(tx); err != nil {
 		return store.Challenge{}, s.fail(ctx, "create challenge", err)
@@ -332,6 +338,7 @@ func (r *challengeRow) record() (store.Challenge, int64, error) {
 // at millisecond precision, slices not shared with the caller.
 func storedChallenge(c store.Challenge) store.Challenge {
 	c = c.Clone()
+	c.Record = nil
 	c.CreatedAt, c.ExpiresAt, c.AnsweredAt = stored(c.CreatedAt), stored(c.ExpiresAt), stored(c.AnsweredAt)
 	return c
 }

@@ -86,8 +86,12 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 		res   store.Begun
 		kinds string
 	)
-	err = s.queryRow(ctx, nil, beginInsert,
-		append(args, b.Counter, now.UnixMilli(), b.CounterLimit, wantKinds)...).Scan(&res.Counter, &kinds)
+	if b.Challenge.Record == nil {
+		err = s.queryRow(ctx, nil, beginInsert,
+			append(args, b.Counter, now.UnixMilli(), b.CounterLimit, wantKinds)...).Scan(&res.Counter, &kinds)
+	} else {
+		err = s.beginWithRecord(ctx, b, args, wantKinds, now, &res, &kinds)
+	}
 	s.unlockWrites()
 	switch {
 	case err == nil:
@@ -114,6 +118,25 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 		return store.Begun{}, err
 	}
 	return res, nil
+}
+
+// beginWithRecord is beginInsert and, when it inserted, the insert of
+// b.Challenge.Record, in one immediate transaction. The caller holds the
+// write semaphore.
+func (s *Store) beginWithRecord(ctx context.Context, b store.Begin, args []any, wantKinds any, now time.Time, res *store.Begun, kinds *string) error {
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := s.queryRow(ctx, tx, beginInsert,
+		append(args, b.Counter, now.UnixMilli(), b.CounterLimit, wantKinds)...).Scan(&res.Counter, kinds); err != nil {
+		return err
+	}
+	if err := s.insertAction(ctx, tx, *b.Challenge.Record); err != nil {
+		return err
+	}
+	return s.commit(tx)
 }
 
 // parseKinds is the JSON array of kinds userKinds read, in ascending order.
@@ -175,6 +198,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		err := s.queryRow(ctx, nil, `UPDATE challenges SET
 				state = CASE WHEN EXISTS (SELECT 1 FROM credentials WHERE id = challenges.credential_id AND user_id = ?2)
 					THEN ?6 ELSE ?7 END,
+				changed_at = ?8,
 				version = version + 1
 			WHERE id = ?1 AND state = ?5 AND expires_at > ?8
 				AND user_id <> '' AND user_id = ?2 AND action = ?3

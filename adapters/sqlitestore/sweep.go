@@ -11,7 +11,7 @@ import (
 const ExpiredChallengeRetention = time.Hour
 
 // Sweep deletes the records that can no longer matter at now: registration
-// tokens, counters, nonces and ceremonies once expired (they already behave
+// tokens, counters, nonces, ceremonies and action records once expired (they already behave
 // as absent), challenges ExpiredChallengeRetention after they expired (at
 // once when they have no ExpiresAt, with which they read as EXPIRED). It
 // reports how many rows it deleted. Expiry never depends on Sweep: it is garbage
@@ -40,6 +40,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 		{`DELETE FROM counters WHERE window_end <= ?`, nowMs},
 		{`DELETE FROM nonces WHERE expires_at <= ?`, nowMs},
 		{`DELETE FROM ceremonies WHERE expires_at IS NULL OR expires_at <= ?`, nowMs},
+		{`DELETE FROM actions WHERE expires_at <= ?`, nowMs},
 	} {
 		res, err := s.exec(ctx, tx, sweep.query, sweep.arg)
 		if err != nil {

@@ -117,3 +117,26 @@ func TestMigrate_UpgradesToCeremonies(t *testing.T) {
 	wantSchema(t, raw)
 	storetest.UpgradedToCeremonies(t, st, now)
 }
+
+// TestMigrate_UpgradesToActions: a file made by the release before action
+// records (schema 4), holding a pending challenge approved later, migrates;
+// the challenge is consumed as before, and action records work.
+func TestMigrate_UpgradesToActions(t *testing.T) {
+	path := tempPath(t)
+	raw := rawDB(t, path)
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	fileAt(t, raw, 4, func(exec func(string, ...any)) {
+		exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token, created_at,
+			last_used_at, sign_count, flags, passkey, attestation) VALUES (?, 'user1', 'device', 'ES256', x'01', 'phone',
+			'ios', '', ?, NULL, 0, 0, NULL, NULL)`, storetest.OldCredentialID, now.UnixMilli())
+		exec(`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
+			verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
+			deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey, version,
+			attestation_required) VALUES (?, 'user1', 'transfer', 'PENDING', 'DEVICE', '["DEVICE"]', x'00', NULL, NULL,
+			'', '', '', '', '', ?, ?, '', '', NULL, 0, '', NULL, NULL, NULL, 1, '')`,
+			storetest.OldChallengeID, now.UnixMilli(), now.Add(5*time.Minute).UnixMilli())
+	})
+	st := openMigrated(t, path)
+	wantSchema(t, raw)
+	storetest.UpgradedToActions(t, st, now)
+}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deviceauth/deviceauth/internal/cyclestore"
+
 	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -115,4 +117,47 @@ func UpgradedToCeremonies(t *testing.T, st store.Store, now time.Time) {
 		t.Fatal("the upgraded store does not implement store.CeremonyStore")
 	}
 	UpgradedCeremonies(t, cs, now)
+}
+
+// UpgradedToActions checks a store upgraded from the release before action
+// records (schema 4 of SQLite, 5 of PostgreSQL): the earlier release's
+// pending challenge OldChallengeID of "user1", approved by OldCredentialID,
+// is consumed as before (it has no record, and none appears), and action
+// records work, with a new challenge's record kept in step with it.
+func UpgradedToActions(t *testing.T, st store.Store, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	as, ok := st.(store.ActionStore)
+	if !ok {
+		t.Fatal("the upgraded store does not implement store.ActionStore")
+	}
+	old, err := st.TransitionChallenge(ctx, OldChallengeID, store.Transition{From: store.StatePending, To: store.StateApproved,
+		UserID: "user1", CredentialID: OldCredentialID, AnsweredAt: now}, now)
+	if err != nil {
+		t.Fatalf("approving the earlier release's challenge after the upgrade: %v", err)
+	}
+	cs := cyclestore.For(st)
+	b := store.Binding{UserID: "user1", Action: old.Action, DetailsDigest: old.DetailsDigest}
+	if _, _, err := cs.ConsumeChallenge(ctx, OldChallengeID, b, now); err != nil {
+		t.Fatalf("consuming the earlier release's challenge after the upgrade: %v", err)
+	}
+	if _, err := as.GetAction(ctx, "user1", OldChallengeID, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a record of the earlier release's challenge: %v, want ErrNotFound", err)
+	}
+	c := store.Challenge{ID: ids.NewUserID("ch", "user1"), UserID: "user1", Action: "transfer", State: store.StatePending,
+		Method: "DEVICE", Methods: []string{"DEVICE"}, Nonce: []byte{1}, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	rec := store.ActionRecord{ID: c.ID, UserID: "user1", Action: "transfer", CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		Outcome: "CHALLENGE_REQUIRED", Prefix: "192.0.2.0/24", Browser: "b", Data: []byte(`{}`)}
+	c.Record = &rec
+	if _, err := st.CreateChallenge(ctx, c, now); err != nil {
+		t.Fatalf("CreateChallenge with a record after the upgrade: %v", err)
+	}
+	if _, err := st.TransitionChallenge(ctx, c.ID, store.Transition{From: store.StatePending, To: store.StateDenied,
+		UserID: "user1", CredentialID: OldCredentialID, AnsweredAt: now}, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := as.GetAction(ctx, "user1", c.ID, now)
+	if err != nil || got.Result != store.StateDenied || got.Kind != store.KindDevice {
+		t.Fatalf("the new challenge's record after a denial: %+v, %v; want DENIED by a device", got, err)
+	}
 }
