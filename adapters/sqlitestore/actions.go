@@ -57,7 +57,7 @@ func (s *Store) PutAction(ctx context.Context, a store.ActionRecord) error {
 // scanAction reads a row of actionColumns.
 func scanAction(r rowScanner, brief bool) (store.ActionRecord, error) {
 	var (
-		a                                   store.ActionRecord
+		a                                  store.ActionRecord
 		created, expires, passed, reviewed sql.NullInt64
 		result, kind, review               string
 		data                               []byte
