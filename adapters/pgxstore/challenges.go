@@ -29,7 +29,7 @@ func (s *Store) createChallenge(ctx context.Context, c store.Challenge, now time
 	for range 3 {
 		if !held {
 			var inserted bool
-			err := s.pool.QueryRow(ctx, s.q.createChallenge, challengeArgs(c, now)...).Scan(&inserted)
+			err := s.pool.QueryRow(ctx, s.q.createChallenge, append(challengeArgs(c, now), recordArgs(c)...)...).Scan(&inserted)
 			switch {
 			case isUniqueViolation(err):
 				return store.Challenge{}, store.ErrConflict
@@ -189,6 +189,7 @@ func (r *challengeRow) challenge() store.Challenge {
 // slice, times to the microsecond.
 func storedChallenge(c store.Challenge) store.Challenge {
 	c = c.Clone()
+	c.Record = nil
 	c.CreatedAt, c.ExpiresAt = storedTime(c.CreatedAt), storedTime(c.ExpiresAt)
 	c.AnsweredAt = storedTime(c.AnsweredAt)
 	return c

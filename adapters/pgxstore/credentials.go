@@ -76,11 +76,21 @@ func (s *Store) ListCredentials(ctx context.Context, userID string) ([]store.Cre
 		return nil, err
 	}
 	rows, _ := s.pool.Query(ctx, s.q.listCredentials, userID)
+	list, err := collectCredentials(rows)
+	if err != nil {
+		return nil, wrap("list credentials", err)
+	}
+	return list, nil
+}
+
+// collectCredentials reads every row of rows, a list of credentials
+// (never nil).
+func collectCredentials(rows pgx.Rows) ([]store.Credential, error) {
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Credential, error) {
 		return scanCredential(row)
 	})
 	if err != nil {
-		return nil, wrap("list credentials", err)
+		return nil, err
 	}
 	if list == nil {
 		list = []store.Credential{}

@@ -39,7 +39,8 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 		allowed, inserted bool
 		held              challengeRecord
 	)
-	err := s.pool.QueryRow(ctx, s.q.beginChallenge, challengeArgs(b.Challenge, now, b.Counter, b.CounterLimit, kinds)...).
+	err := s.pool.QueryRow(ctx, s.q.beginChallenge, append(challengeArgs(b.Challenge, now, b.Counter, b.CounterLimit, kinds),
+		recordArgs(b.Challenge)...)...).
 		Scan(&res.Counter, &userKinds, &allowed, &inserted, &held)
 	switch {
 	case isUniqueViolation(err):

@@ -22,7 +22,7 @@ var migrationFiles embed.FS
 
 // SchemaVersion is the schema version this release of pgxstore migrates to:
 // the number of its last migration.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrations are the embedded migrations in order; versions run 1, 2, …
 // SchemaVersion without gaps, or the package does not initialise.

@@ -1,6 +1,9 @@
 package pgxstore
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // queries holds every statement of a Store with its schema filled in, built
 // once by New. Every time a statement compares with is a parameter (the
@@ -23,6 +26,8 @@ type queries struct {
 
 	putCeremony, takeCeremony string
 
+	putAction, getAction, listActions, moveReview, pendingReviews, forgetActions, tallyActions, approvals string
+
 	incrementCounter, counter, claimNonce string
 
 	sweep string
@@ -40,7 +45,9 @@ const credentialColumns = `id, user_id, kind, algorithm, public_key, name, platf
 // which waits for a racing claim to commit and then re-checks it; the
 // challenge is inserted only when the claim succeeded or there is no key.
 // A duplicate ID aborts the whole statement, claim included. inserted has a
-// row when the challenge was inserted.
+// row when the challenge was inserted; recorded then inserts the
+// challenge's action record (Challenge.Record) when its parameters
+// ({record}, after {attest}) are not NULL.
 const createChallengeCTEs = `claim AS (
 		INSERT INTO {s}.challenge_idempotency AS i (user_id, key, challenge_id, expires_at)
 		SELECT $2::text, $11::text, $1::text, $16::timestamptz WHERE $11::text <> '' AND {create}
@@ -57,6 +64,11 @@ const createChallengeCTEs = `claim AS (
 			{attest}::text
 		WHERE {create} AND ($11::text = '' OR EXISTS (SELECT 1 FROM claim))
 		RETURNING 1
+	),
+	recorded AS (
+		INSERT INTO {s}.actions ({actionColumns})
+		SELECT {record}
+		WHERE {recordID} IS NOT NULL AND EXISTS (SELECT 1 FROM inserted)
 	)`
 
 // heldChallengeSelect reads the unexpired challenge that holds idempotency
@@ -64,6 +76,21 @@ const createChallengeCTEs = `claim AS (
 const heldChallengeSelect = `SELECT {c.challengeColumns}
 	FROM {s}.challenge_idempotency i JOIN {s}.challenges c ON c.id = i.challenge_id
 	WHERE i.user_id = {user} AND i.key = {key} AND i.expires_at > {now}`
+
+const actionColumns = `id, user_id, action, created_at, expires_at, outcome, prefix, browser, result, passed_at,
+	kind, review, reviewer, review_note, reviewed_at, binding, data`
+
+// actionValues are the casts of an action record's parameters from $n on,
+// in actionColumns' order.
+func actionValues(n int) string {
+	types := []string{"text", "text", "text", "timestamptz", "timestamptz", "text", "text", "text", "text", "timestamptz",
+		"text", "text", "text", "text", "timestamptz", "bytea", "bytea"}
+	parts := make([]string, len(types))
+	for i, t := range types {
+		parts[i] = "$" + strconv.Itoa(n+i) + "::" + t
+	}
+	return strings.Join(parts, ", ")
+}
 
 const challengeColumns = `id, user_id, action, state, method, methods, nonce, details, details_digest,
 	verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at,
@@ -75,6 +102,7 @@ func newQueries(schema string) queries {
 		"{credentialColumns}", credentialColumns,
 		"{challengeColumns}", challengeColumns,
 		"{c.challengeColumns}", prefixColumns("c.", challengeColumns),
+		"{actionColumns}", actionColumns,
 		"{cr.credentialColumns}", prefixColumns("cr.", credentialColumns))
 	return queries{
 		lock: `SELECT pg_advisory_xact_lock($1::bigint)`,
@@ -108,13 +136,15 @@ func newQueries(schema string) queries {
 		// Reports whether the challenge was inserted; when it was not, the
 		// key is held by an unexpired challenge, which idempotentChallenge
 		// reads.
-		createChallenge: r.Replace(strings.ReplaceAll(strings.ReplaceAll(`WITH `+createChallengeCTEs+`
-			SELECT EXISTS (SELECT 1 FROM inserted)`, "{create}", "true"), "{attest}", "$26")),
+		createChallenge: r.Replace(strings.NewReplacer("{create}", "true", "{attest}", "$26",
+			"{record}", actionValues(27), "{recordID}", "$27::text").Replace(`WITH ` + createChallengeCTEs + `
+			SELECT EXISTS (SELECT 1 FROM inserted)`)),
 		idempotentChallenge: r.Replace(strings.NewReplacer("{user}", "$1", "{key}", "$2", "{now}", "$3").
 			Replace(heldChallengeSelect)),
 		// BeginChallenge: $1…$24 the challenge, $25 now, $26 the counter's
 		// key, $27 its limit (0: none), $28 the kinds the user must have
-		// (NULL: any), $29 the challenge's attestation_required. One statement reads the counter, the user's kinds and
+		// (NULL: any), $29 the challenge's attestation_required, $30…$46
+		// its action record (NULL: none). One statement reads the counter, the user's kinds and
 		// (when they allow the create) the challenge holding the idempotency
 		// key, and creates the challenge when they allow it and no holder is
 		// visible. It returns the counter, the kinds, whether they allow
@@ -123,7 +153,8 @@ func newQueries(schema string) queries {
 		// that a racing create committed after it began is invisible to
 		// held, but the claim waits for it and then fails, so nothing is
 		// inserted and the caller reads the holder with a second statement.
-		beginChallenge: r.Replace(strings.ReplaceAll(strings.ReplaceAll(`WITH
+		beginChallenge: r.Replace(strings.NewReplacer("{record}", actionValues(30), "{recordID}", "$30::text").Replace(
+			strings.ReplaceAll(strings.ReplaceAll(`WITH
 				counter AS (
 					SELECT COALESCE((SELECT value FROM {s}.counters
 						WHERE key = $26::text AND $26::text <> '' AND window_end > $25::timestamptz), 0) AS value
@@ -139,14 +170,14 @@ func newQueries(schema string) queries {
 					FROM counter n, kinds k
 				),
 				held AS (`+
-			strings.NewReplacer("{user}", "$2::text", "{key}", "$11::text", "{now}", "$25::timestamptz").
-				Replace(heldChallengeSelect)+`
+				strings.NewReplacer("{user}", "$2::text", "{key}", "$11::text", "{now}", "$25::timestamptz").
+					Replace(heldChallengeSelect)+`
 					AND $11::text <> '' AND (SELECT ok FROM allowed)
 				),
 				`+createChallengeCTEs+`
 			SELECT n.value, k.kinds, a.ok, EXISTS (SELECT 1 FROM inserted), (SELECT h FROM held h)
 			FROM counter n, kinds k, allowed a`,
-			"{create}", "(SELECT ok FROM allowed) AND NOT EXISTS (SELECT 1 FROM held)"), "{attest}", "$29")),
+				"{create}", "(SELECT ok FROM allowed) AND NOT EXISTS (SELECT 1 FROM held)"), "{attest}", "$29"))),
 		getChallenge:    r.Replace(`SELECT {challengeColumns} FROM {s}.challenges WHERE id = $1`),
 		challengeExists: r.Replace(`SELECT EXISTS (SELECT 1 FROM {s}.challenges WHERE id = $1)`),
 		// One compare-and-set: of racing updates, the first commits and the
@@ -210,7 +241,8 @@ func newQueries(schema string) queries {
 		consumeChallenge: r.Replace(`WITH upd AS (
 				UPDATE {s}.challenges c SET state = CASE WHEN EXISTS (SELECT 1 FROM {s}.credentials cr
 						WHERE cr.id = c.credential_id AND cr.user_id = c.user_id)
-					THEN 'CONSUMED' ELSE 'FAILED' END
+					THEN 'CONSUMED' ELSE 'FAILED' END,
+					changed_at = $5::timestamptz
 				WHERE c.id = $1 AND c.state = 'APPROVED' AND c.expires_at > $5::timestamptz
 					AND c.user_id <> '' AND c.user_id = $2::text AND c.action = $3::text
 					AND COALESCE(c.details_digest, '') = COALESCE($4::bytea, '')
@@ -261,9 +293,53 @@ func newQueries(schema string) queries {
 				tok AS (DELETE FROM {s}.registration_tokens WHERE expires_at <= $2 RETURNING 1),
 				cnt AS (DELETE FROM {s}.counters WHERE window_end <= $2 RETURNING 1),
 				non AS (DELETE FROM {s}.nonces WHERE expires_at <= $2 RETURNING 1),
-				cer AS (DELETE FROM {s}.ceremonies WHERE expires_at IS NULL OR expires_at <= $2 RETURNING 1)
+				cer AS (DELETE FROM {s}.ceremonies WHERE expires_at IS NULL OR expires_at <= $2 RETURNING 1),
+				act AS (DELETE FROM {s}.actions WHERE expires_at <= $2 RETURNING 1)
 			SELECT (SELECT count(*) FROM ch) + (SELECT count(*) FROM idem) + (SELECT count(*) FROM tok)
-				+ (SELECT count(*) FROM cnt) + (SELECT count(*) FROM non) + (SELECT count(*) FROM cer)`),
+				+ (SELECT count(*) FROM cnt) + (SELECT count(*) FROM non) + (SELECT count(*) FROM cer)
+				+ (SELECT count(*) FROM act)`),
+
+		putAction: r.Replace(`INSERT INTO {s}.actions ({actionColumns}) VALUES (` + actionValues(1) + `)
+			ON CONFLICT (id) DO NOTHING`),
+		getAction: r.Replace(`SELECT {actionColumns} FROM {s}.actions WHERE id = $1 AND user_id = $2 AND expires_at > $3`),
+		// $1 user, $2 now, $3/$4 the cursor (NULL: none), $5 since and $6
+		// passed since (NULL: none), $7 the limit.
+		listActions: r.Replace(`SELECT {actionColumns} FROM {s}.actions
+			WHERE user_id = $1 AND expires_at > $2
+				AND ($3::timestamptz IS NULL OR created_at < $3::timestamptz OR (created_at = $3::timestamptz AND id < $4::text))
+				AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz
+					OR ($6::timestamptz IS NOT NULL AND passed_at >= $6::timestamptz))
+			ORDER BY created_at DESC, id DESC LIMIT $7`),
+		// One compare-and-set: $1 id, $2 user, $3 now, $4 from, $5 to,
+		// $6…$8 the reviewer, note and time when not NULL.
+		moveReview: r.Replace(`UPDATE {s}.actions SET review = $5::text,
+				reviewer = COALESCE($6::text, reviewer), review_note = COALESCE($7::text, review_note),
+				reviewed_at = COALESCE($8::timestamptz, reviewed_at)
+			WHERE id = $1 AND user_id = $2 AND expires_at > $3 AND review = $4::text
+			RETURNING {actionColumns}`),
+		pendingReviews: r.Replace(`SELECT {actionColumns} FROM {s}.actions
+			WHERE review = 'PENDING' AND expires_at > $1 ORDER BY created_at, id LIMIT $2`),
+		forgetActions: r.Replace(`DELETE FROM {s}.actions WHERE user_id = $1`),
+		// ReadSignals' tallies (store.SignalQuery.Tally): $1 user, $2
+		// action, $3 prefix, $4 browser, $5 now, $6 known since. One row:
+		// the counts, the flags and the latest passes.
+		tallyActions: r.Replace(`SELECT
+				count(*) FILTER (WHERE action = $2 AND created_at > $5::timestamptz - interval '1 minute'),
+				count(*) FILTER (WHERE action = $2 AND created_at > $5::timestamptz - interval '1 hour'),
+				count(*) FILTER (WHERE action = $2 AND created_at > $5::timestamptz - interval '1 day'),
+				count(*) FILTER (WHERE result = 'DENIED' AND created_at > $5::timestamptz - interval '1 hour'),
+				count(*) FILTER (WHERE result = 'FAILED' AND created_at > $5::timestamptz - interval '1 hour'),
+				COALESCE(bool_or($3 <> '' AND prefix = $3 AND passed_at >= $6), false),
+				COALESCE(bool_or($4 <> '' AND browser = $4 AND passed_at >= $6), false),
+				max(passed_at) FILTER (WHERE $4 <> '' AND browser = $4 AND passed_at >= $6 AND action = $2),
+				max(passed_at) FILTER (WHERE $4 <> '' AND browser = $4 AND passed_at >= $6)
+			FROM {s}.actions
+			WHERE user_id = $1 AND expires_at > $5::timestamptz
+				AND (created_at > $5::timestamptz - interval '1 day' OR passed_at >= $6::timestamptz)`),
+		// ReadSignals' approvals: $1 user, $2 action, $3 now, $4 review since.
+		approvals: r.Replace(`SELECT {actionColumns} FROM {s}.actions
+			WHERE user_id = $1 AND action = $2 AND review = 'APPROVED' AND expires_at > $3 AND created_at >= $4
+			ORDER BY created_at, id`),
 	}
 }
 

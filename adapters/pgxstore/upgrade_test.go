@@ -195,3 +195,28 @@ func TestMigrate_UpgradesNotifyToWatchedChallenges(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrate_UpgradesToActions: a schema made by the release before
+// action records (0006_actions), holding a pending challenge approved
+// later, migrates; the challenge is consumed as before, and action records
+// work.
+func TestMigrate_UpgradesToActions(t *testing.T) {
+	pool := newPool(t, 4)
+	schema := newSchema(t, pool)
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	schemaAt(t, pool, schema, versionBefore(t, "actions"), func(exec func(string, ...any)) {
+		exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token,
+			created_at, last_used_at, sign_count, flags, passkey, attestation)
+			VALUES ($1, 'user1', 'device', 'ES256', '\x01', 'phone', 'ios', '', $2, NULL, 0, 0, NULL, NULL)`,
+			storetest.OldCredentialID, now)
+		exec(`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
+			verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
+			deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey,
+			attestation_required) VALUES ($1, 'user1', 'transfer', 'PENDING', 'DEVICE', '{DEVICE}', '\x00', NULL,
+			NULL, '', '', '', '', '', $2, $3, '', '', NULL, 0, '', NULL, NULL, NULL, '')`,
+			storetest.OldChallengeID, now, now.Add(5*time.Minute))
+	})
+	st := openStore(t, pool, schema) // Migrate
+	wantVersions(t, pool, schema)
+	storetest.UpgradedToActions(t, st, now)
+}
