@@ -28,8 +28,10 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	if err != nil {
 		return store.Challenge{}, wrap("CreateChallenge", err)
 	}
-	create := call{challengeCreate, []string{s.keys.challenge(c.ID)},
-		append([]any{ttl(c.ExpiresAt, now, challengeGrace), s.keys.wakeChannel(), c.ID}, f...)}
+	keys := []string{s.keys.challenge(c.ID)}
+	rec, more := s.recordArgs(c, now, keys)
+	args := append([]any{ttl(c.ExpiresAt, now, challengeGrace), s.keys.wakeChannel(), c.ID}, rec...)
+	create := call{challengeCreate, append(keys, more...), append(args, f...)}
 	if c.IdempotencyKey != "" {
 		return s.createIdempotent(ctx, c, create, now)
 	}
@@ -48,7 +50,10 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	if len(cmds) > 1 && cmds[1].Err() != nil {
 		return store.Challenge{}, wrap("CreateChallenge: indexing", cmds[1].Err())
 	}
-	return c.Clone(), nil
+	if err := s.recordApart(ctx, c, more); err != nil {
+		return store.Challenge{}, err
+	}
+	return storedChallenge(c), nil
 }
 
 // createIdempotent creates c, whose idempotency key is set, unless an
@@ -74,7 +79,10 @@ func (s *Store) createIdempotent(ctx context.Context, c store.Challenge, create 
 			return store.Challenge{}, wrap("CreateChallenge: idempotency key", err)
 		}
 		if holder == "" {
-			return c.Clone(), nil
+			if err := s.recordApart(ctx, c, create.keys[1:]); err != nil {
+				return store.Challenge{}, err
+			}
+			return storedChallenge(c), nil
 		}
 		var (
 			existing *redis.MapStringStringCmd
@@ -177,13 +185,24 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 	}
 	keys := []string{s.keys.challenge(id)}
 	used := t.CredentialUsed && t.CredentialID != ""
-	together := used && s.oneScript(keys[0], s.keys.credential(t.CredentialID))
-	if together {
+	// The credential is declared to record its use and to give the
+	// challenge's action record its kind.
+	withCred := t.CredentialID != "" && s.oneScript(keys[0], s.keys.credential(t.CredentialID))
+	if withCred {
 		keys = append(keys, s.keys.credential(t.CredentialID))
+	}
+	together, useFlag := used && withCred, ""
+	if together {
+		useFlag = "1"
+	}
+	recordAt := 0 // the action record of the same ID, kept in step where one script may declare it
+	if rec := s.keys.action(id); s.oneScript(keys[0], rec) {
+		keys = append(keys, rec)
+		recordAt = len(keys)
 	}
 	v, err := s.run(ctx, call{challengeTransition, keys, []any{
 		now.UnixMilli(), s.keys.wakeChannel(), id, string(t.From), finalFlag(t.From), string(t.To),
-		t.UserID, t.CredentialID, t.DenyReason, t.ClaimedBy, answered,
+		t.UserID, t.CredentialID, t.DenyReason, t.ClaimedBy, answered, recordAt, useFlag,
 	}}).Result()
 	if err != nil {
 		return store.Challenge{}, wrap("TransitionChallenge", err)
@@ -239,6 +258,28 @@ func finalFlag(s store.State) string {
 		return "1"
 	}
 	return "0"
+}
+
+// recordApart stores c's action record by itself when the script that
+// created c could not declare its keys (more, the keys it declared beside
+// the challenge's, is empty): on a Cluster, for a challenge whose ID does
+// not carry its user's tag.
+func (s *Store) recordApart(ctx context.Context, c store.Challenge, more []string) error {
+	if c.Record == nil || len(more) > 0 {
+		return nil
+	}
+	if err := s.PutAction(ctx, *c.Record); err != nil {
+		return fmt.Errorf("redisstore: CreateChallenge: the action record: %w", err)
+	}
+	return nil
+}
+
+// storedChallenge is c as reads return it: its own copy, without its
+// Record.
+func storedChallenge(c store.Challenge) store.Challenge {
+	c = c.Clone()
+	c.Record = nil
+	return c
 }
 
 // challengeReply reads the reply of challengeTransition or challengeAttempt.

@@ -68,7 +68,12 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 		case "skip":
 			return res, nil
 		case "created":
-			res.Challenge = c.Clone()
+			if c.Record != nil && !s.recordWith(keys, *c.Record) {
+				if err := s.PutAction(ctx, *c.Record); err != nil {
+					return store.Begun{}, fmt.Errorf("redisstore: BeginChallenge: the action record: %w", err)
+				}
+			}
+			res.Challenge = storedChallenge(c)
 			return res, nil
 		case "conflict":
 			return store.Begun{}, store.ErrConflict
@@ -138,7 +143,9 @@ func (s *Store) beginCall(b store.Begin, keys []string, counterAt, idempotencyAt
 	for _, k := range b.Kinds {
 		args = append(args, string(k))
 	}
-	return call{challengeBegin, keys, append(args, f...)}
+	rec, more := s.recordArgs(c, now, keys)
+	args = append(args, rec...)
+	return call{challengeBegin, append(slices.Clip(keys), more...), append(args, f...)}
 }
 
 // readHints reads the records of credential index entries that are hints
@@ -319,7 +326,8 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		code = "1"
 	}
 	if keys := []string{s.keys.challenge(id), s.keys.userCredentials(b.UserID)}; s.oneScript(keys...) {
-		v, err := s.run(ctx, call{challengeConsume, keys, append(args, "", "", kinds, code)}).Result()
+		keys, at := s.withRecordKeys(keys, id, b.UserID)
+		v, err := s.run(ctx, call{challengeConsume, keys, append(args, "", "", kinds, code, at[0], at[1])}).Result()
 		if err != nil {
 			return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 		}
@@ -365,8 +373,9 @@ func (s *Store) consumeWithRecord(ctx context.Context, id string, b store.Bindin
 		}
 		verdict = store.StateConsumed
 	}
-	r, err := s.run(ctx, call{challengeConsume, []string{s.keys.challenge(id)},
-		append(args, c.CredentialID, string(verdict), "", "")}).Result()
+	keys, at := s.withRecordKeys([]string{s.keys.challenge(id)}, id, b.UserID)
+	r, err := s.run(ctx, call{challengeConsume, keys,
+		append(args, c.CredentialID, string(verdict), "", "", at[0], at[1])}).Result()
 	if err != nil {
 		return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 	}
@@ -375,6 +384,24 @@ func (s *Store) consumeWithRecord(ctx context.Context, id string, b store.Bindin
 		return c, "", err
 	}
 	return c, kind, nil
+}
+
+// recordWith reports whether a script that declares keys may declare the
+// keys of action record a too.
+func (s *Store) recordWith(keys []string, a store.ActionRecord) bool {
+	return s.oneScript(append(slices.Clone(keys), s.keys.action(a.ID), s.keys.userActions(a.UserID))...)
+}
+
+// withRecordKeys adds to keys, a consume's, the keys of challenge id's
+// action record and of userID's passed index, where one script may declare
+// them all, and returns their positions (0, 0 when not added).
+func (s *Store) withRecordKeys(keys []string, id, userID string) ([]string, [2]int) {
+	more := []string{s.keys.action(id), s.keys.userPassed(userID)}
+	if !s.oneScript(append(slices.Clone(keys), more...)...) {
+		return keys, [2]int{}
+	}
+	keys = append(keys, more...)
+	return keys, [2]int{len(keys) - 1, len(keys)}
 }
 
 // consumeReply reads challengeConsume's reply: the record, with the kind of

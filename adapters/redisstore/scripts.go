@@ -18,13 +18,18 @@ import (
 // refuses keys of several slots with CROSSSLOT. The '?' they compare with
 // is credentialHint.
 var (
-	// challengeCreate stores a challenge unless its key exists, and
+	// challengeCreate stores a challenge unless its key exists, with its
+	// action record when one is given (as actionPut stores one), and
 	// publishes its ID.
-	// KEYS: challenge. ARGV: TTL ms, channel, ID, field, value, …
+	// KEYS: challenge[, record, the user's actions index]. ARGV: TTL ms,
+	// channel, ID, then the record (putRecordArgs), then the challenge's
+	// field, value, ….
 	challengeCreate = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+local nr = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 7 + nr))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+` + putRecordLua("KEYS[2]", "KEYS[3]", "4", "ARGV[3]") + `
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`)
 
@@ -62,9 +67,15 @@ return ''`)
 	// may declare both keys), a transition made also sets that
 	// credential's last use to the answered at (removes it when empty) if
 	// the credential is the challenge's user's.
-	// KEYS: challenge[, credential]. ARGV: now, channel, ID, from, "1" when
-	// from is final, to, user, credential ID, deny reason, claimed by,
-	// answered at.
+	// With the challenge's action record declared (its position in KEYS
+	// in ARGV[12]; 0 for none), a transition made sets the record's result
+	// (and its kind, from the credential when declared) if the record is
+	// the challenge's user's.
+	// KEYS: challenge[, credential][, action record]. ARGV: now, channel,
+	// ID, from, "1" when from is final, to, user, credential ID, deny
+	// reason, claimed by, answered at, the record's position, "1" to
+	// record the credential's use (the credential is declared for its
+	// kind too).
 	challengeTransition = newScript(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 0 then return {'notfound'} end
@@ -88,7 +99,19 @@ for i = 1, 4 do
   end
 end
 redis.call('HSET', k, unpack(set))
-if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+local rk = tonumber(ARGV[12] or '0')
+if rk > 0 then
+  local owner = user
+  if claimed == '1' then owner = ARGV[7] end
+  if (redis.call('HGET', KEYS[rk], 'u') or '') == owner and owner ~= '' then
+    redis.call('HSET', KEYS[rk], 'r', ARGV[6])
+    if KEYS[2] and rk ~= 2 then
+      local kind = redis.call('HGET', KEYS[2], 'k')
+      if kind and (redis.call('HGET', KEYS[2], 'u') or '') == owner then redis.call('HSET', KEYS[rk], 'k', kind) end
+    end
+  end
+end
+if KEYS[2] and rk ~= 2 and ARGV[13] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   local owner = user
   if claimed == '1' then owner = ARGV[7] end
   if (redis.call('HGET', KEYS[2], 'u') or '') == owner then
@@ -124,7 +147,8 @@ return r`)
 	// none), number of required kinds (-1: any), challenge TTL, ExpiresAt,
 	// trim bound ("(ms"), index TTL, stale ID, "1" to index, number of hints
 	// read, then ID, kind ("" for none), … of each, the required kinds, then
-	// field, value, … of the challenge.
+	// the record (putRecordArgs; its keys, record and the user's actions
+	// index, last in KEYS), then field, value, … of the challenge.
 	challengeBegin = newScript(`
 local now = tonumber(ARGV[1])
 local counter = 0
@@ -182,8 +206,13 @@ if ik > 0 then
   end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return reply('conflict', '', kinds) end
-redis.call('HSET', KEYS[1], unpack(ARGV, at + 1 + math.max(nk, 0)))
+local ra = at + math.max(nk, 0) + 1
+local nr = tonumber(ARGV[ra])
+redis.call('HSET', KEYS[1], unpack(ARGV, ra + 3 + nr))
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
+if nr > 0 then
+` + putRecordLua("KEYS[#KEYS - 1]", "KEYS[#KEYS]", "ra", "ARGV[3]") + `
+end
 if ik > 0 then redis.call('SET', KEYS[ik], ARGV[9] .. ' ' .. ARGV[3], 'PX', ARGV[11]) end
 if ARGV[13] == '1' then
   redis.call('ZADD', KEYS[3], 'NX', ARGV[9], ARGV[3])
@@ -207,13 +236,21 @@ return reply('created', '', kinds)`)
 	// with, which must still be the challenge's. It returns {"notfound"},
 	// {"conflict", "", field, value, …} (the record as it is),
 	// {"ok", kind, field, value, …} or {"revoked", "", field, value, …}.
-	// KEYS: challenge[, the user's credential index]. ARGV: now, channel,
-	// ID, user, action, digest, approved, consumed, failed, credential ID,
-	// verdict (consumed or failed), admitted kinds (",device,passkey,"; ""
-	// for any), "1" when a code is asked for.
+	// With the challenge's action record and its user's passed index
+	// declared (their positions in ARGV[14] and ARGV[15]; 0 for none), a
+	// change sets the record's result and kind, and a consume its pass
+	// time (now), listing it in the passed index.
+	// KEYS: challenge[, the user's credential index][, action record,
+	// passed index]. ARGV: now, channel, ID, user, action, digest,
+	// approved, consumed, failed, credential ID, verdict (consumed or
+	// failed), admitted kinds (",device,passkey,"; "" for any), "1" when a
+	// code is asked for, the record's and the index's positions.
 	challengeConsume = newScript(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 0 then return {'notfound'} end
+local rk, pk = tonumber(ARGV[14] or '0'), tonumber(ARGV[15] or '0')
+local ix = KEYS[2]
+if rk == 2 then ix = nil end
 local function record(status, kind)
   local r = redis.call('HGETALL', k)
   table.insert(r, 1, kind)
@@ -224,12 +261,12 @@ local cur = redis.call('HMGET', k, 's', 'ea', 'u', 'a', 'dd', 'ci', 'vc')
 local exp, user, cred = tonumber(cur[2] or ''), cur[3] or '', cur[6] or ''
 if user == '' or user ~= ARGV[4] or (cur[4] or '') ~= ARGV[5] or (cur[5] or '') ~= ARGV[6]
   or (cur[1] or '') ~= ARGV[7] or not exp or exp <= tonumber(ARGV[1])
-  or (not KEYS[2] and cred ~= ARGV[10]) then
+  or (not ix and cred ~= ARGV[10]) then
   return record('conflict', '')
 end
 local kind, to = '', ARGV[11]
-if KEYS[2] then
-  kind = redis.call('HGET', KEYS[2], cred)
+if ix then
+  kind = redis.call('HGET', ix, cred)
   if kind and string.sub(kind, 1, 1) == '?' then return record('verify', '') end
   if kind then
     if (ARGV[12] ~= '' and not string.find(ARGV[12], ',' .. kind .. ',', 1, true))
@@ -242,6 +279,18 @@ if KEYS[2] then
   end
 end
 redis.call('HSET', k, 's', to)
+if rk > 0 and (redis.call('HGET', KEYS[rk], 'u') or '') == user then
+  redis.call('HSET', KEYS[rk], 'r', to)
+  if kind ~= '' then redis.call('HSET', KEYS[rk], 'k', kind) end
+  if to == ARGV[8] then
+    redis.call('HSET', KEYS[rk], 'pa', ARGV[1])
+    if pk > 0 then
+      redis.call('ZADD', KEYS[pk], ARGV[1], ARGV[3])
+      local t = redis.call('PTTL', KEYS[rk])
+      if redis.call('PTTL', KEYS[pk]) < t then redis.call('PEXPIRE', KEYS[pk], t) end
+    end
+  end
+end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 if to == ARGV[8] then return record('ok', kind) end
 return record('revoked', kind)`)
@@ -385,6 +434,25 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`)
 )
 
+// putRecordLua is the Lua that stores an action record given with a
+// challenge (ARGV from position at: the number of its fields and values,
+// its TTL, its creation time, the fields and values; nothing when the
+// number is 0) under key rec, listing ID id in the user's actions index
+// idx.
+func putRecordLua(rec, idx, at, id string) string {
+	return `
+do
+  local at = ` + at + `
+  local n = tonumber(ARGV[at])
+  if n > 0 then
+    redis.call('HSET', ` + rec + `, unpack(ARGV, at + 3, at + 2 + n))
+    redis.call('PEXPIRE', ` + rec + `, ARGV[at + 1])
+    redis.call('ZADD', ` + idx + `, ARGV[at + 2], ` + id + `)
+    if redis.call('PTTL', ` + idx + `) < tonumber(ARGV[at + 1]) then redis.call('PEXPIRE', ` + idx + `, ARGV[at + 1]) end
+  end
+end`
+}
+
 // script is a Lua script with its source, which loadScripts sends in a
 // pipeline (redis.Script keeps it to itself).
 type script struct {
@@ -396,6 +464,7 @@ func newScript(src string) script { return script{Script: redis.NewScript(src), 
 
 var allScripts = []script{
 	challengeCreate, challengeIndex, challengeTransition, challengeAttempt, challengeBegin, challengeConsume,
+	actionPut, actionReview,
 	credentialInsert, credentialReserve, credentialCreate, credentialUpdate, credentialDelete, credentialRemove,
 	oncePut, onceTake, counterIncrement, nonceClaim, recoveryReplace, recoveryUse,
 }

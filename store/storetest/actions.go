@@ -3,8 +3,11 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/deviceauth/deviceauth/internal/ids"
 
 	"github.com/deviceauth/deviceauth/store"
 )
@@ -41,11 +44,27 @@ func actionStore(t *testing.T, st store.Store) store.ActionStore {
 	return as
 }
 
-// action returns userID's record id, created d after the clock's start,
-// with the fields Track sets.
-func (s suite) action(id, userID string, d time.Duration) store.ActionRecord {
+// aid is the ID of userID's action record name: of the form the Service
+// mints (internal/ids), carrying the user's tag, as a store that places a
+// user's records together (Redis Cluster) expects; name's order is kept
+// among one user's IDs.
+func aid(name, userID string) string { return taggedID("ac", name, userID) }
+
+// cid is aid for a challenge (whose record has the challenge's ID).
+func cid(name, userID string) string { return taggedID("ch", name, userID) }
+
+func taggedID(prefix, name, userID string) string {
+	return prefix + "_" + ids.UserTag(userID) + name + strings.Repeat("_", 22-len(name))
+}
+
+// nameOf is the name of an ID aid or cid made.
+func nameOf(id string) string { return strings.TrimRight(id[3+ids.TagLen:], "_") }
+
+// action returns userID's record name (ID aid(name, userID)), created d
+// after the clock's start, with the fields Track sets.
+func (s suite) action(name, userID string, d time.Duration) store.ActionRecord {
 	return store.ActionRecord{
-		ID:        id,
+		ID:        aid(name, userID),
 		UserID:    userID,
 		Action:    "transfer",
 		CreatedAt: s.at(d),
@@ -78,17 +97,18 @@ func wantAction(t *testing.T, st store.ActionStore, want store.ActionRecord, now
 	sameRecord(t, got, want, what)
 }
 
-// wantActions fails t unless q selects the records of IDs ids, in order.
-func wantActions(t *testing.T, st store.ActionStore, q store.ActionQuery, now time.Time, what string, ids ...string) []store.ActionRecord {
+// wantActions fails t unless q selects the records of q.UserID named
+// names, in order.
+func wantActions(t *testing.T, st store.ActionStore, q store.ActionQuery, now time.Time, what string, names ...string) []store.ActionRecord {
 	t.Helper()
 	got, err := st.Actions(t.Context(), q, now)
 	must(t, err, what)
-	var gotIDs []string
+	var gotNames []string
 	for _, a := range got {
-		gotIDs = append(gotIDs, a.ID)
+		gotNames = append(gotNames, nameOf(a.ID))
 	}
-	if !slices.Equal(gotIDs, ids) {
-		t.Fatalf("%s: got records %q, want %q", what, gotIDs, ids)
+	if !slices.Equal(gotNames, names) {
+		t.Fatalf("%s: got records %q, want %q", what, gotNames, names)
 	}
 	return got
 }
@@ -113,7 +133,7 @@ func (s suite) actionRoundTrip(t *testing.T) {
 func (s suite) actionGetMissing(t *testing.T) {
 	st := actionStore(t, s.store(t))
 	putAction(t, st, s.action("a1", "user1", 0))
-	for what, k := range map[string][2]string{"an unknown ID": {"user1", "a2"}, "another user's record": {"user2", "a1"}} {
+	for what, k := range map[string][2]string{"an unknown ID": {"user1", aid("a2", "user1")}, "another user's record": {"user2", aid("a1", "user1")}} {
 		got, err := st.GetAction(t.Context(), k[0], k[1], s.at(time.Second))
 		mustFail(t, err, store.ErrNotFound, "GetAction of "+what)
 		sameRecord(t, got, store.ActionRecord{}, "GetAction of "+what+": returned record")
@@ -124,6 +144,7 @@ func (s suite) actionDuplicate(t *testing.T) {
 	st := actionStore(t, s.store(t))
 	want := putAction(t, st, s.action("a1", "user1", 0))
 	other := s.action("a1", "user2", time.Second)
+	other.ID = want.ID
 	mustFail(t, st.PutAction(t.Context(), other), store.ErrConflict, "PutAction of an existing ID")
 	wantAction(t, st, want, s.at(time.Second), "GetAction after a refused duplicate")
 }
@@ -165,7 +186,7 @@ func (s suite) actionExpiry(t *testing.T) {
 	a := putAction(t, st, s.action("a1", "user1", 0))
 	putAction(t, st, s.action("a2", "user1", time.Hour))
 	wantAction(t, st, a, s.at(actionRetention-time.Millisecond), "GetAction a millisecond before ExpiresAt")
-	_, err := st.GetAction(t.Context(), "user1", "a1", s.at(actionRetention))
+	_, err := st.GetAction(t.Context(), "user1", aid("a1", "user1"), s.at(actionRetention))
 	mustFail(t, err, store.ErrNotFound, "GetAction at ExpiresAt")
 	wantActions(t, st, store.ActionQuery{UserID: "user1"}, s.at(actionRetention), "Actions at a1's ExpiresAt", "a2")
 }
@@ -182,8 +203,9 @@ func (s suite) actionWithChallenge(t *testing.T) {
 			return b.Challenge, err
 		},
 	} {
-		c := s.challenge(fmt.Sprintf("ch%d", i), "user1", store.StatePending, 0)
-		rec := s.action(c.ID, "user1", 0)
+		c := s.challenge(cid(fmt.Sprintf("ch%d", i), "user1"), "user1", store.StatePending, 0)
+		rec := s.action(fmt.Sprintf("ch%d", i), "user1", 0)
+		rec.ID = c.ID
 		c.Record = &rec
 		got, err := create(c)
 		must(t, err, "creating a challenge with its record")
@@ -199,16 +221,20 @@ func (s suite) actionFollowsChallenge(t *testing.T) {
 	st := s.cycler(t)
 	as := actionStore(t, st.Store)
 	ctx := t.Context()
-	must(t, st.CreateCredential(ctx, s.passkey("pk1", "user1", 0), 0), "CreateCredential")
-	newChallenge := func(id string) (store.Challenge, store.ActionRecord) {
-		c := s.challenge(id, "user1", store.StatePending, 0)
-		rec := s.action(id, "user1", 0)
+	// Of the form the Service mints, so that a store keeping a user's
+	// records together finds the credential beside the challenge.
+	pk := taggedID("cr", "pk1", "user1")
+	must(t, st.CreateCredential(ctx, s.passkey(pk, "user1", 0), 0), "CreateCredential")
+	newChallenge := func(name string) (store.Challenge, store.ActionRecord) {
+		c := s.challenge(cid(name, "user1"), "user1", store.StatePending, 0)
+		rec := s.action(name, "user1", 0)
+		rec.ID = c.ID
 		c.Record = &rec
 		createChallenge(t, st, c, s.at(0))
 		return c, rec
 	}
 	answer := func(id string, to store.State) {
-		_, err := st.TransitionChallenge(ctx, id, store.Transition{From: store.StatePending, To: to, CredentialID: "pk1", AnsweredAt: s.at(time.Second)}, s.at(time.Second))
+		_, err := st.TransitionChallenge(ctx, id, store.Transition{From: store.StatePending, To: to, CredentialID: pk, AnsweredAt: s.at(time.Second)}, s.at(time.Second))
 		must(t, err, "TransitionChallenge to "+string(to))
 	}
 
@@ -227,7 +253,7 @@ func (s suite) actionFollowsChallenge(t *testing.T) {
 	wantAction(t, as, rec, s.at(time.Second), "the record of a denied challenge")
 
 	// A challenge without a record changes alone.
-	plain := createChallenge(t, st, s.challenge("ch3", "user1", store.StatePending, 0), s.at(0))
+	plain := createChallenge(t, st, s.challenge(cid("ch3", "user1"), "user1", store.StatePending, 0), s.at(0))
 	answer(plain.ID, store.StateApproved)
 	_, err = as.GetAction(ctx, "user1", plain.ID, s.at(time.Second))
 	mustFail(t, err, store.ErrNotFound, "GetAction of a challenge created without a record")
@@ -266,7 +292,7 @@ func (s suite) actionReview(t *testing.T) {
 	must(t, err, "DecideReview to rejected")
 	_, err = st.UseReview(ctx, "user1", r.ID, now)
 	mustFail(t, err, store.ErrConflict, "UseReview of a rejection")
-	_, err = st.UseReview(ctx, "user1", "a3", now)
+	_, err = st.UseReview(ctx, "user1", aid("a3", "user1"), now)
 	mustFail(t, err, store.ErrNotFound, "UseReview of an unknown record")
 }
 
@@ -339,7 +365,7 @@ func (s suite) actionPendingReviews(t *testing.T) {
 	ids := func(list []store.ActionRecord) []string {
 		var out []string
 		for _, a := range list {
-			out = append(out, a.ID)
+			out = append(out, nameOf(a.ID))
 		}
 		return out
 	}
@@ -432,7 +458,7 @@ func (s suite) readSignals(t *testing.T) {
 	must(t, err, "ReadSignals")
 	wantCreds, err := st.ListCredentials(ctx, "user1")
 	must(t, err, "ListCredentials")
-	r1, err := as.GetAction(ctx, "user1", "r1", now)
+	r1, err := as.GetAction(ctx, "user1", aid("r1", "user1"), now)
 	must(t, err, "GetAction r1")
 	r1.Data = nil // an approval's Data may be left out
 	for i := range got.Approvals {
@@ -450,7 +476,7 @@ func (s suite) readSignals(t *testing.T) {
 		Now: now, KnownSince: now.Add(-24 * time.Hour), ReviewSince: now.Add(-24 * time.Hour)}
 	got, err = ss.ReadSignals(ctx, q)
 	must(t, err, "ReadSignals from elsewhere")
-	if got.Counter != 0 || got.KnownPrefix || got.KnownBrowser || !got.PassedAny.IsZero() || got.Day != 3 || got.Hour != 1 || len(got.Approvals) != 1 || got.Approvals[0].ID != "r3" {
+	if got.Counter != 0 || got.KnownPrefix || got.KnownBrowser || !got.PassedAny.IsZero() || got.Day != 3 || got.Hour != 1 || len(got.Approvals) != 1 || got.Approvals[0].ID != aid("r3", "user1") {
 		t.Fatalf("ReadSignals from elsewhere = %+v", got)
 	}
 	none, err := ss.ReadSignals(ctx, store.SignalQuery{UserID: "user3", Action: "transfer", Counter: wrongCodes + ":none", Now: now})

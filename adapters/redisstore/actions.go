@@ -1,0 +1,468 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deviceauth/deviceauth/store"
+)
+
+// Action records (store.ActionStore). A record is a hash in the tag its ID
+// carries (an action's ID is its challenge's, or one of the same form: in
+// its user's tag), listed in two sorted sets of its user, by creation time
+// (…:actions) and by pass time (…:passed); records held for review are
+// also in one sorted set of the prefix (reviews), by creation time, in a
+// slot of its own: it is updated by a command of its own after the record's
+// script, and readers re-check each entry's record and drop stale ones.
+// A challenge's record is written by the script that creates the
+// challenge, and kept in step with it by the scripts that change it, where
+// one script may declare both keys (always for the Service's challenges,
+// whose IDs carry their user's tag).
+
+var _ store.ActionStore = (*Store)(nil)
+
+// Field names of action records (their own hashes; fieldID, fieldUser,
+// fieldAction, fieldCreatedAt, fieldExpiresAt, fieldKind and fieldData as
+// elsewhere).
+const (
+	fieldOutcome    = "oc"
+	fieldPrefix     = "px"
+	fieldBrowser    = "br"
+	fieldResult     = "r"
+	fieldPassedAt   = "pa"
+	fieldReview     = "rv"
+	fieldReviewer   = "rr"
+	fieldReviewNote = "rn"
+	fieldReviewedAt = "ra"
+	fieldBinding    = "bd"
+)
+
+func (k keyspace) action(id string) string                { return k.record("a", id) }
+func (k keyspace) userActions(userID string) string       { return k.user(userID) + ":actions" }
+func (k keyspace) userPassed(userID string) string        { return k.user(userID) + ":passed" }
+func (k keyspace) pendingReviews() string                 { return k.base + "reviews" }
+func actionTTL(a store.ActionRecord, now time.Time) int64 { return ttl(a.ExpiresAt, now, 0) + 1 }
+
+func encodeAction(a store.ActionRecord) fields {
+	f := fields{fieldID, a.ID}
+	f.str(fieldUser, a.UserID)
+	f.str(fieldAction, a.Action)
+	f.time(fieldCreatedAt, a.CreatedAt)
+	f.time(fieldExpiresAt, a.ExpiresAt)
+	f.str(fieldOutcome, a.Outcome)
+	f.str(fieldPrefix, a.Prefix)
+	f.str(fieldBrowser, a.Browser)
+	f.str(fieldResult, string(a.Result))
+	f.time(fieldPassedAt, a.PassedAt)
+	f.str(fieldKind, string(a.Kind))
+	f.str(fieldReview, string(a.Review))
+	f.str(fieldReviewer, a.Reviewer)
+	f.str(fieldReviewNote, a.ReviewNote)
+	f.time(fieldReviewedAt, a.ReviewedAt)
+	f.bytes(fieldBinding, a.Binding)
+	f.bytes(fieldData, a.Data)
+	return f
+}
+
+func decodeAction(h map[string]string) (store.ActionRecord, error) {
+	d := decoder{h: h}
+	a := store.ActionRecord{
+		ID: d.str(fieldID), UserID: d.str(fieldUser), Action: d.str(fieldAction),
+		CreatedAt: d.time(fieldCreatedAt), ExpiresAt: d.time(fieldExpiresAt),
+		Outcome: d.str(fieldOutcome), Prefix: d.str(fieldPrefix), Browser: d.str(fieldBrowser),
+		Result: store.State(d.str(fieldResult)), PassedAt: d.time(fieldPassedAt), Kind: store.CredentialKind(d.str(fieldKind)),
+		Review: store.ReviewState(d.str(fieldReview)), Reviewer: d.str(fieldReviewer), ReviewNote: d.str(fieldReviewNote),
+		ReviewedAt: d.time(fieldReviewedAt), Binding: d.bytes(fieldBinding), Data: d.bytes(fieldData),
+	}
+	if d.err != nil {
+		return store.ActionRecord{}, fmt.Errorf("redisstore: action %s: %w", a.ID, d.err)
+	}
+	return a, nil
+}
+
+var (
+	// actionPut stores an action record unless its key exists (0) and,
+	// with their keys, lists it in its user's indexes (1).
+	// KEYS: record[, the user's actions, the user's passed]. ARGV: TTL
+	// ms, created ms, ID, passed ms ("" for none), field, value, …
+	actionPut = newScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if not KEYS[2] then return 1 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+if KEYS[3] and ARGV[4] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[3], ARGV[1]) end
+end
+return 1`)
+
+	// actionReview moves a record's review from one state to another, and
+	// with ARGV[6] = "1" records the reviewer, note and time. It returns
+	// {"notfound"}, {"conflict", field, value, …} or {"ok", field, value,
+	// …}.
+	// KEYS: record. ARGV: user, now, from, to, "1" to record the decision,
+	// reviewer, note, reviewed at.
+	actionReview = newScript(`
+local k = KEYS[1]
+local cur = redis.call('HMGET', k, 'u', 'ea', 'rv')
+local exp = tonumber(cur[2] or '')
+if not cur[1] or cur[1] ~= ARGV[1] or not exp or exp <= tonumber(ARGV[2]) then return {'notfound'} end
+local function record(status)
+  local r = redis.call('HGETALL', k)
+  table.insert(r, 1, status)
+  return r
+end
+if (cur[3] or '') ~= ARGV[3] then return record('conflict') end
+redis.call('HSET', k, 'rv', ARGV[4])
+if ARGV[5] == '1' then
+  local f = {'rr', 'rn', 'ra'}
+  for i = 1, 3 do
+    if ARGV[5 + i] == '' then redis.call('HDEL', k, f[i]) else redis.call('HSET', k, f[i], ARGV[5 + i]) end
+  end
+end
+return record('ok')`)
+)
+
+// PutAction implements [store.ActionStore]: one script in the user's tag
+// and, for a review, the review index. On a Cluster, a record whose ID
+// does not carry its user's tag is stored first and indexed next.
+func (s *Store) PutAction(ctx context.Context, a store.ActionRecord) error {
+	if err := s.closed.Check(ctx); err != nil {
+		return err
+	}
+	c := s.actionPutCall(a, time.Now())
+	together := s.oneScript(c.keys...)
+	if !together {
+		c.keys = c.keys[:1]
+	}
+	put, err := s.run(ctx, c).Int()
+	if err != nil {
+		return wrap("PutAction", err)
+	}
+	if put == 0 {
+		return store.ErrConflict
+	}
+	if !together {
+		ttlMs := time.Duration(c.args[0].(int64)) * time.Millisecond
+		_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range []string{s.keys.userActions(a.UserID), s.keys.userPassed(a.UserID)} {
+				if k == s.keys.userPassed(a.UserID) && a.PassedAt.IsZero() {
+					continue
+				}
+				score := a.CreatedAt
+				if k == s.keys.userPassed(a.UserID) {
+					score = a.PassedAt
+				}
+				p.ZAdd(ctx, k, redis.Z{Score: float64(score.UnixMilli()), Member: a.ID})
+				p.PExpire(ctx, k, ttlMs) // an index lives as long as its newest record
+			}
+			return nil
+		})
+		if err != nil {
+			return wrap("PutAction: indexing", err)
+		}
+	}
+	if a.Review == store.ReviewPending {
+		if err := s.client.ZAdd(ctx, s.keys.pendingReviews(), redis.Z{Score: float64(a.CreatedAt.UnixMilli()), Member: a.ID}).Err(); err != nil {
+			return wrap("PutAction: review index", err)
+		}
+	}
+	return nil
+}
+
+// actionPutCall is actionPut for a. The server's TTL is counted from the
+// server's clock's now, generously: it only collects garbage.
+func (s *Store) actionPutCall(a store.ActionRecord, now time.Time) call {
+	passed := ""
+	if !a.PassedAt.IsZero() {
+		passed = unixMilli(a.PassedAt)
+	}
+	ttlMs := max(actionTTL(a, now), actionTTL(a, a.CreatedAt))
+	return call{actionPut, []string{s.keys.action(a.ID), s.keys.userActions(a.UserID), s.keys.userPassed(a.UserID)},
+		append([]any{ttlMs, a.CreatedAt.UnixMilli(), a.ID, passed}, encodeAction(a)...)}
+}
+
+// GetAction implements [store.ActionStore].
+func (s *Store) GetAction(ctx context.Context, userID, id string, now time.Time) (store.ActionRecord, error) {
+	if err := s.closed.Check(ctx); err != nil {
+		return store.ActionRecord{}, err
+	}
+	h, err := s.client.HGetAll(ctx, s.keys.action(id)).Result()
+	if err != nil {
+		return store.ActionRecord{}, wrap("GetAction", err)
+	}
+	a, ok, err := liveAction(h, userID, now)
+	if err != nil {
+		return store.ActionRecord{}, err
+	}
+	if !ok {
+		return store.ActionRecord{}, store.ErrNotFound
+	}
+	return a, nil
+}
+
+// liveAction decodes h, reporting false when it is no record, another
+// user's, or expired at now.
+func liveAction(h map[string]string, userID string, now time.Time) (store.ActionRecord, bool, error) {
+	if len(h) == 0 {
+		return store.ActionRecord{}, false, nil
+	}
+	a, err := decodeAction(h)
+	if err != nil {
+		return store.ActionRecord{}, false, err
+	}
+	if (userID != "" && a.UserID != userID) || !a.ExpiresAt.After(now) {
+		return store.ActionRecord{}, false, nil
+	}
+	return a, true, nil
+}
+
+// sameMsSlack is how many more index entries than asked Actions reads, for
+// records of one millisecond that the cursor's ID excludes.
+const sameMsSlack = 64
+
+// Actions implements [store.ActionStore] in two round trips: the IDs from
+// the user's indexes, then the records.
+func (s *Store) Actions(ctx context.Context, q store.ActionQuery, now time.Time) ([]store.ActionRecord, error) {
+	if err := s.closed.Check(ctx); err != nil {
+		return nil, err
+	}
+	hi, lo := "+inf", "-inf"
+	if !q.Before.IsZero() {
+		hi = unixMilli(q.Before)
+	}
+	if !q.Since.IsZero() && q.PassedSince.IsZero() {
+		lo = unixMilli(q.Since)
+	}
+	var byCreated, byPassed *redis.StringSliceCmd
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		byCreated = p.ZRevRangeByScore(ctx, s.keys.userActions(q.UserID), &redis.ZRangeBy{Max: hi, Min: lo, Count: int64(q.Cap() + sameMsSlack)})
+		if !q.PassedSince.IsZero() {
+			byPassed = p.ZRangeByScore(ctx, s.keys.userPassed(q.UserID), &redis.ZRangeBy{Min: unixMilli(q.PassedSince), Max: "+inf"})
+		}
+		return nil
+	})
+	ids, err := byCreated.Result()
+	if err != nil {
+		return nil, wrap("Actions", err)
+	}
+	if byPassed != nil {
+		more, err := byPassed.Result()
+		if err != nil {
+			return nil, wrap("Actions", err)
+		}
+		ids = append(ids, more...)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	recs, err := s.actionsByID(ctx, q.UserID, ids, now)
+	if err != nil {
+		return nil, wrap("Actions", err)
+	}
+	list := make([]store.ActionRecord, 0, len(recs))
+	for _, a := range recs {
+		if q.Matches(a) {
+			if q.Brief {
+				a.Data = nil
+			}
+			list = append(list, a)
+		}
+	}
+	slices.SortFunc(list, store.Newer)
+	return list[:min(len(list), q.Cap())], nil
+}
+
+// actionsByID reads the live records of ids (of userID, or of anyone when
+// userID is "") in one pipelined round trip.
+func (s *Store) actionsByID(ctx context.Context, userID string, ids []string, now time.Time) ([]store.ActionRecord, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.keys.action(id))
+		}
+		return nil
+	})
+	list := make([]store.ActionRecord, 0, len(ids))
+	for _, cmd := range cmds {
+		h, err := cmd.Result()
+		if err != nil {
+			return nil, err
+		}
+		a, ok, err := liveAction(h, userID, now)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			list = append(list, a)
+		}
+	}
+	return list, nil
+}
+
+// DecideReview implements [store.ActionStore]: one script on the record,
+// then the record leaves the review index.
+func (s *Store) DecideReview(ctx context.Context, userID, id string, d store.ReviewDecision, now time.Time) (store.ActionRecord, error) {
+	a, err := s.moveReview(ctx, "DecideReview", userID, id, now, store.ReviewPending, d.To, "1", d.Reviewer, d.Note, timeArg(d.ReviewedAt))
+	if err != nil {
+		return a, err
+	}
+	if err := s.client.ZRem(ctx, s.keys.pendingReviews(), id).Err(); err != nil {
+		return store.ActionRecord{}, wrap("DecideReview: review index", err)
+	}
+	return a, nil
+}
+
+// UseReview implements [store.ActionStore]: one script on the record.
+func (s *Store) UseReview(ctx context.Context, userID, id string, now time.Time) (store.ActionRecord, error) {
+	return s.moveReview(ctx, "UseReview", userID, id, now, store.ReviewApproved, store.ReviewUsed, "0", "", "", "")
+}
+
+func timeArg(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return unixMilli(t)
+}
+
+func (s *Store) moveReview(ctx context.Context, method, userID, id string, now time.Time, from, to store.ReviewState,
+	record, reviewer, note, reviewedAt string) (store.ActionRecord, error) {
+	if err := s.closed.Check(ctx); err != nil {
+		return store.ActionRecord{}, err
+	}
+	v, err := s.run(ctx, call{actionReview, []string{s.keys.action(id)},
+		[]any{userID, now.UnixMilli(), string(from), string(to), record, reviewer, note, reviewedAt}}).Result()
+	if err != nil {
+		return store.ActionRecord{}, wrap(method, err)
+	}
+	r, err := parseReply(v)
+	if err != nil {
+		return store.ActionRecord{}, wrap(method, err)
+	}
+	if r.status == "notfound" {
+		return store.ActionRecord{}, store.ErrNotFound
+	}
+	h, err := hashOf(r.rest)
+	if err != nil {
+		return store.ActionRecord{}, wrap(method, err)
+	}
+	a, err := decodeAction(h)
+	if err != nil {
+		return store.ActionRecord{}, err
+	}
+	if r.status == "conflict" {
+		return a, store.ErrConflict
+	}
+	return a, nil
+}
+
+// PendingReviews implements [store.ActionStore]: the review index's oldest
+// entries, each re-checked against its record (stale ones are removed).
+func (s *Store) PendingReviews(ctx context.Context, limit int, now time.Time) ([]store.ActionRecord, error) {
+	if err := s.closed.Check(ctx); err != nil {
+		return nil, err
+	}
+	list := []store.ActionRecord{}
+	var offset int64
+	for len(list) < limit {
+		ids, err := s.client.ZRangeByScore(ctx, s.keys.pendingReviews(), &redis.ZRangeBy{Min: "-inf", Max: "+inf",
+			Offset: offset, Count: int64(limit)}).Result()
+		if err != nil {
+			return nil, wrap("PendingReviews", err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		offset += int64(len(ids))
+		recs, err := s.actionsByID(ctx, "", ids, now)
+		if err != nil {
+			return nil, wrap("PendingReviews", err)
+		}
+		live := map[string]bool{}
+		for _, a := range recs {
+			if a.Review == store.ReviewPending {
+				live[a.ID] = true
+				if len(list) < limit {
+					list = append(list, a)
+				}
+			}
+		}
+		var stale []any
+		for _, id := range ids {
+			if !live[id] {
+				stale = append(stale, id)
+			}
+		}
+		if len(stale) > 0 {
+			if err := s.client.ZRem(ctx, s.keys.pendingReviews(), stale...).Err(); err != nil {
+				return nil, wrap("PendingReviews: dropping stale entries", err)
+			}
+			offset -= int64(len(stale))
+		}
+	}
+	slices.SortFunc(list, func(a, b store.ActionRecord) int { return store.Newer(b, a) })
+	return list, nil
+}
+
+// ForgetActions implements [store.ActionStore]: the user's IDs, then their
+// records, indexes and review entries.
+func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
+	if err := s.closed.Check(ctx); err != nil {
+		return 0, err
+	}
+	ids, err := s.client.ZRange(ctx, s.keys.userActions(userID), 0, -1).Result()
+	if err != nil {
+		return 0, wrap("ForgetActions", err)
+	}
+	dels := make([]*redis.IntCmd, len(ids))
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			dels[i] = p.Del(ctx, s.keys.action(id))
+		}
+		p.Del(ctx, s.keys.userActions(userID))
+		p.Del(ctx, s.keys.userPassed(userID))
+		if len(ids) > 0 {
+			members := make([]any, len(ids))
+			for i, id := range ids {
+				members[i] = id
+			}
+			p.ZRem(ctx, s.keys.pendingReviews(), members...)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("ForgetActions", err)
+	}
+	n := 0
+	for _, d := range dels {
+		n += int(d.Val())
+	}
+	return n, nil
+}
+
+// recordArgs are the arguments a challenge script takes for c's action
+// record: "0" when it has none (or one script cannot declare its keys
+// beside keys), else the number of its fields and values, its TTL, its
+// creation time, then the fields and values. It returns the keys to
+// declare after keys (record, the user's actions index).
+func (s *Store) recordArgs(c store.Challenge, now time.Time, keys []string) (args []any, more []string) {
+	if c.Record == nil {
+		return []any{0, 0, 0}, nil
+	}
+	a := *c.Record
+	if !s.recordWith(keys, a) {
+		return []any{0, 0, 0}, nil
+	}
+	more = []string{s.keys.action(a.ID), s.keys.userActions(a.UserID)}
+	f := encodeAction(a)
+	ttlMs := max(actionTTL(a, now), actionTTL(a, a.CreatedAt))
+	return append([]any{len(f), ttlMs, a.CreatedAt.UnixMilli()}, f...), more
+}
