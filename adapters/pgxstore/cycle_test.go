@@ -93,3 +93,27 @@ func TestChallengeCycle_RoundTrips(t *testing.T) {
 		t.Errorf("%d prepares after the warm-up, want none", n)
 	}
 }
+
+// TestTrackWithRules_RoundTrips pins Track under a policy other than
+// DefaultPolicy (rules), rate limits off: the signals are read in one
+// pipelined batch (ReadSignals), then the challenge is created with its
+// action record — one round trip more than Track without rules (1).
+func TestTrackWithRules_RoundTrips(t *testing.T) {
+	trips := &pgxtrace.RoundTrips{}
+	pool := newPool(t, 1, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = trips })
+	e := cycletest.New(t, openStore(t, pool, newSchema(t, pool)), cycletest.WithRules)
+	e.Cycle(t, nil) // warm-up: statements prepared
+	for round := range 3 {
+		last := trips.Total()
+		e.Cycle(t, func(step int) {
+			if step != cycletest.Track {
+				last = trips.Total()
+				return
+			}
+			if n := trips.Total() - last; n != wantCycleRoundTrips[cycletest.Track]+1 {
+				t.Errorf("cycle %d: Track with rules made %d round trips, want %d (one more than without)",
+					round, n, wantCycleRoundTrips[cycletest.Track]+1)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -465,4 +466,95 @@ func (s *Store) recordArgs(c store.Challenge, now time.Time, keys []string) (arg
 	f := encodeAction(a)
 	ttlMs := max(actionTTL(a, now), actionTTL(a, a.CreatedAt))
 	return append([]any{len(f), ttlMs, a.CreatedAt.UnixMilli()}, f...), more
+}
+
+var _ store.SignalStore = (*Store)(nil)
+
+// ReadSignals implements [store.SignalStore] in two round trips: the
+// user's credential index, the counter and the IDs of the user's records of
+// the last day or passed since q.KnownSince in one pipeline; the
+// credentials' and records' hashes in another; the tallies in Go.
+func (s *Store) ReadSignals(ctx context.Context, q store.SignalQuery) (store.SignalRead, error) {
+	if err := s.closed.Check(ctx); err != nil {
+		return store.SignalRead{}, err
+	}
+	var (
+		index               *redis.StringSliceCmd
+		counter             *redis.SliceCmd
+		byCreated, byPassed *redis.StringSliceCmd
+	)
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		index = p.HKeys(ctx, s.keys.userCredentials(q.UserID))
+		if q.Counter != "" {
+			counter = p.HMGet(ctx, s.keys.counter(q.Counter), fieldCounterValue, fieldWindowEnd)
+		}
+		byCreated = p.ZRangeByScore(ctx, s.keys.userActions(q.UserID), &redis.ZRangeBy{Min: unixMilli(q.Since()), Max: "+inf"})
+		byPassed = p.ZRangeByScore(ctx, s.keys.userPassed(q.UserID), &redis.ZRangeBy{Min: unixMilli(q.KnownSince), Max: "+inf"})
+		return nil
+	})
+	var r store.SignalRead
+	credIDs, err := index.Result()
+	if err != nil {
+		return store.SignalRead{}, wrap("ReadSignals", err)
+	}
+	if counter != nil {
+		if r.Counter, err = counterValue(counter, q.Now); err != nil {
+			return store.SignalRead{}, wrap("ReadSignals", err)
+		}
+	}
+	ids, err := byCreated.Result()
+	if err != nil {
+		return store.SignalRead{}, wrap("ReadSignals", err)
+	}
+	passed, err := byPassed.Result()
+	if err != nil {
+		return store.SignalRead{}, wrap("ReadSignals", err)
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(append(ids, passed...))))
+	creds := make([]*redis.MapStringStringCmd, len(credIDs))
+	recs := make([]*redis.MapStringStringCmd, len(ids))
+	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range credIDs {
+			creds[i] = p.HGetAll(ctx, s.keys.credential(id))
+		}
+		for i, id := range ids {
+			recs[i] = p.HGetAll(ctx, s.keys.action(id))
+		}
+		return nil
+	})
+	r.Credentials = []store.Credential{}
+	for _, cmd := range creds {
+		h, err := cmd.Result()
+		if err != nil {
+			return store.SignalRead{}, wrap("ReadSignals", err)
+		}
+		if len(h) == 0 {
+			continue // removed meanwhile; ListCredentials tidies the index
+		}
+		c, err := decodeCredential(h)
+		if err != nil {
+			return store.SignalRead{}, err
+		}
+		if c.UserID == q.UserID {
+			r.Credentials = append(r.Credentials, c)
+		}
+	}
+	slices.SortFunc(r.Credentials, func(a, b store.Credential) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	for _, cmd := range recs {
+		h, err := cmd.Result()
+		if err != nil {
+			return store.SignalRead{}, wrap("ReadSignals", err)
+		}
+		a, ok, err := liveAction(h, q.UserID, q.Now)
+		if err != nil {
+			return store.SignalRead{}, err
+		}
+		if ok {
+			a.Data = nil
+			q.Tally(&r, &a)
+		}
+	}
+	return r, nil
 }

@@ -195,3 +195,40 @@ func (l *commandLog) takeTrips() [][]string {
 // defaultRateLimits puts back the default rate limits, which cycletest.New
 // turns off.
 func defaultRateLimits(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLimits{} }
+
+// TestRoundTrips_TrackWithRules pins Track under a policy other than
+// DefaultPolicy (rules), rate limits off: ReadSignals takes two round trips
+// (the user's indexes and counter, then the credentials' and records'
+// hashes), then CreateChallenge one — two more than Track without rules.
+// (Issue #13 allows one more: a third round trip would go if the
+// credential index carried what the signals read of each credential.)
+func TestRoundTrips_TrackWithRules(t *testing.T) {
+	for _, srv := range []struct {
+		name   string
+		client func(t *testing.T) (redis.UniversalClient, string)
+	}{
+		{"Miniredis", func(t *testing.T) (redis.UniversalClient, string) {
+			_, c := miniredisClient(t)
+			return c, "deviceauth"
+		}},
+		{"Cluster", func(t *testing.T) (redis.UniversalClient, string) {
+			c := clusterClient(t)
+			return c, isolatedPrefix(t, c)
+		}},
+	} {
+		t.Run(srv.name, func(t *testing.T) {
+			client, prefix := srv.client(t)
+			log := &commandLog{}
+			client.AddHook(log)
+			e := cycletest.New(t, newStore(t, client, prefix), cycletest.WithRules)
+			e.Cycle(t, nil) // warm-up
+			log.take()
+			e.Cycle(t, func(step int) {
+				trips, _, text := log.take()
+				if step == cycletest.Track && trips != 3 {
+					t.Fatalf("Track with rules took %d round trips, want 3:%s", trips, text)
+				}
+			})
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"testing"
 
@@ -38,6 +39,18 @@ type Env struct {
 // Details are the details of each cycle's challenge.
 var Details = deviceauth.Details{Message: "Send 10.00 EUR to Bob",
 	Fields: []deviceauth.Field{{Label: "Amount", Value: "10.00 EUR"}, {Label: "Payee", Value: "Bob"}}}
+
+// WithRules is an option of New: a policy other than DefaultPolicy, which
+// challenges every action as DefaultPolicy does but makes Track read the
+// signals (PolicyInput.Signals) and record them, as a rule set does.
+func WithRules(c *deviceauth.Config) {
+	c.Rules = deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
+		if in.Signals.Action != in.Action {
+			return deviceauth.Decision{}, errors.New("cycletest: the policy was asked without signals")
+		}
+		return deviceauth.Decision{State: deviceauth.StateChallengeRequired, Rule: "always"}, nil
+	})
+}
 
 // New starts a Service over st, with rate limits off and a discard logger
 // (logs are not the store's cost), then each of opts applied to its Config,
