@@ -309,7 +309,9 @@ func parseCursor(c string) (time.Time, string, error) {
 // through once, within Config.ReviewFor of the action, on any instance;
 // rejecting keeps it refused. A second decision is ErrChallengeClosed; an
 // unknown action (or one not held for review) ErrNotFound. Each decision
-// is an event (review.approved or review.rejected) naming the operator.
+// is an event (review.approved or review.rejected) naming the operator,
+// and a notification to the user's devices (NotificationReviewDecided:
+// with package webhook, a webhook).
 func (s *Service) DecideReview(ctx context.Context, d ReviewDecision) (Action, error) {
 	switch {
 	case !validUserID(d.UserID) || !protocol.ValidID(d.ActionID):
@@ -340,7 +342,23 @@ func (s *Service) DecideReview(ctx context.Context, d ReviewDecision) (Action, e
 		return Action{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, event.Event{Type: typ, UserID: d.UserID, ChallengeID: d.ActionID, Action: rec.Action, Operator: d.Operator})
+	s.notifyDecision(ctx, rec, d.Operator)
 	return actionOf(rec), nil
+}
+
+// notifyDecision sends the decision on rec to the user's devices through
+// the Notifier (a webhook, with package webhook).
+func (s *Service) notifyDecision(ctx context.Context, rec store.ActionRecord, operator string) {
+	if s.cfg.Notifier == nil {
+		return
+	}
+	creds, err := s.store.ListCredentials(ctx, rec.UserID)
+	if err != nil {
+		s.storeFailed(ctx, err)
+		return
+	}
+	s.notify(Notification{Type: NotificationReviewDecided, ChallengeID: rec.ID, CredentialIDs: deviceIDs(creds, ""),
+		Review: string(rec.Review), Operator: operator}, rec.UserID)
 }
 
 // useApproval looks among approvals (the user's approved reviews of this

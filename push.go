@@ -49,6 +49,11 @@ const (
 	// NotificationRecoveryCodeUsed: a recovery code was used on the
 	// account; the devices may warn the user.
 	NotificationRecoveryCodeUsed NotificationType = "recoveryCode.used"
+	// NotificationReviewDecided: an operator decided the user's action
+	// held for review (ChallengeID is the action's ID, Review the decision,
+	// APPROVED or REJECTED, and Operator who); the devices may tell the
+	// user, and the application's webhook learns it.
+	NotificationReviewDecided NotificationType = "review.decided"
 )
 
 // Notification is what a Notifier sends. It never carries details,
@@ -67,6 +72,10 @@ type Notification struct {
 	// device address for the Notifier, not a secret of the account.
 	RemovedCredentialID string `json:"removedCredentialId,omitempty"`
 	RemovedPushToken    string `json:"removedPushToken,omitempty"`
+	// Review and Operator are an operator's decision
+	// (NotificationReviewDecided).
+	Review   string `json:"review,omitempty"`
+	Operator string `json:"operator,omitempty"`
 }
 
 // pushRules applies the push flow (docs/architecture.md#flows) and the push-fatigue defences to a push
