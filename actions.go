@@ -393,15 +393,20 @@ func (s *Service) useApproval(ctx context.Context, recs []store.ActionRecord, re
 
 // Forget erases what the Service keeps about a user: the action history
 // (with its IP addresses, user agents and known prefixes and browsers),
-// credentials and recovery codes. Counters (rate limits, wrong codes)
-// hold no personal data beyond the user ID and end with their windows;
-// pending challenges end with their TTL. It is an event (user.forgotten).
+// the counters that name the user (rate limits, push mute, the wrong-code
+// counters of the actions in the history), credentials and recovery
+// codes. Pending challenges end with their TTL. It is an event
+// (user.forgotten).
 func (s *Service) Forget(ctx context.Context, userID string) error {
 	if !validUserID(userID) {
 		return ErrInvalidRequest.withMessage("userID must be 1 to 256 bytes of UTF-8")
 	}
 	if as, ok := s.store.(store.ActionStore); ok {
-		if _, err := as.ForgetActions(ctx, userID); err != nil {
+		counters, err := s.userCounters(ctx, as, userID)
+		if err != nil {
+			return err
+		}
+		if _, err := as.ForgetActions(ctx, userID, counters); err != nil {
 			return s.storeFailed(ctx, err)
 		}
 	}
@@ -427,6 +432,32 @@ func (s *Service) Forget(ctx context.Context, userID string) error {
 		}
 	}
 	return nil
+}
+
+// userCounters are the keys of the counters that name userID: its rate
+// limits, push mute and the wrong-code counter of every action in its
+// history.
+func (s *Service) userCounters(ctx context.Context, as store.ActionStore, userID string) ([]string, error) {
+	keys := []string{"rate:challenges:" + userID, "rate:push:" + userID, "rate:recovery:" + userID, s.muteKey(userID)}
+	seen := map[string]bool{}
+	q := store.ActionQuery{UserID: userID, Limit: 500, Brief: true}
+	for {
+		recs, err := as.Actions(ctx, q, s.now())
+		if err != nil {
+			return nil, s.storeFailed(ctx, err)
+		}
+		for _, r := range recs {
+			if !seen[r.Action] {
+				seen[r.Action] = true
+				keys = append(keys, s.wrongCodeKey(userID, r.Action))
+			}
+		}
+		if len(recs) < q.Limit {
+			return keys, nil
+		}
+		last := recs[len(recs)-1]
+		q.Before, q.BeforeID = last.CreatedAt, last.ID
+	}
 }
 
 // checkCustom checks a Track's custom data: JSON types only, at most

@@ -175,8 +175,10 @@ type ActionStore interface {
 	// PendingReviews returns up to limit unexpired records, of any user,
 	// whose review is pending, oldest first.
 	PendingReviews(ctx context.Context, limit int, now time.Time) ([]ActionRecord, error)
-	// ForgetActions deletes every record of userID and reports how many.
-	ForgetActions(ctx context.Context, userID string) (int, error)
+	// ForgetActions deletes every record of userID, and the counters
+	// named (those whose keys name the user: the caller knows them), and
+	// reports how many records it deleted.
+	ForgetActions(ctx context.Context, userID string, counters []string) (int, error)
 }
 
 // SignalStore reads in one call what a Service's rules need to know about

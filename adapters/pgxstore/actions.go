@@ -211,11 +211,11 @@ func (s *Store) PendingReviews(ctx context.Context, limit int, now time.Time) ([
 }
 
 // ForgetActions implements [store.ActionStore].
-func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
+func (s *Store) ForgetActions(ctx context.Context, userID string, counters []string) (int, error) {
 	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
-	tag, err := s.pool.Exec(ctx, s.q.forgetActions, userID)
+	tag, err := s.pool.Exec(ctx, s.q.forgetActions, userID, counters)
 	if err != nil {
 		return 0, wrap("forget actions", err)
 	}

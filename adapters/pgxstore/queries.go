@@ -319,7 +319,9 @@ func newQueries(schema string) queries {
 			RETURNING {actionColumns}`),
 		pendingReviews: r.Replace(`SELECT {actionColumns} FROM {s}.actions
 			WHERE review = 'PENDING' AND expires_at > $1 ORDER BY created_at, id LIMIT $2`),
-		forgetActions: r.Replace(`DELETE FROM {s}.actions WHERE user_id = $1`),
+		// $1 the user, $2 the counters to delete with the records.
+		forgetActions: r.Replace(`WITH c AS (DELETE FROM {s}.counters WHERE key = ANY ($2::text[]))
+			DELETE FROM {s}.actions WHERE user_id = $1`),
 		// ReadSignals' tallies (store.SignalQuery.Tally): $1 user, $2
 		// action, $3 prefix, $4 browser, $5 now, $6 known since. One row:
 		// the counts, the flags and the latest passes.

@@ -415,7 +415,7 @@ func (s *Store) PendingReviews(ctx context.Context, limit int, now time.Time) ([
 
 // ForgetActions implements [store.ActionStore]: the user's IDs, then their
 // records, indexes and review entries.
-func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
+func (s *Store) ForgetActions(ctx context.Context, userID string, counters []string) (int, error) {
 	if err := s.closed.Check(ctx); err != nil {
 		return 0, err
 	}
@@ -430,6 +430,9 @@ func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
 		}
 		p.Del(ctx, s.keys.userActions(userID))
 		p.Del(ctx, s.keys.userPassed(userID))
+		for _, k := range counters {
+			p.Del(ctx, s.keys.counter(k))
+		}
 		if len(ids) > 0 {
 			members := make([]any, len(ids))
 			for i, id := range ids {

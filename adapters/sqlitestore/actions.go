@@ -222,17 +222,30 @@ func (s *Store) PendingReviews(ctx context.Context, limit int, now time.Time) ([
 }
 
 // ForgetActions implements [store.ActionStore].
-func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
+func (s *Store) ForgetActions(ctx context.Context, userID string, counters []string) (int, error) {
 	if err := s.lockWrites(ctx); err != nil {
 		return 0, err
 	}
 	defer s.unlockWrites()
-	res, err := s.exec(ctx, nil, `DELETE FROM actions WHERE user_id = ?`, userID)
+	tx, err := s.begin(ctx)
+	if err != nil {
+		return 0, s.fail(ctx, "forget actions", err)
+	}
+	defer tx.Rollback()
+	res, err := s.exec(ctx, tx, `DELETE FROM actions WHERE user_id = ?`, userID)
 	if err != nil {
 		return 0, s.fail(ctx, "forget actions", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
+		return 0, s.fail(ctx, "forget actions", err)
+	}
+	for _, k := range counters {
+		if _, err := s.exec(ctx, tx, `DELETE FROM counters WHERE key = ?`, k); err != nil {
+			return 0, s.fail(ctx, "forget actions", err)
+		}
+	}
+	if err := s.commit(tx); err != nil {
 		return 0, s.fail(ctx, "forget actions", err)
 	}
 	return int(n), nil

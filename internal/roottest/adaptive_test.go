@@ -14,6 +14,7 @@ import (
 	"github.com/deviceauth/deviceauth/device"
 	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/cycletest"
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/risk"
 	"github.com/deviceauth/deviceauth/rules"
 	"github.com/deviceauth/deviceauth/store"
@@ -562,8 +563,17 @@ func TestActions_DefaultPolicyRecordsTooAndRetentionEnds(t *testing.T) {
 }
 
 func TestActions_ForgetErasesTheUser(t *testing.T) {
-	a := newAdaptiveEnv(t)
+	st := memstore.New()
+	a := newAdaptiveEnv(t, func(c *deviceauth.Config) { c.Store = st })
 	a.pass(t, deviceauth.TrackRequest{ClientIP: homeIP, Browser: browserA, Details: transfer})
+	// A wrong code on the transfer, as a device's answer would count it.
+	wrong := ids.UserCounterKey("wrongcode", a.User, "transfer")
+	if _, err := st.IncrementCounter(t.Context(), wrong, time.Hour, a.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if e := a.explain(t, deviceauth.TrackRequest{}); e.Signals.Failures.WrongCodes != 1 {
+		t.Fatalf("wrong codes before Forget = %d, want 1", e.Signals.Failures.WrongCodes)
+	}
 	a.track(t, deviceauth.TrackRequest{Details: transfer2, Amount: risk.Amount{Value: 10000, Currency: "EUR"}})
 	bob := a.ForUser(t, "bob")
 	if _, err := a.Service.Track(t.Context(), deviceauth.TrackRequest{UserID: bob.User, Action: "transfer"}); err != nil {
@@ -579,7 +589,7 @@ func TestActions_ForgetErasesTheUser(t *testing.T) {
 		t.Fatalf("after Forget: %d actions, %d credentials, %d reviews; want none", len(list), len(creds), len(queue))
 	}
 	e := a.explain(t, deviceauth.TrackRequest{ClientIP: homeIP, Browser: browserA})
-	if e.Signals.Known.Prefix || e.Signals.Known.Browser || e.Signals.User.Enrolled {
+	if e.Signals.Known.Prefix || e.Signals.Known.Browser || e.Signals.User.Enrolled || e.Signals.Failures.WrongCodes != 0 {
 		t.Fatalf("signals after Forget = %+v", e.Signals)
 	}
 	if other, _, _ := a.Service.Actions(t.Context(), deviceauth.ActionQuery{UserID: bob.User}); len(other) != 1 {

@@ -180,11 +180,14 @@ func (s *Store) PendingReviews(ctx context.Context, limit int, now time.Time) ([
 }
 
 // ForgetActions implements [store.ActionStore].
-func (s *Store) ForgetActions(ctx context.Context, userID string) (int, error) {
+func (s *Store) ForgetActions(ctx context.Context, userID string, counters []string) (int, error) {
 	if err := s.lock(ctx); err != nil {
 		return 0, err
 	}
 	defer s.mu.Unlock()
+	for _, k := range counters {
+		delete(s.counters, k)
+	}
 	list := s.userActions[userID]
 	for _, a := range list {
 		delete(s.actions, a.ID)

@@ -26,7 +26,7 @@ func (s suite) actions(t *testing.T) {
 	t.Run("RacingUsesHaveOneWinner", s.actionRacingUses)
 	t.Run("RacingUsesOnTwoStoreValuesHaveOneWinner", s.actionRacingUsesTwins)
 	t.Run("PendingReviewsAreEveryUsersOldestFirst", s.actionPendingReviews)
-	t.Run("ForgetDeletesOnlyTheUsersRecords", s.actionForget)
+	t.Run("ForgetDeletesOnlyTheUsersRecordsAndCounters", s.actionForget)
 	t.Run("ReadSignalsTalliesTheUsersRecords", s.readSignals)
 }
 
@@ -387,14 +387,27 @@ func (s suite) actionPendingReviews(t *testing.T) {
 }
 
 func (s suite) actionForget(t *testing.T) {
-	st, ctx := actionStore(t, s.store(t)), t.Context()
+	raw := s.store(t)
+	st, ctx := actionStore(t, raw), t.Context()
 	putAction(t, st, s.action("a1", "user1", 0))
 	putAction(t, st, s.review("a2", "user1", time.Second))
 	keep := putAction(t, st, s.action("b1", "user2", 0))
-	n, err := st.ForgetActions(ctx, "user1")
+	// Counters of the user (keys of the form the Service makes) and
+	// another's.
+	mine, theirs := ids.UserCounterKey("wrongcode", "user1", "transfer"), ids.UserCounterKey("wrongcode", "user2", "transfer")
+	increment(t, raw, mine, s.at(0), 1)
+	increment(t, raw, theirs, s.at(0), 1)
+	n, err := st.ForgetActions(ctx, "user1", []string{mine, "rate:challenges:user1"})
 	must(t, err, "ForgetActions")
 	if n != 2 {
 		t.Fatalf("ForgetActions deleted %d records, want 2", n)
+	}
+	for key, want := range map[string]int64{mine: 0, theirs: 1} {
+		got, err := raw.Counter(ctx, key, s.at(time.Second))
+		must(t, err, "Counter after ForgetActions")
+		if got != want {
+			t.Fatalf("counter %s after ForgetActions = %d, want %d", key, got, want)
+		}
 	}
 	now := s.at(time.Minute)
 	wantActions(t, st, store.ActionQuery{UserID: "user1"}, now, "Actions after ForgetActions")
@@ -404,7 +417,7 @@ func (s suite) actionForget(t *testing.T) {
 		t.Fatalf("PendingReviews after ForgetActions: got %d, want none", len(got))
 	}
 	wantAction(t, st, keep, now, "another user's record after ForgetActions")
-	n, err = st.ForgetActions(ctx, "user1")
+	n, err = st.ForgetActions(ctx, "user1", nil)
 	must(t, err, "second ForgetActions")
 	if n != 0 {
 		t.Fatalf("second ForgetActions deleted %d records, want 0", n)
