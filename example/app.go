@@ -20,6 +20,7 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/adapters/gorillasession"
+	"github.com/deviceauth/deviceauth/admin"
 	"github.com/deviceauth/deviceauth/passkey"
 	"github.com/deviceauth/deviceauth/qrcode"
 	"github.com/deviceauth/deviceauth/store"
@@ -69,6 +70,8 @@ const (
 	// when the user presses Continue (see tokenFromForm, and the step-ups
 	// in devices.go).
 	tokenField = "deviceauth_token"
+	// operatorUser is the user who may use the admin page (/admin/).
+	operatorUser = "operator"
 	// deviceCommand is how the README and the pages run the terminal phone.
 	deviceCommand = "go run ./example/device"
 )
@@ -197,6 +200,18 @@ func (a *App) routes() http.Handler {
 	// The device endpoints verify signatures over the path as the phone
 	// sent it (with the prefix), so StripPrefix does not break them.
 	root.Handle("/deviceauth/", http.StripPrefix("/deviceauth", a.svc.Handler()))
+	// The operator's review page (package admin), for the user signed in
+	// as "operator": a demo's stand-in for the application's own admin
+	// authentication. It has its own cross-origin protection.
+	root.Handle("/admin/", http.StripPrefix("/admin", admin.Handler(a.svc, admin.Options{
+		Operator: func(r *http.Request) (string, error) {
+			user, err := a.users.ResolveUser(r)
+			if err != nil || user != operatorUser {
+				return "", errors.New("example: the admin page is for the user operator")
+			}
+			return user, nil
+		},
+	})))
 	root.Handle("/", cop.Handler(app))
 	return root
 }
@@ -308,7 +323,7 @@ var problemWords = map[string]string{
 	"unauthenticated":     "Please sign in first.",
 	"enrollment_required": "You have no device to approve this with yet. Add one first: the terminal phone or the phone simulator will do.",
 	"blocked":             "This is blocked for your account for now, for example after too many wrong codes. Try again in a few minutes.",
-	"review":              "This is held for review: it will not go through for now.",
+	"review":              "This is held for review: an operator looks at it (as the user \"operator\", at /admin/). Once approved, send it again: it goes through once.",
 	"step_up_required":    "This needs an approval on one of your devices.",
 	"rate_limited":        "Too many attempts. Wait a minute, then try again.",
 	"unavailable":         "Something went wrong on our side. Nothing was done; try again in a moment.",
