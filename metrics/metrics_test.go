@@ -104,7 +104,9 @@ func TestMetricsFromARealService(t *testing.T) {
 			case "broken":
 				return deviceauth.Decision{}, errors.New("policy down")
 			case "coded":
-				return deviceauth.Decision{State: deviceauth.StateChallengeRequired, VerificationCode: true}, nil
+				return deviceauth.Decision{State: deviceauth.StateChallengeRequired, VerificationCode: true, Rule: "new-place"}, nil
+			case "overflow-2":
+				return deviceauth.Decision{State: deviceauth.StateReview, Rule: "big-amount"}, nil
 			}
 			return deviceauth.Decision{State: deviceauth.StateChallengeRequired}, nil
 		}),
@@ -171,15 +173,14 @@ func TestMetricsFromARealService(t *testing.T) {
 		wrong = "11"
 	}
 	phone.Approve(ctx, ch, wrong)
-	// Two more actions: past MaxActions (3), "overflow-2" counts as other.
+	// Two more actions: past MaxActions (3), "overflow-2" counts as other;
+	// the policy holds it for review, by a rule.
 	track("overflow-1")
 	track("overflow-2")
 	// A policy failure is reported as a store error.
 	if _, err := svc.Track(ctx, deviceauth.TrackRequest{UserID: user, Action: "broken"}); err == nil {
 		t.Fatal("Track of broken succeeded")
 	}
-	m.RuleHit("remembered-browser")
-	m.RuleHit("remembered-browser")
 
 	fams := scrape(t, m.Handler())
 	want := []struct {
@@ -190,7 +191,7 @@ func TestMetricsFromARealService(t *testing.T) {
 		{"deviceauth_actions_total", map[string]string{"action": "transfer", "outcome": "CHALLENGE"}, 2},
 		{"deviceauth_actions_total", map[string]string{"action": "coded", "outcome": "CHALLENGE"}, 1},
 		{"deviceauth_actions_total", map[string]string{"action": "overflow-1", "outcome": "CHALLENGE"}, 1},
-		{"deviceauth_actions_total", map[string]string{"action": "other", "outcome": "CHALLENGE"}, 1},
+		{"deviceauth_actions_total", map[string]string{"action": "other", "outcome": "REVIEW"}, 1},
 		{"deviceauth_challenges_total", map[string]string{"method": "DEVICE", "result": "approved"}, 1},
 		{"deviceauth_challenges_total", map[string]string{"method": "DEVICE", "result": "denied"}, 1},
 		{"deviceauth_challenges_total", map[string]string{"method": "DEVICE", "result": "wrong_code"}, 1},
@@ -198,9 +199,11 @@ func TestMetricsFromARealService(t *testing.T) {
 		{"deviceauth_validations_total", map[string]string{"action": "transfer", "result": "invalid"}, 1},
 		{"deviceauth_approval_latency_seconds", map[string]string{"result": "approved"}, 1},
 		{"deviceauth_approval_latency_seconds", map[string]string{"result": "denied"}, 1},
-		{"deviceauth_rule_hits_total", map[string]string{"rule": "remembered-browser"}, 2},
+		{"deviceauth_rule_hits_total", map[string]string{"rule": "new-place"}, 1},
+		{"deviceauth_rule_hits_total", map[string]string{"rule": "big-amount"}, 1},
 		{"deviceauth_store_errors_total", map[string]string{"kind": "failed"}, 1},
-		{"deviceauth_events_total", map[string]string{"type": "challenge.created"}, 5},
+		{"deviceauth_events_total", map[string]string{"type": "challenge.created"}, 4},
+		{"deviceauth_events_total", map[string]string{"type": "action.tracked"}, 1},
 	}
 	for _, w := range want {
 		if got := value(fams, w.name, w.labels); got != w.value {
