@@ -414,7 +414,9 @@ func (s *Service) Forget(ctx context.Context, userID string) error {
 	if err != nil {
 		return s.storeFailed(ctx, err)
 	}
-	if _, err := s.store.DeleteUserCredentials(ctx, userID); err != nil {
+	_, err = s.store.DeleteUserCredentials(ctx, userID)
+	s.answers.removeUser(userID)
+	if err != nil {
 		return s.storeFailed(ctx, err)
 	}
 	if rs, ok := s.store.(store.RecoveryCodeStore); ok {

@@ -70,6 +70,10 @@ func (s *Service) respond(ctx context.Context, r DeviceAnswer) (AnswerResult, er
 		return AnswerResult{}, ErrInvalidRequest.withMessage("verificationCode must be digits")
 	}
 	now := s.now()
+	if ch, cred, ok := s.answers.lookup(r.ChallengeID, r.CredentialID, now); ok {
+		return s.respondCached(ctx, r, ch, cred, now)
+	}
+	gen := s.answers.generation()
 	// The key is the one stored for the challenge's user: never chosen by
 	// the request alone.
 	ch, cred, err := s.cycle.GetChallengeCredential(ctx, r.ChallengeID, r.CredentialID, now)
@@ -115,29 +119,77 @@ func (s *Service) respond(ctx context.Context, r DeviceAnswer) (AnswerResult, er
 		subtle.ConstantTimeCompare([]byte(r.VerificationCode), []byte(ch.VerificationCode)) != 1 {
 		return s.wrongCode(ctx, ch, cred, r, now)
 	}
+	if isInApp(ch.ID) {
+		// The phone's next in-app answer on this instance needs no read.
+		s.answers.putCredential(cred, key, gen, now)
+	}
+	return s.recordAnswer(ctx, r, ch, now)
+}
+
+// recordAnswer puts r, a verified answer to challenge ch (of which it
+// reads ID, UserID, Action and ClientIP), in the store: one
+// compare-and-set from PENDING, with the credential's last use.
+func (s *Service) recordAnswer(ctx context.Context, r DeviceAnswer, ch store.Challenge, now time.Time) (AnswerResult, error) {
 	to, typ := store.StateApproved, event.ChallengeApproved
 	if r.Decision == protocol.DecisionDeny {
 		to, typ = store.StateDenied, event.ChallengeDenied
 	}
 	next, err := s.store.TransitionChallenge(ctx, ch.ID, store.Transition{
-		From: store.StatePending, To: to, UserID: ch.UserID, CredentialID: cred.ID, DenyReason: r.DenyReason, AnsweredAt: now,
+		From: store.StatePending, To: to, UserID: ch.UserID, CredentialID: r.CredentialID, DenyReason: r.DenyReason, AnsweredAt: now,
 		CredentialUsed: true,
 	}, now)
-	if errors.Is(err, store.ErrConflict) {
+	if isInApp(ch.ID) {
+		s.answers.forget(ch.ID) // answered: a later answer reads the store
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return AnswerResult{}, ErrInvalidResponse
+	case errors.Is(err, store.ErrConflict):
 		cur, gerr := s.store.GetChallenge(ctx, ch.ID, now)
 		if gerr != nil {
 			return AnswerResult{}, ErrChallengeClosed
 		}
 		return AnswerResult{}, ErrChallengeClosed.withState(string(cur.State))
-	}
-	if err != nil {
+	case err != nil:
 		return AnswerResult{}, s.storeFailed(ctx, err)
 	}
-	s.emit(ctx, event.Event{Type: typ, UserID: ch.UserID, CredentialID: cred.ID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP), Reason: r.DenyReason})
+	s.emit(ctx, event.Event{Type: typ, UserID: ch.UserID, CredentialID: r.CredentialID, ChallengeID: ch.ID, Action: ch.Action, ClientIP: ipString(r.ClientIP), Reason: r.DenyReason})
 	if r.DenyReason == DenyReasonNotMe {
-		s.reportNotMe(ctx, ch, cred.ID)
+		s.reportNotMe(ctx, ch, r.CredentialID)
 	}
 	return AnswerResult{ChallengeID: ch.ID, State: string(next.State)}, nil
+}
+
+// respondCached is respond for an in-app challenge this instance tracked,
+// answered by a credential it has read (answerCache): the same checks, in
+// the same order, with one store call, the transition, whose
+// compare-and-set decides what only the store knows (pending, unexpired,
+// the user's). An in-app challenge has no verification code.
+func (s *Service) respondCached(ctx context.Context, r DeviceAnswer, ch cachedChallenge, cred cachedCredential, now time.Time) (AnswerResult, error) {
+	if cred.userID != ch.userID || (ch.claimedBy != "" && ch.claimedBy != r.CredentialID) {
+		return AnswerResult{}, ErrInvalidResponse
+	}
+	msg := protocol.ResponseMessage(protocol.Response{
+		ChallengeID: r.ChallengeID, Nonce: ch.nonce, Action: ch.action, CredentialID: r.CredentialID,
+		Decision: r.Decision, DenyReason: r.DenyReason, VerificationCode: r.VerificationCode,
+		DetailsDigest: ch.detailsDigest,
+	})
+	if err := cred.key.Verify(r.SignatureFormat, msg, r.Signature); err != nil {
+		if e := signatureError(err); e != nil {
+			return AnswerResult{}, e
+		}
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: ch.userID, CredentialID: r.CredentialID, ChallengeID: r.ChallengeID, ClientIP: ipString(r.ClientIP), Reason: "response"})
+		return AnswerResult{}, ErrInvalidResponse
+	}
+	if r.Decision == protocol.DecisionApprove && !meetsRequirement(cred.attestation, ch.attestationRequired) {
+		// A closed challenge says so first, as respond does.
+		if cur, err := s.store.GetChallenge(ctx, r.ChallengeID, now); err == nil && cur.State != store.StatePending {
+			return AnswerResult{}, ErrChallengeClosed.withState(string(cur.State))
+		}
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, UserID: ch.userID, CredentialID: r.CredentialID, ChallengeID: r.ChallengeID, ClientIP: ipString(r.ClientIP), Reason: "attestation_required"})
+		return AnswerResult{}, ErrAttestationRequired
+	}
+	return s.recordAnswer(ctx, r, store.Challenge{ID: r.ChallengeID, UserID: ch.userID, Action: ch.action, ClientIP: ch.clientIP}, now)
 }
 
 // wrongCode counts a validly signed approval with a wrong code against the

@@ -226,6 +226,7 @@ type Service struct {
 	cycle     store.CycleStore // the store's cycle steps, or their fallback (internal/cyclestore)
 	macs      []*tokenMACer    // one per Config.Keys entry; the first signs
 	pubkeys   keyCache
+	answers   answerCache // what in-app answers read, kept from Track and earlier answers
 	log       *slog.Logger
 	now       func() time.Time
 	policy    Policy

@@ -9,7 +9,8 @@ import (
 // keyCache keeps parsed public keys by their stored bytes, so the hot path
 // (every response and signed request) does not parse SPKI DER again. It
 // caches parsing only: which key a request may use is still read from the
-// store every time, so revocation is never cached.
+// store (answerCache keeps the credentials of in-app answers, for the
+// one-call answer it documents).
 type keyCache struct {
 	mu   sync.Mutex
 	keys map[string]protocol.PublicKey

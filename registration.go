@@ -315,7 +315,9 @@ func (s *Service) removalDetails(ctx context.Context, userID, id string) (Detail
 // remaining ones, and the removed one through its push token unless it
 // asked for the removal itself. reason says how the removal was authorised.
 func (s *Service) deleteCredential(ctx context.Context, creds []store.Credential, c store.Credential, reason string) error {
-	switch err := s.store.DeleteCredential(ctx, c.UserID, c.ID); {
+	err := s.store.DeleteCredential(ctx, c.UserID, c.ID)
+	s.answers.removeCredential(c.ID)
+	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return ErrNotFound
 	case err != nil:

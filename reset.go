@@ -88,7 +88,9 @@ func (s *Service) ResetCredentials(ctx context.Context, req ResetRequest) (Regis
 	if err := rs.ReplaceRecoveryCodes(ctx, req.UserID, [][]byte{resetMarker(req.UserID), grantHash(req.UserID, grant)}); err != nil {
 		return RegistrationGrant{}, s.storeFailed(ctx, err)
 	}
-	if _, err := s.store.DeleteUserCredentials(ctx, req.UserID); err != nil {
+	_, err = s.store.DeleteUserCredentials(ctx, req.UserID)
+	s.answers.removeUser(req.UserID)
+	if err != nil {
 		return RegistrationGrant{}, s.storeFailed(ctx, err)
 	}
 	s.emit(ctx, event.Event{Type: event.CredentialsReset, UserID: req.UserID, Operator: req.Operator, Reason: req.Reason})

@@ -441,6 +441,7 @@ func (s *Service) tracked(ctx context.Context, req TrackRequest, details Details
 	res.VerificationCode = stored.VerificationCode
 	if isInApp(stored.ID) {
 		res.VerificationCode = "" // there is none; never hand one to the phone
+		s.answers.putChallenge(stored)
 		res.InApp = &InAppChallenge{ChallengeID: stored.ID, Nonce: stored.Nonce, Action: stored.Action,
 			Details: details, ExpiresAt: stored.ExpiresAt, CredentialID: stored.ClaimedBy}
 	}

@@ -102,6 +102,8 @@
 // the Service) is 5 round trips with rate limits off — BeginChallenge;
 // GetChallenge; GetChallengeCredential and TransitionChallenge;
 // ConsumeChallenge — of which 3 commit a write, and 7 with the default rate
-// limits. A Watch is one more, and one when it ends (the count of waiters). Size the pool for the expected concurrency; the LISTEN connection
+// limits. The in-app cycle (no fetch) is 3 when the instance that tracked
+// the challenge has read the answering credential before (the answer is
+// the transition alone), 4 otherwise. A Watch is one more, and one when it ends (the count of waiters). Size the pool for the expected concurrency; the LISTEN connection
 // is one more server connection per Store. Close the Store before the pool.
 package pgxstore

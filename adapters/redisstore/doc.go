@@ -177,6 +177,9 @@
 // script (the challenge and the credential's last use), ConsumeChallenge
 // one script (the challenge and the user's credential index). The default
 // rate limits add an IncrementCounter to Track and one to Respond: 7 and 8.
+// The in-app cycle (no fetch) is 3 round trips when the instance that
+// tracked the challenge has read the answering credential before (the
+// answer is the transition alone), 4 otherwise.
 // On a Cluster every key of the cycle is in the user's slot: the
 // challenge's and the device credential's IDs carry the user's tag, and
 // the wrong-code counter names the user. (The layout before this one took

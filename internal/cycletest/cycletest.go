@@ -58,6 +58,13 @@ func WithRules(c *deviceauth.Config) {
 // Service is closed when tb ends.
 func New(tb testing.TB, st store.Store, opts ...func(*deviceauth.Config)) *Env {
 	tb.Helper()
+	return (&Env{Service: NewService(tb, st, opts...)}).ForUser(tb, "alice")
+}
+
+// NewService is the Service of New, without its user: another instance
+// over st, as a deployment runs several.
+func NewService(tb testing.TB, st store.Store, opts ...func(*deviceauth.Config)) *deviceauth.Service {
+	tb.Helper()
 	off := deviceauth.Rate{Limit: -1}
 	cfg := deviceauth.Config{
 		Store: st, Keys: [][]byte{bytes.Repeat([]byte{7}, 32)}, PublicURL: "https://app.example/deviceauth",
@@ -72,8 +79,7 @@ func New(tb testing.TB, st store.Store, opts ...func(*deviceauth.Config)) *Env {
 		tb.Fatalf("deviceauth.New: %v", err)
 	}
 	tb.Cleanup(func() { svc.Close(context.Background()) })
-
-	return (&Env{Service: svc}).ForUser(tb, "alice")
+	return svc
 }
 
 // ForUser registers an ES256 device for user through e's Service and
@@ -164,6 +170,13 @@ func (e *Env) CycleOf(tb testing.TB, after func(step int, challengeID string)) {
 // verification, the device's answer from the payload (no fetch), Validate.
 // after, when not nil, is called after each step (never with Fetch).
 func (e *Env) InAppCycle(tb testing.TB, after func(step int)) {
+	e.InAppCycleAcross(tb, e.Service, after)
+}
+
+// InAppCycleAcross is InAppCycle with the device's answer sent to
+// answering, another Service over the same store (as a deployment's other
+// instance), or e's own.
+func (e *Env) InAppCycleAcross(tb testing.TB, answering *deviceauth.Service, after func(step int)) {
 	ctx := context.Background()
 	res, err := e.Service.Track(ctx, deviceauth.TrackRequest{UserID: e.User, Action: "transfer", Details: Details, InApp: true})
 	if err != nil || res.InApp == nil {
@@ -173,14 +186,40 @@ func (e *Env) InAppCycle(tb testing.TB, after func(step int)) {
 		after = func(int) {}
 	}
 	after(Track)
-	p := res.InApp
-	e.answer(tb, ctx, deviceauth.ChallengeView{ChallengeID: p.ChallengeID, Nonce: p.Nonce, Action: p.Action, Details: p.Details})
+	p, on := res.InApp, *e
+	on.Service = answering
+	on.answer(tb, ctx, deviceauth.ChallengeView{ChallengeID: p.ChallengeID, Nonce: p.Nonce, Action: p.Action, Details: p.Details})
 	after(Respond)
 	val, err := e.Service.Validate(ctx, deviceauth.ValidateRequest{Token: res.Token, UserID: e.User, Action: "transfer", Details: Details})
 	if err != nil || !val.Valid || val.Method != deviceauth.MethodInApp {
 		tb.Fatalf("Validate = %+v, %v; want valid by IN_APP", val, err)
 	}
 	after(Validate)
+}
+
+// CheckInAppRoundTrips runs in-app cycles over st, first answered on the
+// instance that tracked them (want[0]), then on another instance over st
+// (want[1]), each after a warm-up, and reports to tb every cycle whose
+// round trips per step differ: total is the store's count of round trips
+// so far.
+func CheckInAppRoundTrips(tb testing.TB, st store.Store, total func() int64, want [2][Steps]int64) {
+	tb.Helper()
+	e := New(tb, st)
+	for i, answering := range []*deviceauth.Service{e.Service, NewService(tb, st)} {
+		e.InAppCycleAcross(tb, answering, nil) // warm-up: connections, scripts, the credential read
+		for round := range 3 {
+			var got [Steps]int64
+			last := total()
+			e.InAppCycleAcross(tb, answering, func(step int) {
+				now := total()
+				got[step], last = now-last, now
+			})
+			if got != want[i] {
+				tb.Errorf("in-app cycle %d answered on %s instance: round trips per step %v, want %v (%v)",
+					round, [2]string{"the same", "another"}[i], got, want[i], StepNames)
+			}
+		}
+	}
 }
 
 // Approve fetches challenge id as the device (no HTTP) and approves it,

@@ -1,11 +1,13 @@
 package roottest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"regexp"
@@ -16,8 +18,11 @@ import (
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/event"
 	"github.com/deviceauth/deviceauth/internal/cycletest"
+	"github.com/deviceauth/deviceauth/internal/instancetest"
 	"github.com/deviceauth/deviceauth/internal/seam"
+	"github.com/deviceauth/deviceauth/store"
 )
 
 // countingSigner counts the device's signatures.
@@ -140,13 +145,19 @@ func TestInApp_NeverElsewhere(t *testing.T) {
 // TestInApp_NamedCredentialOnly: with CredentialID, only that phone may
 // answer; another device of the same user gets the answer every other
 // wrong key gets.
-func TestInApp_NamedCredentialOnly(t *testing.T) {
+func TestInApp_NamedCredentialOnly(t *testing.T) { coldAndWarm(t, testInAppNamedCredentialOnly) }
+
+func testInAppNamedCredentialOnly(t *testing.T, warm bool) {
 	e := newEnv(t, noRateLimits)
 	ctx := context.Background()
 	phone := e.enrol("alice", "ES256")
 	tablet := e.device("ES256")
 	if _, err := tablet.Register(ctx, e.addToken(phone, "alice"), "tablet", "test"); err != nil {
 		t.Fatal(err)
+	}
+	if warm {
+		inAppOnce(t, e, phone, "alice")
+		inAppOnce(t, e, tablet, "alice")
 	}
 	res, payload := trackInApp(t, e, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", CredentialID: phone.CredentialID})
 	if res.InApp.CredentialID != phone.CredentialID {
@@ -175,11 +186,17 @@ func TestInApp_NamedCredentialOnly(t *testing.T) {
 // user, action and details at Validate, to the challenge's nonce and
 // details in the signature, single use, expiring; a denial never
 // validates.
-func TestInApp_Bindings(t *testing.T) {
+func TestInApp_Bindings(t *testing.T) { coldAndWarm(t, testInAppBindings) }
+
+func testInAppBindings(t *testing.T, warm bool) {
 	e := newEnv(t, noRateLimits)
 	ctx := context.Background()
 	d := e.enrol("alice", "ES256")
 	mallory := e.enrol("mallory", "ES256")
+	if warm {
+		inAppOnce(t, e, d, "alice")
+		inAppOnce(t, e, mallory, "mallory")
+	}
 
 	res, payload := trackInApp(t, e, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails})
 	ch, _ := d.InAppChallenge(payload)
@@ -367,5 +384,161 @@ func TestInApp_RouteAdmittingInAppAndOthers(t *testing.T) {
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Fatal("ran without a token") }))
 	if rec := inAppOnly.transfer("alice", "", "10"); rec.Code != 403 || denialOf(t, rec).Error != "step_up_required" {
 		t.Fatalf("an in-app-only route without a token: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestInApp_RevokedCredentialNeverValidates: an instance answers an in-app
+// challenge it tracked from what it has read of the answering credential,
+// with the transition as its one store call
+// (docs/architecture.md#the-store-contract), so the answer of a credential
+// removed elsewhere — on another instance; here straight in the store — is
+// still recorded there. Validate, whose store call checks that the
+// approving credential still exists, fails the challenge: a revoked
+// credential never passes a gate, whenever it was removed. A removal
+// through the instance itself drops what it had read at once.
+func TestInApp_RevokedCredentialNeverValidates(t *testing.T) {
+	ctx := context.Background()
+	warm := func(t *testing.T) (*env, *device.Client) {
+		e := newEnv(t, noRateLimits)
+		d := e.enrol("alice", "ES256")
+		inAppOnce(t, e, d, "alice")
+		return e, d
+	}
+	answer := func(t *testing.T, e *env, d *device.Client) deviceauth.TrackResult {
+		res, payload := trackInApp(t, e, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails})
+		ch, _ := d.InAppChallenge(payload)
+		if r, err := d.Approve(ctx, ch, ""); err != nil || r.State != "APPROVED" {
+			t.Fatalf("Approve = %+v, %v", r, err)
+		}
+		return res
+	}
+	wantRevoked := func(t *testing.T, e *env, token string) {
+		t.Helper()
+		if v := e.validate(token, "alice", "transfer", transferDetails); v.Valid {
+			t.Fatalf("a revoked credential's approval validated: %+v", v)
+		}
+		if st, err := e.svc.ChallengeState(ctx, token, "alice"); err != nil || st != store.StateFailed {
+			t.Fatalf("ChallengeState = %s, %v; want FAILED", st, err)
+		}
+		evs := e.events.all()
+		if last := evs[len(evs)-1]; last.Type != event.ValidationFailed || last.Reason != "credential_revoked" {
+			t.Fatalf("last event %+v, want validation_failed for credential_revoked", last)
+		}
+	}
+
+	t.Run("BetweenAnswerAndValidate", func(t *testing.T) {
+		e, d := warm(t)
+		res := answer(t, e, d)
+		if err := e.store.DeleteCredential(ctx, "alice", d.CredentialID); err != nil {
+			t.Fatal(err)
+		}
+		wantRevoked(t, e, res.Token)
+	})
+	t.Run("ElsewhereBeforeTheAnswer", func(t *testing.T) {
+		e, d := warm(t)
+		res, payload := trackInApp(t, e, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails})
+		if err := e.store.DeleteCredential(ctx, "alice", d.CredentialID); err != nil {
+			t.Fatal(err)
+		}
+		ch, _ := d.InAppChallenge(payload)
+		before := e.store.Calls.Load()
+		if r, err := d.Approve(ctx, ch, ""); err != nil || r.State != "APPROVED" {
+			t.Fatalf("Approve = %+v, %v; want the answer recorded from what the instance had read", r, err)
+		}
+		if n := e.store.Calls.Load() - before; n != 1 {
+			t.Fatalf("the answer made %d store calls, want 1 (its transition)", n)
+		}
+		wantRevoked(t, e, res.Token)
+	})
+	t.Run("HereBeforeTheAnswer", func(t *testing.T) {
+		e, d := warm(t)
+		tablet := e.device("ES256")
+		if _, err := tablet.Register(ctx, e.addToken(d, "alice"), "tablet", "test"); err != nil {
+			t.Fatal(err)
+		}
+		res, payload := trackInApp(t, e, deviceauth.TrackRequest{UserID: "alice", Action: "transfer", Details: transferDetails})
+		if err := d.Remove(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch, _ := d.InAppChallenge(payload)
+		if _, err := d.Approve(ctx, ch, ""); apiCode(err) != "invalid_response" {
+			t.Fatalf("a removed phone's answer: %v, want invalid_response", err)
+		}
+		if st, err := e.svc.ChallengeState(ctx, res.Token, "alice"); err != nil || st != store.StatePending {
+			t.Fatalf("ChallengeState = %s, %v; want PENDING", st, err)
+		}
+	})
+}
+
+// inAppOnce runs one in-app cycle of d, user's device, on e's instance,
+// which has then read d's credential: its next in-app answers there take
+// the one-call path.
+func inAppOnce(t *testing.T, e *env, d *device.Client, user string) {
+	t.Helper()
+	res, payload := trackInApp(t, e, deviceauth.TrackRequest{UserID: user, Action: "warm-up"})
+	ch, err := d.InAppChallenge(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Approve(context.Background(), ch, ""); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.validate(res.Token, user, "warm-up", deviceauth.Details{}); !v.Valid {
+		t.Fatalf("warm-up Validate = %+v", v)
+	}
+}
+
+// coldAndWarm runs test twice: with devices the instance has not read
+// (each answer reads the challenge and the credential), and after warm
+// has run an in-app cycle of each (answers take the one-call path).
+func coldAndWarm(t *testing.T, test func(t *testing.T, warm bool)) {
+	t.Run("Cold", func(t *testing.T) { test(t, false) })
+	t.Run("Warm", func(t *testing.T) { test(t, true) })
+}
+
+// TestInApp_RacingAnswersOneWins: answers to one in-app challenge racing
+// on the instance that tracked it (the one-call path, the device read
+// before) and on another instance over the same store (the read path):
+// exactly one is recorded, every other is challenge_closed, and the
+// challenge validates once. Run with -race.
+func TestInApp_RacingAnswersOneWins(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	ctx := context.Background()
+	d := e.enrolKeyed("alice")
+	cfg := deviceauth.Config{Store: e.store, Keys: [][]byte{bytes.Repeat([]byte{7}, 32)},
+		PublicURL: e.srv.URL + "/deviceauth", Now: e.clock.Now, Timer: e.clock.After, Logger: slog.New(slog.DiscardHandler)}
+	noRateLimits(&cfg)
+	other, err := deviceauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close(ctx) })
+	inAppOnce(t, e, d.Client, "alice")
+	for round := range 20 {
+		res, payload := trackInApp(t, e, deviceauth.TrackRequest{UserID: "alice", Action: "transfer"})
+		ch, _ := d.InAppChallenge(payload)
+		sig := d.signDER(t, d.ResponseMessage(ch, "approve", "", ""))
+		var approved, closed atomic.Int64
+		instancetest.Race(8, func(i int) {
+			svc := e.svc
+			if i%2 == 1 {
+				svc = other
+			}
+			_, err := svc.Respond(ctx, deviceauth.DeviceAnswer{ChallengeID: ch.ID, CredentialID: d.CredentialID, Decision: "approve", Signature: sig})
+			switch {
+			case err == nil:
+				approved.Add(1)
+			case isCode(err, "challenge_closed"):
+				closed.Add(1)
+			default:
+				t.Errorf("round %d: Respond: %v", round, err)
+			}
+		})
+		if approved.Load() != 1 || closed.Load() != 7 {
+			t.Fatalf("round %d: %d answers recorded and %d closed, want 1 and 7", round, approved.Load(), closed.Load())
+		}
+		if v := e.validate(res.Token, "alice", "transfer", deviceauth.Details{}); !v.Valid {
+			t.Fatalf("round %d: Validate = %+v", round, v)
+		}
 	}
 }

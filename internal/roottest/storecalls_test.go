@@ -57,6 +57,52 @@ func TestChallengeCycle_StoreCalls(t *testing.T) {
 	}
 }
 
+// The in-app cycle (Track, the device's one signed answer, Validate) is
+// three store calls once the instance that tracked the challenge has read
+// the answering credential: the answer is then its transition alone
+// (docs/architecture.md#the-store-contract). Answered on another instance,
+// or by a credential this one has not read, it reads both first.
+func TestInAppCycle_StoreCalls(t *testing.T) {
+	limits := func(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLimits{} }
+	for _, tc := range []struct {
+		name    string
+		limits  bool
+		another bool // the answer goes to a second Service over the store
+		want    [cycletest.Steps]int64
+	}{
+		{"RateLimitsOff", false, false, [cycletest.Steps]int64{cycletest.Track: 1, cycletest.Respond: 1, cycletest.Validate: 1}},
+		// The default limits add a counter to Track (challenges per user)
+		// and to the answer (responses per IP).
+		{"DefaultRateLimits", true, false, [cycletest.Steps]int64{cycletest.Track: 2, cycletest.Respond: 2, cycletest.Validate: 1}},
+		{"AnsweredOnAnotherInstance", false, true, [cycletest.Steps]int64{cycletest.Track: 1, cycletest.Respond: 2, cycletest.Validate: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &instancetest.Faulty{Store: memstore.New()}
+			var opts []func(*deviceauth.Config)
+			if tc.limits {
+				opts = append(opts, limits)
+			}
+			e := cycletest.New(t, st, opts...)
+			answering := e.Service
+			if tc.another {
+				answering = cycletest.NewService(t, st, opts...)
+			}
+			e.InAppCycleAcross(t, answering, nil) // warm-up: the credential read once
+			for round := range 3 {
+				var got [cycletest.Steps]int64
+				last := st.Calls.Load()
+				e.InAppCycleAcross(t, answering, func(step int) {
+					n := st.Calls.Load()
+					got[step], last = n-last, n
+				})
+				if got != tc.want {
+					t.Errorf("cycle %d: store calls per step (%v) = %v, want %v", round, cycletest.StepNames, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
 // A user whose credentials are not device keys alone costs Track a second
 // call: the first was built for device keys and created nothing; the
 // second offers the methods the user's credentials can answer.
