@@ -1,6 +1,7 @@
 package deviceauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,6 +100,11 @@ func (s *Service) compatRegister(ctx context.Context, r seam.CompatRegistration)
 	if err != nil {
 		return store.Credential{}, keyError(err)
 	}
+	if !bytes.Equal(key.SPKI, r.PublicKey) {
+		// The key is found by the hash of the bytes devices send: one
+		// encoding only (SPKI DER, as the SDKs send it).
+		return store.Credential{}, ErrInvalidKey.withMessage("publicKey must be the key's SPKI DER")
+	}
 	id := seam.CompatCredentialID(key.SPKI)
 	switch held, err := s.store.GetCredential(ctx, id); {
 	case err == nil && held.UserID == r.UserID && held.Kind == store.KindCompat:
@@ -180,37 +187,109 @@ func (s *Service) compatVerify(cred store.Credential, msg, sig []byte) error {
 	return key.Verify(protocol.FormatDER, msg, sig)
 }
 
-// compatRemove removes compat credential id at its own request: its
-// signature over one of messages (the time windows it may sign), used once
-// (replay names the window).
-func (s *Service) compatRemove(ctx context.Context, id string, messages [][]byte, sig []byte, replay, clientIP string) error {
-	ip, _ := netip.ParseAddr(clientIP)
-	if err := s.limitIP(ctx, "respond", ip, s.cfg.RateLimits.Respond); err != nil {
-		return err
+// compatProve checks compat credential id's signature over one of
+// messages, counted against rate limit (a RateLimits name: "fetch" or
+// "respond"), and, when replay is not "", that it is the first use of
+// replay for this credential (kept until 2·compatRemoveWindow from now).
+// Every failure is the same ErrUnauthorized.
+func (s *Service) compatProve(ctx context.Context, id string, messages [][]byte, sig []byte, replay, clientIP, limit string) (store.Credential, error) {
+	if err := s.compatLimit(ctx, limit, clientIP); err != nil {
+		return store.Credential{}, err
 	}
 	cred, err := s.compatCredential(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return ErrUnauthorized
+		return store.Credential{}, ErrUnauthorized
 	}
 	if err != nil {
-		return err
+		return store.Credential{}, err
 	}
 	if !slices.ContainsFunc(messages, func(m []byte) bool { return s.compatVerify(cred, m, sig) == nil }) {
-		s.emit(ctx, event.Event{Type: event.SignatureRejected, CredentialID: cred.ID, ClientIP: clientIP, Reason: "compat_remove"})
-		return ErrUnauthorized
+		s.emit(ctx, event.Event{Type: event.SignatureRejected, CredentialID: cred.ID, ClientIP: clientIP, Reason: "compat_request"})
+		return store.Credential{}, ErrUnauthorized
+	}
+	if replay == "" {
+		return cred, nil
 	}
 	now := s.now()
 	// Bound to the credential's creation too: a key removed and added
-	// again is not removed by the old signature.
-	key := "compat-remove:" + cred.ID + ":" + cred.CreatedAt.UTC().Format(time.RFC3339Nano) + ":" + replay
+	// again is not reached by an old signature.
+	key := "compat:" + cred.ID + ":" + cred.CreatedAt.UTC().Format(time.RFC3339Nano) + ":" + replay
 	switch err := s.store.ClaimNonce(ctx, key, now.Add(2*compatRemoveWindow), now); {
 	case errors.Is(err, store.ErrConflict):
 		s.emit(ctx, event.Event{Type: event.SignatureRejected, CredentialID: cred.ID, ClientIP: clientIP, Reason: "replayed_nonce"})
-		return ErrUnauthorized
+		return store.Credential{}, ErrUnauthorized
 	case err != nil:
+		return store.Credential{}, s.storeFailed(ctx, err)
+	}
+	return cred, nil
+}
+
+// compatPushMessage returns the message compat credential id signs to
+// fetch its pending push challenge: the sealed count of the messages
+// issued for it within compatPushWindow (a counter in the store, so any
+// instance rebuilds the newest), which only the newest fetch may sign,
+// once.
+func (s *Service) compatPushMessage(ctx context.Context, id, clientIP string) (string, error) {
+	if err := s.compatLimit(ctx, "fetch", clientIP); err != nil {
+		return "", err
+	}
+	if _, err := s.compatCredential(ctx, id); err != nil {
+		return "", err
+	}
+	n, err := s.store.IncrementCounter(ctx, compatPushKey(id), compatPushWindow, s.now())
+	if err != nil {
+		return "", s.storeFailed(ctx, err)
+	}
+	return s.compatPushText(id, n), nil
+}
+
+// compatPushFetch checks compat credential id's signature over its newest
+// push message, once.
+func (s *Service) compatPushFetch(ctx context.Context, id string, sig []byte, clientIP string) error {
+	if !protocol.ValidID(id) {
+		return ErrUnauthorized
+	}
+	n, err := s.store.Counter(ctx, compatPushKey(id), s.now())
+	if err != nil {
 		return s.storeFailed(ctx, err)
 	}
+	if n == 0 {
+		return ErrUnauthorized
+	}
+	_, err = s.compatProve(ctx, id, [][]byte{[]byte(s.compatPushText(id, n))}, sig, "push:"+strconv.FormatInt(n, 10), clientIP, "fetch")
+	return err
+}
+
+// compatPushWindow is how long a push message can be signed.
+const compatPushWindow = 2 * time.Minute
+
+func compatPushKey(id string) string { return "compat-push:" + id }
+
+func (s *Service) compatPushText(id string, n int64) string {
+	return s.seal("authsignal-push-fetch", []byte(id+":"+strconv.FormatInt(n, 10)))
+}
+
+// compatRemove removes compat credential id at its own request (a
+// compatProve over the time windows it may sign): no step-up, as a
+// native device that signs its own removal.
+func (s *Service) compatRemove(ctx context.Context, id string, messages [][]byte, sig []byte, replay, clientIP string) error {
+	cred, err := s.compatProve(ctx, id, messages, sig, replay, clientIP, "respond")
+	if err != nil {
+		return err
+	}
 	return s.removeSelf(ctx, deviceIdentity{CredentialID: cred.ID, UserID: cred.UserID})
+}
+
+// compatLimit counts a request of clientIP against the rate limit name
+// ("fetch", "respond", "register" or "qr").
+func (s *Service) compatLimit(ctx context.Context, name, clientIP string) error {
+	r := map[string]Rate{"fetch": s.cfg.RateLimits.Fetch, "respond": s.cfg.RateLimits.Respond,
+		"register": s.cfg.RateLimits.Register, "qr": s.cfg.RateLimits.QR}[name]
+	if r.Window == 0 {
+		return s.storeFailed(ctx, errors.New("compat: unknown rate limit "+name))
+	}
+	ip, _ := netip.ParseAddr(clientIP)
+	return s.limitIP(ctx, name, ip, r)
 }
 
 // compatRemoveWindow is the span of a removal signature's time window.
@@ -472,6 +551,18 @@ func init() {
 	c.Register = func(svc any, ctx context.Context, r seam.CompatRegistration) (store.Credential, error) {
 		return svc.(*Service).compatRegister(ctx, r)
 	}
+	c.Prove = func(svc any, ctx context.Context, id string, messages [][]byte, sig []byte, replay, clientIP string) (store.Credential, error) {
+		return svc.(*Service).compatProve(ctx, id, messages, sig, replay, clientIP, "fetch")
+	}
+	c.PushMessage = func(svc any, ctx context.Context, id, clientIP string) (string, error) {
+		return svc.(*Service).compatPushMessage(ctx, id, clientIP)
+	}
+	c.PushFetch = func(svc any, ctx context.Context, id string, sig []byte, clientIP string) error {
+		return svc.(*Service).compatPushFetch(ctx, id, sig, clientIP)
+	}
+	c.Limit = func(svc any, ctx context.Context, name, clientIP string) error {
+		return svc.(*Service).compatLimit(ctx, name, clientIP)
+	}
 	c.Remove = func(svc any, ctx context.Context, id string, messages [][]byte, sig []byte, replay, clientIP string) error {
 		return svc.(*Service).compatRemove(ctx, id, messages, sig, replay, clientIP)
 	}
@@ -499,5 +590,6 @@ func init() {
 	c.Token = func(svc any, id string) string { return svc.(*Service).challengeToken(id) }
 	c.TokenID = func(svc any, token string) (string, bool) { return svc.(*Service).parseChallengeToken(token) }
 	c.Seal = func(svc any, purpose string, payload []byte) string { return svc.(*Service).seal(purpose, payload) }
+	c.Now = func(svc any) time.Time { return svc.(*Service).now() }
 	c.Open = func(svc any, purpose, sealed string) ([]byte, bool) { return svc.(*Service).open(purpose, sealed) }
 }

@@ -151,6 +151,17 @@ var Compat struct {
 	Credentials func(svc any, ctx context.Context, userID string) ([]store.Credential, error)
 	// Register adds a compat credential without proof of possession.
 	Register func(svc any, ctx context.Context, r CompatRegistration) (store.Credential, error)
+	// Prove checks compat credential id's signature over one of messages
+	// (a signed fetch), single use under replay when it is not "", and
+	// returns the credential; every failure is the root's ErrUnauthorized.
+	Prove func(svc any, ctx context.Context, id string, messages [][]byte, signature []byte, replay, clientIP string) (store.Credential, error)
+	// PushMessage issues the message compat credential id signs to fetch
+	// its push challenge; PushFetch checks that signature (once).
+	PushMessage func(svc any, ctx context.Context, id, clientIP string) (string, error)
+	PushFetch   func(svc any, ctx context.Context, id string, signature []byte, clientIP string) error
+	// Limit counts a request of clientIP against the Service's rate limit
+	// name: "fetch", "respond", "register" or "qr".
+	Limit func(svc any, ctx context.Context, name, clientIP string) error
 	// Remove removes compat credential id at its own request, signed over
 	// one of messages; replay names the signed window (single use).
 	Remove func(svc any, ctx context.Context, id string, messages [][]byte, signature []byte, replay, clientIP string) error
@@ -181,6 +192,8 @@ var Compat struct {
 	// name of [a-z-]), so the adapter keeps state in what it hands out.
 	Seal func(svc any, purpose string, payload []byte) string
 	Open func(svc any, purpose, sealed string) ([]byte, bool)
+	// Now is the Service's clock (Config.Now).
+	Now func(svc any) time.Time
 }
 
 // CompatRegistration is a compat credential to add.
