@@ -54,6 +54,21 @@ func kindsAnswering(methods []Method) []store.CredentialKind {
 	return kinds
 }
 
+// admittedKinds lists the credential kinds whose approval a validation
+// admitting methods counts: those that answer methods (device keys and
+// passkeys when methods is empty), and compat credentials, which answer
+// as device keys, only when weak bindings are admitted.
+func admittedKinds(methods []Method, weak bool) []store.CredentialKind {
+	kinds := kindsAnswering(methods)
+	if len(kinds) == 0 {
+		kinds = []store.CredentialKind{store.KindDevice, store.KindPasskey}
+	}
+	if weak && slices.Contains(kinds, store.KindDevice) {
+		kinds = append(kinds, store.KindCompat)
+	}
+	return kinds
+}
+
 // primaryMethod is how a challenge reaches the user: PUSH when it is
 // pushed to devices, else the first method offered.
 func primaryMethod(ms []Method) Method {

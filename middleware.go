@@ -56,7 +56,17 @@ type requireConfig struct {
 	// attestation is required of the approving device (WithAttestation).
 	attestation AttestationRequirement
 	custom      func(r *http.Request, details Details) (map[string]any, risk.Amount, error)
+	// weak admits compat credentials' approvals (WithWeakBinding).
+	weak bool
 }
+
+// WithWeakBinding lets the route pass a token approved by a compat
+// credential (package compat/authsignal), whose signature binds the
+// challenge ID alone — not the decision, action or details
+// (docs/compat-authsignal.md) — and which carries no verification code:
+// such a route asks for number matching only with WithVerificationCode.
+// Without it (the default) those tokens do not pass.
+func WithWeakBinding() RequireOption { return func(c *requireConfig) { c.weak = true } }
 
 // WithCustomData passes the application's own data that f extracts from
 // each gated request to the rules: custom values (TrackRequest.Custom,
@@ -235,7 +245,8 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 	}
 	if token != "" {
 		v, err := s.Validate(ctx, ValidateRequest{Token: token, UserID: user, Action: action, Details: details,
-			Methods: c.methods, VerificationCode: c.code || !s.cfg.ApproveOnly, Attestation: c.attestation})
+			Methods: c.methods, VerificationCode: c.code || (!s.cfg.ApproveOnly && !c.weak), Attestation: c.attestation,
+			WeakBinding: c.weak})
 		if err != nil {
 			return Validation{}, deny(err)
 		}
@@ -252,7 +263,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 		return v, nil
 	}
 	if c.memory != nil {
-		if v, ok, err := s.recall(r, c.memory, user, action, details, c.methods, c.attestation); err != nil {
+		if v, ok, err := s.recall(r, c.memory, user, action, details, c.methods, c.weak, c.attestation); err != nil {
 			return Validation{}, deny(err)
 		} else if ok {
 			return v, nil
@@ -349,7 +360,7 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, er
 // recall looks for a remembered step-up and checks that its credential
 // still exists for the user, is of a kind that answers methods and meets
 // the attestation requirement req.
-func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details, methods []Method, req AttestationRequirement) (Validation, bool, error) {
+func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, details Details, methods []Method, weak bool, req AttestationRequirement) (Validation, bool, error) {
 	norm, err := protocol.NormalizeDetails(details)
 	if err != nil {
 		return Validation{}, false, detailsError(err)
@@ -362,8 +373,8 @@ func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, d
 		return Validation{}, false, nil
 	}
 	cred, err := s.store.GetCredential(r.Context(), su.CredentialID)
-	kinds := kindsAnswering(methods)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (cred.UserID != user || (kinds != nil && !slices.Contains(kinds, cred.Kind)))) {
+	kinds := admittedKinds(methods, weak)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (cred.UserID != user || !slices.Contains(kinds, cred.Kind))) {
 		return Validation{}, false, nil
 	}
 	if err != nil {
@@ -373,7 +384,8 @@ func (s *Service) recall(r *http.Request, m StepUpMemory, user, action string, d
 		return Validation{}, false, nil
 	}
 	return Validation{Valid: true, State: StateChallengeSucceeded, UserID: user, Action: action, CredentialID: cred.ID,
-		Method: methodOf(store.Challenge{}, cred.Kind), Details: norm, ValidatedAt: su.At, Remembered: true}, true, nil
+		Method: methodOf(store.Challenge{}, cred.Kind), Details: norm, ValidatedAt: su.At, Remembered: true,
+		WeakBinding: cred.Kind == store.KindCompat}, true, nil
 }
 
 // digestOf is the details digest of normalised details.

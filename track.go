@@ -77,6 +77,10 @@ type TrackRequest struct {
 	// Amount is the sum the action moves, for rules (amount.*); zero when
 	// none.
 	Amount risk.Amount
+
+	// compat tracks a compat challenge (package compat/authsignal, through
+	// internal/seam): its ID says so and it carries no verification code.
+	compat bool
 }
 
 // InAppChallenge is what the application hands its own phone to verify an
@@ -389,8 +393,11 @@ func stepUpDetails(action string, d Details) Details {
 func (s *Service) newChallenge(req TrackRequest, details Details, methods []Method, code bool, codeDigits int, now time.Time) store.Challenge {
 	digest := protocol.DetailsDigest(details)
 	prefix := "ch"
-	if req.InApp {
+	switch {
+	case req.InApp:
 		prefix = inAppPrefix
+	case req.compat:
+		prefix, code = compatTrackedPrefix, false
 	}
 	ch := store.Challenge{
 		ID: ids.NewUserID(prefix, req.UserID), UserID: req.UserID, ClaimedBy: req.CredentialID, Action: req.Action, State: store.StatePending,
@@ -400,7 +407,7 @@ func (s *Service) newChallenge(req TrackRequest, details Details, methods []Meth
 		UserAgent: req.UserAgent, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ChallengeTTL),
 		AttestationRequired: req.Attestation.encode(),
 	}
-	if (code || req.VerificationCode) && !req.InApp && slices.ContainsFunc(methods, deviceMethod) {
+	if (code || req.VerificationCode) && !req.InApp && !req.compat && slices.ContainsFunc(methods, deviceMethod) {
 		n := codeDigits
 		if n == 0 {
 			n = s.cfg.VerificationCodeDigits
@@ -425,7 +432,7 @@ func (s *Service) blocked(ctx context.Context, req TrackRequest, res TrackResult
 func (s *Service) tracked(ctx context.Context, req TrackRequest, details Details, ch, stored store.Challenge, res TrackResult) (TrackResult, error) {
 	if stored.ID != ch.ID {
 		if stored.Action != ch.Action || subtle.ConstantTimeCompare(stored.DetailsDigest, ch.DetailsDigest) != 1 ||
-			isInApp(stored.ID) != isInApp(ch.ID) {
+			isInApp(stored.ID) != isInApp(ch.ID) || isCompat(stored.ID) != isCompat(ch.ID) {
 			return TrackResult{}, ErrIdempotencyConflict
 		}
 	} else {

@@ -38,6 +38,12 @@ type ValidateRequest struct {
 	// challenge was tracked with (TrackRequest.Attestation): a challenge an
 	// unattested device could approve does not validate.
 	Attestation AttestationRequirement
+	// WeakBinding admits an approval by a compat credential
+	// (store.KindCompat, package compat/authsignal), whose signature
+	// covers the challenge ID alone: not the decision, the action or the
+	// details (docs/compat-authsignal.md). Default false: such an
+	// approval does not validate, and the challenge stays approved.
+	WeakBinding bool
 }
 
 // Validation is Validate's answer.
@@ -53,6 +59,9 @@ type Validation struct {
 	Method       Method      `json:"verificationMethod,omitempty"`
 	Details      Details     `json:"details"`
 	ValidatedAt  time.Time   `json:"validatedAt,omitzero"`
+	// WeakBinding is true when the approval was a compat credential's
+	// (ValidateRequest.WeakBinding).
+	WeakBinding bool `json:"weakBinding,omitempty"`
 	// Remembered is true when Require let the request through on a
 	// remembered step-up (WithStepUpMemory) rather than a token.
 	Remembered bool `json:"remembered,omitempty"`
@@ -99,7 +108,7 @@ func (s *Service) validate(ctx context.Context, req ValidateRequest) (Validation
 	// included), consumes the challenge and checks that the approving
 	// credential still exists (revocation), atomically.
 	ch, kind, err := s.cycle.ConsumeChallenge(ctx, id, store.Binding{UserID: req.UserID, Action: req.Action, DetailsDigest: digest[:],
-		Kinds: kindsAnswering(req.Methods), VerificationCode: req.VerificationCode && !isInApp(id)}, now)
+		Kinds: admittedKinds(req.Methods, req.WeakBinding), VerificationCode: req.VerificationCode && !isInApp(id)}, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return failed, nil
@@ -128,6 +137,7 @@ func (s *Service) validate(ctx context.Context, req ValidateRequest) (Validation
 	return Validation{
 		Valid: true, State: StateChallengeSucceeded, ChallengeID: id, UserID: ch.UserID, Action: ch.Action,
 		CredentialID: ch.CredentialID, Method: methodOf(ch, kind), Details: details, ValidatedAt: now,
+		WeakBinding: kind == store.KindCompat,
 	}, nil
 }
 

@@ -16,6 +16,12 @@ type CredentialKind string
 const (
 	KindDevice  CredentialKind = "device"
 	KindPasskey CredentialKind = "passkey"
+	// KindCompat is a device key registered through a compatibility
+	// adapter (package compat/authsignal): added without proof of
+	// possession, and whose answers sign the challenge ID alone, so that
+	// an approval by one is a weak binding (docs/compat-authsignal.md).
+	// It never signs a native request or answer.
+	KindCompat CredentialKind = "compat"
 )
 
 // Credential is a registered device key or passkey.
@@ -38,7 +44,8 @@ type Credential struct {
 	// Flags holds credential flags (passkeys: backup eligible and backup
 	// state, see FlagBackupEligible and FlagBackupState).
 	Flags uint32
-	// Passkey is an opaque blob the passkey package owns.
+	// Passkey is an opaque blob the passkey package owns (for a
+	// KindCompat credential, the adapter that registered it).
 	Passkey []byte
 	// Attestation is what a hardware attestation established about the
 	// key, as JSON the root package owns; empty when not attested.

@@ -132,3 +132,100 @@ const (
 	CeremonyLogin         = "passkey.login"
 	QRBindingCookiePrefix = "deviceauth_qr_"
 )
+
+// Compat holds the Service steps package compat/authsignal is built on
+// (docs/compat-authsignal.md): the rules of compat credentials and of the
+// challenges the adapter creates, which only the Service applies. The
+// adapter parses and writes; each step checks what it is given. Package
+// deviceauth fills it in when it is initialised; svc is a
+// *deviceauth.Service.
+var Compat struct {
+	// Track is Service.Track for a compat challenge: req is a
+	// deviceauth.TrackRequest (Methods, InApp, CredentialID and
+	// VerificationCode unset), the result a deviceauth.TrackResult.
+	Track func(svc any, ctx context.Context, req any) (any, error)
+	// Credential returns compat credential id; ErrNotFound (the root's)
+	// when there is none or it is of another kind.
+	Credential func(svc any, ctx context.Context, id string) (store.Credential, error)
+	// Credentials lists userID's credentials of every kind.
+	Credentials func(svc any, ctx context.Context, userID string) ([]store.Credential, error)
+	// Register adds a compat credential without proof of possession.
+	Register func(svc any, ctx context.Context, r CompatRegistration) (store.Credential, error)
+	// Prove checks compat credential id's signature over one of messages
+	// (a signed fetch), single use under replay when it is not "", and
+	// returns the credential; every failure is the root's ErrUnauthorized.
+	Prove func(svc any, ctx context.Context, id string, messages [][]byte, signature []byte, replay, clientIP string) (store.Credential, error)
+	// PushMessage issues the message compat credential id signs to fetch
+	// its push challenge; PushFetch checks that signature (once).
+	PushMessage func(svc any, ctx context.Context, id, clientIP string) (string, error)
+	PushFetch   func(svc any, ctx context.Context, id string, signature []byte, clientIP string) error
+	// Limit counts a request of clientIP against the Service's rate limit
+	// name: "fetch", "respond", "register" or "qr".
+	Limit func(svc any, ctx context.Context, name, clientIP string) error
+	// Remove removes compat credential id at its own request, signed over
+	// one of messages; replay names the signed window (single use).
+	Remove func(svc any, ctx context.Context, id string, messages [][]byte, signature []byte, replay, clientIP string) error
+	// Pending returns the newest pending challenge a compat track created
+	// for the user of compat credential id, and whether there is one.
+	Pending func(svc any, ctx context.Context, id string) (store.Challenge, bool, error)
+	// Push notifies userID's compat devices of pending compat challenge
+	// id, under the push limits.
+	Push func(svc any, ctx context.Context, userID, id string) error
+	// Answer approves or denies a pending compat challenge.
+	Answer func(svc any, ctx context.Context, a CompatAnswer) (store.Challenge, error)
+	// Claim claims an unclaimed compat challenge (QR or in-app) for the
+	// answering credential's user.
+	Claim func(svc any, ctx context.Context, a CompatAnswer) (store.Challenge, error)
+	// Create creates an unclaimed compat challenge a browser (qr true) or
+	// a phone asked for, for one of Config.QRActions, and returns it with
+	// its browser binding secret (qr only).
+	Create func(svc any, ctx context.Context, qr bool, action, clientIP, userAgent string) (store.Challenge, string, error)
+	// Challenge reads challenge id; Bound reads it when binding is the
+	// browser secret it was created with. Both are ErrNotFound otherwise.
+	Challenge func(svc any, ctx context.Context, id string) (store.Challenge, error)
+	Bound     func(svc any, ctx context.Context, id, binding string) (store.Challenge, error)
+	// Token is the challenge token (dat_…) of challenge id; TokenID the
+	// challenge a token names.
+	Token   func(svc any, id string) string
+	TokenID func(svc any, token string) (string, bool)
+	// Seal and Open MAC payload under the Service's keys for purpose (a
+	// name of [a-z-]), so the adapter keeps state in what it hands out.
+	Seal func(svc any, purpose string, payload []byte) string
+	Open func(svc any, purpose, sealed string) ([]byte, bool)
+	// Now is the Service's clock (Config.Now).
+	Now func(svc any) time.Time
+}
+
+// CompatRegistration is a compat credential to add.
+type CompatRegistration struct {
+	UserID string
+	// StepUpToken is the challenge token (or recovery code) of an approved
+	// challenge for StepUpAction, needed when the user has credentials;
+	// WeakStepUp admits a compat credential's approval of it.
+	StepUpToken  string
+	StepUpAction string
+	WeakStepUp   bool
+	PublicKey    []byte // SPKI DER of a P-256 key
+	Name         string
+	Platform     string
+	PushToken    string
+	Data         []byte // the adapter's own (store.Credential.Passkey)
+	ClientIP     string
+}
+
+// CompatAnswer is a compat device's signature over a challenge ID.
+type CompatAnswer struct {
+	ChallengeID  string
+	CredentialID string
+	Approve      bool
+	Signature    []byte // ASN.1 DER ECDSA over the UTF-8 challenge ID
+	ClientIP     string
+}
+
+// CompatCredentialID is the ID of the compat credential of the key whose
+// SPKI DER is spki: "ak_" and the base64url SHA-256 of it, so one key is
+// one credential, whoever registers it.
+func CompatCredentialID(spki []byte) string {
+	h := sha256.Sum256(spki)
+	return "ak_" + base64.RawURLEncoding.EncodeToString(h[:])
+}
