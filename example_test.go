@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/risk"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
@@ -77,4 +79,73 @@ func ExampleNew() {
 	fmt.Println(err)
 	// Output:
 	// deviceauth: Config.Keys[0] is 9 bytes; at least 32 random bytes are required
+}
+
+// ExampleService_DecideReview holds a large transfer for review, lets an
+// operator approve it, and shows the approval letting the same transfer
+// through once.
+func ExampleService_DecideReview() {
+	ctx := context.Background()
+	key := make([]byte, 32)
+	rand.Read(key)
+	svc, err := deviceauth.New(deviceauth.Config{
+		Store: memstore.New(), Keys: [][]byte{key}, PublicURL: "https://bank.example/deviceauth",
+		// A policy of the application's own (package rules makes one of a
+		// rules file): transfers of 10 000 or more wait for an operator.
+		Rules: deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
+			if in.Signals.Amount.Value >= 10000 {
+				return deviceauth.Decision{State: deviceauth.StateReview, Rule: "large-transfer"}, nil
+			}
+			return deviceauth.Decision{State: deviceauth.StateChallengeRequired}, nil
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer svc.Close(ctx)
+
+	req := deviceauth.TrackRequest{UserID: "user-42", Action: "transfer",
+		Details: deviceauth.Details{Message: "Send 12000.00 EUR to Bob"}, Amount: risk.Amount{Value: 12000, Currency: "EUR"}}
+	held, _ := svc.Track(ctx, req)
+	fmt.Println("track:", held.State, "by", held.Rule)
+
+	queue, _, _ := svc.Actions(ctx, deviceauth.ActionQuery{Reviews: true})
+	fmt.Println("waiting for review:", len(queue))
+	svc.DecideReview(ctx, deviceauth.ReviewDecision{UserID: "user-42", ActionID: held.ActionID, Approve: true,
+		Operator: "ops@bank.example", Note: "called the customer"})
+
+	again, _ := svc.Track(ctx, req)
+	fmt.Println("retry:", again.State)
+	third, _ := svc.Track(ctx, req)
+	fmt.Println("another retry:", third.State)
+	// Output:
+	// track: REVIEW by large-transfer
+	// waiting for review: 1
+	// retry: ALLOW
+	// another retry: REVIEW
+}
+
+// ExampleService_Explain evaluates the policy for a request with no side
+// effects, as an application's tests of its rules do.
+func ExampleService_Explain() {
+	ctx := context.Background()
+	key := make([]byte, 32)
+	rand.Read(key)
+	svc, err := deviceauth.New(deviceauth.Config{
+		Store: memstore.New(), Keys: [][]byte{key}, PublicURL: "https://bank.example/deviceauth",
+		Rules: deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
+			if !in.Signals.Known.Prefix {
+				return deviceauth.Decision{State: deviceauth.StateChallengeRequired, VerificationCode: true, Rule: "new-network"}, nil
+			}
+			return deviceauth.Decision{State: deviceauth.StateChallengeRequired}, nil
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer svc.Close(ctx)
+	e, _ := svc.Explain(ctx, deviceauth.TrackRequest{UserID: "user-42", Action: "transfer", ClientIP: netip.MustParseAddr("192.0.2.1")})
+	fmt.Println(e.Decision.State, e.Decision.Rule, "known prefix:", e.Signals.Known.Prefix, "this minute:", e.Signals.Velocity.Minute)
+	// Output:
+	// CHALLENGE_REQUIRED new-network known prefix: false this minute: 1
 }
