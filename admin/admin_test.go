@@ -45,13 +45,14 @@ func reviewAll(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decisio
 type adminEnv struct {
 	*cycletest.Env
 	srv *httptest.Server
+	mux *http.ServeMux // the app's routes, /admin/ among them
 
 	mu       sync.Mutex
 	events   []event.Event
 	webhooks []deviceauth.Notification
 }
 
-func newAdminEnv(t *testing.T) *adminEnv {
+func newAdminEnv(t *testing.T, opts ...func(*deviceauth.Config)) *adminEnv {
 	t.Helper()
 	a := &adminEnv{}
 	secret := bytes.Repeat([]byte{9}, 32)
@@ -75,6 +76,9 @@ func newAdminEnv(t *testing.T) *adminEnv {
 			a.events = append(a.events, e)
 			a.mu.Unlock()
 		}
+		for _, opt := range opts {
+			opt(c)
+		}
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", http.StripPrefix("/admin", admin.Handler(a.Service, admin.Options{
@@ -85,6 +89,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 			return "", errors.New("not an operator")
 		},
 	})))
+	a.mux = mux
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)
 	return a
