@@ -241,11 +241,25 @@ func TestAdmin_RejectionAndBadInput(t *testing.T) {
 	a := newAdminEnv(t)
 	res := a.hold(t)
 	for _, body := range []string{`{"decision":"maybe"}`, `{"decision":"approve","extra":1}`, `{"decision":"approve"} {}`, `not json`,
-		`{"decision":"approve","note":"` + strings.Repeat("n", 5000) + `"}`} {
+		// Read one way here and another by a proxy in front: refused.
+		`{"decision":"reject","decision":"approve"}`, `{"Decision":"approve"}`, `{"decision":"approve","note":"\u0007"}`} {
 		resp, raw := a.do(t, "POST", "/api/reviews/"+a.User+"/"+res.ActionID, body, "ops", "")
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("decision %.40s: %d %s, want 400", body, resp.StatusCode, raw)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(raw, `"error":"invalid_request"`) {
+			t.Errorf("decision %.40s: %d %s, want 400 invalid_request", body, resp.StatusCode, raw)
 		}
+	}
+	big := `{"decision":"approve","note":"` + strings.Repeat("n", 5000) + `"}`
+	if resp, raw := a.do(t, "POST", "/api/reviews/"+a.User+"/"+res.ActionID, big, "ops", ""); resp.StatusCode != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(raw, `"error":"body_too_large"`) {
+		t.Errorf("a 5 KB decision: %d %s, want 413 body_too_large", resp.StatusCode, raw)
+	}
+	for _, path := range []string{"/static/", "/static/sub/admin.js", "/static/nope.js"} {
+		if resp, raw := a.do(t, "GET", path, "", "ops", ""); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %.80s, want 404", path, resp.StatusCode, raw)
+		}
+	}
+	if resp, _ := a.do(t, "GET", "/api/users/"+a.User+"/actions?limit=x", "", "ops", ""); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("limit=x: %d, want 400", resp.StatusCode)
 	}
 	if resp, _ := a.do(t, "POST", "/api/reviews/"+a.User+"/ac_unknown", `{"decision":"approve"}`, "ops", ""); resp.StatusCode != 404 {
 		t.Errorf("an unknown action: %d, want 404", resp.StatusCode)
@@ -320,4 +334,23 @@ func TestAdmin_HandlerNeedsAnOperatorFunc(t *testing.T) {
 		}
 	}()
 	admin.Handler(nil, admin.Options{})
+}
+
+// TestAdmin_QueueSaysWhenItIsFull: the queue shows the oldest 200 reviews
+// (the Service's largest page, with no cursor) and says that more may wait.
+func TestAdmin_QueueSaysWhenItIsFull(t *testing.T) {
+	a := newAdminEnv(t)
+	first := a.hold(t)
+	_, page := a.do(t, "GET", "/", "", "ops", "")
+	if strings.Contains(page, `id="full"`) {
+		t.Fatal("a queue of one says it is full")
+	}
+	for range 200 {
+		a.hold(t)
+	}
+	_, page = a.do(t, "GET", "/", "", "ops", "")
+	if n := strings.Count(page, `<article class="action"`); n != 200 || !strings.Contains(page, `id="full"`) ||
+		!strings.Contains(page, `id="action-`+first.ActionID+`"`) {
+		t.Fatalf("a queue of 201 shows %d, full note %v, oldest %v", n, strings.Contains(page, `id="full"`), strings.Contains(page, first.ActionID))
+	}
 }
