@@ -182,6 +182,12 @@ func TestAdmin_PageEscapesWhatRequestsCarried(t *testing.T) {
 			t.Errorf("the page has %s: %s", what, m)
 		}
 	}
+	// The user's page names the user from the path, escaped too.
+	hostileUser := `"><script>alert(4)</script>`
+	if resp, page := a.do(t, "GET", "/users/"+url.PathEscape(hostileUser), "", "ops", ""); resp.StatusCode != 200 ||
+		strings.Contains(page, hostileUser) || !strings.Contains(page, "&#34;&gt;&lt;script&gt;alert(4)&lt;/script&gt;") {
+		t.Errorf("the page of user %s: %d\n%s", hostileUser, resp.StatusCode, page)
+	}
 	for _, static := range []string{"/static/admin.js", "/static/admin.css"} {
 		if resp, body := a.do(t, "GET", static, "", "ops@bank.example", ""); resp.StatusCode != 200 || len(body) == 0 {
 			t.Errorf("GET %s: %d", static, resp.StatusCode)
@@ -352,5 +358,35 @@ func TestAdmin_QueueSaysWhenItIsFull(t *testing.T) {
 	if n := strings.Count(page, `<article class="action"`); n != 200 || !strings.Contains(page, `id="full"`) ||
 		!strings.Contains(page, `id="action-`+first.ActionID+`"`) {
 		t.Fatalf("a queue of 201 shows %d, full note %v, oldest %v", n, strings.Contains(page, `id="full"`), strings.Contains(page, first.ActionID))
+	}
+}
+
+// TestAdmin_OperatorMissingIs403: an Operator that fails, names nobody or
+// names more than 128 bytes shows nothing and decides nothing.
+func TestAdmin_OperatorMissingIs403(t *testing.T) {
+	a := newAdminEnv(t)
+	res := a.hold(t)
+	for name, op := range map[string]func(*http.Request) (string, error){
+		"an error":  func(*http.Request) (string, error) { return "ops", errors.New("session expired") },
+		"no name":   func(*http.Request) (string, error) { return "", nil },
+		"129 bytes": func(*http.Request) (string, error) { return strings.Repeat("o", 129), nil },
+	} {
+		h := admin.Handler(a.Service, admin.Options{Operator: op})
+		for _, req := range []*http.Request{
+			httptest.NewRequest("GET", "/", nil),
+			httptest.NewRequest("GET", "/api/reviews", nil),
+			httptest.NewRequest("POST", "/api/reviews/"+a.User+"/"+res.ActionID, strings.NewReader(`{"decision":"approve"}`)),
+		} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), `"error":"forbidden"`) ||
+				rec.Header().Get("Content-Security-Policy") != admin.ContentSecurityPolicy {
+				t.Errorf("%s: %s %s: %d %s", name, req.Method, req.URL.Path, rec.Code, rec.Body)
+			}
+		}
+	}
+	list, _, _ := a.Service.Actions(t.Context(), deviceauth.ActionQuery{Reviews: true})
+	if len(list) != 1 || list[0].Review != store.ReviewPending {
+		t.Fatalf("the review = %+v, want still pending", list)
 	}
 }
