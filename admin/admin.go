@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/deviceauth/deviceauth"
+	"github.com/deviceauth/deviceauth/internal/protocol"
 )
 
 // Options configure Handler.
@@ -39,6 +40,10 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // maxBodyBytes caps a decision's body.
 const maxBodyBytes = 4096
+
+// queueLimit is the most reviews the queue shows, the Service's largest
+// page; the queue has no cursor, oldest first, so a decision makes room.
+const queueLimit = 200
 
 //go:embed templates/*.html
 var templateFiles embed.FS
@@ -84,7 +89,10 @@ func Handler(svc *deviceauth.Service, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", h.queuePage)
 	mux.HandleFunc("GET /users/{user}", h.userPage)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// One file per name, no directory listing.
+	mux.HandleFunc("GET /static/{file}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, r.PathValue("file"))
+	})
 	mux.HandleFunc("GET /api/reviews", h.apiReviews)
 	mux.HandleFunc("GET /api/users/{user}/actions", h.apiActions)
 	mux.HandleFunc("POST /api/reviews/{user}/{action}", h.apiDecide)
@@ -129,7 +137,9 @@ func (h *handler) authenticated(next http.Handler) http.Handler {
 	})
 }
 
-// writeError writes the root's error shape.
+// writeError writes the root's error shape. The root exports the shape
+// (deviceauth.DenialBody) and its errors (deviceauth.Error), not its
+// writer: this is a small copy of it.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, deviceauth.DenialBody{Error: code, Message: msg})
 }
@@ -141,7 +151,7 @@ func writeServiceError(w http.ResponseWriter, err error) {
 		writeError(w, e.Status, e.Code, e.Message)
 		return
 	}
-	writeError(w, http.StatusServiceUnavailable, "unavailable", "the store failed")
+	writeError(w, http.StatusServiceUnavailable, "unavailable", "the service is unavailable")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -151,7 +161,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (h *handler) apiReviews(w http.ResponseWriter, r *http.Request) {
-	list, _, err := h.svc.Actions(r.Context(), deviceauth.ActionQuery{Reviews: true, Limit: 200})
+	list, _, err := h.svc.Actions(r.Context(), deviceauth.ActionQuery{Reviews: true, Limit: queueLimit})
 	if err != nil {
 		writeServiceError(w, err)
 		return
@@ -184,11 +194,21 @@ type decisionBody struct {
 }
 
 func (h *handler) apiDecide(w http.ResponseWriter, r *http.Request) {
+	// Decoded as the root decodes request bodies (protocol.UnmarshalStrict):
+	// a duplicate "decision", another case of its name or an unknown
+	// member is refused rather than read one way here and another by a
+	// proxy in front.
 	var body decisionBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || dec.Decode(&struct{}{}) != io.EOF {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body must be one JSON object with decision and note")
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeServiceError(w, deviceauth.ErrBodyTooLarge)
+		return
+	} else if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body could not be read")
+		return
+	}
+	if err := protocol.UnmarshalStrict(raw, &body); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	a, err := h.decide(r, body)
@@ -246,11 +266,13 @@ type view struct {
 	Actions  []deviceauth.Action
 	Next     string
 	Error    string
+	// Full says the queue shows its most, queueLimit: more may wait.
+	Full bool
 }
 
 func (h *handler) queuePage(w http.ResponseWriter, r *http.Request) {
-	list, _, err := h.svc.Actions(r.Context(), deviceauth.ActionQuery{Reviews: true, Limit: 200})
-	v := view{Root: "./", Title: "Pending reviews", Operator: operatorOf(r), Actions: list}
+	list, _, err := h.svc.Actions(r.Context(), deviceauth.ActionQuery{Reviews: true, Limit: queueLimit})
+	v := view{Root: "./", Title: "Pending reviews", Operator: operatorOf(r), Actions: list, Full: len(list) == queueLimit}
 	if err != nil {
 		v.Error = "The store failed; try again."
 	}

@@ -45,13 +45,14 @@ func reviewAll(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decisio
 type adminEnv struct {
 	*cycletest.Env
 	srv *httptest.Server
+	mux *http.ServeMux // the app's routes, /admin/ among them
 
 	mu       sync.Mutex
 	events   []event.Event
 	webhooks []deviceauth.Notification
 }
 
-func newAdminEnv(t *testing.T) *adminEnv {
+func newAdminEnv(t *testing.T, opts ...func(*deviceauth.Config)) *adminEnv {
 	t.Helper()
 	a := &adminEnv{}
 	secret := bytes.Repeat([]byte{9}, 32)
@@ -75,6 +76,9 @@ func newAdminEnv(t *testing.T) *adminEnv {
 			a.events = append(a.events, e)
 			a.mu.Unlock()
 		}
+		for _, opt := range opts {
+			opt(c)
+		}
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", http.StripPrefix("/admin", admin.Handler(a.Service, admin.Options{
@@ -85,6 +89,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 			return "", errors.New("not an operator")
 		},
 	})))
+	a.mux = mux
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)
 	return a
@@ -177,6 +182,12 @@ func TestAdmin_PageEscapesWhatRequestsCarried(t *testing.T) {
 			t.Errorf("the page has %s: %s", what, m)
 		}
 	}
+	// The user's page names the user from the path, escaped too.
+	hostileUser := `"><script>alert(4)</script>`
+	if resp, page := a.do(t, "GET", "/users/"+url.PathEscape(hostileUser), "", "ops", ""); resp.StatusCode != 200 ||
+		strings.Contains(page, hostileUser) || !strings.Contains(page, "&#34;&gt;&lt;script&gt;alert(4)&lt;/script&gt;") {
+		t.Errorf("the page of user %s: %d\n%s", hostileUser, resp.StatusCode, page)
+	}
 	for _, static := range []string{"/static/admin.js", "/static/admin.css"} {
 		if resp, body := a.do(t, "GET", static, "", "ops@bank.example", ""); resp.StatusCode != 200 || len(body) == 0 {
 			t.Errorf("GET %s: %d", static, resp.StatusCode)
@@ -236,11 +247,25 @@ func TestAdmin_RejectionAndBadInput(t *testing.T) {
 	a := newAdminEnv(t)
 	res := a.hold(t)
 	for _, body := range []string{`{"decision":"maybe"}`, `{"decision":"approve","extra":1}`, `{"decision":"approve"} {}`, `not json`,
-		`{"decision":"approve","note":"` + strings.Repeat("n", 5000) + `"}`} {
+		// Read one way here and another by a proxy in front: refused.
+		`{"decision":"reject","decision":"approve"}`, `{"Decision":"approve"}`, `{"decision":"approve","note":"\u0007"}`} {
 		resp, raw := a.do(t, "POST", "/api/reviews/"+a.User+"/"+res.ActionID, body, "ops", "")
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("decision %.40s: %d %s, want 400", body, resp.StatusCode, raw)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(raw, `"error":"invalid_request"`) {
+			t.Errorf("decision %.40s: %d %s, want 400 invalid_request", body, resp.StatusCode, raw)
 		}
+	}
+	big := `{"decision":"approve","note":"` + strings.Repeat("n", 5000) + `"}`
+	if resp, raw := a.do(t, "POST", "/api/reviews/"+a.User+"/"+res.ActionID, big, "ops", ""); resp.StatusCode != http.StatusRequestEntityTooLarge ||
+		!strings.Contains(raw, `"error":"body_too_large"`) {
+		t.Errorf("a 5 KB decision: %d %s, want 413 body_too_large", resp.StatusCode, raw)
+	}
+	for _, path := range []string{"/static/", "/static/sub/admin.js", "/static/nope.js"} {
+		if resp, raw := a.do(t, "GET", path, "", "ops", ""); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d %.80s, want 404", path, resp.StatusCode, raw)
+		}
+	}
+	if resp, _ := a.do(t, "GET", "/api/users/"+a.User+"/actions?limit=x", "", "ops", ""); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("limit=x: %d, want 400", resp.StatusCode)
 	}
 	if resp, _ := a.do(t, "POST", "/api/reviews/"+a.User+"/ac_unknown", `{"decision":"approve"}`, "ops", ""); resp.StatusCode != 404 {
 		t.Errorf("an unknown action: %d, want 404", resp.StatusCode)
@@ -315,4 +340,53 @@ func TestAdmin_HandlerNeedsAnOperatorFunc(t *testing.T) {
 		}
 	}()
 	admin.Handler(nil, admin.Options{})
+}
+
+// TestAdmin_QueueSaysWhenItIsFull: the queue shows the oldest 200 reviews
+// (the Service's largest page, with no cursor) and says that more may wait.
+func TestAdmin_QueueSaysWhenItIsFull(t *testing.T) {
+	a := newAdminEnv(t)
+	first := a.hold(t)
+	_, page := a.do(t, "GET", "/", "", "ops", "")
+	if strings.Contains(page, `id="full"`) {
+		t.Fatal("a queue of one says it is full")
+	}
+	for range 200 {
+		a.hold(t)
+	}
+	_, page = a.do(t, "GET", "/", "", "ops", "")
+	if n := strings.Count(page, `<article class="action"`); n != 200 || !strings.Contains(page, `id="full"`) ||
+		!strings.Contains(page, `id="action-`+first.ActionID+`"`) {
+		t.Fatalf("a queue of 201 shows %d, full note %v, oldest %v", n, strings.Contains(page, `id="full"`), strings.Contains(page, first.ActionID))
+	}
+}
+
+// TestAdmin_OperatorMissingIs403: an Operator that fails, names nobody or
+// names more than 128 bytes shows nothing and decides nothing.
+func TestAdmin_OperatorMissingIs403(t *testing.T) {
+	a := newAdminEnv(t)
+	res := a.hold(t)
+	for name, op := range map[string]func(*http.Request) (string, error){
+		"an error":  func(*http.Request) (string, error) { return "ops", errors.New("session expired") },
+		"no name":   func(*http.Request) (string, error) { return "", nil },
+		"129 bytes": func(*http.Request) (string, error) { return strings.Repeat("o", 129), nil },
+	} {
+		h := admin.Handler(a.Service, admin.Options{Operator: op})
+		for _, req := range []*http.Request{
+			httptest.NewRequest("GET", "/", nil),
+			httptest.NewRequest("GET", "/api/reviews", nil),
+			httptest.NewRequest("POST", "/api/reviews/"+a.User+"/"+res.ActionID, strings.NewReader(`{"decision":"approve"}`)),
+		} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), `"error":"forbidden"`) ||
+				rec.Header().Get("Content-Security-Policy") != admin.ContentSecurityPolicy {
+				t.Errorf("%s: %s %s: %d %s", name, req.Method, req.URL.Path, rec.Code, rec.Body)
+			}
+		}
+	}
+	list, _, _ := a.Service.Actions(t.Context(), deviceauth.ActionQuery{Reviews: true})
+	if len(list) != 1 || list[0].Review != store.ReviewPending {
+		t.Fatalf("the review = %+v, want still pending", list)
+	}
 }

@@ -25,4 +25,6 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
+  // Tests wait for this: the script ran under the page's policy.
+  document.body.dataset.script = "ready";
 });
