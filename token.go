@@ -5,8 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"hash"
-	"math/big"
+	"math"
 	"strings"
 	"sync"
 )
@@ -81,16 +82,28 @@ func hashToken(t string) []byte {
 
 // newCode returns a uniformly random verification code of n digits.
 func newCode(n int) string {
-	max := big.NewInt(1)
+	limit := uint64(1)
 	for range n {
-		max.Mul(max, big.NewInt(10))
+		limit *= 10
 	}
-	v, err := rand.Int(rand.Reader, max)
-	if err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
+	// Uniform over [0, limit): values from the top partial block of
+	// 2^64 are drawn again.
+	top := math.MaxUint64 - math.MaxUint64%limit
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		v := binary.LittleEndian.Uint64(b[:])
+		if v >= top {
+			continue
+		}
+		v %= limit
+		var digits [maxCodeDigits]byte
+		for i := n - 1; i >= 0; i-- {
+			digits[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return string(digits[:n])
 	}
-	s := v.String()
-	return strings.Repeat("0", n-len(s)) + s
 }
 
 // newNonce returns 32 random bytes.
