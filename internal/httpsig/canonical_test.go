@@ -2,7 +2,12 @@ package httpsig
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/asn1"
+	"math/big"
 	"net/http"
 	"slices"
 	"strings"
@@ -98,6 +103,48 @@ func FuzzCanonicalAgreesWithGeneral(f *testing.F) {
 		alg, hasAlg := g.Input.Alg()
 		if pv != cs.paramValues || alg != cs.alg || hasAlg != cs.hasAlg {
 			t.Fatalf("parameters: general %+v alg %q %v, canonical %+v alg %q %v", pv, alg, hasAlg, cs.paramValues, cs.alg, cs.hasAlg)
+		}
+	})
+}
+
+// FuzzDERToRawAsASN1: derToRaw accepts exactly the DER that encoding/asn1
+// reads as two positive integers of at most 256 bits and writes back the
+// same (so nothing after them, inside the sequence or out), and gives the
+// same r‖s; rawToDER of that is what encoding/asn1 writes.
+func FuzzDERToRawAsASN1(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for range 4 {
+		der, _ := ecdsa.SignASN1(rand.Reader, key, make([]byte, 32))
+		f.Add(der)
+	}
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
+	f.Add([]byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01})
+	f.Add([]byte{0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01})
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		var v struct{ R, S *big.Int }
+		rest, err := asn1.Unmarshal(der, &v)
+		want := err == nil && len(rest) == 0 && v.R.Sign() > 0 && v.S.Sign() > 0 && v.R.BitLen() <= 256 && v.S.BitLen() <= 256
+		if want {
+			back, _ := asn1.Marshal(v)
+			want = bytes.Equal(back, der)
+		}
+		raw, err := derToRaw(der)
+		if (err == nil) != want {
+			t.Fatalf("derToRaw(%x): %v; encoding/asn1 accepts: %v", der, err, want)
+		}
+		if !want {
+			return
+		}
+		wantRaw := make([]byte, 64)
+		v.R.FillBytes(wantRaw[:32])
+		v.S.FillBytes(wantRaw[32:])
+		if !bytes.Equal(raw, wantRaw) {
+			t.Fatalf("derToRaw(%x) = %x, want %x", der, raw, wantRaw)
+		}
+		back, _ := asn1.Marshal(v)
+		if got := rawToDER(nil, raw); !bytes.Equal(got, back) {
+			t.Fatalf("rawToDER(%x) = %x, encoding/asn1 writes %x", raw, got, back)
 		}
 	})
 }
