@@ -37,8 +37,21 @@ var errBase64 = errors.New("not base64url without padding")
 
 // readBody reads r's body, capped at the configured limit.
 func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.Body == nil {
+	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	if n := r.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
+		// The length is declared and within the limit: read exactly it
+		// (io.ReadAll and http.MaxBytesReader cost two allocations more),
+		// then check that nothing follows.
+		b := make([]byte, n, n+1)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, ErrInvalidRequest.with(err).withMessage("the body could not be read")
+		}
+		if m, _ := r.Body.Read(b[n : n+1]); m != 0 {
+			return nil, ErrInvalidRequest.withMessage("the body is longer than its Content-Length")
+		}
+		return b, nil
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
