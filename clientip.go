@@ -48,6 +48,9 @@ func (s *Service) trusted(a netip.Addr) bool {
 }
 
 func remoteAddr(addr string) netip.Addr {
+	if addr == "" {
+		return netip.Addr{} // a request made in process: no peer
+	}
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
 		return ap.Addr().Unmap()
 	}

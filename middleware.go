@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -319,11 +318,20 @@ func (s *Service) trackDenial(user, action string, details Details, res TrackRes
 	}
 	return Validation{}, &Denial{
 		Status: http.StatusUnauthorized,
-		Header: `Deviceauth challenge_id=` + strconv.Quote(res.ChallengeID) + `, action=` + strconv.Quote(action),
+		Header: challengeHeader(res.ChallengeID, action),
 		Body: DenialBody{Error: "challenge_required", Message: "approve the challenge on your device, then retry with the token",
 			State: res.State, ChallengeID: res.ChallengeID, Token: res.Token, ExpiresAt: res.ExpiresAt,
 			Methods: res.Methods, VerificationCode: res.VerificationCode},
 	}
+}
+
+// challengeHeader is the WWW-Authenticate value of a challenge_required
+// denial: `Deviceauth challenge_id="…", action="…"`, built in one buffer.
+func challengeHeader(challengeID, action string) string {
+	b := make([]byte, 0, 48+len(challengeID)+len(action))
+	b = strconv.AppendQuote(append(b, `Deviceauth challenge_id=`...), challengeID)
+	b = strconv.AppendQuote(append(b, `, action=`...), action)
+	return string(b)
 }
 
 // deny turns a Service error into a denial with its status and code.
@@ -338,7 +346,7 @@ func (s *Service) writeDenial(w http.ResponseWriter, r *http.Request, d *Denial)
 		return
 	}
 	if d.Header != "" {
-		w.Header().Set("WWW-Authenticate", d.Header)
+		w.Header()["Www-Authenticate"] = []string{d.Header} // the canonical key: Set would make it again
 	}
 	writeJSON(w, d.Status, d.Body)
 }
@@ -353,9 +361,16 @@ func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, er
 	if err != nil {
 		return nil, err
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Body = &bufferedBody{Reader: *bytes.NewReader(body)}
 	return body, nil
 }
+
+// bufferedBody is a request body read into memory, handed back to the
+// handler: one allocation where io.NopCloser(bytes.NewReader) makes two.
+type bufferedBody struct{ bytes.Reader }
+
+// Close does nothing: the body is in memory.
+func (*bufferedBody) Close() error { return nil }
 
 // recall looks for a remembered step-up and checks that its credential
 // still exists for the user, is of a kind that answers methods and meets

@@ -5,8 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"hash"
-	"math/big"
+	"math"
 	"strings"
 	"sync"
 )
@@ -23,10 +24,11 @@ const (
 // It is derived, never stored, so the same challenge always has the same
 // token and the store holds none.
 func (s *Service) challengeToken(challengeID string) string {
-	mac := s.macs[0].sum(challengeID)
-	buf := make([]byte, 0, len(challengeID)+len(mac))
-	buf = append(append(buf, challengeID...), mac...)
-	return tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
+	id := append(make([]byte, 0, len(challengeID)+sha256.Size), challengeID...)
+	raw := s.macs[0].sum(id, id) // the ID, then its MAC
+	out := make([]byte, len(tokenPrefix)+base64.RawURLEncoding.EncodedLen(len(raw)))
+	base64.RawURLEncoding.Encode(out[copy(out, tokenPrefix):], raw)
+	return string(out)
 }
 
 // parseChallengeToken returns the challenge ID a token names when its MAC
@@ -36,14 +38,15 @@ func (s *Service) parseChallengeToken(token string) (string, bool) {
 	if !ok || len(rest) > 200 {
 		return "", false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(raw) <= sha256.Size {
+	var buf, sum [160]byte // rest is at most 200 characters: 150 bytes
+	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(rest))
+	if err != nil || n <= sha256.Size {
 		return "", false
 	}
-	id, mac := string(raw[:len(raw)-sha256.Size]), raw[len(raw)-sha256.Size:]
+	id, mac := buf[:n-sha256.Size], buf[n-sha256.Size:n]
 	for _, m := range s.macs {
-		if hmac.Equal(mac, m.sum(id)) {
-			return id, true
+		if hmac.Equal(mac, m.sum(sum[:0], id)) {
+			return string(id), true
 		}
 	}
 	return "", false
@@ -58,14 +61,18 @@ func newTokenMACer(key []byte) *tokenMACer {
 	return &tokenMACer{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
 }
 
-func (m *tokenMACer) sum(challengeID string) []byte {
+// sum appends the MAC of challengeID to dst.
+func (m *tokenMACer) sum(dst, challengeID []byte) []byte {
 	h := m.pool.Get().(hash.Hash)
 	defer m.pool.Put(h)
 	h.Reset()
-	h.Write([]byte(tokenLabel))
-	h.Write([]byte(challengeID))
-	return h.Sum(nil)
+	h.Write(tokenLabelBytes)
+	h.Write(challengeID)
+	return h.Sum(dst)
 }
+
+// tokenLabelBytes is tokenLabel, converted once.
+var tokenLabelBytes = []byte(tokenLabel)
 
 // newRegistrationToken returns a random registration token (256 bits) and
 // the SHA-256 under which it is stored.
@@ -81,16 +88,28 @@ func hashToken(t string) []byte {
 
 // newCode returns a uniformly random verification code of n digits.
 func newCode(n int) string {
-	max := big.NewInt(1)
+	limit := uint64(1)
 	for range n {
-		max.Mul(max, big.NewInt(10))
+		limit *= 10
 	}
-	v, err := rand.Int(rand.Reader, max)
-	if err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
+	// Uniform over [0, limit): values from the top partial block of
+	// 2^64 are drawn again.
+	top := math.MaxUint64 - math.MaxUint64%limit
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		v := binary.LittleEndian.Uint64(b[:])
+		if v >= top {
+			continue
+		}
+		v %= limit
+		var digits [maxCodeDigits]byte
+		for i := n - 1; i >= 0; i-- {
+			digits[i] = byte('0' + v%10)
+			v /= 10
+		}
+		return string(digits[:n])
 	}
-	s := v.String()
-	return strings.Repeat("0", n-len(s)) + s
 }
 
 // newNonce returns 32 random bytes.

@@ -310,8 +310,7 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 	}
 	methods, kinds := req.Methods, []store.CredentialKind(nil)
 	if len(methods) == 0 {
-		kinds = []store.CredentialKind{store.KindDevice}
-		methods = defaultMethods(kinds)
+		kinds, methods = deviceKindsOnly, deviceMethodsOnly
 	}
 	// Kinds change only when credentials are added or removed meanwhile:
 	// a third refusal means the store does not keep its contract.
@@ -351,6 +350,14 @@ func (s *Service) trackDefault(ctx context.Context, req TrackRequest, details De
 	}
 	return TrackResult{}, s.storeFailed(ctx, errors.New("store: BeginChallenge refused the kinds it reported three times"))
 }
+
+// deviceKindsOnly and deviceMethodsOnly are what trackDefault builds a
+// challenge for first (most users have device keys only), shared: neither
+// is changed by those that read them.
+var (
+	deviceKindsOnly   = []store.CredentialKind{store.KindDevice}
+	deviceMethodsOnly = defaultMethods(deviceKindsOnly)
+)
 
 // isDefaultPolicy reports whether p is DefaultPolicy, whose decision needs
 // no input.

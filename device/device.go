@@ -405,7 +405,11 @@ func (c *Client) do(ctx context.Context, method, path string, body any, signed b
 	u := *c.base
 	u.Path = c.base.Path + path
 	u.RawPath = ""
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(raw))
+	var rd io.Reader // none without a body: NewRequest makes it http.NoBody
+	if raw != nil {
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return err
 	}

@@ -160,12 +160,22 @@ type Challenge struct {
 // caller's nor the store's later changes reach the other.
 func (c Challenge) Clone() Challenge {
 	c.Methods = slices.Clone(c.Methods)
-	c.Nonce = bytes.Clone(c.Nonce)
-	c.Details = bytes.Clone(c.Details)
-	c.DetailsDigest = bytes.Clone(c.DetailsDigest)
-	c.ClaimSecretHash = bytes.Clone(c.ClaimSecretHash)
-	c.BrowserBindingHash = bytes.Clone(c.BrowserBindingHash)
-	c.Passkey = bytes.Clone(c.Passkey)
+	// One allocation for the byte fields, each slice capped at its own
+	// length, so that appending to one never writes into the next.
+	fields := [...]*[]byte{&c.Nonce, &c.Details, &c.DetailsDigest, &c.ClaimSecretHash, &c.BrowserBindingHash, &c.Passkey}
+	n := 0
+	for _, f := range fields {
+		n += len(*f)
+	}
+	buf := make([]byte, 0, n)
+	for _, f := range fields {
+		if *f == nil {
+			continue // nil stays nil, as bytes.Clone leaves it
+		}
+		start := len(buf)
+		buf = append(buf, *f...)
+		*f = buf[start:len(buf):len(buf)]
+	}
 	if c.Record != nil {
 		r := c.Record.Clone()
 		c.Record = &r

@@ -329,6 +329,31 @@ func TestRun_RedisCluster(t *testing.T) {
 	})
 }
 
+// TestRun_InAppAnswerSame: answered on the instance that tracked it, an
+// in-app cycle over Redis is Track, the answer's transition, Validate and
+// the tool's replay (4 round trips), besides each device's first answer
+// on each instance, which reads its credential; answered on the other
+// instance, every answer reads first (5; a cycle or two in flight at the
+// window's edges may add a hundredth).
+func TestRun_InAppAnswerSame(t *testing.T) {
+	url := testenv.RedisURL(t)
+	for _, tc := range []struct {
+		same     bool
+		min, max float64
+	}{{true, 4, 4.5}, {false, 5, 5.1}} {
+		cfg := quick(url)
+		cfg.Kind, cfg.AnswerSame = "inapp", tc.same
+		rep, err := Run(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkInvariants(t, rep)
+		if rep.RoundTrips < tc.min || rep.RoundTrips > tc.max {
+			t.Errorf("answered on the same instance %v: %.2f round trips per cycle, want %v to %v", tc.same, rep.RoundTrips, tc.min, tc.max)
+		}
+	}
+}
+
 func TestRun_Postgres(t *testing.T) {
 	url := testenv.PostgresURL(t)
 	pool, err := pgxpool.New(t.Context(), url)

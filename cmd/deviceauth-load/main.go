@@ -67,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1", "the loopback address the instances listen on")
 	fs.DurationVar(&cfg.CycleTimeout, "cycle-timeout", 30*time.Second, "a cycle taking longer fails with a timeout")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	answer := fs.String("answer", "other", "where the device answers: other (the instance that did not track the challenge) or same (the one that did: an in-app answer is then one store call)")
 	quiet := fs.Bool("q", false, "no progress lines")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (instances, devices and ceiling alike) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +84,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.Method = deviceauth.MethodDevice
 	default:
 		fmt.Fprintf(stderr, "deviceauth-load: -method %q: want push or device\n", method)
+		return 2
+	}
+	switch *answer {
+	case "other":
+	case "same":
+		cfg.AnswerSame = true
+	default:
+		fmt.Fprintf(stderr, "deviceauth-load: -answer %q: want other or same\n", *answer)
 		return 2
 	}
 	if *quiet {

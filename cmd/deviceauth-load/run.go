@@ -27,6 +27,11 @@ type Config struct {
 	FastCommits bool
 	// Kind names the cycle kind (see kinds).
 	Kind string
+	// AnswerSame has the device answer on the instance that tracked the
+	// cycle's challenge (as behind a load balancer that routes a user's
+	// phone to the instance serving that user), instead of the other one.
+	// An in-app answer is then one store call (docs/architecture.md#the-store-contract).
+	AnswerSame bool
 	// Method is what a push cycle's challenge offers: MethodPush (the push
 	// flow: older pushes superseded, the device notified) or MethodDevice.
 	// The in-app cycle's is always MethodInApp.
@@ -434,7 +439,8 @@ func (r *runner) measure(phase *time.Timer) (time.Time, time.Duration) {
 
 // worker runs cycles until the run stops, each with an idle device, the
 // instances alternating per device: one tracks and validates, the other
-// serves the device and is where the replay is tried.
+// serves the device (or the same one, with AnswerSame) and is where the
+// replay is tried.
 func (r *runner) worker(ctx context.Context) {
 	var lat histogram
 	var measured int64
@@ -442,10 +448,14 @@ func (r *runner) worker(ctx context.Context) {
 	for !r.stopping.Load() && ctx.Err() == nil {
 		d := <-r.devices
 		measuring := r.measuring.Load()
-		app, dev := d.cycles%2, (d.cycles+1)%2
+		app, other := d.cycles%2, (d.cycles+1)%2
+		dev := other
+		if r.cfg.AnswerSame {
+			dev = app
+		}
 		d.cycles++
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.CycleTimeout)
-		took, err := r.one(cctx, d, r.inst[app].svc, d.clients[dev], r.inst[dev].svc)
+		took, err := r.one(cctx, d, r.inst[app].svc, d.clients[dev], r.inst[other].svc)
 		cancel()
 		r.devices <- d
 		if ctx.Err() != nil {

@@ -7,9 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/asn1"
 	"fmt"
-	"math/big"
 )
 
 // Algorithm names of RFC 9421 §3.3 that this package implements.
@@ -76,9 +74,8 @@ func VerifyBase(alg string, pub crypto.PublicKey, base, sig []byte) error {
 	case AlgECDSAP256SHA256:
 		if len(sig) == 64 {
 			digest := sha256.Sum256(base)
-			r := new(big.Int).SetBytes(sig[:32])
-			s := new(big.Int).SetBytes(sig[32:])
-			ok = ecdsa.Verify(pub.(*ecdsa.PublicKey), digest[:], r, s)
+			var der [72]byte
+			ok = ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest[:], rawToDER(der[:0], sig))
 		}
 	case AlgEd25519:
 		// ed25519.Verify panics on a key of the wrong length; AlgorithmFor
@@ -92,16 +89,67 @@ func VerifyBase(alg string, pub crypto.PublicKey, base, sig []byte) error {
 }
 
 // derToRaw converts an ASN.1 DER ECDSA P-256 signature to r‖s, each
-// left-padded to 32 bytes.
+// left-padded to 32 bytes. It reads the DER in place: SEQUENCE { INTEGER r,
+// INTEGER s } with short-form lengths (a P-256 signature is at most 72
+// bytes), each integer minimal, positive and of at most 256 bits, nothing
+// after.
 func derToRaw(der []byte) ([]byte, error) {
-	var sig struct{ R, S *big.Int }
-	rest, err := asn1.Unmarshal(der, &sig)
-	if err != nil || len(rest) != 0 || sig.R == nil || sig.S == nil ||
-		sig.R.Sign() <= 0 || sig.S.Sign() <= 0 || sig.R.BitLen() > 256 || sig.S.BitLen() > 256 {
-		return nil, fmt.Errorf("%w: signer returned no ASN.1 DER P-256 signature", ErrAlgorithm)
+	bad := errNotDER
+	if len(der) < 2 || der[0] != 0x30 || int(der[1]) != len(der)-2 || der[1] >= 0x80 {
+		return nil, bad
 	}
 	raw := make([]byte, 64)
-	sig.R.FillBytes(raw[:32])
-	sig.S.FillBytes(raw[32:])
+	rest := der[2:]
+	for half := range 2 {
+		if len(rest) < 2 || rest[0] != 0x02 || rest[1] >= 0x80 || int(rest[1]) > len(rest)-2 {
+			return nil, bad
+		}
+		n := rest[2 : 2+int(rest[1])]
+		rest = rest[2+len(n):]
+		switch {
+		case len(n) == 0 || n[0]&0x80 != 0: // empty or negative
+			return nil, bad
+		case n[0] == 0 && len(n) > 1 && n[1]&0x80 == 0: // not minimal
+			return nil, bad
+		case n[0] == 0:
+			n = n[1:]
+		}
+		if len(n) == 0 || len(n) > 32 { // zero, or more than 256 bits
+			return nil, bad
+		}
+		copy(raw[half*32+32-len(n):(half+1)*32], n)
+	}
+	if len(rest) != 0 {
+		return nil, bad
+	}
 	return raw, nil
+}
+
+// errNotDER is derToRaw's error.
+var errNotDER = fmt.Errorf("%w: signer returned no ASN.1 DER P-256 signature", ErrAlgorithm)
+
+// rawToDER appends the ASN.1 DER of the ECDSA signature r‖s (raw, 64
+// bytes) to b: each half as a minimal positive INTEGER.
+func rawToDER(b, raw []byte) []byte {
+	integer := func(b, n []byte) []byte {
+		for len(n) > 1 && n[0] == 0 {
+			n = n[1:]
+		}
+		pad := n[0]&0x80 != 0
+		l := len(n)
+		if pad {
+			l++
+		}
+		b = append(b, 0x02, byte(l))
+		if pad {
+			b = append(b, 0)
+		}
+		return append(b, n...)
+	}
+	b = append(b, 0x30, 0)
+	start := len(b)
+	b = integer(b, raw[:32])
+	b = integer(b, raw[32:])
+	b[start-1] = byte(len(b) - start)
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -88,6 +89,9 @@ func (p Profile) Verify(ctx context.Context, r *http.Request, body []byte, now t
 	if p.Authority == "" || key == nil {
 		return Verified{}, fmt.Errorf("httpsig: Profile.Authority is empty or KeyFunc is nil")
 	}
+	if cs, ok := parseCanonical(r.Header); ok {
+		return p.verifyCanonical(ctx, r, body, now, key, &cs)
+	}
 	sig, err := selectProfileSignature(r.Header)
 	if err != nil {
 		return Verified{}, err
@@ -96,32 +100,69 @@ func (p Profile) Verify(ctx context.Context, r *http.Request, body []byte, now t
 	if err != nil {
 		return Verified{}, err
 	}
-	required := []string{"@method", "@authority", "@path", "@query"}
-	if len(body) > 0 {
-		required = append(required, "content-digest")
+	alg, pub, m, err := p.admit(ctx, r, body, key, v.KeyID, sig.Input.Covers, sig.Input.Alg)
+	if err != nil {
+		return Verified{}, err
 	}
-	for _, name := range required {
-		if !sig.Input.Covers(name) {
-			return Verified{}, fmt.Errorf("%w: %q is not covered", ErrPolicy, name)
+	if err := VerifySignature(m, sig, alg, pub); err != nil {
+		return Verified{}, explainAuthority(m, r, sig, alg, pub, err)
+	}
+	return v, nil
+}
+
+// admit applies Verify's rules between the parameters and the signature:
+// the components that must be covered (covers), the Content-Digest, the
+// key of keyID from key and the alg parameter (algParam). It returns the key and
+// the Message whose base the signature must verify over.
+func (p Profile) admit(ctx context.Context, r *http.Request, body []byte, key KeyFunc, keyID string, covers func(string) bool, algParam func() (string, bool)) (string, crypto.PublicKey, Message, error) {
+	for _, name := range [...]string{"@method", "@authority", "@path", "@query", "content-digest"} {
+		if name == "content-digest" && len(body) == 0 {
+			break
+		}
+		if !covers(name) {
+			return "", nil, Message{}, fmt.Errorf("%w: %q is not covered", ErrPolicy, name)
 		}
 	}
 	if lines := r.Header.Values("Content-Digest"); len(body) > 0 || len(lines) > 0 {
 		if err := VerifyContentDigest(lines, body); err != nil {
-			return Verified{}, err
+			return "", nil, Message{}, err
 		}
 	}
-	alg, pub, err := key(ctx, v.KeyID)
+	alg, pub, err := key(ctx, keyID)
 	if err != nil {
-		return Verified{}, fmt.Errorf("httpsig: key for keyid %q: %w", v.KeyID, err)
+		return "", nil, Message{}, fmt.Errorf("httpsig: key for keyid %q: %w", keyID, err)
 	}
-	if a, ok := sig.Input.Alg(); ok && a != alg {
-		return Verified{}, fmt.Errorf("%w: alg %q is not the key's %q", ErrPolicy, a, alg)
+	if a, ok := algParam(); ok && a != alg {
+		return "", nil, Message{}, fmt.Errorf("%w: alg %q is not the key's %q", ErrPolicy, a, alg)
 	}
 	// No scheme: the profile does not know it, so a signature that also
 	// covers @scheme or @target-uri fails with ErrComponent.
 	m := Message{Method: r.Method, Authority: p.authority(), Header: r.Header}
 	m.Path, m.Query = requestTarget(r)
-	if err := VerifySignature(m, sig, alg, pub); err != nil {
+	return alg, pub, m, nil
+}
+
+// verifyCanonical is Verify of a request whose signature fields are in
+// canonical form (parseCanonical): the same rules in the same order, read
+// from cs, with the base built in one buffer.
+func (p Profile) verifyCanonical(ctx context.Context, r *http.Request, body []byte, now time.Time, key KeyFunc, cs *canonicalSignature) (Verified, error) {
+	v, err := p.checkParamValues(cs.paramValues, now)
+	if err != nil {
+		return Verified{}, err
+	}
+	alg, pub, m, err := p.admit(ctx, r, body, key, v.KeyID, cs.covers, func() (string, bool) { return cs.alg, cs.hasAlg })
+	if err != nil {
+		return Verified{}, err
+	}
+	base, err := appendBase(make([]byte, 0, 256), m, cs.components[:cs.n], cs.params)
+	if err != nil {
+		return Verified{}, err
+	}
+	if err := VerifyBase(alg, pub, base, cs.value); err != nil {
+		sig, gerr := cs.general(r.Header)
+		if gerr != nil {
+			return Verified{}, err
+		}
 		return Verified{}, explainAuthority(m, r, sig, alg, pub, err)
 	}
 	return v, nil
@@ -195,25 +236,40 @@ func selectProfileSignature(h http.Header) (Signature, error) {
 
 // checkParams applies the profile's rules on signature parameters.
 func (p Profile) checkParams(in SignatureInput, now time.Time) (Verified, error) {
-	created, ok := in.Created()
-	if !ok {
+	var pv paramValues
+	if t, ok := in.Created(); ok {
+		pv.created, pv.hasCreated = t.Unix(), true
+	}
+	if t, ok := in.Expires(); ok {
+		pv.expires, pv.hasExpires = t.Unix(), true
+	}
+	pv.keyID, pv.hasKeyID = in.KeyID()
+	pv.nonce, pv.hasNonce = in.Nonce()
+	return p.checkParamValues(pv, now)
+}
+
+// checkParamValues applies the profile's rules on the values of the
+// signature parameters.
+func (p Profile) checkParamValues(pv paramValues, now time.Time) (Verified, error) {
+	if !pv.hasCreated {
 		return Verified{}, fmt.Errorf("%w: no created parameter", ErrPolicy)
 	}
-	keyID, ok := in.KeyID()
-	if !ok {
+	created := time.Unix(pv.created, 0)
+	keyID := pv.keyID
+	if !pv.hasKeyID {
 		return Verified{}, fmt.Errorf("%w: no keyid parameter", ErrPolicy)
 	}
 	if !validToken(keyID, 1, 64) {
 		return Verified{}, fmt.Errorf("%w: keyid is not 1..64 characters of [A-Za-z0-9_-]", ErrPolicy)
 	}
-	nonce, ok := in.Nonce()
-	if !ok {
+	nonce := pv.nonce
+	if !pv.hasNonce {
 		return Verified{}, fmt.Errorf("%w: no nonce parameter", ErrPolicy)
 	}
 	if !validToken(nonce, 16, 128) {
 		return Verified{}, fmt.Errorf("%w: nonce is not 16..128 characters of [A-Za-z0-9_-]", ErrPolicy)
 	}
-	if expires, ok := in.Expires(); ok && !now.Before(expires) {
+	if expires := time.Unix(pv.expires, 0); pv.hasExpires && !now.Before(expires) {
 		return Verified{}, fmt.Errorf("%w: expired at %s", ErrPolicy, expires.UTC().Format(time.RFC3339))
 	}
 	skew := p.Skew
@@ -253,6 +309,15 @@ func Sign(r *http.Request, body []byte, keyID string, signer crypto.Signer, now 
 	if r.Header == nil {
 		r.Header = make(http.Header)
 	}
+	if r.URL != nil && len(r.Header["Signature-Input"]) == 0 && len(r.Header["Signature"]) == 0 {
+		return signCanonical(r, body, keyID, signer, now, nonce, alg)
+	}
+	return signGeneral(r, body, keyID, signer, now, nonce, alg)
+}
+
+// signGeneral is Sign through the structured-field library, adding to the
+// signatures r already carries.
+func signGeneral(r *http.Request, body []byte, keyID string, signer crypto.Signer, now time.Time, nonce, alg string) error {
 	components := []Component{{Name: "@method"}, {Name: "@authority"}, {Name: "@path"}, {Name: "@query"}}
 	if len(body) > 0 {
 		r.Header.Set("Content-Digest", ContentDigest(body))
@@ -276,6 +341,32 @@ func Sign(r *http.Request, body []byte, keyID string, signer crypto.Signer, now 
 		return err
 	}
 	return AddSignature(r.Header, s)
+}
+
+// signCanonical is Sign of a request that carries no signature yet: the
+// same fields, written in canonical form without the structured-field
+// library (TestSign_CanonicalAsGeneral holds the two to the same bytes).
+func signCanonical(r *http.Request, body []byte, keyID string, signer crypto.Signer, now time.Time, nonce, alg string) error {
+	components := []string{"@method", "@authority", "@path", "@query", "content-digest"}
+	if len(body) > 0 {
+		r.Header.Set("Content-Digest", ContentDigest(body))
+	} else {
+		components = components[:4]
+	}
+	params := canonicalInputs(components, now.Unix(), keyID, nonce, alg)
+	m := RequestMessage(r)
+	m.Path, m.Query = r.URL.EscapedPath(), r.URL.RawQuery
+	base, err := appendBase(make([]byte, 0, 256), m, components, params)
+	if err != nil {
+		return err
+	}
+	value, err := SignBase(alg, signer, base)
+	if err != nil {
+		return err
+	}
+	r.Header["Signature-Input"] = []string{ProfileLabel + "=" + params}
+	r.Header["Signature"] = []string{ProfileLabel + "=:" + base64.StdEncoding.EncodeToString(value) + ":"}
+	return nil
 }
 
 // authority is p.Authority normalised the way Sign normalises the

@@ -36,8 +36,9 @@ const taggedIDLen = 2 + 1 + TagLen + 22
 
 // UserTag is the tag of userID's records.
 func UserTag(userID string) string {
-	h := sha256.Sum256(append([]byte("deviceauth/v1/user-tag\x00"), userID...))
-	return base64.RawURLEncoding.EncodeToString(h[:3])[:TagLen]
+	var tag [TagLen]byte
+	putUserTag(tag[:], userID)
+	return string(tag[:])
 }
 
 // NewUserID returns a new random ID of type prefix (two lower-case
@@ -48,9 +49,28 @@ func NewUserID(prefix, userID string) string {
 		panic("ids: NewUserID prefix must be two lower-case letters")
 	}
 	var b [16]byte
-	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
-	return prefix + "_" + UserTag(userID) + base64.RawURLEncoding.EncodeToString(b[:])
+	rand.Read(b[:])          // never fails: crypto/rand crashes the program instead
+	var id [taggedIDLen]byte // built in place: one allocation, the string
+	copy(id[:], prefix)
+	id[2] = '_'
+	putUserTag(id[3:3+TagLen], userID)
+	base64.RawURLEncoding.Encode(id[3+TagLen:], b[:])
+	return string(id[:])
 }
+
+// putUserTag writes UserTag(userID) into dst (TagLen bytes).
+func putUserTag(dst []byte, userID string) {
+	h := sha256.New()
+	h.Write(userTagLabel)
+	h.Write([]byte(userID))
+	var sum [sha256.Size]byte
+	var tag [4]byte
+	base64.RawURLEncoding.Encode(tag[:], h.Sum(sum[:0])[:3])
+	copy(dst, tag[:TagLen])
+}
+
+// userTagLabel starts the hashed input of a user tag.
+var userTagLabel = []byte("deviceauth/v1/user-tag\x00")
 
 // IDTag returns the user tag inside id and true when id has the form
 // NewUserID mints, and "" and false otherwise. Any ID of that form has a

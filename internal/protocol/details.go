@@ -192,11 +192,16 @@ func refusedRule(r rune) string {
 // field(message) ‖ uint32be(number of fields) ‖ field(label₁) ‖ field(value₁) ‖ … where
 // field(x) = uint32be(len(x)) ‖ x. It takes details from NormalizeDetails.
 func DetailsDigest(d Details) [32]byte {
-	msg := Frame(LabelDetails, []byte(d.Message))
+	n := len(LabelDetails) + 1 + 4 + len(d.Message) + 4
+	for _, f := range d.Fields {
+		n += 8 + len(f.Label) + len(f.Value)
+	}
+	msg := make([]byte, 0, n) // one allocation: the fields are appended in place
+	msg = append(append(msg, LabelDetails...), 0)
+	msg = appendStringField(msg, d.Message)
 	msg = binary.BigEndian.AppendUint32(msg, uint32(len(d.Fields)))
 	for _, f := range d.Fields {
-		msg = appendField(msg, []byte(f.Label))
-		msg = appendField(msg, []byte(f.Value))
+		msg = appendStringField(appendStringField(msg, f.Label), f.Value)
 	}
 	return sha256.Sum256(msg)
 }
@@ -205,16 +210,76 @@ func DetailsDigest(d Details) [32]byte {
 // {"message":…,"fields":[{"label":…,"value":…},…]}, fields always an array, no HTML escaping.
 // It takes details from NormalizeDetails and does not check them again.
 func CanonicalJSON(d Details) []byte {
-	if d.Fields == nil {
-		d.Fields = []Field{}
+	n := len(`{"message":"","fields":[]}`) + len(d.Message)
+	for _, f := range d.Fields {
+		n += len(`{"label":"","value":""},`) + len(f.Label) + len(f.Value)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(d); err != nil {
-		panic("protocol: encoding details: " + err.Error()) // strings and slices always encode
+	b := make([]byte, 0, n) // normalised details need no escapes: one allocation
+	b = appendJSONString(append(b, `{"message":`...), d.Message)
+	b = append(b, `,"fields":[`...)
+	for i, f := range d.Fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(append(b, `{"label":`...), f.Label)
+		b = appendJSONString(append(b, `,"value":`...), f.Value)
+		b = append(b, '}')
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return append(b, "]}"...)
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json does
+// without HTML escaping: `"` and `\` escaped, control characters as \b,
+// \f, \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029, an
+// invalid UTF-8 byte as U+FFFD (FuzzCanonicalJSONAsEncoder).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, `\b`...)
+			case '\f':
+				b = append(b, `\f`...)
+			case '\n':
+				b = append(b, `\n`...)
+			case '\r':
+				b = append(b, `\r`...)
+			case '\t':
+				b = append(b, `\t`...)
+			default:
+				b = append(b, `\u00`...)
+				b = append(b, hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(append(b, s[start:i]...), "\ufffd"...) // the replacement character itself
+		case r == '\u2028' || r == '\u2029':
+			b = append(append(b, s[start:i]...), `\u202`...)
+			b = append(b, hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // ParseDetailsJSON strictly decodes one JSON object of the Details shape and normalises it.

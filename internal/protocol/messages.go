@@ -49,6 +49,15 @@ func appendField(msg, f []byte) []byte {
 	return append(msg, f...)
 }
 
+// appendStringField is appendField of a string, without converting it.
+func appendStringField(msg []byte, f string) []byte {
+	if uint64(len(f)) > math.MaxUint32 {
+		panic("protocol: frame field longer than 4 GiB")
+	}
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(f)))
+	return append(msg, f...)
+}
+
 // RegistrationMessage is the registration proof of possession the device signs: label
 // LabelRegister; fields SHA-256 of the registration token's ASCII (32 bytes), algorithm, the
 // public key bytes exactly as sent (base64url-decoded, not normalised), device name, platform.

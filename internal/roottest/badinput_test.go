@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -196,5 +197,32 @@ func TestStoreFailure_FailsClosed(t *testing.T) {
 	}
 	if _, err := e.device("ES256").Register(ctx, g.Token, "x", "ios"); err != nil {
 		t.Fatalf("register after recovery: %v", err)
+	}
+}
+
+// TestBadInput_BodyLengthMismatch: a body is read by its declared length
+// when it has one; a body longer or shorter than its Content-Length (a
+// request handed to the handler in process: a server's own reader never
+// gives one) is invalid_request, and nothing is written.
+func TestBadInput_BodyLengthMismatch(t *testing.T) {
+	e := newEnv(t, noRateLimits)
+	d := e.enrolKeyed("alice")
+	res := e.track("alice", "transfer", deviceauth.Details{}, false)
+	body := `{"credentialId":"` + d.CredentialID + `","decision":"deny","signature":"AAAA"}`
+	h := http.StripPrefix("/deviceauth", e.svc.Handler())
+	for _, declared := range []int64{int64(len(body)) - 5, int64(len(body)) + 5} {
+		req := httptest.NewRequest(http.MethodPost, "/deviceauth/v1/challenges/"+res.ChallengeID+"/response", strings.NewReader(body))
+		req.ContentLength = declared
+		writes := e.store.Writes.Load()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var b struct{ Error string }
+		json.Unmarshal(rec.Body.Bytes(), &b)
+		if rec.Code != http.StatusBadRequest || b.Error != "invalid_request" {
+			t.Errorf("Content-Length %d for a body of %d: %d %q, want 400 invalid_request", declared, len(body), rec.Code, b.Error)
+		}
+		if w := e.store.Writes.Load(); w != writes {
+			t.Errorf("Content-Length %d: the store was written %d times", declared, w-writes)
+		}
 	}
 }

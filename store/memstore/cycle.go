@@ -63,12 +63,12 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 	}
 	defer s.mu.Unlock()
 	s.collectGarbage(now)
-	ch, err := s.getChallenge(id, now)
-	if err != nil {
-		return store.Challenge{}, "", err
+	ch, ok := s.challenges[id] // read under the lock; cloned only to be returned
+	if !ok {
+		return store.Challenge{}, "", store.ErrNotFound
 	}
-	if !b.Binds(ch) || ch.State != store.StateApproved {
-		return ch, "", store.ErrConflict
+	if ch.State = ch.StateAt(now); !b.Binds(ch) || ch.State != store.StateApproved {
+		return ch.Clone(), "", store.ErrConflict
 	}
 	cred, ok := s.credentials[ch.CredentialID]
 	if !ok || cred.UserID != b.UserID {
@@ -79,7 +79,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 		return failed, "", store.ErrRevoked
 	}
 	if !b.Admits(ch, cred.Kind) {
-		return ch, "", store.ErrConflict
+		return ch.Clone(), "", store.ErrConflict
 	}
 	consumed, err := s.transition(id, store.Transition{From: store.StateApproved, To: store.StateConsumed}, now)
 	if err != nil {
