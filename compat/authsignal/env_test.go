@@ -22,6 +22,7 @@ import (
 	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/compat/authsignal"
 	"github.com/deviceauth/deviceauth/device"
+	"github.com/deviceauth/deviceauth/internal/seam"
 	"github.com/deviceauth/deviceauth/store/memstore"
 )
 
@@ -293,3 +294,13 @@ func checkErrorShape(t testing.TB, what string, r reply, status int, code string
 		t.Fatalf("%s = %d %s; want %d with error and errorCode %q and a description", what, r.Status, r.Raw, status, code)
 	}
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func decodeStd(s string) ([]byte, bool) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	return b, err == nil
+}
+
+// seamToken is the challenge token of challenge id.
+func seamToken(e *env, id string) string { return seam.Compat.Token(e.svc, id) }
