@@ -66,4 +66,3 @@ func TestBadInput(t *testing.T) {
 	checkErrorShape(t, "expired client token", e.do("POST", "/as/v1/client/challenge/push", "Bearer "+tr.str("token"), map[string]any{"action": "transfer"}), 401, "expired_token")
 	checkErrorShape(t, "forged client token", e.do("POST", "/as/v1/client/challenge/push", "Bearer asct_"+strings.Repeat("A", 80), map[string]any{"action": "transfer"}), 401, "unauthorized")
 }
-
