@@ -1,0 +1,15 @@
+// Package authsignal lets Authsignal's own SDKs work against a
+// self-hosted deviceauth Service: the backend SDKs' server API (track,
+// validate, a user's authenticators), the mobile SDKs' device endpoints
+// (add, find and remove a key; push fetch and answer; QR claim and
+// answer; in-app verification) and the browser SDK's push and QR polling,
+// in their wire conventions (docs/compat-authsignal.md).
+//
+// A Handler parses and writes; the Service applies the rules, through
+// internal/seam.Compat. The SDKs sign a challenge's ID alone and add keys
+// without proof of possession, so their keys are credentials of their own
+// kind (store.KindCompat): they answer only the challenges this package
+// creates, and deviceauth.Service.Validate refuses their approvals unless
+// the route accepts weak bindings for the action (Config.WeakActions,
+// deviceauth.WithWeakBinding).
+package authsignal
