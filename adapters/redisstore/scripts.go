@@ -464,7 +464,7 @@ func newScript(src string) script { return script{Script: redis.NewScript(src), 
 
 var allScripts = []script{
 	challengeCreate, challengeIndex, challengeTransition, challengeAttempt, challengeBegin, challengeConsume,
-	actionPut, actionReview,
+	actionPut, actionList, actionReview,
 	credentialInsert, credentialReserve, credentialCreate, credentialUpdate, credentialDelete, credentialRemove,
 	oncePut, onceTake, counterIncrement, nonceClaim, recoveryReplace, recoveryUse,
 }
