@@ -270,12 +270,19 @@ func (s *Store) PutAction(ctx context.Context, a store.ActionRecord) error {
 			return wrap("PutAction: indexing", err)
 		}
 	}
-	if a.Review == store.ReviewPending {
-		if err := s.client.ZAdd(ctx, s.keys.pendingReviews(), redis.Z{Score: float64(a.CreatedAt.UnixMilli()), Member: a.ID}).Err(); err != nil {
-			return wrap("PutAction: review index", err)
-		}
+	if err := s.indexReview(ctx, a); err != nil {
+		return wrap("PutAction: review index", err)
 	}
 	return nil
+}
+
+// indexReview lists a in the review index when its review is pending: a
+// command of its own, after the script that stored a.
+func (s *Store) indexReview(ctx context.Context, a store.ActionRecord) error {
+	if a.Review != store.ReviewPending {
+		return nil
+	}
+	return s.client.ZAdd(ctx, s.keys.pendingReviews(), redis.Z{Score: float64(a.CreatedAt.UnixMilli()), Member: a.ID}).Err()
 }
 
 // actionPutCall is actionPut for a. The server's TTL is counted from the
@@ -428,7 +435,7 @@ func (s *Store) actionsInSteps(ctx context.Context, q store.ActionQuery, b actio
 		slices.SortFunc(older, store.Newer)
 	}
 	batch := int64(q.Cap() + 16)
-	var list []store.ActionRecord
+	list := []store.ActionRecord{}
 	for offset := int64(0); len(list) < q.Cap(); offset += batch {
 		ids, err := s.client.ZRevRangeByScore(ctx, s.keys.userActions(q.UserID), &redis.ZRangeBy{
 			Max: b.hi, Min: b.lo, Offset: offset, Count: batch}).Result()

@@ -256,3 +256,83 @@ func TestActions_DropsEntriesOfGoneRecords(t *testing.T) {
 		}
 	}
 }
+
+// A passkey's ID carries no tag: on a Cluster (and a Ring) its index entry
+// is a hint and ConsumeChallenge reads its record apart, and the record of
+// the challenge it answered still gets its kind, result and pass time,
+// and is listed as passed.
+func TestActions_ConsumeByUntaggedCredentialKeepsTheRecordInStep(t *testing.T) {
+	onActionBackends(t, func(t *testing.T, client redis.UniversalClient, st *redisstore.Store) {
+		ctx, now := t.Context(), actionsNow
+		must := func(err error, what string) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}
+		must(st.CreateCredential(ctx, store.Credential{ID: "passkey-from-an-authenticator", UserID: "frank",
+			Kind: store.KindPasskey, CreatedAt: now}, 0), "CreateCredential")
+		rec := actionAt(ids.NewUserID("ch", "frank"), "frank", now, now.Add(time.Hour))
+		c := store.Challenge{ID: rec.ID, UserID: "frank", Action: "transfer", State: store.StatePending,
+			DetailsDigest: []byte("digest"), CreatedAt: now, ExpiresAt: now.Add(time.Minute), Record: &rec}
+		_, err := st.CreateChallenge(ctx, c, now)
+		must(err, "CreateChallenge")
+		_, err = st.TransitionChallenge(ctx, c.ID, store.Transition{From: store.StatePending, To: store.StateApproved,
+			CredentialID: "passkey-from-an-authenticator", AnsweredAt: now.Add(time.Second)}, now.Add(time.Second))
+		must(err, "TransitionChallenge")
+		_, kind, err := st.ConsumeChallenge(ctx, c.ID, store.Binding{UserID: "frank", Action: "transfer",
+			DetailsDigest: []byte("digest")}, now.Add(2*time.Second))
+		must(err, "ConsumeChallenge")
+		if kind != store.KindPasskey {
+			t.Fatalf("ConsumeChallenge reported kind %q, want passkey", kind)
+		}
+		got, err := st.GetAction(ctx, "frank", c.ID, now.Add(3*time.Second))
+		must(err, "GetAction")
+		if got.Result != store.StateConsumed || got.Kind != store.KindPasskey || !got.PassedAt.Equal(now.Add(2*time.Second)) {
+			t.Errorf("the record has result %q, kind %q, passed at %v; want CONSUMED, passkey, %v",
+				got.Result, got.Kind, got.PassedAt, now.Add(2*time.Second))
+		}
+		list, err := st.Actions(ctx, store.ActionQuery{UserID: "frank", Since: now.Add(time.Minute), PassedSince: now.Add(time.Second)}, now.Add(3*time.Second))
+		must(err, "Actions")
+		if ids := idsOf(list); !slices.Equal(ids, []string{c.ID}) {
+			t.Errorf("Actions passed since the answer = %q, want the consumed one", ids)
+		}
+	})
+}
+
+// A record held for review that comes with its challenge (CreateChallenge
+// or BeginChallenge) is in the review queue, as one PutAction stores:
+// the review index is a key of its own slot, updated after the script.
+func TestActions_ReviewWithItsChallengeIsPending(t *testing.T) {
+	onActionBackends(t, func(t *testing.T, client redis.UniversalClient, st *redisstore.Store) {
+		ctx, now := t.Context(), actionsNow
+		if err := st.CreateCredential(ctx, store.Credential{ID: ids.NewUserID("cr", "gina"), UserID: "gina",
+			Kind: store.KindDevice, CreatedAt: now}, 0); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i, id := range []string{ids.NewUserID("ch", "gina"), ids.NewUserID("ch", "gina"), "qr-challenge"} {
+			rec := actionAt(id, "gina", now.Add(time.Duration(i)*time.Millisecond), now.Add(time.Hour))
+			rec.Review = store.ReviewPending
+			c := store.Challenge{ID: id, UserID: "gina", Action: "transfer", State: store.StatePending,
+				CreatedAt: now, ExpiresAt: now.Add(time.Minute), Record: &rec}
+			var err error
+			if i == 1 {
+				_, err = st.BeginChallenge(ctx, store.Begin{Challenge: c}, now)
+			} else {
+				_, err = st.CreateChallenge(ctx, c, now)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, id)
+		}
+		list, err := st.PendingReviews(ctx, 10, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := idsOf(list); !slices.Equal(got, want) {
+			t.Errorf("PendingReviews = %q, want %q", got, want)
+		}
+	})
+}
