@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deviceauth/deviceauth/internal/ids"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -103,6 +105,105 @@ if KEYS[3] and ARGV[4] ~= '' then
 end
 return 1`)
 
+	// actionList is Actions in one step: it walks the user's actions index
+	// newest first (score, then ID, descending: the order of
+	// store.Newer) from the cursor, keeps each entry whose record is the
+	// user's and unexpired until it has cap, adds the records passed since
+	// the passed bound but created before the created walk's lower bound
+	// (the newest cap of them, after the walk's: they are all older), and
+	// returns {"ok", {field, value, …}, …} (without the data field when
+	// brief). It reads the records of IDs that carry the user's tag, whose
+	// keys are the declared prefix and the ID (keyspace.taggedRecords: the
+	// user's slot; Lua's test is ids.IDTag's); at the first entry of
+	// another ID it stops and returns {"foreign"}, and the caller reads in
+	// steps. It removes the entries of such IDs whose record is gone
+	// (records and entries are written by one script).
+	// KEYS: the user's actions index, the user's passed index. ARGV: now,
+	// user, the records' key prefix, the user's tag, the length of a tagged
+	// ID, the walk's upper bound ("+inf" or ms), the cursor's ms ("" for
+	// none) and ID (entries of that ms need an ID below it), the walk's
+	// lower bound ("-inf" or ms), the passed bound ("" for none), cap, "1"
+	// for brief.
+	actionList = newScript(`
+local now, user, prefix, tag, idlen = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local hi, tie, cursor, lo = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local cap = tonumber(ARGV[11])
+local function below(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function newer(a, b)
+  if a[1] ~= b[1] then return a[1] > b[1] end
+  return below(b[2], a[2])
+end
+-- live reports whether id's record is the user's and unexpired: nil when
+-- its ID does not carry the user's tag.
+local gone = 0 -- walked entries removed, which the next batch's offset leaves out
+local function live(id)
+  if #id ~= idlen or string.sub(id, 4, 3 + #tag) ~= tag or not string.find(id, '^[a-z][a-z]_[A-Za-z0-9_%-]+$') then
+    return nil
+  end
+  local f = redis.call('HMGET', prefix .. id, 'u', 'ea')
+  if not f[1] and not f[2] and redis.call('EXISTS', prefix .. id) == 0 then
+    gone = gone + redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    return false
+  end
+  local exp = tonumber(f[2] or '')
+  return f[1] == user and exp ~= nil and exp > now
+end
+local function admitted(score, id)
+  return score ~= tie or below(id, cursor)
+end
+local picked = {}
+local offset, batch = 0, cap + 16
+while #picked < cap do
+  local page = redis.call('ZREVRANGEBYSCORE', KEYS[1], hi, lo, 'WITHSCORES', 'LIMIT', offset, batch)
+  for i = 1, #page, 2 do
+    local id, score = page[i], tonumber(page[i + 1])
+    if admitted(score, id) then
+      local ok = live(id)
+      if ok == nil then return {'foreign'} end
+      if ok then
+        picked[#picked + 1] = {score, id}
+        if #picked == cap then break end
+      end
+    end
+  end
+  if #page < 2 * batch then break end
+  offset, gone = offset + batch - gone, 0
+end
+if ARGV[10] ~= '' and #picked < cap then
+  local older = {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[10], '+inf')) do
+    local score = tonumber(redis.call('ZSCORE', KEYS[1], id) or '')
+    if score and score < tonumber(lo) and (hi == '+inf' or score <= tonumber(hi)) and admitted(score, id) then
+      local ok = live(id)
+      if ok == nil then return {'foreign'} end
+      if ok then older[#older + 1] = {score, id} end
+    end
+  end
+  table.sort(older, newer)
+  for i = 1, math.min(#older, cap - #picked) do picked[#picked + 1] = older[i] end
+end
+local r = {'ok'}
+for _, p in ipairs(picked) do
+  local h = redis.call('HGETALL', prefix .. p[2])
+  if ARGV[12] == '1' then
+    for i = #h - 1, 1, -2 do
+      if h[i] == 'dat' then
+        table.remove(h, i + 1)
+        table.remove(h, i)
+      end
+    end
+  end
+  r[#r + 1] = h
+end
+return r`)
+
 	// actionReview moves a record's review from one state to another, and
 	// with ARGV[6] = "1" records the reviewer, note and time. It returns
 	// {"notfound"}, {"conflict", field, value, …} or {"ok", field, value,
@@ -169,12 +270,19 @@ func (s *Store) PutAction(ctx context.Context, a store.ActionRecord) error {
 			return wrap("PutAction: indexing", err)
 		}
 	}
-	if a.Review == store.ReviewPending {
-		if err := s.client.ZAdd(ctx, s.keys.pendingReviews(), redis.Z{Score: float64(a.CreatedAt.UnixMilli()), Member: a.ID}).Err(); err != nil {
-			return wrap("PutAction: review index", err)
-		}
+	if err := s.indexReview(ctx, a); err != nil {
+		return wrap("PutAction: review index", err)
 	}
 	return nil
+}
+
+// indexReview lists a in the review index when its review is pending: a
+// command of its own, after the script that stored a.
+func (s *Store) indexReview(ctx context.Context, a store.ActionRecord) error {
+	if a.Review != store.ReviewPending {
+		return nil
+	}
+	return s.client.ZAdd(ctx, s.keys.pendingReviews(), redis.Z{Score: float64(a.CreatedAt.UnixMilli()), Member: a.ID}).Err()
 }
 
 // actionPutCall is actionPut for a. The server's TTL is counted from the
@@ -224,59 +332,137 @@ func liveAction(h map[string]string, userID string, now time.Time) (store.Action
 	return a, true, nil
 }
 
-// sameMsSlack is how many more index entries than asked Actions reads, for
-// records of one millisecond that the cursor's ID excludes.
-const sameMsSlack = 64
+// actionBounds are an ActionQuery's bounds in the indexes' unix
+// milliseconds (records keep times to the millisecond): the created walk
+// from hi down to lo, entries of the cursor's millisecond tie (when it is
+// one) admitted below BeforeID, and passed ("" for none) the lower bound of
+// pass times for records created before lo.
+type actionBounds struct{ hi, tie, lo, passed string }
 
-// Actions implements [store.ActionStore] in two round trips: the IDs from
-// the user's indexes, then the records.
+func boundsOf(q store.ActionQuery) actionBounds {
+	b := actionBounds{hi: "+inf", lo: "-inf"}
+	if !q.Before.IsZero() {
+		ms := q.Before.UnixMilli() // the floor
+		b.hi = strconv.FormatInt(ms, 10)
+		if q.Before.Equal(time.UnixMilli(ms)) {
+			b.tie = b.hi
+		}
+	}
+	if !q.Since.IsZero() {
+		b.lo = strconv.FormatInt(ceilMilli(q.Since), 10)
+		if !q.PassedSince.IsZero() {
+			b.passed = strconv.FormatInt(ceilMilli(q.PassedSince), 10)
+		}
+	}
+	return b
+}
+
+// ceilMilli is t in unix milliseconds, rounded up.
+func ceilMilli(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if !t.Equal(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
+}
+
+// Actions implements [store.ActionStore] in one round trip (actionList, in
+// the user's slot). When the records it meets include one whose ID does
+// not carry the user's tag, it reads in steps instead (actionsInSteps).
 func (s *Store) Actions(ctx context.Context, q store.ActionQuery, now time.Time) ([]store.ActionRecord, error) {
 	if err := s.closed.Check(ctx); err != nil {
 		return nil, err
 	}
-	hi, lo := "+inf", "-inf"
-	if !q.Before.IsZero() {
-		hi = unixMilli(q.Before)
+	b, brief := boundsOf(q), ""
+	if q.Brief {
+		brief = "1"
 	}
-	if !q.Since.IsZero() && q.PassedSince.IsZero() {
-		lo = unixMilli(q.Since)
-	}
-	var byCreated, byPassed *redis.StringSliceCmd
-	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		byCreated = p.ZRevRangeByScore(ctx, s.keys.userActions(q.UserID), &redis.ZRangeBy{Max: hi, Min: lo, Count: int64(q.Cap() + sameMsSlack)})
-		if !q.PassedSince.IsZero() {
-			byPassed = p.ZRangeByScore(ctx, s.keys.userPassed(q.UserID), &redis.ZRangeBy{Min: unixMilli(q.PassedSince), Max: "+inf"})
-		}
-		return nil
-	})
-	ids, err := byCreated.Result()
+	tag := ids.UserTag(q.UserID)
+	v, err := s.run(ctx, call{actionList, []string{s.keys.userActions(q.UserID), s.keys.userPassed(q.UserID)}, []any{
+		now.UnixMilli(), q.UserID, s.keys.taggedRecords("a", tag), tag, ids.TaggedIDLen,
+		b.hi, b.tie, q.BeforeID, b.lo, b.passed, q.Cap(), brief,
+	}}).Result()
 	if err != nil {
 		return nil, wrap("Actions", err)
 	}
-	if byPassed != nil {
-		more, err := byPassed.Result()
+	r, err := parseReply(v)
+	if err != nil {
+		return nil, wrap("Actions", err)
+	}
+	if r.status == "foreign" {
+		return s.actionsInSteps(ctx, q, b, now)
+	}
+	list := make([]store.ActionRecord, 0, len(r.rest))
+	for _, item := range r.rest {
+		flat, ok := item.([]any)
+		if !ok {
+			return nil, fmt.Errorf("redisstore: Actions: unexpected record %T in the reply", item)
+		}
+		h, err := hashOf(flat)
 		if err != nil {
 			return nil, wrap("Actions", err)
 		}
-		ids = append(ids, more...)
+		a, err := decodeAction(h)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, a)
 	}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	recs, err := s.actionsByID(ctx, q.UserID, ids, now)
-	if err != nil {
-		return nil, wrap("Actions", err)
-	}
-	list := make([]store.ActionRecord, 0, len(recs))
-	for _, a := range recs {
-		if q.Matches(a) {
-			if q.Brief {
-				a.Data = nil
+	return list, nil
+}
+
+// actionsInSteps is Actions for a user some of whose records' IDs do not
+// carry the user's tag (a store's caller of its own wrote them; on a
+// Cluster they live in other slots): the records passed since the passed
+// bound, then the actions index from the cursor down, a batch of IDs and
+// then their records at a time, until the page is full.
+func (s *Store) actionsInSteps(ctx context.Context, q store.ActionQuery, b actionBounds, now time.Time) ([]store.ActionRecord, error) {
+	var older []store.ActionRecord // created before lo, passed since the bound
+	if b.passed != "" {
+		ids, err := s.client.ZRangeByScore(ctx, s.keys.userPassed(q.UserID), &redis.ZRangeBy{Min: b.passed, Max: "+inf"}).Result()
+		if err != nil {
+			return nil, wrap("Actions", err)
+		}
+		recs, err := s.actionsByID(ctx, q.UserID, ids, now)
+		if err != nil {
+			return nil, wrap("Actions", err)
+		}
+		for _, a := range recs {
+			if a.CreatedAt.Before(q.Since) && q.Matches(a) {
+				older = append(older, a)
 			}
-			list = append(list, a)
+		}
+		slices.SortFunc(older, store.Newer)
+	}
+	batch := int64(q.Cap() + 16)
+	list := []store.ActionRecord{}
+	for offset := int64(0); len(list) < q.Cap(); offset += batch {
+		ids, err := s.client.ZRevRangeByScore(ctx, s.keys.userActions(q.UserID), &redis.ZRangeBy{
+			Max: b.hi, Min: b.lo, Offset: offset, Count: batch}).Result()
+		if err != nil {
+			return nil, wrap("Actions", err)
+		}
+		recs, err := s.actionsByID(ctx, q.UserID, ids, now) // in the index's order, store.Newer's
+		if err != nil {
+			return nil, wrap("Actions", err)
+		}
+		for _, a := range recs {
+			if len(list) < q.Cap() && q.Matches(a) {
+				list = append(list, a)
+			}
+		}
+		if int64(len(ids)) < batch {
+			break
 		}
 	}
-	slices.SortFunc(list, store.Newer)
-	return list[:min(len(list), q.Cap())], nil
+	list = append(list, older...) // all older than the walk's
+	list = list[:min(len(list), q.Cap())]
+	if q.Brief {
+		for i := range list {
+			list[i].Data = nil
+		}
+	}
+	return list, nil
 }
 
 // actionsByID reads the live records of ids (of userID, or of anyone when

@@ -50,7 +50,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c store.Challenge, now time
 	if len(cmds) > 1 && cmds[1].Err() != nil {
 		return store.Challenge{}, wrap("CreateChallenge: indexing", cmds[1].Err())
 	}
-	if err := s.recordApart(ctx, c, more); err != nil {
+	if err := s.recordApart(ctx, "CreateChallenge", c, len(more) > 0); err != nil {
 		return store.Challenge{}, err
 	}
 	return storedChallenge(c), nil
@@ -79,7 +79,7 @@ func (s *Store) createIdempotent(ctx context.Context, c store.Challenge, create 
 			return store.Challenge{}, wrap("CreateChallenge: idempotency key", err)
 		}
 		if holder == "" {
-			if err := s.recordApart(ctx, c, create.keys[1:]); err != nil {
+			if err := s.recordApart(ctx, "CreateChallenge", c, len(create.keys) > 1); err != nil {
 				return store.Challenge{}, err
 			}
 			return storedChallenge(c), nil
@@ -260,16 +260,21 @@ func finalFlag(s store.State) string {
 	return "0"
 }
 
-// recordApart stores c's action record by itself when the script that
-// created c could not declare its keys (more, the keys it declared beside
-// the challenge's, is empty): on a Cluster, for a challenge whose ID does
-// not carry its user's tag.
-func (s *Store) recordApart(ctx context.Context, c store.Challenge, more []string) error {
-	if c.Record == nil || len(more) > 0 {
+// recordApart ends the creation of c's action record: it stores the
+// record by itself when the script that created c could not declare its
+// keys (declared is false: on a Cluster, for a challenge whose ID does not
+// carry its user's tag), and lists a record held for review in the review
+// index (which PutAction does too).
+func (s *Store) recordApart(ctx context.Context, method string, c store.Challenge, declared bool) error {
+	if c.Record == nil {
 		return nil
 	}
-	if err := s.PutAction(ctx, *c.Record); err != nil {
-		return fmt.Errorf("redisstore: CreateChallenge: the action record: %w", err)
+	err := s.indexReview(ctx, *c.Record)
+	if !declared {
+		err = s.PutAction(ctx, *c.Record)
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: %s: the action record: %w", method, err)
 	}
 	return nil
 }

@@ -68,10 +68,8 @@ func (s *Store) BeginChallenge(ctx context.Context, b store.Begin, now time.Time
 		case "skip":
 			return res, nil
 		case "created":
-			if c.Record != nil && !s.recordWith(keys, *c.Record) {
-				if err := s.PutAction(ctx, *c.Record); err != nil {
-					return store.Begun{}, fmt.Errorf("redisstore: BeginChallenge: the action record: %w", err)
-				}
+			if err := s.recordApart(ctx, "BeginChallenge", c, c.Record != nil && s.recordWith(keys, *c.Record)); err != nil {
+				return store.Begun{}, err
 			}
 			res.Challenge = storedChallenge(c)
 			return res, nil
@@ -327,7 +325,7 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, b store.Binding
 	}
 	if keys := []string{s.keys.challenge(id), s.keys.userCredentials(b.UserID)}; s.oneScript(keys...) {
 		keys, at := s.withRecordKeys(keys, id, b.UserID)
-		v, err := s.run(ctx, call{challengeConsume, keys, append(args, "", "", kinds, code, at[0], at[1])}).Result()
+		v, err := s.run(ctx, call{challengeConsume, keys, append(args, "", "", kinds, code, at[0], at[1], "")}).Result()
 		if err != nil {
 			return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 		}
@@ -375,7 +373,7 @@ func (s *Store) consumeWithRecord(ctx context.Context, id string, b store.Bindin
 	}
 	keys, at := s.withRecordKeys([]string{s.keys.challenge(id)}, id, b.UserID)
 	r, err := s.run(ctx, call{challengeConsume, keys,
-		append(args, c.CredentialID, string(verdict), "", "", at[0], at[1])}).Result()
+		append(args, c.CredentialID, string(verdict), "", "", at[0], at[1], string(kind))}).Result()
 	if err != nil {
 		return store.Challenge{}, "", wrap("ConsumeChallenge", err)
 	}

@@ -47,6 +47,14 @@
 //	<prefix>:v1:{t:<tag>}:ce:<ceremonyID>     hash: a ceremony whose ID carries <tag>
 //	<prefix>:v1:{ce:<ceremonyID>}             hash: a ceremony whose ID carries no tag
 //	                                          (one without a user: a passkey sign-in)
+//	<prefix>:v1:{t:<tag>}:a:<actionID>        hash: an action record whose ID carries <tag>
+//	<prefix>:v1:{a:<actionID>}                hash: an action record whose ID carries no tag
+//	<prefix>:v1:{t:<tag>}:u:<u>:actions       sorted set: the user's action record IDs by
+//	                                          CreatedAt (unix ms)
+//	<prefix>:v1:{t:<tag>}:u:<u>:passed        sorted set: the user's passed action record IDs
+//	                                          by PassedAt (unix ms)
+//	<prefix>:v1:reviews                       sorted set: IDs of action records whose review
+//	                                          is pending, by CreatedAt (unix ms)
 //	<prefix>:v1:rt:<base64url(hash)>          hash: a registration token
 //	<prefix>:v1:nonce:<nonce>                 string: a nonce's expiry
 //	<prefix>:v1:wake                          pub/sub channel of wake-ups
@@ -68,8 +76,12 @@
 // trip. Taking a ceremony or consuming a token reads and deletes it in one
 // script, so of racing takers exactly one gets it.
 // Getting a challenge or a credential by ID is one HGETALL. The prefix may
-// not contain braces, which would move every key's hash tag. No script
-// builds a key name: each touches the keys it declares.
+// not contain braces, which would move every key's hash tag. Each script
+// touches the keys it declares, and one (Actions') also the records its
+// declared index lists whose IDs carry the index's tag: their names are a
+// prefix the caller passes, in that tag, and the ID, so they are in the
+// declared keys' slot, which a Cluster serves. No other script builds a
+// key name.
 //
 // What spans a record and its user is one script where one script may
 // declare all its keys. A single node (the client is a *redis.Client: one
@@ -125,6 +137,44 @@
 //     hint, never the truth. A challenge without a user (an unclaimed QR
 //     code) is in no index.
 //
+// # Action records
+//
+// An action record ([store.ActionStore]) is a hash at the key of its ID,
+// as a challenge is: the Service's action IDs are their challenges' or of
+// the same form, so a user's records live in the user's tag. Each is
+// listed in two sorted sets of its user: …:actions by CreatedAt, for
+// Actions' pages, and …:passed by PassedAt, for its PassedSince part. A
+// record whose review is pending is also in reviews, one sorted set of
+// the prefix, by CreatedAt: its own slot, which no script of a user's
+// keys may declare on a Cluster, so it is updated by a command after the
+// record's script (PutAction, CreateChallenge, BeginChallenge add;
+// DecideReview removes), and PendingReviews re-checks each entry against
+// its record (review state, expiry) and removes the stale ones.
+//
+// A challenge's record (Challenge.Record) is written by the script that
+// creates the challenge (challengeCreate, challengeBegin), with its entry
+// in …:actions: no round trip of its own. The scripts that change the
+// challenge change the record in the same step (its key is in the
+// challenge's tag): a transition sets its result to the new state and
+// its kind to the credential's, when the credential is declared beside
+// the challenge; a consume sets its result, its kind (the index entry's,
+// or the one the caller read with its verdict) and, consumed, its pass
+// time, the caller's now, adding it to …:passed. A record whose key does
+// not exist changes nothing. Reads never return a challenge's Record.
+//
+// Actions is one script in the user's slot (actionList): it walks
+// …:actions from the cursor newest first (by score, then ID, as
+// store.Newer orders), keeps the user's unexpired records up to the
+// page's size, adds the records created before Since but passed since
+// PassedSince, and removes the entries whose record is gone. A record
+// whose ID does not carry its user's tag (written by a caller of the
+// store's own) is read in steps instead. DecideReview and UseReview are
+// one compare-and-set script each on the record, so of racing callers
+// exactly one wins; ForgetActions reads the user's IDs, then deletes the
+// records, both indexes, their review entries and the counters named.
+// These keys are new to v1: no key of an earlier release changed, so
+// data of an earlier release needs no upgrade.
+//
 // # Time
 //
 // Every record stores its ExpiresAt (a counter its window's end, a nonce its
@@ -135,7 +185,11 @@
 // grace: ExpiresAt − now + 1 h for challenges (so that waiters read EXPIRED
 // rather than not-found meanwhile) and their indexes, + 5 min for
 // registration tokens, ceremonies, counters and nonces (a token's or a
-// ceremony's now is its CreatedAt). Credentials never expire.
+// ceremony's now is its CreatedAt). An action record is kept until its
+// ExpiresAt (+ 1 ms), counted from the later of the caller's now and the
+// record's CreatedAt (PutAction's now is the server's clock's), and each
+// of its user's indexes as long as its longest-kept record. Credentials
+// never expire.
 //
 // # Eviction
 //
@@ -206,8 +260,16 @@
 // index, then the records in one pipeline; DeleteUserCredentials three
 // when some records live outside the index's slot), as are a create with
 // an idempotency key (three when it repeats an earlier one), a
-// BeginChallenge that repeats one, and a QR claim. Every other method is
-// one.
+// BeginChallenge that repeats one, and a QR claim. Of the action records'
+// methods, Actions, GetAction and UseReview are one; PutAction one, and
+// one more for a record held for review (and on a Cluster one more for a
+// record whose ID does not carry its user's tag); DecideReview,
+// ForgetActions and ReadSignals two; PendingReviews two a batch of
+// entries (the entries, their records; one more to remove stale ones)
+// and, while the page is not full, one more that finds no more entries;
+// Actions over records whose IDs do not carry their user's tag the
+// script, then two a batch of entries (and two for PassedSince). Every
+// other method is one.
 //
 // # Clients
 //

@@ -28,10 +28,14 @@ func (k keyspace) userTag(tag string) string { return k.base + "{t:" + tag + "}"
 // in a tag of its own.
 func (k keyspace) record(typ, id string) string {
 	if tag, ok := ids.IDTag(id); ok {
-		return k.userTag(tag) + ":" + typ + ":" + id
+		return k.taggedRecords(typ, tag) + id
 	}
 	return k.base + "{" + typ + ":" + id + "}"
 }
+
+// taggedRecords is the start of the names of the records of a type whose
+// IDs carry tag: the name of each is it and the ID.
+func (k keyspace) taggedRecords(typ, tag string) string { return k.userTag(tag) + ":" + typ + ":" }
 
 func (k keyspace) challenge(id string) string  { return k.record("c", id) }
 func (k keyspace) credential(id string) string { return k.record("k", id) }

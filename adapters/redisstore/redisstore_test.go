@@ -205,6 +205,10 @@ func TestKeyLayout(t *testing.T) {
 		must(err)
 	}
 	must(st.ClaimNonce(ctx, "n1", now.Add(time.Minute), now))
+	const acTagged = "ac_hCJCCCCCCCCCCCCCCCCCCCCCC"
+	must(st.PutAction(ctx, store.ActionRecord{ID: acTagged, UserID: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		PassedAt: now, Review: store.ReviewPending}))
+	must(st.PutAction(ctx, store.ActionRecord{ID: "act1", UserID: "alice", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 
 	// alice's keys: her tag, then base64url of the first 16 bytes of
 	// SHA-256("alice").
@@ -215,14 +219,19 @@ func TestKeyLayout(t *testing.T) {
 		"app:v1:ctr:wrongcode:05:alice:x",       // a length is written without leading zeros
 		"app:v1:nonce:n1",
 		"app:v1:rt:-_8",
+		"app:v1:reviews", // action records whose review is pending
+		"app:v1:{a:act1}",
 		"app:v1:{c:ch1}",
 		"app:v1:{k:cred1}",
+		"app:v1:{t:hCJ}:a:" + acTagged,
 		"app:v1:{t:hCJ}:c:" + chTagged,
 		"app:v1:{t:hCJ}:k:" + crTagged,
 		"app:v1:{t:hCJ}:ctr:wrongcode:5:alice:transfer", // a counter that names alice
 		alice + ":creds",
 		alice + ":idem:arnx6499M4j0-dWG9m6Z_VQIDfLERvDlhmiwnAihbdA", // SHA-256 of "k1"
 		alice + ":pending",
+		alice + ":actions", // action record IDs by creation time
+		alice + ":passed",  // and by pass time
 	}
 	got := mr.Keys()
 	slices.Sort(got)
@@ -242,6 +251,13 @@ func TestKeyLayout(t *testing.T) {
 	// past its ExpiresAt, credentials for ever.
 	if ttl := mr.TTL("app:v1:{c:ch1}"); ttl != time.Minute+time.Hour {
 		t.Errorf("TTL of the challenge: %v, want ExpiresAt − now + 1h", ttl)
+	}
+	// An action record is kept until its ExpiresAt, and its user's index
+	// as long as it.
+	for _, key := range []string{"app:v1:{a:act1}", alice + ":actions"} {
+		if ttl := mr.TTL(key); ttl != time.Hour+time.Millisecond {
+			t.Errorf("TTL of %s: %v, want ExpiresAt − CreatedAt + 1 ms", key, ttl)
+		}
 	}
 	if ttl := mr.TTL("app:v1:{k:cred1}"); ttl != 0 {
 		t.Errorf("TTL of the credential: %v, want none", ttl)

@@ -239,12 +239,15 @@ return reply('created', '', kinds)`)
 	// With the challenge's action record and its user's passed index
 	// declared (their positions in ARGV[14] and ARGV[15]; 0 for none), a
 	// change sets the record's result and kind, and a consume its pass
-	// time (now), listing it in the passed index.
+	// time (now), listing it in the passed index. The record's kind is the
+	// index entry's, or without the index the kind the caller read with
+	// its verdict.
 	// KEYS: challenge[, the user's credential index][, action record,
 	// passed index]. ARGV: now, channel, ID, user, action, digest,
 	// approved, consumed, failed, credential ID, verdict (consumed or
 	// failed), admitted kinds (",device,passkey,"; "" for any), "1" when a
-	// code is asked for, the record's and the index's positions.
+	// code is asked for, the record's and the index's positions, the kind
+	// read with the verdict.
 	challengeConsume = newScript(`
 local k = KEYS[1]
 if redis.call('EXISTS', k) == 0 then return {'notfound'} end
@@ -264,7 +267,7 @@ if user == '' or user ~= ARGV[4] or (cur[4] or '') ~= ARGV[5] or (cur[5] or '') 
   or (not ix and cred ~= ARGV[10]) then
   return record('conflict', '')
 end
-local kind, to = '', ARGV[11]
+local kind, to = ARGV[16] or '', ARGV[11]
 if ix then
   kind = redis.call('HGET', ix, cred)
   if kind and string.sub(kind, 1, 1) == '?' then return record('verify', '') end
@@ -464,7 +467,7 @@ func newScript(src string) script { return script{Script: redis.NewScript(src), 
 
 var allScripts = []script{
 	challengeCreate, challengeIndex, challengeTransition, challengeAttempt, challengeBegin, challengeConsume,
-	actionPut, actionReview,
+	actionPut, actionList, actionReview,
 	credentialInsert, credentialReserve, credentialCreate, credentialUpdate, credentialDelete, credentialRemove,
 	oncePut, onceTake, counterIncrement, nonceClaim, recoveryReplace, recoveryUse,
 }

@@ -30,9 +30,9 @@ import (
 // TagLen is the length of a user tag.
 const TagLen = 3
 
-// taggedIDLen is the length of an ID NewUserID mints: a two-letter type,
+// TaggedIDLen is the length of an ID NewUserID mints: a two-letter type,
 // "_", the tag and 22 random characters (128 bits).
-const taggedIDLen = 2 + 1 + TagLen + 22
+const TaggedIDLen = 2 + 1 + TagLen + 22
 
 // UserTag is the tag of userID's records.
 func UserTag(userID string) string {
@@ -78,7 +78,7 @@ var userTagLabel = []byte("deviceauth/v1/user-tag\x00")
 // an ID that merely looks tagged is placed by a tag no user shares, which
 // costs round trips, never correctness.
 func IDTag(id string) (string, bool) {
-	if len(id) != taggedIDLen || id[2] != '_' || !lower(id[0]) || !lower(id[1]) {
+	if len(id) != TaggedIDLen || id[2] != '_' || !lower(id[0]) || !lower(id[1]) {
 		return "", false
 	}
 	for i := 3; i < len(id); i++ {
