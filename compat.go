@@ -501,7 +501,7 @@ func (s *Service) compatChallenge(ctx context.Context, id string) (store.Challen
 // goes on with "/" (which no challenge ID holds), the purpose and a NUL,
 // so a sealed value is never a challenge token nor one of another purpose.
 func (s *Service) seal(purpose string, payload []byte) string {
-	mac := s.macs[0].sum(sealInput(purpose, payload))
+	mac := s.macs[0].sum(nil, []byte(sealInput(purpose, payload)))
 	return base64.RawURLEncoding.EncodeToString(append(append([]byte(nil), payload...), mac...))
 }
 
@@ -517,7 +517,7 @@ func (s *Service) open(purpose, sealed string) ([]byte, bool) {
 	}
 	payload, mac := raw[:len(raw)-sha256.Size], raw[len(raw)-sha256.Size:]
 	for _, m := range s.macs {
-		if hmac.Equal(mac, m.sum(sealInput(purpose, payload))) {
+		if hmac.Equal(mac, m.sum(nil, []byte(sealInput(purpose, payload)))) {
 			return payload, true
 		}
 	}

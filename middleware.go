@@ -281,7 +281,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, action string, c 
 	}
 	req := TrackRequest{UserID: user, Action: action, Details: details, ClientIP: s.ClientIP(r),
 		UserAgent: r.UserAgent(), Methods: methods, VerificationCode: c.code || !s.cfg.ApproveOnly, IdempotencyKey: idem, Attestation: c.attestation}
-	if !isDefaultPolicy(s.policy) || s.actionStore() != nil {
+	if !isDefaultPolicy(s.policy) { // the browser is a signal for rules
 		req.Browser = BrowserID(w, r)
 	}
 	if c.custom != nil {

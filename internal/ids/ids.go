@@ -50,7 +50,7 @@ func NewUserID(prefix, userID string) string {
 	}
 	var b [16]byte
 	rand.Read(b[:])          // never fails: crypto/rand crashes the program instead
-	var id [taggedIDLen]byte // built in place: one allocation, the string
+	var id [TaggedIDLen]byte // built in place: one allocation, the string
 	copy(id[:], prefix)
 	id[2] = '_'
 	putUserTag(id[3:3+TagLen], userID)
