@@ -354,7 +354,9 @@ func (s *Service) writeDenial(w http.ResponseWriter, r *http.Request, d *Denial)
 // bufferBody reads r's body up to the limit and puts it back for the
 // handler.
 func (s *Service) bufferBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody || r.PostForm != nil {
+		// No body, or one the application read already (a form it parsed
+		// before the gate, for a token): nothing left to buffer.
 		return nil, nil
 	}
 	body, err := s.readBody(w, r)
