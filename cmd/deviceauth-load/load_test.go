@@ -333,14 +333,16 @@ func TestRun_RedisCluster(t *testing.T) {
 // in-app cycle over Redis is Track, the answer's transition, Validate and
 // the tool's replay (4 round trips), besides each device's first answer
 // on each instance, which reads its credential; answered on the other
-// instance, every answer reads first (5; a cycle or two in flight at the
-// window's edges may add a hundredth).
+// instance, every answer reads first (5). Cycles in flight at the
+// window's edges add a fraction that grows as a loaded machine runs
+// fewer cycles in the window (5.14 seen in CI): the bounds keep the two
+// cases apart, not that fraction.
 func TestRun_InAppAnswerSame(t *testing.T) {
 	url := testenv.RedisURL(t)
 	for _, tc := range []struct {
 		same     bool
 		min, max float64
-	}{{true, 4, 4.5}, {false, 5, 5.1}} {
+	}{{true, 4, 4.5}, {false, 5, 5.5}} {
 		cfg := quick(url)
 		cfg.Kind, cfg.AnswerSame = "inapp", tc.same
 		rep, err := Run(t.Context(), cfg)
