@@ -39,6 +39,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestTransitionToConsumed_PassesTheRecord: the trigger of migration 0006
+// gives the action record the pass time of a TransitionChallenge to
+// CONSUMED (the record methods' consume), as of ConsumeChallenge.
+func TestTransitionToConsumed_PassesTheRecord(t *testing.T) {
+	pool := newPool(t, 2)
+	storetest.ConsumedByTransition(t, openStore(t, pool, newSchema(t, pool)), time.Now())
+}
+
 // rounds is n, or 20 in -short.
 func rounds(n int) int {
 	if testing.Short() {

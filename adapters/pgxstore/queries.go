@@ -184,7 +184,10 @@ func newQueries(schema string) queries {
 		// others re-check the WHERE against its row and match nothing. When
 		// $10 (CredentialUsed) is true and the compare-and-set matched, the
 		// same statement sets credential $5's last use to $8 if it is the
-		// challenge's user's.
+		// challenge's user's. It writes now to changed_at, which the
+		// trigger of migration 0006 gives the challenge's action record as
+		// its pass time when the new state is CONSUMED (as
+		// consumeChallenge's does).
 		transitionChallenge: r.Replace(`WITH t AS (
 				UPDATE {s}.challenges SET
 					state = $3::text,
@@ -192,7 +195,8 @@ func newQueries(schema string) queries {
 					credential_id = CASE WHEN $5::text = '' THEN credential_id ELSE $5::text END,
 					deny_reason = CASE WHEN $6::text = '' THEN deny_reason ELSE $6::text END,
 					claimed_by = CASE WHEN $7::text = '' THEN claimed_by ELSE $7::text END,
-					answered_at = COALESCE($8::timestamptz, answered_at)
+					answered_at = COALESCE($8::timestamptz, answered_at),
+					changed_at = $9
 				WHERE id = $1 AND state = $2 AND expires_at > $9
 					AND ($4::text = '' OR user_id = '' OR user_id = $4::text)
 				RETURNING {challengeColumns}

@@ -178,7 +178,9 @@ func (s *Store) TransitionChallenge(ctx context.Context, id string, t store.Tran
 // transition runs TransitionChallenge's compare-and-set, inside tx when it
 // is not nil, and returns the new record and version; sql.ErrNoRows when
 // it changed nothing. The user ID, when given, must match — or fill an
-// empty one (QR).
+// empty one (QR). It writes now to changed_at, which the trigger of
+// migration 0005 gives the challenge's action record as its pass time when
+// the new state is CONSUMED (as ConsumeChallenge's does).
 func (s *Store) transition(ctx context.Context, tx *sql.Tx, id string, t store.Transition, now time.Time) (store.Challenge, int64, error) {
 	return scanChallenge(s.queryRow(ctx, tx, `UPDATE challenges SET
 			state = ?1,
@@ -187,6 +189,7 @@ func (s *Store) transition(ctx context.Context, tx *sql.Tx, id string, t store.T
 			deny_reason = CASE WHEN ?4 <> '' THEN ?4 ELSE deny_reason END,
 			claimed_by = CASE WHEN ?5 <> '' THEN ?5 ELSE claimed_by END,
 			answered_at = coalesce(?6, answered_at),
+			changed_at = ?9,
 			version = version + 1
 		WHERE id = ?7 AND state = ?8 AND expires_at > ?9
 			AND (?2 = '' OR user_id = '' OR user_id = ?2)

@@ -92,6 +92,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestTransitionToConsumed_PassesTheRecord: the trigger of migration 0005
+// gives the action record the pass time of a TransitionChallenge to
+// CONSUMED (the record methods' consume), as of ConsumeChallenge.
+func TestTransitionToConsumed_PassesTheRecord(t *testing.T) {
+	storetest.ConsumedByTransition(t, openMigrated(t, tempPath(t)), time.Now())
+}
+
 // TestManyInstances runs the many-instances proof over two Store values,
 // two Open calls on one file: what two processes sharing the file see.
 // Its wake-up subtest crosses the handles through the data_version poller.

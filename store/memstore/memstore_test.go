@@ -38,6 +38,13 @@ func TestConformance_RecordMethodsOnly(t *testing.T) {
 	})
 }
 
+// TestTransitionToConsumed_PassesTheRecord: a consume by TransitionChallenge
+// (the record methods' way) sets the action record's pass time as
+// ConsumeChallenge does.
+func TestTransitionToConsumed_PassesTheRecord(t *testing.T) {
+	storetest.ConsumedByTransition(t, memstore.New(), time.Now())
+}
+
 func TestClose_ClosesWatchChannels(t *testing.T) {
 	s := memstore.New()
 	ctx := t.Context()

@@ -498,3 +498,36 @@ func (s suite) readSignals(t *testing.T) {
 		t.Fatalf("ReadSignals of a user with nothing = %+v", none)
 	}
 }
+
+// ConsumedByTransition checks that a TransitionChallenge to CONSUMED (the
+// way the record methods consume, when a Service makes the cycle steps of
+// them) keeps the challenge's action record in step as ConsumeChallenge
+// does: its Result is CONSUMED, its PassedAt the transition's now and its
+// Kind the answering credential's. Run does not include it (a store whose
+// Service consumes only through its own ConsumeChallenge need not pass
+// it); stores that keep records by a trigger on every state change call it
+// from a test of their own.
+func ConsumedByTransition(t *testing.T, st store.Store, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	as := actionStore(t, st)
+	now = now.UTC().Truncate(time.Millisecond)
+	s := suite{start: now}
+	pk := taggedID("cr", "pk1", "user1")
+	must(t, st.CreateCredential(ctx, s.passkey(pk, "user1", 0), 0), "CreateCredential")
+	c := s.challenge(cid("ch1", "user1"), "user1", store.StatePending, 0)
+	rec := s.action("ch1", "user1", 0)
+	rec.ID = c.ID
+	c.Record = &rec
+	createChallenge(t, st, c, now)
+	_, err := st.TransitionChallenge(ctx, c.ID, store.Transition{From: store.StatePending, To: store.StateApproved,
+		CredentialID: pk, AnsweredAt: s.at(time.Second)}, s.at(time.Second))
+	must(t, err, "TransitionChallenge to APPROVED")
+	rec.Result, rec.Kind = store.StateApproved, store.KindPasskey
+	wantAction(t, as, rec, s.at(time.Second), "the record of an approved challenge")
+	_, err = st.TransitionChallenge(ctx, c.ID, store.Transition{From: store.StateApproved, To: store.StateConsumed,
+		UserID: "user1"}, s.at(2*time.Second))
+	must(t, err, "TransitionChallenge to CONSUMED")
+	rec.Result, rec.PassedAt = store.StateConsumed, s.at(2*time.Second)
+	wantAction(t, as, rec, s.at(3*time.Second), "the record of a challenge consumed by TransitionChallenge")
+}
