@@ -6,10 +6,10 @@ import (
 )
 
 // Sweep deletes what no read can see any more and returns how many rows it
-// deleted: registration tokens, nonces, idempotency keys and ceremonies
-// whose ExpiresAt is not after now, counters whose window has ended, and challenges
-// ExpiredChallengeRetention past their ExpiresAt (until then they read as
-// EXPIRED). It is garbage collection only — every read already compares
+// deleted: registration tokens, nonces, idempotency keys, ceremonies and
+// action records whose ExpiresAt is not after now, counters whose window
+// has ended, and challenges ExpiredChallengeRetention past their
+// ExpiresAt (until then they read as EXPIRED). It is garbage collection only — every read already compares
 // with its own now. A Service over the store calls it every
 // Config.SweepInterval (it implements [store.Sweeper]), from each instance;
 // overlapping sweeps are harmless. Call it yourself only with that turned

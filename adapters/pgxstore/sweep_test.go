@@ -46,6 +46,14 @@ func TestSweep_DeletesOnlyWhatNoReadCanSee(t *testing.T) {
 			t.Fatalf("PutCeremony: %v", err)
 		}
 	}
+	kept := store.ActionRecord{ID: "ac2", UserID: "user1", Action: "transfer", CreatedAt: start,
+		ExpiresAt: start.Add(3 * time.Hour), Outcome: "ALLOW"}
+	for _, a := range []store.ActionRecord{{ID: "ac1", UserID: "user1", Action: "transfer", CreatedAt: start,
+		ExpiresAt: start.Add(ttl), Outcome: "ALLOW"}, kept} {
+		if err := st.PutAction(ctx, a); err != nil {
+			t.Fatalf("PutAction: %v", err)
+		}
+	}
 
 	sweep := func(now time.Time, want int64) {
 		t.Helper()
@@ -60,10 +68,11 @@ func TestSweep_DeletesOnlyWhatNoReadCanSee(t *testing.T) {
 	// Nothing has expired a second before ExpiresAt.
 	sweep(start.Add(ttl-time.Second), 0)
 
-	// At ExpiresAt: the token, the counter, the nonce, two idempotency keys
-	// and the expired ceremony go; the challenges stay and read as EXPIRED.
+	// At ExpiresAt: the token, the counter, the nonce, two idempotency keys,
+	// the expired ceremony and the expired action record go; the
+	// challenges stay and read as EXPIRED.
 	now := start.Add(ttl)
-	sweep(now, 6)
+	sweep(now, 7)
 	got, err := st.GetChallenge(ctx, "ch1", now)
 	if err != nil || got.State != store.StateExpired {
 		t.Fatalf("GetChallenge after Sweep at ExpiresAt: %s, %v; want EXPIRED", got.State, err)
@@ -80,6 +89,10 @@ func TestSweep_DeletesOnlyWhatNoReadCanSee(t *testing.T) {
 	}
 	if got, err := st.TakeCeremony(ctx, lasting.ID, now); err != nil || got.ID != lasting.ID {
 		t.Fatalf("TakeCeremony of an unexpired ceremony after Sweep: %q, %v; want it", got.ID, err)
+	}
+	// Read as of their creation: the expired record is gone, not hidden.
+	if got, err := st.Actions(ctx, store.ActionQuery{UserID: "user1"}, start); err != nil || len(got) != 1 || got[0].ID != kept.ID {
+		t.Fatalf("Actions, at the records' creation, after Sweep: %+v, %v; want only %s", got, err, kept.ID)
 	}
 
 	st.Close()

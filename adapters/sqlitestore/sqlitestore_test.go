@@ -301,8 +301,8 @@ func TestOpen_PathWithURICharacters(t *testing.T) {
 }
 
 // TestSweep_DeletesOnlyGarbage: an expired challenge reads as EXPIRED until
-// ExpiredChallengeRetention has passed; expired tokens, counters, nonces
-// and ceremonies go at once; nothing unexpired is touched.
+// ExpiredChallengeRetention has passed; expired tokens, counters, nonces,
+// ceremonies and action records go at once; nothing unexpired is touched.
 func TestSweep_DeletesOnlyGarbage(t *testing.T) {
 	st := openMigrated(t, tempPath(t))
 	ctx := t.Context()
@@ -332,12 +332,21 @@ func TestSweep_DeletesOnlyGarbage(t *testing.T) {
 			t.Fatalf("PutCeremony: %v", err)
 		}
 	}
+	kept := store.ActionRecord{ID: "ac_new", UserID: "user1", Action: "transfer", CreatedAt: start,
+		ExpiresAt: expires.Add(2 * sqlitestore.ExpiredChallengeRetention), Outcome: "ALLOW"}
+	for _, a := range []store.ActionRecord{{ID: "ac_old", UserID: "user1", Action: "transfer", CreatedAt: start,
+		ExpiresAt: expires, Outcome: "ALLOW"}, kept} {
+		if err := st.PutAction(ctx, a); err != nil {
+			t.Fatalf("PutAction: %v", err)
+		}
+	}
 
-	// Inside the retention: the token, counter, nonce and expired ceremony
-	// go, the challenges stay, and the expired one reads as EXPIRED.
+	// Inside the retention: the token, counter, nonce, expired ceremony and
+	// expired action record go, the challenges stay, and the expired one
+	// reads as EXPIRED.
 	now := expires.Add(sqlitestore.ExpiredChallengeRetention - time.Millisecond)
-	if n, err := st.Sweep(ctx, now); err != nil || n != 4 {
-		t.Fatalf("Sweep inside the retention: got %d, %v; want 4 rows (token, counter, nonce, ceremony), nil", n, err)
+	if n, err := st.Sweep(ctx, now); err != nil || n != 5 {
+		t.Fatalf("Sweep inside the retention: got %d, %v; want 5 rows (token, counter, nonce, ceremony, action record), nil", n, err)
 	}
 	if got, err := st.GetChallenge(ctx, "old", now); err != nil || got.State != store.StateExpired {
 		t.Fatalf("GetChallenge of an expired challenge inside the retention: got %q, %v; want EXPIRED", got.State, err)
@@ -355,5 +364,8 @@ func TestSweep_DeletesOnlyGarbage(t *testing.T) {
 	}
 	if got, err := st.TakeCeremony(ctx, lasting.ID, now); err != nil || got.ID != lasting.ID {
 		t.Fatalf("TakeCeremony of an unexpired ceremony after the sweeps: got %q, %v; want it", got.ID, err)
+	}
+	if got, err := st.Actions(ctx, store.ActionQuery{UserID: "user1"}, start); err != nil || len(got) != 1 || got[0].ID != kept.ID {
+		t.Fatalf("Actions, at the records' creation, after the sweeps: got %+v, %v; want only %s", got, err, kept.ID)
 	}
 }

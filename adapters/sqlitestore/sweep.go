@@ -11,14 +11,14 @@ import (
 const ExpiredChallengeRetention = time.Hour
 
 // Sweep deletes the records that can no longer matter at now: registration
-// tokens, counters, nonces, ceremonies and action records once expired (they already behave
-// as absent), challenges ExpiredChallengeRetention after they expired (at
-// once when they have no ExpiresAt, with which they read as EXPIRED). It
-// reports how many rows it deleted. Expiry never depends on Sweep: it is garbage
-// collection only, so that the file does not grow: a Service over the
-// store calls it every Config.SweepInterval (it implements
-// [store.Sweeper]); call it yourself only with that turned off, with the
-// time of the Service's clock.
+// tokens, counters, nonces, ceremonies and action records once expired
+// (they already behave as absent), challenges ExpiredChallengeRetention
+// after they expired (at once when they have no ExpiresAt, with which they
+// read as EXPIRED). It reports how many rows it deleted. Expiry never
+// depends on Sweep: it is garbage collection only, so that the file does
+// not grow: a Service over the store calls it every Config.SweepInterval
+// (it implements [store.Sweeper]); call it yourself only with that turned
+// off, with the time of the Service's clock.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	if err := s.lockWrites(ctx); err != nil {
 		return 0, err
