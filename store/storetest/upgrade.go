@@ -123,7 +123,8 @@ func UpgradedToCeremonies(t *testing.T, st store.Store, now time.Time) {
 // records (schema 4 of SQLite, 5 of PostgreSQL): the earlier release's
 // pending challenge OldChallengeID of "user1", approved by OldCredentialID,
 // is consumed as before (it has no record, and none appears), and action
-// records work, with a new challenge's record kept in step with it.
+// records work: a new challenge's record is kept in step with it, and a
+// record put by PutAction reads back whole.
 func UpgradedToActions(t *testing.T, st store.Store, now time.Time) {
 	t.Helper()
 	ctx := t.Context()
@@ -159,5 +160,15 @@ func UpgradedToActions(t *testing.T, st store.Store, now time.Time) {
 	got, err := as.GetAction(ctx, "user1", c.ID, now)
 	if err != nil || got.Result != store.StateDenied || got.Kind != store.KindDevice {
 		t.Fatalf("the new challenge's record after a denial: %+v, %v; want DENIED by a device", got, err)
+	}
+	put := store.ActionRecord{ID: ids.NewUserID("ac", "user1"), UserID: "user1", Action: "login", CreatedAt: now,
+		ExpiresAt: now.Add(time.Hour), Outcome: "REVIEW", Prefix: "2001:db8::/64", Review: store.ReviewPending,
+		Binding: []byte("binding"), Data: []byte(`{"ip":"2001:db8::1"}`)}
+	must(t, as.PutAction(ctx, put), "PutAction after the upgrade")
+	wantAction(t, as, put, now, "a record put after the upgrade")
+	list, err := as.Actions(ctx, store.ActionQuery{UserID: "user1"}, now)
+	must(t, err, "Actions after the upgrade")
+	if len(list) != 2 {
+		t.Fatalf("Actions after the upgrade: %d records, want 2 (the challenge's and the one put)", len(list))
 	}
 }
