@@ -23,6 +23,22 @@
 // other; it refuses a schema at a newer version than it knows
 // ([ErrSchemaTooNew]).
 //
+// Action records ([store.ActionStore], [store.SignalStore];
+// docs/stores.md#actions) are the table actions (migration 0006),
+// indexed for a user's records newest first (user_id, created_at DESC, id
+// DESC), for a user's passed records (user_id, passed_at) and for the
+// pending reviews (created_at, where review = 'PENDING'). A challenge's
+// Challenge.Record is inserted by a CTE of the statement that creates the
+// challenge (CreateChallenge, BeginChallenge) when the challenge was
+// inserted: no round trip more. A trigger on challenges (AFTER UPDATE OF
+// state) keeps the record of the same ID in step in the transaction of the
+// statement that changes the challenge: its result becomes the new state,
+// its kind the answering credential's, and on CONSUMED its passed_at is the
+// changed_at that TransitionChallenge and ConsumeChallenge write (the
+// caller's now). DecideReview and UseReview are one compare-and-set UPDATE
+// … RETURNING each; ReadSignals is one pipelined batch whose tallies
+// PostgreSQL computes.
+//
 // # Atomicity
 //
 // Every transition is one statement: UPDATE … WHERE id AND state AND

@@ -51,6 +51,22 @@
 // newer release is refused with [ErrSchemaTooNew]. Open never changes the
 // schema.
 //
+// Action records ([store.ActionStore], [store.SignalStore];
+// docs/stores.md#actions) are the table actions (migration 0005),
+// indexed for a user's records newest first (user_id, created_at DESC, id
+// DESC), for a user's passed records (user_id, passed_at) and for the
+// pending reviews (created_at, where review = 'PENDING'). CreateChallenge
+// and BeginChallenge insert a challenge's Challenge.Record in the
+// transaction that inserts the challenge; a challenge without one is
+// written as before. A trigger on challenges (AFTER UPDATE OF state) keeps
+// the record of the same ID in step, inside the statement that changes the
+// challenge: its result becomes the new state, its kind the answering
+// credential's, and on CONSUMED its passed_at is the changed_at that
+// TransitionChallenge and ConsumeChallenge write (the caller's now).
+// DecideReview and UseReview are one compare-and-set UPDATE … RETURNING
+// each; ForgetActions deletes the user's records and counters in one
+// transaction.
+//
 // # Statements
 //
 // Every transition is one conditional statement (UPDATE … WHERE id = ? AND
@@ -81,8 +97,10 @@
 //     credential's kind; only when it changes nothing does a read return
 //     the record as it is.
 //
-// Only CreateChallenge with an idempotency key, TransitionChallenge with
-// CredentialUsed, Migrate and Sweep use a transaction. A cycle commits three
+// Only CreateChallenge with an idempotency key, CreateChallenge and
+// BeginChallenge with an action record (BEGIN, the two INSERTs, COMMIT: the
+// one commit they make anyway), TransitionChallenge with CredentialUsed,
+// ForgetActions, Migrate and Sweep use a transaction. A cycle commits three
 // times (Track, Respond, Validate): with synchronous(FULL), three fsyncs.
 // Each rate limit the Service enforces adds one statement, an upsert (10
 // statements per cycle with the default limits).
@@ -93,8 +111,9 @@
 // back in UTC, truncated to the millisecond. Every read and transition
 // compares expires_at with the now the caller passes, as a statement
 // parameter; the store never reads a clock to decide a result. Expired rows
-// are garbage only: [Store.Sweep] deletes expired tokens, counters, nonces
-// and ceremonies, and challenges an hour after their expiry, so that waiters read
+// are garbage only: [Store.Sweep] deletes expired tokens, counters, nonces,
+// ceremonies and action records, and challenges an hour after their
+// expiry, so that waiters read
 // EXPIRED rather than not-found meanwhile. A Service over the store runs
 // Sweep every Config.SweepInterval (the store is a [store.Sweeper]), so the
 // file does not grow.
