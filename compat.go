@@ -318,7 +318,7 @@ func (s *Service) compatPending(ctx context.Context, id string) (store.Challenge
 // id, which must be userID's and pending: counted against the push limit,
 // and not sent while the user muted pushes (denied one as not_me).
 func (s *Service) compatPush(ctx context.Context, userID, id string) error {
-	ch, err := s.compatChallenge(ctx, id)
+	ch, err := s.readChallenge(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -481,8 +481,10 @@ func (s *Service) compatCreate(ctx context.Context, qr bool, action, clientIP, u
 	return ch, binding, nil
 }
 
-// compatChallenge reads challenge id.
-func (s *Service) compatChallenge(ctx context.Context, id string) (store.Challenge, error) {
+// readChallenge reads challenge id for a caller outside the store: an ID
+// that is not one, or an unknown challenge, is ErrNotFound; a store
+// failure is reported as such.
+func (s *Service) readChallenge(ctx context.Context, id string) (store.Challenge, error) {
 	if !protocol.ValidID(id) {
 		return store.Challenge{}, ErrNotFound
 	}
@@ -582,7 +584,7 @@ func init() {
 		return svc.(*Service).compatCreate(ctx, qr, action, clientIP, userAgent)
 	}
 	c.Challenge = func(svc any, ctx context.Context, id string) (store.Challenge, error) {
-		return svc.(*Service).compatChallenge(ctx, id)
+		return svc.(*Service).readChallenge(ctx, id)
 	}
 	c.Bound = func(svc any, ctx context.Context, id, binding string) (store.Challenge, error) {
 		return svc.(*Service).boundQR(ctx, id, binding)

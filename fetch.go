@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -55,15 +54,9 @@ func (s *Service) view(ch store.Challenge) ChallengeView {
 // fetchChallenge returns challenge id to a device of its user. A challenge
 // of another user is ErrNotFound, the same answer as an unknown one.
 func (s *Service) fetchChallenge(ctx context.Context, dev deviceIdentity, id string) (ChallengeView, error) {
-	if !protocol.ValidID(id) {
-		return ChallengeView{}, ErrNotFound
-	}
-	ch, err := s.store.GetChallenge(ctx, id, s.now())
-	if errors.Is(err, store.ErrNotFound) {
-		return ChallengeView{}, ErrNotFound
-	}
+	ch, err := s.readChallenge(ctx, id)
 	if err != nil {
-		return ChallengeView{}, s.storeFailed(ctx, err)
+		return ChallengeView{}, err
 	}
 	return s.fetched(dev, ch)
 }

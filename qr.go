@@ -329,15 +329,12 @@ func (s *Service) completeQR(ctx context.Context, id, binding, action string) (V
 // boundQR returns QR challenge id when binding is the browser secret it
 // was created with; otherwise ErrNotFound.
 func (s *Service) boundQR(ctx context.Context, id, binding string) (store.Challenge, error) {
-	if !protocol.ValidID(id) || !validSecret(binding) {
+	if !validSecret(binding) {
 		return store.Challenge{}, ErrNotFound
 	}
-	ch, err := s.store.GetChallenge(ctx, id, s.now())
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Challenge{}, ErrNotFound
-	}
+	ch, err := s.readChallenge(ctx, id)
 	if err != nil {
-		return store.Challenge{}, s.storeFailed(ctx, err)
+		return store.Challenge{}, err
 	}
 	if len(ch.BrowserBindingHash) == 0 || subtle.ConstantTimeCompare(ch.BrowserBindingHash, hashToken(binding)) != 1 {
 		return store.Challenge{}, ErrNotFound
