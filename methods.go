@@ -38,36 +38,41 @@ func deviceAnswers(ch store.Challenge) bool {
 	return slices.ContainsFunc(toMethods(ch.Methods), deviceMethod)
 }
 
-// kindsAnswering lists the credential kinds that answer methods (nil, any
-// kind, when methods is empty).
-func kindsAnswering(methods []Method) []store.CredentialKind {
-	var kinds []store.CredentialKind
-	for _, m := range methods {
-		k := store.KindDevice
-		if m == MethodPasskey {
-			k = store.KindPasskey
-		}
-		if !slices.Contains(kinds, k) {
-			kinds = append(kinds, k)
-		}
-	}
-	return kinds
-}
-
 // admittedKinds lists the credential kinds whose approval a validation
 // admitting methods counts: those that answer methods (device keys and
 // passkeys when methods is empty), and compat credentials, which answer
-// as device keys, only when weak bindings are admitted.
+// as device keys, only when weak bindings are admitted. The lists are
+// shared and read only: Validate makes none per call.
 func admittedKinds(methods []Method, weak bool) []store.CredentialKind {
-	kinds := kindsAnswering(methods)
-	if len(kinds) == 0 {
-		kinds = []store.CredentialKind{store.KindDevice, store.KindPasskey}
+	device, passkey := len(methods) == 0, len(methods) == 0
+	for _, m := range methods {
+		if m == MethodPasskey {
+			passkey = true
+		} else {
+			device = true
+		}
 	}
-	if weak && slices.Contains(kinds, store.KindDevice) {
-		kinds = append(kinds, store.KindCompat)
+	switch {
+	case device && passkey && weak:
+		return kindsAllWeak
+	case device && passkey:
+		return kindsAll
+	case device && weak:
+		return kindsDeviceWeak
+	case device:
+		return kindsDevice
 	}
-	return kinds
+	return kindsPasskey
 }
+
+// The lists admittedKinds returns, in the order the kinds are named.
+var (
+	kindsAll        = []store.CredentialKind{store.KindDevice, store.KindPasskey}
+	kindsAllWeak    = []store.CredentialKind{store.KindDevice, store.KindPasskey, store.KindCompat}
+	kindsDevice     = []store.CredentialKind{store.KindDevice}
+	kindsDeviceWeak = []store.CredentialKind{store.KindDevice, store.KindCompat}
+	kindsPasskey    = []store.CredentialKind{store.KindPasskey}
+)
 
 // primaryMethod is how a challenge reaches the user: PUSH when it is
 // pushed to devices, else the first method offered.
