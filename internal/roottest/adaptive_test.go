@@ -1,6 +1,7 @@
 package roottest_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -71,9 +72,10 @@ type adaptiveEnv struct {
 	events []event.Event
 }
 
-func newAdaptiveEnv(t *testing.T, opts ...func(*deviceauth.Config)) *adaptiveEnv {
+// compileRules parses and compiles a rules file's text.
+func compileRules(t testing.TB, text string) *rules.Set {
 	t.Helper()
-	def, err := rules.Parse([]byte(adaptiveRules))
+	def, err := rules.Parse([]byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +83,12 @@ func newAdaptiveEnv(t *testing.T, opts ...func(*deviceauth.Config)) *adaptiveEnv
 	if err != nil {
 		t.Fatal(err)
 	}
+	return set
+}
+
+func newAdaptiveEnv(t *testing.T, opts ...func(*deviceauth.Config)) *adaptiveEnv {
+	t.Helper()
+	set := compileRules(t, adaptiveRules)
 	a := &adaptiveEnv{clock: newClock()}
 	all := append([]func(*deviceauth.Config){func(c *deviceauth.Config) {
 		c.Rules, c.Geo, c.Now = set.Policy(), fakeGeo{}, a.clock.Now
@@ -117,15 +125,18 @@ var (
 	transfer2 = deviceauth.Details{Message: "Send 10000.00 EUR to Mallory"}
 )
 
-// track tracks action for the env's user from ip and browser.
+// withDefaults is req for the env's user and "transfer" unless it names
+// others.
+func (a *adaptiveEnv) withDefaults(req deviceauth.TrackRequest) deviceauth.TrackRequest {
+	req.UserID = cmp.Or(req.UserID, a.User)
+	req.Action = cmp.Or(req.Action, "transfer")
+	return req
+}
+
+// track tracks req (withDefaults) and fails t on an error.
 func (a *adaptiveEnv) track(t *testing.T, req deviceauth.TrackRequest) deviceauth.TrackResult {
 	t.Helper()
-	if req.UserID == "" {
-		req.UserID = a.User
-	}
-	if req.Action == "" {
-		req.Action = "transfer"
-	}
+	req = a.withDefaults(req)
 	res, err := a.Service.Track(t.Context(), req)
 	if err != nil {
 		t.Fatalf("Track(%s from %v): %v", req.Action, req.ClientIP, err)
@@ -136,9 +147,7 @@ func (a *adaptiveEnv) track(t *testing.T, req deviceauth.TrackRequest) deviceaut
 // pass tracks, approves on the device and validates one challenge.
 func (a *adaptiveEnv) pass(t *testing.T, req deviceauth.TrackRequest) deviceauth.TrackResult {
 	t.Helper()
-	if req.Action == "" {
-		req.Action = "transfer"
-	}
+	req = a.withDefaults(req)
 	res := a.track(t, req)
 	if res.State != deviceauth.StateChallengeRequired || res.ChallengeID == "" {
 		t.Fatalf("Track = %+v, want a challenge", res)
@@ -153,13 +162,7 @@ func (a *adaptiveEnv) pass(t *testing.T, req deviceauth.TrackRequest) deviceauth
 
 func (a *adaptiveEnv) explain(t *testing.T, req deviceauth.TrackRequest) deviceauth.Explanation {
 	t.Helper()
-	if req.UserID == "" {
-		req.UserID = a.User
-	}
-	if req.Action == "" {
-		req.Action = "transfer"
-	}
-	e, err := a.Service.Explain(t.Context(), req)
+	e, err := a.Service.Explain(t.Context(), a.withDefaults(req))
 	if err != nil {
 		t.Fatalf("Explain: %v", err)
 	}
@@ -601,21 +604,14 @@ func TestActions_ForgetErasesTheUser(t *testing.T) {
 }
 
 func TestRules_QRSignInRunsRulesAtClaim(t *testing.T) {
-	def, err := rules.Parse([]byte(`
+	set := compileRules(t, `
 rules:
   - name: new-network
     actions: [signIn]
     when: '!known.prefix'
     then: {outcome: REVIEW}
 default: {outcome: CHALLENGE}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.New(def, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	a := newAdaptiveEnv(t, func(c *deviceauth.Config) { c.Rules = set.Policy() })
 	ctx := t.Context()
 	claim := func(ip netip.Addr) (deviceauth.ChallengeView, string, error) {

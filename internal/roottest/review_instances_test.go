@@ -26,7 +26,6 @@ import (
 	"github.com/deviceauth/deviceauth/internal/cycletest"
 	"github.com/deviceauth/deviceauth/internal/testenv"
 	"github.com/deviceauth/deviceauth/risk"
-	"github.com/deviceauth/deviceauth/rules"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -138,7 +137,6 @@ func TestReview_EndToEndAcrossInstances(t *testing.T) {
 // at /admin/.
 type reviewInstance struct {
 	st   store.Store
-	cfg  deviceauth.Config
 	svc  *deviceauth.Service
 	srv  *httptest.Server
 	sent atomic.Int64
@@ -146,26 +144,20 @@ type reviewInstance struct {
 
 func newReviewInstance(t *testing.T, st store.Store) *reviewInstance {
 	t.Helper()
-	def, err := rules.Parse([]byte(`
+	set := compileRules(t, `
 rules:
   - name: large-transfer
     actions: [transfer]
     when: amount.value >= 10000.0
     then: {outcome: REVIEW}
 default: {outcome: CHALLENGE}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.New(def, rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	in := &reviewInstance{st: st}
-	in.cfg = deviceauth.Config{Store: st, Keys: [][]byte{bytes.Repeat([]byte{5}, 32)}, PublicURL: "https://bank.example/deviceauth",
+	cfg := deviceauth.Config{Store: st, Keys: [][]byte{bytes.Repeat([]byte{5}, 32)}, PublicURL: "https://bank.example/deviceauth",
 		Rules: set.Policy(), Users: deviceauth.UserResolverFunc(func(r *http.Request) (string, error) { return r.Header.Get("X-User"), nil }),
 		RateLimits: deviceauth.RateLimits{Challenges: deviceauth.Rate{Limit: -1}}}
-	in.svc, err = deviceauth.New(in.cfg)
+	var err error
+	in.svc, err = deviceauth.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
