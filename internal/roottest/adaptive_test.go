@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -660,5 +662,68 @@ default: {outcome: CHALLENGE}
 	list, _, _ := a.Service.Actions(ctx, deviceauth.ActionQuery{UserID: a.User, Limit: 1})
 	if len(list) != 1 || list[0].Action != deviceauth.ActionSignIn || list[0].State != deviceauth.StateChallengeRequired {
 		t.Fatalf("the newest action = %+v, want the sign-in recorded at claim", list)
+	}
+}
+
+// The browser signal's cookie: first party, HttpOnly, SameSite Lax,
+// Secure with the __Host- prefix over https, kept once set; Require sets
+// it on a route whose policy reads signals, and the record keeps only a
+// digest of it.
+func TestSignals_BrowserCookie(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		r := httptest.NewRequest("GET", "http://bank.example/transfer", nil)
+		name := "deviceauth-browser"
+		if tlsOn {
+			r = httptest.NewRequest("GET", "https://bank.example/transfer", nil)
+			name = "__Host-deviceauth-browser"
+		}
+		w := httptest.NewRecorder()
+		id := deviceauth.BrowserID(w, r)
+		cookies := w.Result().Cookies()
+		if len(cookies) != 1 {
+			t.Fatalf("tls %v: %d cookies set, want 1", tlsOn, len(cookies))
+		}
+		c := cookies[0]
+		if c.Name != name || c.Value != id || len(id) != 22 || !c.HttpOnly || c.Secure != tlsOn || c.Path != "/" ||
+			c.SameSite != http.SameSiteLaxMode || c.MaxAge != 400*24*3600 {
+			t.Fatalf("tls %v: cookie %+v for ID %q", tlsOn, c, id)
+		}
+		// Sent back, it is the same browser and nothing is set again; a
+		// value not of its form is a new browser.
+		r.AddCookie(c)
+		w = httptest.NewRecorder()
+		if again := deviceauth.BrowserID(w, r); again != id || len(w.Result().Cookies()) != 0 {
+			t.Fatalf("tls %v: with its cookie BrowserID = %q and %d cookies, want %q and none", tlsOn, again, len(w.Result().Cookies()), id)
+		}
+		forged := httptest.NewRequest("GET", r.URL.String(), nil)
+		forged.AddCookie(&http.Cookie{Name: name, Value: "not-a-browser-id"})
+		if other := deviceauth.BrowserID(httptest.NewRecorder(), forged); other == "not-a-browser-id" || len(other) != 22 {
+			t.Fatalf("tls %v: a forged cookie gave %q", tlsOn, other)
+		}
+	}
+
+	st := memstore.New()
+	a := newAdaptiveEnv(t, func(c *deviceauth.Config) {
+		c.Store = st
+		c.Users = deviceauth.UserResolverFunc(func(*http.Request) (string, error) { return "alice", nil })
+	})
+	gated := a.Service.Require("transfer")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	w := httptest.NewRecorder()
+	gated.ServeHTTP(w, httptest.NewRequest("POST", "http://bank.example/transfer", nil))
+	var browser *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "deviceauth-browser" {
+			browser = c
+		}
+	}
+	if w.Code != http.StatusUnauthorized || browser == nil || !browser.HttpOnly {
+		t.Fatalf("a gated request under rules: %d, browser cookie %+v; want 401 challenge_required with an HttpOnly cookie", w.Code, browser)
+	}
+	recs, err := st.Actions(t.Context(), store.ActionQuery{UserID: a.User}, a.clock.Now())
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records: %d, %v; want 1", len(recs), err)
+	}
+	if recs[0].Browser == "" || recs[0].Browser == browser.Value || strings.Contains(string(recs[0].Data), browser.Value) {
+		t.Fatalf("the record keeps browser %q (cookie %q): want a digest, never the ID", recs[0].Browser, browser.Value)
 	}
 }
