@@ -210,8 +210,9 @@ func defaultRateLimits(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLim
 // DefaultPolicy (rules), rate limits off: ReadSignals takes two round trips
 // (the user's indexes and counter, then the credentials' and records'
 // hashes), then CreateChallenge one — two more than Track without rules.
-// (Issue #13 allows one more: the records to tally are known only once
-// the indexes are read, and no script here reads keys it did not declare.)
+// (Issue #13 allows one more: the credentials and records to read are
+// known only once the indexes are; one script in the user's slot, as
+// Actions runs, could read them all.)
 func TestRoundTrips_TrackWithRules(t *testing.T) {
 	for _, srv := range roundTripServers {
 		t.Run(srv.name, func(t *testing.T) {
