@@ -122,16 +122,7 @@ func TestMigrate_UpgradesToCeremonies(t *testing.T) {
 	schemaAt(t, pool, schema, 3, func(exec func(string, ...any)) {
 		exec(`INSERT INTO registration_tokens (hash, user_id, created_at, expires_at, first_device)
 			VALUES ($1, 'user1', $2, $3, true)`, storetest.OldTokenHash, now, now.Add(10*time.Minute))
-		exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token,
-			created_at, last_used_at, sign_count, flags, passkey, attestation)
-			VALUES ($1, 'user1', 'device', 'ES256', '\x01', 'phone', 'ios', '', $2, NULL, 0, 0, NULL, NULL)`,
-			storetest.OldCredentialID, now)
-		exec(`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
-			verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
-			deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey,
-			attestation_required) VALUES ($1, 'user1', 'transfer', 'PENDING', 'DEVICE', '{DEVICE}', '\x00', NULL,
-			NULL, '', '', '', '', '', $2, $3, '', '', NULL, 0, '', NULL, NULL, NULL, '')`,
-			storetest.OldChallengeID, now, now.Add(5*time.Minute))
+		insertOldDevice(exec, now)
 		exec(`INSERT INTO recovery_codes (user_id, hash) VALUES ('user1', $1), ('user1', $2)`,
 			storetest.OldRecoveryCodes[0], storetest.OldRecoveryCodes[1])
 	})
@@ -205,18 +196,25 @@ func TestMigrate_UpgradesToActions(t *testing.T) {
 	schema := newSchema(t, pool)
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	schemaAt(t, pool, schema, versionBefore(t, "actions"), func(exec func(string, ...any)) {
-		exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token,
-			created_at, last_used_at, sign_count, flags, passkey, attestation)
-			VALUES ($1, 'user1', 'device', 'ES256', '\x01', 'phone', 'ios', '', $2, NULL, 0, 0, NULL, NULL)`,
-			storetest.OldCredentialID, now)
-		exec(`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
-			verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
-			deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey,
-			attestation_required) VALUES ($1, 'user1', 'transfer', 'PENDING', 'DEVICE', '{DEVICE}', '\x00', NULL,
-			NULL, '', '', '', '', '', $2, $3, '', '', NULL, 0, '', NULL, NULL, NULL, '')`,
-			storetest.OldChallengeID, now, now.Add(5*time.Minute))
+		insertOldDevice(exec, now)
 	})
 	st := openStore(t, pool, schema) // Migrate
 	wantVersions(t, pool, schema)
 	storetest.UpgradedToActions(t, st, now)
+}
+
+// insertOldDevice writes, as the releases before ceremonies and before
+// action records did, user1's device storetest.OldCredentialID and its
+// pending challenge storetest.OldChallengeID, created at now.
+func insertOldDevice(exec func(string, ...any), now time.Time) {
+	exec(`INSERT INTO credentials (id, user_id, kind, algorithm, public_key, name, platform, push_token,
+		created_at, last_used_at, sign_count, flags, passkey, attestation)
+		VALUES ($1, 'user1', 'device', 'ES256', '\x01', 'phone', 'ios', '', $2, NULL, 0, 0, NULL, NULL)`,
+		storetest.OldCredentialID, now)
+	exec(`INSERT INTO challenges (id, user_id, action, state, method, methods, nonce, details, details_digest,
+		verification_code, idempotency_key, client_ip, user_agent, origin, created_at, expires_at, credential_id,
+		deny_reason, answered_at, attempts, claimed_by, claim_secret_hash, browser_binding_hash, passkey,
+		attestation_required) VALUES ($1, 'user1', 'transfer', 'PENDING', 'DEVICE', '{DEVICE}', '\x00', NULL,
+		NULL, '', '', '', '', '', $2, $3, '', '', NULL, 0, '', NULL, NULL, NULL, '')`,
+		storetest.OldChallengeID, now, now.Add(5*time.Minute))
 }
