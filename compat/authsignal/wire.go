@@ -25,6 +25,7 @@ type apiError struct {
 	description string
 }
 
+// Error implements error: the code and its description.
 func (e apiError) Error() string { return e.code + ": " + e.description }
 
 // describe returns e with another description.

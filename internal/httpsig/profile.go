@@ -178,6 +178,7 @@ type AuthorityError struct {
 	Received string // the request's Host, as the device signed it
 }
 
+// Error implements error: which authority was expected and which received.
 func (e *AuthorityError) Error() string {
 	return fmt.Sprintf("%v: signed for @authority %q, not %q", ErrBadSignature, e.Received, e.Expected)
 }
