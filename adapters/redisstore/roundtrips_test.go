@@ -111,7 +111,7 @@ func TestRoundTrips_ChallengeCycle(t *testing.T) {
 func TestRoundTrips_InAppCycle(t *testing.T) {
 	same := [cycletest.Steps]int64{cycletest.Track: 1, cycletest.Respond: 1, cycletest.Validate: 1}
 	another := [cycletest.Steps]int64{cycletest.Track: 1, cycletest.Respond: 2, cycletest.Validate: 1}
-	for _, srv := range roundTripServers {
+	for _, srv := range backends {
 		t.Run(srv.name, func(t *testing.T) {
 			client, prefix := srv.client(t)
 			log := &commandLog{}
@@ -182,26 +182,6 @@ func (l *commandLog) takeTrips() [][]string {
 	return trips
 }
 
-// roundTripServers are the servers whose round trips the in-app and rules
-// pins count: miniredis, a real server and a real Cluster.
-var roundTripServers = []struct {
-	name   string
-	client func(t *testing.T) (redis.UniversalClient, string)
-}{
-	{"Miniredis", func(t *testing.T) (redis.UniversalClient, string) {
-		_, c := miniredisClient(t)
-		return c, "deviceauth"
-	}},
-	{"Redis", func(t *testing.T) (redis.UniversalClient, string) {
-		c := realRedisClient(t)
-		return c, isolatedPrefix(t, c)
-	}},
-	{"Cluster", func(t *testing.T) (redis.UniversalClient, string) {
-		c := clusterClient(t)
-		return c, isolatedPrefix(t, c)
-	}},
-}
-
 // defaultRateLimits puts back the default rate limits, which cycletest.New
 // turns off.
 func defaultRateLimits(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLimits{} }
@@ -214,7 +194,7 @@ func defaultRateLimits(c *deviceauth.Config) { c.RateLimits = deviceauth.RateLim
 // known only once the indexes are; one script in the user's slot, as
 // Actions runs, could read them all.)
 func TestRoundTrips_TrackWithRules(t *testing.T) {
-	for _, srv := range roundTripServers {
+	for _, srv := range backends {
 		t.Run(srv.name, func(t *testing.T) {
 			client, prefix := srv.client(t)
 			log := &commandLog{}
