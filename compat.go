@@ -419,7 +419,9 @@ func (s *Service) compatAnswer(ctx context.Context, a seam.CompatAnswer) (store.
 
 // compatClaim claims an unclaimed compat challenge for the answering
 // credential's user, who must not be at the wrong-code limit for its
-// action. Exactly one credential claims it; only that one answers it.
+// action; the rules then run and the action is recorded, as for a native
+// QR claim (a BLOCK or REVIEW fails the challenge). Exactly one
+// credential claims it; only that one answers it.
 func (s *Service) compatClaim(ctx context.Context, a seam.CompatAnswer) (store.Challenge, error) {
 	ch, cred, err := s.compatAnswered(ctx, a, true)
 	if err != nil {
@@ -430,6 +432,9 @@ func (s *Service) compatClaim(ctx context.Context, a seam.CompatAnswer) (store.C
 	}
 	now := s.now()
 	if err := s.wrongCodeBlock(ctx, s.wrongCodeKey(cred.UserID, ch.Action), event.Event{UserID: cred.UserID, Action: ch.Action, ChallengeID: ch.ID}, now); err != nil {
+		return store.Challenge{}, err
+	}
+	if err := s.claimRules(ctx, deviceIdentity{UserID: cred.UserID, CredentialID: cred.ID}, ch, now); err != nil {
 		return store.Challenge{}, err
 	}
 	claimed, err := s.store.TransitionChallenge(ctx, ch.ID, store.Transition{

@@ -206,9 +206,11 @@ func (s *Service) claimQR(ctx context.Context, dev deviceIdentity, id, claimSecr
 	return s.view(claimed), nil
 }
 
-// claimRules runs the rules on a QR challenge once its user is known, at
-// claim, with the signals of the browser that shows the code (its IP and
-// user agent; the device is the user's own), and records the action. A
+// claimRules runs the rules on a challenge created without a user (a QR
+// sign-in, or a compat in-app challenge) once its user is known, at claim,
+// with the signals of the browser or app that asked for it (its IP and
+// user agent; the device is the user's own), and records the action under
+// the challenge's method. A
 // BLOCK or REVIEW fails the challenge (the browser's wait ends) and
 // refuses the claim with ErrChallengeClosed; an operator's approval of
 // the review lets the user's next QR sign-in through, once. ALLOW is a
@@ -234,7 +236,7 @@ func (s *Service) claimRules(ctx context.Context, dev deviceIdentity, ch store.C
 		} else if used != "" {
 			d.Rule = ruleReview + used
 		} else if d, err = s.policy.Decide(ctx, PolicyInput{UserID: dev.UserID, Action: ch.Action, Details: details, Enrolled: len(creds) > 0,
-			ClientIP: req.ClientIP, UserAgent: req.UserAgent, Methods: []Method{MethodQRCode}, Signals: computed}); err != nil {
+			ClientIP: req.ClientIP, UserAgent: req.UserAgent, Methods: []Method{Method(ch.Method)}, Signals: computed}); err != nil {
 			return s.storeFailed(ctx, fmt.Errorf("policy: %w", err))
 		}
 		if d.Err != nil {
@@ -245,7 +247,7 @@ func (s *Service) claimRules(ctx context.Context, dev deviceIdentity, ch store.C
 	if outcome == StateAllow {
 		outcome = StateChallengeRequired
 	}
-	rec := s.actionRecord("", req, details, outcome, d, sig, string(MethodQRCode), now)
+	rec := s.actionRecord("", req, details, outcome, d, sig, ch.Method, now)
 	res := TrackResult{State: outcome, Rule: d.Rule, ActionID: s.putAction(ctx, rec)}
 	switch outcome {
 	case StateBlock, StateReview:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/deviceauth/deviceauth/compat/authsignal"
 	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/internal/seam"
+	"github.com/deviceauth/deviceauth/store"
 )
 
 // The containment of the weaker bindings (docs/compat-authsignal.md): a
@@ -247,4 +249,78 @@ func signRaw(t *testing.T, k *ecdsa.PrivateKey, msg []byte) []byte {
 		t.Fatal("signature")
 	}
 	return sig
+}
+
+// TestContain_RulesWhenUserKnown: challenges a browser (QR) or a phone
+// (in-app) creates without a user run the Service's rules once a device
+// claims them, with the asker's IP and user agent, and write the action
+// record under the challenge's method: a BLOCK fails the challenge and
+// refuses the claim; CHALLENGE_REQUIRED lets it through, recorded.
+func TestContain_RulesWhenUserKnown(t *testing.T) {
+	var seen []deviceauth.PolicyInput
+	e := newEnv(t, authsignal.Config{WeakActions: []string{"signIn"}}, func(c *deviceauth.Config) {
+		c.QRActions = []string{"signIn"}
+		c.Rules = deviceauth.PolicyFunc(func(_ context.Context, in deviceauth.PolicyInput) (deviceauth.Decision, error) {
+			seen = append(seen, in)
+			if in.UserID == "mallory" && in.Action == "signIn" {
+				return deviceauth.Decision{State: deviceauth.StateBlock, Rule: "no-mallory"}, nil
+			}
+			return deviceauth.Decision{State: deviceauth.StateChallengeRequired}, nil
+		})
+	})
+	alice, mallory := e.phone("ios", "qr-code"), e.phone("android", "qr-code")
+	alice.enrol("alice")
+	mallory.enrol("mallory")
+	inApp := e.phone("android", "in-app")
+	inApp.enrol("bob")
+	if tr := e.track("mallory", "signIn", map[string]any{"scope": "add:authenticators"}); tr.str("state") != "BLOCK" || tr.str("token") != "" {
+		t.Fatalf("a blocked track = %s; want BLOCK without a token", tr.Raw)
+	}
+	seen = nil
+
+	qr := func() string {
+		r := e.do("POST", "/as/v1/client/challenge/qr-code", browserBasic(), map[string]any{"action": "signIn"}, "User-Agent", "Browser/1")
+		if r.Status != 200 {
+			t.Fatalf("QR challenge = %d %s", r.Status, r.Raw)
+		}
+		return r.str("challengeId")
+	}
+	blocked := qr()
+	checkErrorShape(t, "a blocked user's claim", mallory.claim(blocked), 409, "challenge_closed")
+	if ch, err := seam.Compat.Challenge(e.svc, context.Background(), blocked); err != nil || ch.State != store.StateFailed {
+		t.Fatalf("blocked challenge = %v %v; want FAILED", ch.State, err)
+	}
+	checkErrorShape(t, "an approval after the block", mallory.update("qr-code", blocked, true), 403, "invalid_response")
+
+	passed := qr()
+	if c := alice.claim(passed); c.Status != 200 {
+		t.Fatalf("alice's claim = %d %s", c.Status, c.Raw)
+	}
+	ch := e.do("POST", "/as/v1/client/challenge", inApp.basic(), map[string]any{"action": "signIn"}, "User-Agent", "App/2")
+	chID := ch.str("challengeId")
+	if v := e.do("POST", "/as/v1/client/verify/in-app", inApp.basic(), map[string]any{"challengeId": chID, "publicKey": inApp.publicKey(), "signature": inApp.sign(chID)}); v.Status != 200 {
+		t.Fatalf("verify in-app = %d %s", v.Status, v.Raw)
+	}
+
+	if len(seen) != 3 || seen[0].UserID != "mallory" || seen[1].UserID != "alice" || seen[2].UserID != "bob" ||
+		seen[1].UserAgent != "Browser/1" || seen[2].UserAgent != "App/2" || !seen[1].ClientIP.IsLoopback() ||
+		!slices.Equal(seen[1].Methods, []deviceauth.Method{deviceauth.MethodQRCode}) || !slices.Equal(seen[2].Methods, []deviceauth.Method{deviceauth.MethodInApp}) {
+		t.Fatalf("the rules saw %+v", seen)
+	}
+	for user, want := range map[string][]string{"mallory": {"BLOCK no-mallory", "BLOCK no-mallory"}, "alice": {"CHALLENGE_REQUIRED "}, "bob": {"CHALLENGE_REQUIRED "}} {
+		list, _, err := e.svc.Actions(context.Background(), deviceauth.ActionQuery{UserID: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range list {
+			if a.Action == "enrol" {
+				continue
+			}
+			got = append(got, string(a.State)+" "+a.Rule)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s's action records = %q; want %q", user, got, want)
+		}
+	}
 }

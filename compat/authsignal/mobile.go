@@ -1,7 +1,6 @@
 package authsignal
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -314,7 +313,7 @@ func (h *Handler) claimChallenge(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		ch, err := h.claim(r.Context(), seam.CompatAnswer{ChallengeID: b.ChallengeID, CredentialID: id, Signature: sig, ClientIP: h.clientIP(r)})
+		ch, err := seam.Compat.Claim(h.svc, r.Context(), seam.CompatAnswer{ChallengeID: b.ChallengeID, CredentialID: id, Signature: sig, ClientIP: h.clientIP(r)})
 		if err != nil {
 			return err
 		}
@@ -322,22 +321,6 @@ func (h *Handler) claimChallenge(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 }
-
-// claim claims an unclaimed compat challenge, then runs userKnown.
-func (h *Handler) claim(ctx context.Context, a seam.CompatAnswer) (store.Challenge, error) {
-	ch, err := seam.Compat.Claim(h.svc, ctx, a)
-	if err != nil {
-		return store.Challenge{}, err
-	}
-	return ch, h.userKnown(ctx, ch)
-}
-
-// userKnown is where a challenge that a browser (QR) or a phone (in-app)
-// created without a user, and that a device has just claimed, is to run
-// the rules and write its action record, as the Service does for its own
-// QR sign-in when it is claimed. Not wired yet: the rules and action
-// records of these challenges are left to the Service's rules hook.
-func (h *Handler) userKnown(ctx context.Context, ch store.Challenge) error { return nil }
 
 // challengeBody is POST /v1/client/challenge's body; idempotencyKey (SDK
 // 1.21) is tolerated and ignored.
@@ -423,7 +406,7 @@ func (h *Handler) verifyInApp(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if ch.State == store.StateUnclaimed {
-			if _, err := h.claim(r.Context(), a); err != nil {
+			if _, err := seam.Compat.Claim(h.svc, r.Context(), a); err != nil {
 				return err
 			}
 		}

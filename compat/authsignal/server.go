@@ -57,7 +57,8 @@ type trackResponse struct {
 }
 
 // track is POST /v1/users/{userId}/actions/{action}: Service.Track of a
-// compat challenge, answered with a client token for the SDKs.
+// compat challenge, answered with a client token for the SDKs — none when
+// the rules decided BLOCK or REVIEW.
 func (h *Handler) track(w http.ResponseWriter, r *http.Request) error {
 	var b trackBody
 	if err := h.readJSON(w, r, &b, true); err != nil {
@@ -82,9 +83,14 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	now := seam.Compat.Now(h.svc)
-	token := h.sealClient(clientToken{UserID: userID, Action: action, ChallengeID: tr.ChallengeID,
-		AddScope: b.Scope == scopeAddAuthenticators, Expires: now.Add(h.cfg.ClientTokenTTL).Unix()})
+	// A BLOCK or REVIEW hands the SDKs no token: it would otherwise let a
+	// user the rules stopped add a first authenticator.
+	token := ""
+	if tr.State != deviceauth.StateBlock && tr.State != deviceauth.StateReview {
+		now := seam.Compat.Now(h.svc)
+		token = h.sealClient(clientToken{UserID: userID, Action: action, ChallengeID: tr.ChallengeID,
+			AddScope: b.Scope == scopeAddAuthenticators, Expires: now.Add(h.cfg.ClientTokenTTL).Unix()})
+	}
 	out := trackResponse{IdempotencyKey: b.IdempotencyKey, State: string(tr.State), Token: token, IsEnrolled: tr.Enrolled,
 		Enrolled: verificationMethods(creds), Allowed: []string{"PUSH", "QR_CODE", "DEVICE"}}
 	if tr.Rule != "" {
