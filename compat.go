@@ -594,6 +594,10 @@ func init() {
 	c.Bound = func(svc any, ctx context.Context, id, binding string) (store.Challenge, error) {
 		return svc.(*Service).boundQR(ctx, id, binding)
 	}
+	c.Wait = func(svc any, ctx context.Context, id string, since store.State) (store.Challenge, error) {
+		return svc.(*Service).waitChange(ctx, id, since, MaxLongPoll)
+	}
+	c.Done = func(svc any) <-chan struct{} { return svc.(*Service).done }
 	c.Token = func(svc any, id string) string { return svc.(*Service).challengeToken(id) }
 	c.TokenID = func(svc any, token string) (string, bool) { return svc.(*Service).parseChallengeToken(token) }
 	c.Seal = func(svc any, purpose string, payload []byte) string { return svc.(*Service).seal(purpose, payload) }

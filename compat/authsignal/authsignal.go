@@ -3,6 +3,7 @@ package authsignal
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -39,8 +40,15 @@ type Config struct {
 	// ClientTokenTTL is how long the token a track hands the client SDKs
 	// works. Default 10 minutes; at most 10 minutes.
 	ClientTokenTTL time.Duration
-	// MaxBodyBytes caps request bodies. Default 16 KiB.
+	// MaxBodyBytes caps request bodies and WebSocket messages. Default 16
+	// KiB.
 	MaxBodyBytes int64
+	// BaseURL, when set, is the base URL the client SDKs are configured
+	// with (".../v1"); New then refuses it when the browser SDK's rewrite
+	// of it for the QR WebSocket would leave this Handler — a host or path
+	// holding "v1" or "api" before the mount, as api.shop.com does
+	// (docs/compat-authsignal.md#qr-over-websocket).
+	BaseURL string
 }
 
 // Handler serves the subset of Authsignal's server and client APIs that
@@ -89,6 +97,11 @@ func New(cfg Config) (*Handler, error) {
 	case cfg.MaxBodyBytes < 1<<10:
 		return nil, bad("MaxBodyBytes", "must be at least 1 KiB")
 	}
+	if cfg.BaseURL != "" {
+		if err := checkBaseURL(cfg.BaseURL); err != nil {
+			return nil, bad("BaseURL", err.Error())
+		}
+	}
 	cfg.SecretKeys = slices.Clone(cfg.SecretKeys)
 	cfg.WeakActions = slices.Clone(cfg.WeakActions)
 	h := &Handler{cfg: cfg, svc: cfg.Service, mux: http.NewServeMux()}
@@ -127,6 +140,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /v1/client/verify/push", h.browserVerifyPush)
 	m.HandleFunc("POST /v1/client/challenge/qr-code", h.browserQR)
 	m.HandleFunc("POST /v1/client/verify/qr-code", h.browserVerifyQR)
+	m.HandleFunc("GET /ws-v1-challenge", h.socket) // the SDK's rewrite of its base URL
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNotFound.describe("API endpoint not found"))
@@ -138,3 +152,31 @@ var namespaces = []string{"push", "qr-code", "in-app"}
 
 // weak reports whether validations for action admit compat approvals.
 func (h *Handler) weak(action string) bool { return slices.Contains(h.cfg.WeakActions, action) }
+
+// socketURL is where the browser SDK opens its QR WebSocket for base URL
+// base: four first-occurrence replacements, in its order.
+func socketURL(base string) string {
+	for _, r := range [][2]string{{"https://", "wss://"}, {"http://", "ws://"}, {"v1", "ws-v1-challenge"}, {"api", "api-ws"}} {
+		base = strings.Replace(base, r[0], r[1], 1)
+	}
+	return base
+}
+
+// checkBaseURL says why base is not an SDK base URL whose socket URL is
+// this Handler's: it must be http(s), end in /v1, and rewrite to the same
+// host and the mount's /ws-v1-challenge.
+func checkBaseURL(base string) error {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("must be an http(s) URL without user, query or fragment")
+	}
+	mount, ok := strings.CutSuffix(base, "/v1")
+	if !ok {
+		return errors.New("must end in /v1, as the SDKs' paths follow it")
+	}
+	want := "ws" + strings.TrimPrefix(mount, "http") + "/ws-v1-challenge"
+	if got := socketURL(base); got != want {
+		return errors.New("is rewritten by the browser SDK to " + got + " for its QR WebSocket, not " + want + ": serve the adapter under a host and path without \"v1\" or \"api\" before /v1")
+	}
+	return nil
+}

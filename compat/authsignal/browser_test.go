@@ -133,3 +133,51 @@ func TestBrowserSDK_QRPolling(t *testing.T) {
 }
 
 func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// TestBrowserSDK_QRWebSocket: qrCode.challenge over its WebSocket (the
+// SDK's default) goes claimed → approved with the token as a compat phone
+// claims and approves, and the backend validates the token once; a
+// second sign-in on the same page is denied and ends "rejected".
+func TestBrowserSDK_QRWebSocket(t *testing.T) {
+	b := newBrowserEnv(t)
+	p := b.phone("ios", "qr-code")
+	p.enrol("alice")
+	for _, approve := range []bool{true, false} {
+		ch := data(b.js(`(window.states = [], as.qrCode.challenge({action: "signIn",
+			onStateChange: (state, token) => window.states.push({state, token})}))`))
+		id, _ := ch["challengeId"].(string)
+		if id == "" || ch["expiresAt"] == nil {
+			t.Fatalf("qrCode.challenge = %v", ch)
+		}
+		if c := p.claim(id); c.Status != 200 {
+			t.Fatalf("claim = %d %s", c.Status, c.Raw)
+		}
+		if err := chromedp.Do(b.ctx, chromedp.Poll[chromedp.Void](`window.states.some(s => s.state === "claimed")`)); err != nil {
+			t.Fatal(err)
+		}
+		if u := p.update("qr-code", id, approve); u.Status != 200 {
+			t.Fatalf("answer = %d %s", u.Status, u.Raw)
+		}
+		final, err := chromedp.Run(b.ctx, chromedp.Poll[string](`(() => { const s = window.states.find(s => s.state === "approved" || s.state === "rejected"); return s && JSON.stringify(s) })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ State, Token string }
+		_ = json.Unmarshal([]byte(final), &got)
+		if !approve {
+			if got.State != "rejected" || got.Token != "" {
+				t.Fatalf("after a denial: %s", final)
+			}
+			continue
+		}
+		if got.State != "approved" || !strings.HasPrefix(got.Token, "dat_") {
+			t.Fatalf("after an approval: %s", final)
+		}
+		if r := b.server("POST", "/validate", map[string]any{"token": got.Token, "userId": "alice"}); !r.bool("isValid") || r.str("action") != "signIn" {
+			t.Fatalf("validate = %s", r.Raw)
+		}
+		if r := b.server("POST", "/validate", map[string]any{"token": got.Token, "userId": "alice"}); r.bool("isValid") {
+			t.Fatal("validated twice")
+		}
+	}
+}

@@ -2,8 +2,9 @@
 // self-hosted deviceauth Service: the backend SDKs' server API (track,
 // validate, a user's authenticators), the mobile SDKs' device endpoints
 // (add, find and remove a key; push fetch and answer; QR claim and
-// answer; in-app verification) and the browser SDK's push and QR polling,
-// in their wire conventions (docs/compat-authsignal.md).
+// answer; in-app verification) and the browser SDK's push and QR (by
+// polling or over its WebSocket), in their wire conventions
+// (docs/compat-authsignal.md).
 //
 // A Handler parses and writes; the Service applies the rules, through
 // internal/seam.Compat. The SDKs sign a challenge's ID alone and add keys

@@ -45,15 +45,21 @@ var (
 // cause that is no error of this package or the Service is 503: the cause
 // is never sent.
 func writeError(w http.ResponseWriter, err error) {
-	var e apiError
-	if ae, ok := errors.AsType[apiError](err); ok {
-		e = ae
-	} else if de, ok := errors.AsType[*deviceauth.Error](err); ok {
-		e = apiError{de.Status, de.Code, de.Message}
-	} else {
-		e = apiError{http.StatusServiceUnavailable, "unavailable", "the service is unavailable"}
-	}
+	e := apiErrorOf(err)
 	writeJSON(w, e.status, map[string]string{"error": e.code, "errorCode": e.code, "errorDescription": e.description})
+}
+
+// apiErrorOf is err as the SDKs see it: the adapter's own errors and the
+// Service's keep their codes; anything else is 503 unavailable, its cause
+// never sent.
+func apiErrorOf(err error) apiError {
+	if ae, ok := errors.AsType[apiError](err); ok {
+		return ae
+	}
+	if de, ok := errors.AsType[*deviceauth.Error](err); ok {
+		return apiError{de.Status, de.Code, de.Message}
+	}
+	return apiError{http.StatusServiceUnavailable, "unavailable", "the service is unavailable"}
 }
 
 // writeJSON writes v with status; every answer is no-store.
@@ -145,7 +151,12 @@ func bearer(r *http.Request) (string, bool) {
 // tenant reports whether r carries the tenant's Basic header.
 func (h *Handler) tenant(r *http.Request) bool {
 	id, ok := basicUser(r)
-	return ok && subtle.ConstantTimeCompare([]byte(id), []byte(h.cfg.TenantID)) == 1
+	return ok && h.tenantID(id)
+}
+
+// tenantID reports whether id is the tenant's ID.
+func (h *Handler) tenantID(id string) bool {
+	return subtle.ConstantTimeCompare([]byte(id), []byte(h.cfg.TenantID)) == 1
 }
 
 // secret reports whether r carries one of the server API's secret keys.

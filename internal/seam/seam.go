@@ -184,6 +184,12 @@ var Compat struct {
 	// browser secret it was created with. Both are ErrNotFound otherwise.
 	Challenge func(svc any, ctx context.Context, id string) (store.Challenge, error)
 	Bound     func(svc any, ctx context.Context, id, binding string) (store.Challenge, error)
+	// Wait returns challenge id once its state is no longer since, or
+	// after at most deviceauth.MaxLongPoll, when ctx ends or the Service
+	// closes, with the state it last read (the Service's long-poll).
+	Wait func(svc any, ctx context.Context, id string, since store.State) (store.Challenge, error)
+	// Done is closed when the Service closes.
+	Done func(svc any) <-chan struct{}
 	// Token is the challenge token (dat_…) of challenge id; TokenID the
 	// challenge a token names.
 	Token   func(svc any, id string) string
