@@ -230,6 +230,7 @@ func ManyInstances(t *testing.T, a, b store.Store, rounds int) {
 	t.Run("FirstDeviceTokensAcrossInstancesEnrolOneDevice", func(t *testing.T) { firstDeviceRace(t, A, B) })
 	t.Run("RecoveryCodeAcrossInstancesStandsInOnce", func(t *testing.T) { recoveryCodeRace(t, A, B) })
 	t.Run("ResetGrantAcrossInstancesMintsOnce", func(t *testing.T) { resetGrantRace(t, A, B) })
+	t.Run("CompatKeyAcrossInstancesValidatesOnceAndOnlyWhereWeakIsAdmitted", func(t *testing.T) { compatAcross(t, A, B, rounds) })
 
 	// A phone's approval presented at a passkey-only route, on both
 	// instances, while the same token is presented at the route it was made
