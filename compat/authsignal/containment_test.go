@@ -255,7 +255,9 @@ func signRaw(t *testing.T, k *ecdsa.PrivateKey, msg []byte) []byte {
 // (in-app) creates without a user run the Service's rules once a device
 // claims them, with the asker's IP and user agent, and write the action
 // record under the challenge's method: a BLOCK fails the challenge and
-// refuses the claim; CHALLENGE_REQUIRED lets it through, recorded.
+// refuses the claim; CHALLENGE_REQUIRED lets it through, recorded. A
+// track the rules BLOCK or hold for review (REVIEW_REQUIRED, the SDKs'
+// name) hands out no token.
 func TestContain_RulesWhenUserKnown(t *testing.T) {
 	var seen []deviceauth.PolicyInput
 	e := newEnv(t, authsignal.Config{WeakActions: []string{"signIn"}}, func(c *deviceauth.Config) {
@@ -264,6 +266,9 @@ func TestContain_RulesWhenUserKnown(t *testing.T) {
 			seen = append(seen, in)
 			if in.UserID == "mallory" && in.Action == "signIn" {
 				return deviceauth.Decision{State: deviceauth.StateBlock, Rule: "no-mallory"}, nil
+			}
+			if in.Action == "payout" {
+				return deviceauth.Decision{State: deviceauth.StateReview, Rule: "hold-payouts"}, nil
 			}
 			return deviceauth.Decision{State: deviceauth.StateChallengeRequired}, nil
 		})
@@ -275,6 +280,9 @@ func TestContain_RulesWhenUserKnown(t *testing.T) {
 	inApp.enrol("bob")
 	if tr := e.track("mallory", "signIn", map[string]any{"scope": "add:authenticators"}); tr.str("state") != "BLOCK" || tr.str("token") != "" {
 		t.Fatalf("a blocked track = %s; want BLOCK without a token", tr.Raw)
+	}
+	if tr := e.track("alice", "payout", map[string]any{"scope": "add:authenticators"}); tr.str("state") != "REVIEW_REQUIRED" || tr.str("token") != "" {
+		t.Fatalf("a track held for review = %s; want REVIEW_REQUIRED (the SDKs' name) without a token", tr.Raw)
 	}
 	seen = nil
 
@@ -314,7 +322,7 @@ func TestContain_RulesWhenUserKnown(t *testing.T) {
 		}
 		var got []string
 		for _, a := range list {
-			if a.Action == "enrol" {
+			if a.Action == "enrol" || a.Action == "payout" {
 				continue
 			}
 			got = append(got, string(a.State)+" "+a.Rule)

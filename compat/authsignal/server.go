@@ -44,6 +44,11 @@ type trackBody struct {
 	Crypto             json.RawMessage `json:"crypto"`
 }
 
+// stateReviewRequired is the SDKs' name of deviceauth's REVIEW
+// (UserActionState.REVIEW_REQUIRED in @authsignal/node); the other states
+// have the same names.
+const stateReviewRequired = "REVIEW_REQUIRED"
+
 // trackResponse is a track's answer.
 type trackResponse struct {
 	IdempotencyKey string   `json:"idempotencyKey"`
@@ -91,7 +96,11 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request) error {
 		token = h.sealClient(clientToken{UserID: userID, Action: action, ChallengeID: tr.ChallengeID,
 			AddScope: b.Scope == scopeAddAuthenticators, Expires: now.Add(h.cfg.ClientTokenTTL).Unix()})
 	}
-	out := trackResponse{IdempotencyKey: b.IdempotencyKey, State: string(tr.State), Token: token, IsEnrolled: tr.Enrolled,
+	state := string(tr.State)
+	if tr.State == deviceauth.StateReview {
+		state = stateReviewRequired
+	}
+	out := trackResponse{IdempotencyKey: b.IdempotencyKey, State: state, Token: token, IsEnrolled: tr.Enrolled,
 		Enrolled: verificationMethods(creds), Allowed: []string{"PUSH", "QR_CODE", "DEVICE"}}
 	if tr.Rule != "" {
 		out.RuleIDs = []string{tr.Rule}
