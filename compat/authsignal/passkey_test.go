@@ -162,9 +162,10 @@ func TestPasskey_SignUpAndSignIn(t *testing.T) {
 	}
 
 	// signIn({token}): the challenge of a track made now that alice is
-	// enrolled (the first one made none), her passkeys listed.
+	// enrolled (the first one made none), her passkeys listed. Android
+	// sends challengeId null.
 	tok = e.track("alice", "signIn", nil).str("token")
-	o := e.do("POST", pkPath+"/authentication-options", "Bearer "+tok, map[string]any{})
+	o := e.do("POST", pkPath+"/authentication-options", "Bearer "+tok, `{"challengeId":null}`)
 	var ro webauthntest.RequestOptions
 	webauthntest.ReadOptions(t, options(t, o), &ro)
 	if len(ro.AllowCredentials) != 1 || ro.AllowCredentials[0].ID != webauthntest.B64(cred.ID) || ro.RPID != "localhost" || o.Body["options"].(map[string]any)["publicKey"] != nil {
