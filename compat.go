@@ -125,15 +125,8 @@ func (s *Service) compatRegister(ctx context.Context, r seam.CompatRegistration)
 			return store.Credential{}, err
 		}
 	} else {
-		locked, err := s.resetLocked(ctx, r.UserID)
-		if err != nil {
+		if err := s.compatFirst(ctx, r.UserID, r.ClientIP); err != nil {
 			return store.Credential{}, err
-		}
-		if locked {
-			// Only the grant of the operator's reset enrols, and a
-			// compat SDK cannot carry it.
-			s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: r.UserID, ClientIP: r.ClientIP, Reason: "reset"})
-			return store.Credential{}, ErrRegistrationFailed
 		}
 		limit = 1
 	}
@@ -155,6 +148,21 @@ func (s *Service) compatRegister(ctx context.Context, r seam.CompatRegistration)
 	s.emit(ctx, event.Event{Type: event.CredentialRegistered, UserID: c.UserID, CredentialID: c.ID, ClientIP: r.ClientIP, Reason: "compat"})
 	s.notifyNewCredential(ctx, c)
 	return c, nil
+}
+
+// compatFirst refuses a first credential for userID, who has none, while
+// an operator's reset holds: only the reset's grant enrols then, and a
+// compat SDK cannot carry it.
+func (s *Service) compatFirst(ctx context.Context, userID, clientIP string) error {
+	locked, err := s.resetLocked(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if locked {
+		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: userID, ClientIP: clientIP, Reason: "reset"})
+		return ErrRegistrationFailed
+	}
+	return nil
 }
 
 // compatStepUp consumes the step-up of a compat registration: a recovery
@@ -281,10 +289,10 @@ func (s *Service) compatRemove(ctx context.Context, id string, messages [][]byte
 }
 
 // compatLimit counts a request of clientIP against the rate limit name
-// ("fetch", "respond", "register" or "qr").
+// ("fetch", "respond", "register", "qr" or "ceremony").
 func (s *Service) compatLimit(ctx context.Context, name, clientIP string) error {
 	r := map[string]Rate{"fetch": s.cfg.RateLimits.Fetch, "respond": s.cfg.RateLimits.Respond,
-		"register": s.cfg.RateLimits.Register, "qr": s.cfg.RateLimits.QR}[name]
+		"register": s.cfg.RateLimits.Register, "qr": s.cfg.RateLimits.QR, "ceremony": s.cfg.RateLimits.Ceremonies}[name]
 	if r.Window == 0 {
 		return s.storeFailed(ctx, errors.New("compat: unknown rate limit "+name))
 	}
@@ -430,6 +438,13 @@ func (s *Service) compatClaim(ctx context.Context, a seam.CompatAnswer) (store.C
 	if ch.State != store.StateUnclaimed {
 		return store.Challenge{}, ErrChallengeClosed.withState(string(ch.State))
 	}
+	return s.compatClaimFor(ctx, ch, cred)
+}
+
+// compatClaimFor claims unclaimed compat challenge ch for cred (a compat
+// key or a passkey) and its user: the wrong-code limit, then the rules
+// and the action record, then the claim itself.
+func (s *Service) compatClaimFor(ctx context.Context, ch store.Challenge, cred store.Credential) (store.Challenge, error) {
 	now := s.now()
 	if err := s.wrongCodeBlock(ctx, s.wrongCodeKey(cred.UserID, ch.Action), event.Event{UserID: cred.UserID, Action: ch.Action, ChallengeID: ch.ID}, now); err != nil {
 		return store.Challenge{}, err

@@ -97,6 +97,20 @@ type registrationState struct {
 // adds a passkey only while the user still has no credential. It returns
 // the creation options and the ceremony.
 func (s *Service) beginPasskeyRegistration(ctx context.Context, userID, name, stepUpToken string) ([]byte, ceremony, error) {
+	return s.beginPasskeyRegistrationWith(ctx, userID, name, func(creds []store.Credential) (bool, error) {
+		if len(creds) > 0 {
+			return false, s.stepUp(ctx, userID, ActionAddAuthenticator, stepUpToken, Details{})
+		}
+		return s.useEnrolmentGrantIfReset(ctx, userID, stepUpToken)
+	})
+}
+
+// beginPasskeyRegistrationWith starts adding a passkey called name for
+// userID once gate, given the user's credentials, allowed it: the step-up
+// a user who has credentials needs, or (for a user without) whether an
+// operator reset's grant was used (granted), which then pays for this
+// ceremony only.
+func (s *Service) beginPasskeyRegistrationWith(ctx context.Context, userID, name string, gate func(creds []store.Credential) (granted bool, err error)) ([]byte, ceremony, error) {
 	if s.cfg.Passkeys == nil {
 		return nil, ceremony{}, ErrNotFound.withMessage("passkeys are not configured")
 	}
@@ -113,12 +127,8 @@ func (s *Service) beginPasskeyRegistration(ctx context.Context, userID, name, st
 	if err != nil {
 		return nil, ceremony{}, s.storeFailed(ctx, err)
 	}
-	granted := false
-	if len(creds) > 0 {
-		if err := s.stepUp(ctx, userID, ActionAddAuthenticator, stepUpToken, Details{}); err != nil {
-			return nil, ceremony{}, err
-		}
-	} else if granted, err = s.useEnrolmentGrantIfReset(ctx, userID, stepUpToken); err != nil {
+	granted, err := gate(creds)
+	if err != nil {
 		return nil, ceremony{}, err
 	}
 	opts, state, err := s.cfg.Passkeys.BeginRegistration(ctx, userID, passkeysIn(creds))
@@ -141,6 +151,15 @@ func (s *Service) beginPasskeyRegistration(ctx context.Context, userID, name, st
 // ErrRegistrationFailed; a malformed response is ErrInvalidRequest and
 // leaves the ceremony in place.
 func (s *Service) finishPasskeyRegistration(ctx context.Context, id, userID string, response []byte, clientIP string) (Credential, error) {
+	cred, err := s.finishPasskey(ctx, id, userID, response, clientIP)
+	if err != nil {
+		return Credential{}, err
+	}
+	return publicCredential(cred), nil
+}
+
+// finishPasskey is finishPasskeyRegistration, with the stored passkey.
+func (s *Service) finishPasskey(ctx context.Context, id, userID string, response []byte, clientIP string) (store.Credential, error) {
 	var c ceremony
 	var reg registrationState
 	p, err := s.cfg.Passkeys.FinishRegistration(ctx, response, func() ([]byte, error) {
@@ -157,10 +176,10 @@ func (s *Service) finishPasskeyRegistration(ctx context.Context, id, userID stri
 		return reg.State, nil
 	})
 	if err != nil {
-		return Credential{}, passkeyError(err, ErrRegistrationFailed.withMessage("the passkey could not be verified"))
+		return store.Credential{}, passkeyError(err, ErrRegistrationFailed.withMessage("the passkey could not be verified"))
 	}
 	if len(p.RawID) == 0 || len(p.RawID) > 1023 {
-		return Credential{}, ErrRegistrationFailed.withMessage("a passkey ID is 1 to 1023 bytes")
+		return store.Credential{}, ErrRegistrationFailed.withMessage("a passkey ID is 1 to 1023 bytes")
 	}
 	now := s.now()
 	cred := store.Credential{
@@ -174,29 +193,29 @@ func (s *Service) finishPasskeyRegistration(ctx context.Context, id, userID stri
 	// After an operator reset, only the ceremony its grant paid for.
 	allowed, resetLocked, err := s.enrolmentAllowed(ctx, userID, c.ID)
 	if err != nil {
-		return Credential{}, err
+		return store.Credential{}, err
 	}
 	if !allowed {
 		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: userID, ClientIP: clientIP, Reason: "reset"})
-		return Credential{}, ErrRegistrationFailed
+		return store.Credential{}, ErrRegistrationFailed
 	}
 	switch err := s.store.CreateCredential(ctx, cred, limit); {
 	case errors.Is(err, store.ErrLimit) && c.FirstDevice:
 		s.emit(ctx, event.Event{Type: event.RegistrationRefused, UserID: userID, ClientIP: clientIP, Reason: "not_first_device"})
-		return Credential{}, ErrRegistrationFailed.with(err)
+		return store.Credential{}, ErrRegistrationFailed.with(err)
 	case errors.Is(err, store.ErrLimit):
-		return Credential{}, ErrCredentialLimit.with(err)
+		return store.Credential{}, ErrCredentialLimit.with(err)
 	case errors.Is(err, store.ErrConflict):
-		return Credential{}, ErrRegistrationFailed.with(err).withMessage("this passkey is already registered")
+		return store.Credential{}, ErrRegistrationFailed.with(err).withMessage("this passkey is already registered")
 	case err != nil:
-		return Credential{}, s.storeFailed(ctx, err)
+		return store.Credential{}, s.storeFailed(ctx, err)
 	}
 	if resetLocked {
 		s.clearResetLock(ctx, userID)
 	}
 	s.emit(ctx, event.Event{Type: event.CredentialRegistered, UserID: userID, CredentialID: cred.ID, ClientIP: clientIP, Reason: "passkey"})
 	s.notifyNewCredential(ctx, cred)
-	return publicCredential(cred), nil
+	return cred, nil
 }
 
 // beginPasskeyLogin starts a sign-in: discoverable for username "",

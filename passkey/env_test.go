@@ -58,7 +58,7 @@ func newEnv(t testing.TB, edit ...func(*passkey.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, pk: pk, clock: &clock{now: time.Now()}, events: &events{}, auth: &softAuthenticator{origin: testOrigin}}
+	e := &env{t: t, pk: pk, clock: &clock{now: time.Now()}, events: &events{}, auth: &softAuthenticator{Origin: testOrigin}}
 	st := memstore.New()
 	e.store = st
 	users := deviceauth.UserResolverFunc(func(r *http.Request) (string, error) {
@@ -240,7 +240,7 @@ func (b *browser) register(a *softAuthenticator, name string, header ...string) 
 	if opts.status != http.StatusOK {
 		b.t.Fatalf("registration options: %v", opts)
 	}
-	resp, cred := a.create(b.t, opts.body)
+	resp, cred := a.Create(b.t, opts.body)
 	fin := b.post(registrationPath, resp)
 	if fin.status != http.StatusCreated {
 		b.t.Fatalf("registration: %v", fin)
@@ -270,7 +270,7 @@ func (b *browser) loginOptions(username string) answer {
 func (b *browser) login(a *softAuthenticator, c *softCredential, change ...func(*signing)) answer {
 	b.t.Helper()
 	opts := b.loginOptions("")
-	return b.post(loginPath, a.get(b.t, c, opts.body, change...))
+	return b.post(loginPath, a.Get(b.t, c, opts.body, change...))
 }
 
 // ceremonyCookie returns the "name=value" of the ceremony cookie an

@@ -23,7 +23,7 @@ func FuzzVerifyAssertion(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(e.auth.get(f, cred, opts))
+	f.Add(e.auth.Get(f, cred, opts))
 	f.Add([]byte(`{"id":"AA","rawId":"AA","type":"public-key","clientExtensionResults":{},"response":{"clientDataJSON":"","authenticatorData":"","signature":""}}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, body []byte) {

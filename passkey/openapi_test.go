@@ -95,7 +95,7 @@ func TestOpenAPI_PasskeyResponsesMatchDocument(t *testing.T) {
 // passkey step-up it needs for a second credential.
 func openapiRegistration(t *testing.T, c *openapitest.Checker) {
 	e := newOASEnv(t, nil)
-	auth := &softAuthenticator{origin: testOrigin}
+	auth := &softAuthenticator{Origin: testOrigin}
 	alice, anon := e.browser(c, "alice"), e.browser(c, "")
 	post := e.poster(c)
 	cross := []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}
@@ -121,7 +121,7 @@ func openapiRegistration(t *testing.T, c *openapitest.Checker) {
 	ceremony := setCookie(t, opts, "deviceauth-passkey-registration")
 
 	// POST /v1/passkey/registration
-	resp, cred := auth.create(t, opts.Body)
+	resp, cred := auth.Create(t, opts.Body)
 	c.Expect("finish: nobody", 401, "unauthenticated", true, post(anon, registrationPath, string(resp)))
 	c.Expect("finish: cross-origin", 403, "cross_origin", true, post(alice, registrationPath, string(resp), cross...))
 	c.Expect("finish: bad JSON", 400, "invalid_request", false, post(alice, registrationPath, `{"id":`))
@@ -147,7 +147,7 @@ func openapiRegistration(t *testing.T, c *openapitest.Checker) {
 	c.Expect("finish: replayed into the used ceremony", 403, "registration_failed", true, post(c.Client(), registrationPath, string(resp), withCeremony...))
 	bob := e.browser(c, "bob")
 	bobOpts := c.Expect("bob's options", 200, "", true, post(bob, registrationOptionsPath, `{}`))
-	evil, _ := (&softAuthenticator{origin: "https://evil.example"}).create(t, bobOpts.Body)
+	evil, _ := (&softAuthenticator{Origin: "https://evil.example"}).Create(t, bobOpts.Body)
 	c.Expect("finish: made for another origin", 403, "registration_failed", true, post(bob, registrationPath, string(evil)))
 
 	// A second credential needs a step-up (and is over the limit of one).
@@ -167,12 +167,12 @@ func openapiRegistration(t *testing.T, c *openapitest.Checker) {
 	e.pol.set("")
 	stepOpts := c.Expect("step-up options", 200, "", true, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey/options", `{}`))
 	// The step-up answers a malformed assertion as the sign-in does: 400.
-	c.Expect("step-up: unknown member", 400, "invalid_request", false, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey", withMember(t, auth.get(t, cred, stepOpts.Body), "smuggled", true)))
+	c.Expect("step-up: unknown member", 400, "invalid_request", false, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey", withMember(t, auth.Get(t, cred, stepOpts.Body), "smuggled", true)))
 	c.Expect("step-up: not an assertion go-webauthn can parse", 400, "invalid_request", true, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey",
 		`{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"AA","authenticatorData":"AA","signature":"AA"},"clientExtensionResults":{}}`))
-	c.Expect("step-up with the passkey", 200, "", true, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey", string(auth.get(t, cred, stepOpts.Body))))
+	c.Expect("step-up with the passkey", 200, "", true, post(alice, "/deviceauth/v1/web/challenges/"+denial.ChallengeID+"/passkey", string(auth.Get(t, cred, stepOpts.Body))))
 	opts = c.Expect("options with the step-up token", 200, "", true, post(alice, registrationOptionsPath, `{"name":"Phone"}`, deviceauth.TokenHeader, denial.Token))
-	second, _ := (&softAuthenticator{origin: testOrigin}).create(t, opts.Body)
+	second, _ := (&softAuthenticator{Origin: testOrigin}).Create(t, opts.Body)
 	c.Expect("finish: over the credential limit", 409, "credential_limit", true, post(alice, registrationPath, string(second)))
 
 	// GET /v1/passkey/passkey.js
@@ -185,12 +185,12 @@ func openapiRegistration(t *testing.T, c *openapitest.Checker) {
 // openapiSignIn exercises the sign-in ceremony.
 func openapiSignIn(t *testing.T, c *openapitest.Checker) {
 	e := newOASEnv(t, nil)
-	auth := &softAuthenticator{origin: testOrigin}
+	auth := &softAuthenticator{Origin: testOrigin}
 	post := e.poster(c)
 	cross := []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}
 	alice := e.browser(c, "alice")
 	opts := c.Expect("registration options", 200, "", true, post(alice, registrationOptionsPath, `{}`))
-	resp, cred := auth.create(t, opts.Body)
+	resp, cred := auth.Create(t, opts.Body)
 	c.Expect("registration", 201, "", true, post(alice, registrationPath, string(resp)))
 
 	// POST /v1/passkey/login/options
@@ -210,7 +210,7 @@ func openapiSignIn(t *testing.T, c *openapitest.Checker) {
 	ceremony := setCookie(t, opts, "deviceauth-passkey-login")
 
 	// POST /v1/passkey/login
-	assertion := auth.get(t, cred, opts.Body)
+	assertion := auth.Get(t, cred, opts.Body)
 	c.Expect("finish: cross-origin", 403, "cross_origin", true, post(b, loginPath, string(assertion), cross...))
 	c.Expect("finish: bad JSON", 400, "invalid_request", false, post(b, loginPath, `{"id":`))
 	c.Expect("finish: unknown member", 400, "invalid_request", false, post(b, loginPath, withMember(t, assertion, "smuggled", true)))
@@ -231,15 +231,15 @@ func openapiSignIn(t *testing.T, c *openapitest.Checker) {
 	}
 	c.Expect("finish: replayed into the used ceremony", 403, "invalid_assertion", true, post(c.Client(), loginPath, string(assertion), withCeremony...))
 	opts = c.Expect("options", 200, "", true, post(b, loginOptionsPath, `{}`))
-	c.Expect("finish: made for another origin", 403, "invalid_assertion", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Origin = "https://evil.example" }))))
+	c.Expect("finish: made for another origin", 403, "invalid_assertion", true, post(b, loginPath, string(auth.Get(t, cred, opts.Body, func(s *signing) { s.Origin = "https://evil.example" }))))
 	opts = c.Expect("options", 200, "", true, post(b, loginOptionsPath, `{}`))
-	c.Expect("finish, counter 10", 200, "", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Count = 10 }))))
+	c.Expect("finish, counter 10", 200, "", true, post(b, loginPath, string(auth.Get(t, cred, opts.Body, func(s *signing) { s.Count = 10 }))))
 	opts = c.Expect("options", 200, "", true, post(b, loginOptionsPath, `{}`))
-	c.Expect("finish: counter backwards", 403, "passkey_clone", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Count = 5 }))))
+	c.Expect("finish: counter backwards", 403, "passkey_clone", true, post(b, loginPath, string(auth.Get(t, cred, opts.Body, func(s *signing) { s.Count = 5 }))))
 	opts = c.Expect("options", 200, "", true, post(b, loginOptionsPath, `{}`))
 	e.signInFail.Store(true)
 	// The passkey verified, so the ceremony is used: its cookie goes.
-	if x := c.Expect("finish: the session cannot be started", 503, "unavailable", true, post(b, loginPath, string(auth.get(t, cred, opts.Body, func(s *signing) { s.Count = 11 })))); !cleared(x, "deviceauth-passkey-login") {
+	if x := c.Expect("finish: the session cannot be started", 503, "unavailable", true, post(b, loginPath, string(auth.Get(t, cred, opts.Body, func(s *signing) { s.Count = 11 })))); !cleared(x, "deviceauth-passkey-login") {
 		t.Errorf("the failing Config.SignIn set %q, want the ceremony cookie cleared", x.Header.Values("Set-Cookie"))
 	}
 	e.signInFail.Store(false)
@@ -251,7 +251,7 @@ func openapiPasskeyRateLimits(t *testing.T, c *openapitest.Checker) {
 		cfg.RateLimits.Ceremonies = deviceauth.Rate{Limit: 1, Window: time.Hour}
 		cfg.RateLimits.Challenges = deviceauth.Rate{Limit: 1, Window: time.Hour}
 	})
-	auth := &softAuthenticator{origin: testOrigin}
+	auth := &softAuthenticator{Origin: testOrigin}
 	post := e.poster(c)
 	b := e.browser(c, "")
 	c.Expect("sign-in options", 200, "", true, post(b, loginOptionsPath, `{}`))
@@ -259,7 +259,7 @@ func openapiPasskeyRateLimits(t *testing.T, c *openapitest.Checker) {
 
 	alice := e.browser(c, "alice")
 	opts := c.Expect("registration options", 200, "", true, post(alice, registrationOptionsPath, `{}`))
-	resp, _ := auth.create(t, opts.Body)
+	resp, _ := auth.Create(t, opts.Body)
 	c.Expect("registration", 201, "", true, post(alice, registrationPath, string(resp)))
 	c.Expect("registration options: a step-up", 401, "challenge_required", true, post(alice, registrationOptionsPath, `{}`))
 	c.Expect("registration options: step-ups over the rate", 429, "rate_limited", true, post(alice, registrationOptionsPath, `{}`))
@@ -272,23 +272,23 @@ func openapiPasskeyRateLimits(t *testing.T, c *openapitest.Checker) {
 func openapiSecureCookies(t *testing.T, c *openapitest.Checker) {
 	const origin = "https://app.example.com"
 	e := newOASEnv(t, nil, func(cfg *passkey.Config) { cfg.RPID, cfg.Origins = "example.com", []string{origin} })
-	auth := &softAuthenticator{origin: origin}
+	auth := &softAuthenticator{Origin: origin}
 	post := e.poster(c)
 	session := sessionCookie + "=alice"
 	opts := c.Expect("registration options", 200, "", true, post(c.Client(), registrationOptionsPath, `{}`, "Cookie", session))
 	ceremony := setCookie(t, opts, "__Secure-deviceauth-passkey-registration")
-	resp, cred := auth.create(t, opts.Body)
+	resp, cred := auth.Create(t, opts.Body)
 	c.Expect("registration", 201, "", true, post(c.Client(), registrationPath, string(resp), "Cookie", session+"; "+ceremony))
 	opts = c.Expect("sign-in options", 200, "", true, post(c.Client(), loginOptionsPath, `{}`))
 	ceremony = setCookie(t, opts, "__Secure-deviceauth-passkey-login")
 	if !strings.Contains(opts.Header.Get("Set-Cookie"), "; Secure") {
 		t.Errorf("sign-in ceremony cookie %q is not Secure", opts.Header.Get("Set-Cookie"))
 	}
-	assertion := string(auth.get(t, cred, opts.Body))
+	assertion := string(auth.Get(t, cred, opts.Body))
 	c.Expect("sign-in with the cookie of plain http", 403, "invalid_assertion", true, post(c.Client(), loginPath, assertion, "Cookie", strings.TrimPrefix(ceremony, "__Secure-")))
 	opts = c.Expect("sign-in options", 200, "", true, post(c.Client(), loginOptionsPath, `{}`))
 	ceremony = setCookie(t, opts, "__Secure-deviceauth-passkey-login")
-	c.Expect("sign-in", 200, "", true, post(c.Client(), loginPath, string(auth.get(t, cred, opts.Body)), "Cookie", ceremony))
+	c.Expect("sign-in", 200, "", true, post(c.Client(), loginPath, string(auth.Get(t, cred, opts.Body)), "Cookie", ceremony))
 }
 
 // oasEnv is a Service with Passkeys served as an application mounts them,

@@ -27,8 +27,8 @@ func TestRegisterThenSignIn_Discoverable(t *testing.T) {
 	e := newEnv(t)
 	alice := e.browser().signInAs("alice")
 	cred, pub := alice.register(e.auth, "Laptop")
-	if pub.Kind != "passkey" || pub.Name != "Laptop" || pub.ID != seam.CredentialID(cred.id) {
-		t.Fatalf("registered %+v, want passkey Laptop %s", pub, seam.CredentialID(cred.id))
+	if pub.Kind != "passkey" || pub.Name != "Laptop" || pub.ID != seam.CredentialID(cred.ID) {
+		t.Fatalf("registered %+v, want passkey Laptop %s", pub, seam.CredentialID(cred.ID))
 	}
 	// Listed like a device key.
 	creds, err := e.svc.Credentials(context.Background(), "alice")
@@ -36,8 +36,8 @@ func TestRegisterThenSignIn_Discoverable(t *testing.T) {
 		t.Fatalf("Credentials = %+v, %v", creds, err)
 	}
 	// The user handle is stable per user and is not the user ID.
-	if len(cred.userHandle) != 32 || strings.Contains(string(cred.userHandle), "alice") {
-		t.Fatalf("user handle %x", cred.userHandle)
+	if len(cred.UserHandle) != 32 || strings.Contains(string(cred.UserHandle), "alice") {
+		t.Fatalf("user handle %x", cred.UserHandle)
 	}
 
 	anon := e.browser()
@@ -76,7 +76,7 @@ func TestCeremonyCookie_HttpOnlyStrictScopedAndCleared(t *testing.T) {
 	if opts.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("options Cache-Control %q", opts.header.Get("Cache-Control"))
 	}
-	fin := alice.post(loginPath, e.auth.get(t, cred, opts.body))
+	fin := alice.post(loginPath, e.auth.Get(t, cred, opts.body))
 	if fin.status != http.StatusOK {
 		t.Fatalf("sign-in: %v", fin)
 	}
@@ -108,7 +108,7 @@ func TestFinishLogin_ConcurrentFinishOfOneCeremonyHasOneSuccess(t *testing.T) {
 	b := e.browser()
 	opts := b.loginOptions("")
 	cookie := ceremonyCookie(t, opts, "deviceauth-passkey-login")
-	assertion := e.auth.get(t, cred, opts.body)
+	assertion := e.auth.Get(t, cred, opts.body)
 	var ok, refused atomic.Int64
 	var wg sync.WaitGroup
 	for range 16 {
@@ -138,7 +138,7 @@ func TestFinishLogin_ReplayedAssertionRejected(t *testing.T) {
 	b := e.browser()
 	opts := b.loginOptions("")
 	cookie := ceremonyCookie(t, opts, "deviceauth-passkey-login")
-	assertion := e.auth.get(t, cred, opts.body)
+	assertion := e.auth.Get(t, cred, opts.body)
 	if res := b.post(loginPath, assertion); res.status != http.StatusOK {
 		t.Fatalf("first use: %v", res)
 	}
@@ -185,7 +185,7 @@ func TestFinishLogin_RejectsBadAssertions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = e.pk.FinishLogin(ctx, e.auth.get(t, cred, opts, tt.change), func() ([]byte, error) { return state, nil }, e.store.GetCredential)
+			_, err = e.pk.FinishLogin(ctx, e.auth.Get(t, cred, opts, tt.change), func() ([]byte, error) { return state, nil }, e.store.GetCredential)
 			var pe *protocol.Error
 			if !errors.As(err, &pe) || !strings.Contains(pe.Details+" "+pe.DevInfo, tt.cause) {
 				t.Fatalf("%s: FinishLogin = %v, want a failure caused by %q", tt.name, err, tt.cause)
@@ -201,13 +201,13 @@ func TestFinishLogin_RejectsOtherSignatures(t *testing.T) {
 	other, _ := e.browser().signInAs("bob").register(e.auth, "")
 	// Bob's key signs, Alice's credential ID and user handle are claimed.
 	forged := *other
-	forged.id, forged.userHandle = cred.id, cred.userHandle
+	forged.ID, forged.UserHandle = cred.ID, cred.UserHandle
 	if res := e.browser().login(e.auth, &forged); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
 		t.Fatalf("another key's signature: %v, want 403 invalid_assertion", res)
 	}
 	// Alice's key with Bob's user handle.
 	mixed := *cred
-	mixed.userHandle = other.userHandle
+	mixed.UserHandle = other.UserHandle
 	if res := e.browser().login(e.auth, &mixed); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
 		t.Fatalf("another user's handle: %v, want 403 invalid_assertion", res)
 	}
@@ -244,7 +244,7 @@ func TestFinishLogin_CounterBackwardsIsRefusedWithCloneEvent(t *testing.T) {
 
 func TestFinishLogin_SyncedPasskeyZeroCountersAndBackupFlags(t *testing.T) {
 	e := newEnv(t)
-	synced := &softAuthenticator{origin: testOrigin, backup: true}
+	synced := &softAuthenticator{Origin: testOrigin, Backup: true}
 	cred, pub := e.browser().signInAs("alice").register(synced, "")
 	for i := range 3 {
 		if res := e.browser().login(synced, cred); res.status != http.StatusOK {
@@ -268,7 +268,7 @@ func TestFinishLogin_RemovedPasskeyRejected(t *testing.T) {
 	if err := e.store.DeleteCredential(context.Background(), "alice", pub.ID); err != nil {
 		t.Fatal(err)
 	}
-	if res := b.post(loginPath, e.auth.get(t, cred, opts.body)); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
+	if res := b.post(loginPath, e.auth.Get(t, cred, opts.body)); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
 		t.Fatalf("removed passkey: %v, want 403 invalid_assertion", res)
 	}
 }
@@ -279,7 +279,7 @@ func TestFinishLogin_ExpiredCeremonyRejected(t *testing.T) {
 	b := e.browser()
 	opts := b.loginOptions("")
 	e.clock.Advance(5*time.Minute + time.Second)
-	if res := b.post(loginPath, e.auth.get(t, cred, opts.body)); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
+	if res := b.post(loginPath, e.auth.Get(t, cred, opts.body)); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
 		t.Fatalf("expired ceremony: %v, want 403 invalid_assertion", res)
 	}
 }
@@ -289,9 +289,9 @@ func TestFinishLogin_WithoutCeremonyIsTheSameAnswerAsWrong(t *testing.T) {
 	cred, _ := e.browser().signInAs("alice").register(e.auth, "")
 	b := e.browser()
 	opts := b.loginOptions("")
-	assertion := e.auth.get(t, cred, opts.body)
+	assertion := e.auth.Get(t, cred, opts.body)
 	noCookie := e.browser().post(loginPath, assertion)
-	unknown := e.browser().login(e.auth, &softCredential{id: []byte("unknown-credential"), key: cred.key, rpID: "localhost", userHandle: cred.userHandle})
+	unknown := e.browser().login(e.auth, &softCredential{ID: []byte("unknown-credential"), Key: cred.Key, RPID: "localhost", UserHandle: cred.UserHandle})
 	if noCookie.status != unknown.status || string(noCookie.body) != string(unknown.body) || noCookie.code() != "invalid_assertion" {
 		t.Fatalf("no ceremony: %v; unknown passkey: %v; want the same 403 invalid_assertion", noCookie, unknown)
 	}
@@ -319,10 +319,10 @@ func TestRegistration_StepUpWhenEnrolled(t *testing.T) {
 	if opts.status != http.StatusOK {
 		t.Fatalf("step-up options: %v", opts)
 	}
-	if ok := alice.post(stepUpPath(denial.ChallengeID), e.auth.get(t, first, opts.body)); ok.status != http.StatusOK || !strings.Contains(string(ok.body), `"APPROVED"`) {
+	if ok := alice.post(stepUpPath(denial.ChallengeID), e.auth.Get(t, first, opts.body)); ok.status != http.StatusOK || !strings.Contains(string(ok.body), `"APPROVED"`) {
 		t.Fatalf("step-up: %v", ok)
 	}
-	second := &softAuthenticator{origin: testOrigin}
+	second := &softAuthenticator{Origin: testOrigin}
 	_, pub := alice.register(second, "Phone", deviceauth.TokenHeader, denial.Token)
 	creds, _ := e.svc.Credentials(context.Background(), "alice")
 	if len(creds) != 2 || pub.Name != "Phone" {
@@ -341,7 +341,7 @@ func TestRegistration_BoundToTheSignedInUser(t *testing.T) {
 	if opts.status != http.StatusOK {
 		t.Fatalf("options: %v", opts)
 	}
-	resp, _ := e.auth.create(t, opts.body)
+	resp, _ := e.auth.Create(t, opts.body)
 	b.signInAs("mallory") // the session changed between the halves
 	if res := b.post(registrationPath, resp); res.status != http.StatusForbidden || res.code() != "registration_failed" {
 		t.Fatalf("finish as another user: %v, want 403 registration_failed", res)
@@ -358,13 +358,13 @@ func TestRegistration_RejectsWrongOriginAndReplay(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser().signInAs("alice")
 	opts := b.post(registrationOptionsPath, map[string]string{})
-	evil := &softAuthenticator{origin: "https://evil.example"}
-	resp, _ := evil.create(t, opts.body)
+	evil := &softAuthenticator{Origin: "https://evil.example"}
+	resp, _ := evil.Create(t, opts.body)
 	if res := b.post(registrationPath, resp); res.status != http.StatusForbidden || res.code() != "registration_failed" {
 		t.Fatalf("registration from another origin: %v, want 403 registration_failed", res)
 	}
 	opts = b.post(registrationOptionsPath, map[string]string{})
-	resp, _ = e.auth.create(t, opts.body)
+	resp, _ = e.auth.Create(t, opts.body)
 	if res := b.post(registrationPath, resp); res.status != http.StatusCreated {
 		t.Fatalf("registration: %v", res)
 	}
@@ -402,14 +402,14 @@ func TestStepUp_PasskeyAssertionBoundToActionAndDetails(t *testing.T) {
 	}
 	var o requestOptions
 	json.Unmarshal(wantedOpts.body, &o)
-	if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != b64(cred.id) || o.PublicKey.RPID != "localhost" {
+	if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != b64(cred.ID) || o.PublicKey.RPID != "localhost" {
 		t.Fatalf("step-up options %s: want alice's one passkey, rpId localhost", wantedOpts.body)
 	}
 	// An assertion made for the other details does not approve this one.
-	if res := alice.post(stepUpPath(wanted.ChallengeID), e.auth.get(t, cred, otherOpts.body)); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
+	if res := alice.post(stepUpPath(wanted.ChallengeID), e.auth.Get(t, cred, otherOpts.body)); res.status != http.StatusForbidden || res.code() != "invalid_assertion" {
 		t.Fatalf("assertion for other details: %v, want 403 invalid_assertion", res)
 	}
-	if res := alice.post(stepUpPath(wanted.ChallengeID), e.auth.get(t, cred, wantedOpts.body)); res.status != http.StatusOK {
+	if res := alice.post(stepUpPath(wanted.ChallengeID), e.auth.Get(t, cred, wantedOpts.body)); res.status != http.StatusOK {
 		t.Fatalf("step-up: %v", res)
 	}
 	v, err := e.svc.Validate(context.Background(), deviceauth.ValidateRequest{Token: wanted.Token, UserID: "alice", Action: "transfer", Details: details25})
@@ -429,12 +429,12 @@ func TestStepUp_CloneAndRemovedPasskey(t *testing.T) {
 	cred, pub := alice.register(e.auth, "")
 	first := track(t, e, details25)
 	opts := alice.post(stepUpOptionsPath(first.ChallengeID), nil)
-	if res := alice.post(stepUpPath(first.ChallengeID), e.auth.get(t, cred, opts.body, func(s *signing) { s.Count = 7 })); res.status != http.StatusOK {
+	if res := alice.post(stepUpPath(first.ChallengeID), e.auth.Get(t, cred, opts.body, func(s *signing) { s.Count = 7 })); res.status != http.StatusOK {
 		t.Fatalf("step-up: %v", res)
 	}
 	second := track(t, e, details25)
 	opts = alice.post(stepUpOptionsPath(second.ChallengeID), nil)
-	if res := alice.post(stepUpPath(second.ChallengeID), e.auth.get(t, cred, opts.body, func(s *signing) { s.Count = 3 })); res.code() != "passkey_clone" {
+	if res := alice.post(stepUpPath(second.ChallengeID), e.auth.Get(t, cred, opts.body, func(s *signing) { s.Count = 3 })); res.code() != "passkey_clone" {
 		t.Fatalf("counter 7 → 3 in a step-up: %v, want passkey_clone", res)
 	}
 	if n := e.events.count(event.PasskeyClone); n != 1 {
@@ -443,7 +443,7 @@ func TestStepUp_CloneAndRemovedPasskey(t *testing.T) {
 	if err := e.store.DeleteCredential(context.Background(), "alice", pub.ID); err != nil {
 		t.Fatal(err)
 	}
-	if res := alice.post(stepUpPath(second.ChallengeID), e.auth.get(t, cred, opts.body)); res.status < 400 {
+	if res := alice.post(stepUpPath(second.ChallengeID), e.auth.Get(t, cred, opts.body)); res.status < 400 {
 		t.Fatalf("a removed passkey answered a step-up: %v", res)
 	}
 }
@@ -490,7 +490,7 @@ func TestUsernameFirst_KnownAndUnknownUsersLookAlike(t *testing.T) {
 		ID   string `json:"id"`
 		Type string `json:"type"`
 	}) bool {
-		return d.ID == b64(cred.id)
+		return d.ID == b64(cred.ID)
 	}) {
 		t.Fatalf("alice's passkey is not in her list %s", knownRes.body)
 	}
@@ -514,13 +514,13 @@ func TestUsernameFirst_KnownAndUnknownUsersLookAlike(t *testing.T) {
 	// sign-in that named someone else.
 	b := e.browser()
 	res := b.loginOptions("alice")
-	if fin := b.post(loginPath, e.auth.get(t, cred, res.body)); fin.status != http.StatusOK || b.user() != "alice" {
+	if fin := b.post(loginPath, e.auth.Get(t, cred, res.body)); fin.status != http.StatusOK || b.user() != "alice" {
 		t.Fatalf("username-first sign-in: %v", fin)
 	}
 	for _, name := range []string{"nobody", "bob"} {
 		c := e.browser()
 		res := c.loginOptions(name)
-		if fin := c.post(loginPath, e.auth.get(t, cred, res.body)); fin.status != http.StatusForbidden || fin.code() != "invalid_assertion" {
+		if fin := c.post(loginPath, e.auth.Get(t, cred, res.body)); fin.status != http.StatusForbidden || fin.code() != "invalid_assertion" {
 			t.Fatalf("alice's passkey for username %q: %v, want 403 invalid_assertion", name, fin)
 		}
 	}
@@ -544,7 +544,7 @@ func TestUsernameFirst_LookupUsername(t *testing.T) {
 	if len(o.PublicKey.AllowCredentials) != 2 {
 		t.Fatalf("allowCredentials %s, want 2", opts.body)
 	}
-	if fin := b.post(loginPath, e.auth.get(t, cred, opts.body)); fin.status != http.StatusOK || b.user() != "u-1" {
+	if fin := b.post(loginPath, e.auth.Get(t, cred, opts.body)); fin.status != http.StatusOK || b.user() != "u-1" {
 		t.Fatalf("sign-in by email: %v", fin)
 	}
 }
@@ -556,7 +556,7 @@ func TestHandler_RefusesBadRequests(t *testing.T) {
 	b := e.browser()
 	opts := b.loginOptions("")
 	var extra map[string]any
-	json.Unmarshal(e.auth.get(t, cred, opts.body), &extra)
+	json.Unmarshal(e.auth.Get(t, cred, opts.body), &extra)
 	extra["smuggled"] = true
 	tests := []struct {
 		name   string
@@ -583,7 +583,7 @@ func TestHandler_RefusesBadRequests(t *testing.T) {
 		}
 	}
 	// None of that used up the ceremony: the good assertion still works.
-	if res := b.post(loginPath, e.auth.get(t, cred, opts.body)); res.status != http.StatusOK {
+	if res := b.post(loginPath, e.auth.Get(t, cred, opts.body)); res.status != http.StatusOK {
 		t.Fatalf("after malformed requests the sign-in fails: %v", res)
 	}
 }
@@ -615,14 +615,14 @@ func TestSeam_CeremoniesWithoutHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, cred := e.auth.create(t, opts)
+	resp, cred := e.auth.Create(t, opts)
 	taken := 0
 	take := func() ([]byte, error) { taken++; return state, nil }
 	if _, err := e.pk.FinishRegistration(ctx, []byte(`{}`), take); !errors.Is(err, seam.ErrMalformed) || taken != 0 {
 		t.Fatalf("malformed registration: %v, %d takes", err, taken)
 	}
 	np, err := e.pk.FinishRegistration(ctx, resp, take)
-	if err != nil || taken != 1 || seam.CredentialID(np.RawID) != seam.CredentialID(cred.id) {
+	if err != nil || taken != 1 || seam.CredentialID(np.RawID) != seam.CredentialID(cred.ID) {
 		t.Fatalf("FinishRegistration = %+v, %v", np, err)
 	}
 	stored := store.Credential{ID: seam.CredentialID(np.RawID), UserID: "alice", Kind: store.KindPasskey, Passkey: np.Data}
@@ -641,7 +641,7 @@ func TestSeam_CeremoniesWithoutHTTP(t *testing.T) {
 	if _, err := e.pk.FinishLogin(ctx, []byte(`{}`), take, lookup); !errors.Is(err, seam.ErrMalformed) || taken != 0 {
 		t.Fatalf("malformed assertion: %v, %d takes", err, taken)
 	}
-	a, err := e.pk.FinishLogin(ctx, e.auth.get(t, cred, lo), take, lookup)
+	a, err := e.pk.FinishLogin(ctx, e.auth.Get(t, cred, lo), take, lookup)
 	if err != nil || taken != 1 || a.CredentialID != stored.ID {
 		t.Fatalf("FinishLogin = %+v, %v", a, err)
 	}

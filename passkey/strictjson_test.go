@@ -19,8 +19,8 @@ func TestJSON_NamesCaseSensitiveAndDuplicatesRefused(t *testing.T) {
 	if stepOpts.status != http.StatusOK {
 		t.Fatalf("step-up options: %v", stepOpts)
 	}
-	stepGood := e.auth.get(t, cred, stepOpts.body)
-	loginGood := e.auth.get(t, cred, alice.loginOptions("").body)
+	stepGood := e.auth.Get(t, cred, stepOpts.body)
+	loginGood := e.auth.Get(t, cred, alice.loginOptions("").body)
 	// The first signature is garbage, the last the real one.
 	dupSignature := func(b []byte) []byte {
 		return bytes.Replace(b, []byte(`"signature":`), []byte(`"signature":"AAAA","signature":`), 1)

@@ -135,6 +135,13 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /v1/client/challenge", h.challenge)
 	m.HandleFunc("POST /v1/client/verify/in-app", h.verifyInApp)
 
+	// Passkeys (browser and mobile), when the Service has Config.Passkeys.
+	m.HandleFunc("POST /v1/client/user-authenticators/passkey/registration-options", h.passkeyRegistrationOptions)
+	m.HandleFunc("POST /v1/client/user-authenticators/passkey", h.addPasskey)
+	m.HandleFunc("POST /v1/client/user-authenticators/passkey/authentication-options", h.passkeyAuthenticationOptions)
+	m.HandleFunc("POST /v1/client/verify/passkey", h.verifyPasskey)
+	m.HandleFunc("GET /v1/client/user-authenticators/passkey", h.getPasskey)
+
 	// Browser.
 	m.HandleFunc("POST /v1/client/challenge/push", h.browserPush)
 	m.HandleFunc("POST /v1/client/verify/push", h.browserVerifyPush)

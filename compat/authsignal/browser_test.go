@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/deviceauth/deviceauth"
 	"github.com/deviceauth/deviceauth/compat/authsignal"
 	"github.com/deviceauth/deviceauth/internal/testenv"
 )
@@ -23,10 +24,13 @@ type browserEnv struct {
 	ctx context.Context
 }
 
-func newBrowserEnv(t *testing.T) *browserEnv {
+// newBrowserEnv starts a browserEnv. The page is opened at localhost, not
+// 127.0.0.1, so that WebAuthn works there (RP ID localhost); config
+// changes the Service's Config.
+func newBrowserEnv(t *testing.T, config ...func(*deviceauth.Config)) *browserEnv {
 	exe := testenv.NeedBinary(t, "/usr/bin/chromium")
 	dist := filepath.Join(browserSDK.unpacked(t), "dist")
-	e := newEnv(t, authsignal.Config{WeakActions: []string{"transfer", "signIn"}})
+	e := newEnv(t, authsignal.Config{WeakActions: []string{"transfer", "signIn"}}, config...)
 	e.mux.Handle("GET /sdk/", http.StripPrefix("/sdk/", http.FileServer(http.Dir(dist))))
 	e.mux.HandleFunc("GET /page", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
@@ -41,7 +45,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+"/page"), chromedp.Poll[chromedp.Void](`typeof window.as === "object"`)); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(localOrigin(t, e.srv.URL)+"/page"), chromedp.Poll[chromedp.Void](`typeof window.as === "object"`)); err != nil {
 		t.Fatalf("loading the SDK page: %v", err)
 	}
 	return &browserEnv{env: e, ctx: ctx}

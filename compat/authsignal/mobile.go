@@ -124,11 +124,8 @@ func (h *Handler) add(w http.ResponseWriter, r *http.Request, ns string) error {
 	if !ok {
 		return errInvalid.describe("publicKey must be the base64 of the key's SPKI DER")
 	}
-	reg := seam.CompatRegistration{UserID: t.UserID, PublicKey: spki, Name: truncate(b.DeviceName, 64),
-		Platform: b.DevicePlatform, PushToken: b.PushToken, Data: []byte(ns), ClientIP: h.clientIP(r)}
-	if t.AddScope && t.ChallengeID != "" {
-		reg.StepUpToken, reg.StepUpAction, reg.WeakStepUp = seam.Compat.Token(h.svc, t.ChallengeID), t.Action, h.weak(t.Action)
-	}
+	reg := h.stepUp(t, seam.CompatRegistration{UserID: t.UserID, PublicKey: spki, Name: truncate(b.DeviceName, 64),
+		Platform: b.DevicePlatform, PushToken: b.PushToken, Data: []byte(ns), ClientIP: h.clientIP(r)})
 	c, err := seam.Compat.Register(h.svc, r.Context(), reg)
 	if err != nil {
 		return err

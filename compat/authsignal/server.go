@@ -201,9 +201,7 @@ func (h *Handler) authenticators(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]authenticator, 0, len(creds))
 	for _, c := range creds {
-		out = append(out, authenticator{UserID: c.UserID, UserAuthenticatorID: c.ID, VerificationMethod: methodOfCredential(c),
-			CreatedAt: stamp(c.CreatedAt), VerifiedAt: stamp(c.CreatedAt), LastVerifiedAt: stamp(c.LastUsedAt),
-			DeviceName: c.Name, Platform: c.Platform})
+		out = append(out, authenticatorOf(c))
 	}
 	writeOK(w, out)
 	return nil

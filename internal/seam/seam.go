@@ -160,7 +160,7 @@ var Compat struct {
 	PushMessage func(svc any, ctx context.Context, id, clientIP string) (string, error)
 	PushFetch   func(svc any, ctx context.Context, id string, signature []byte, clientIP string) error
 	// Limit counts a request of clientIP against the Service's rate limit
-	// name: "fetch", "respond", "register" or "qr".
+	// name: "fetch", "respond", "register", "qr" or "ceremony".
 	Limit func(svc any, ctx context.Context, name, clientIP string) error
 	// Remove removes compat credential id at its own request, signed over
 	// one of messages; replay names the signed window (single use).
@@ -200,6 +200,30 @@ var Compat struct {
 	Open func(svc any, purpose, sealed string) ([]byte, bool)
 	// Now is the Service's clock (Config.Now).
 	Now func(svc any) time.Time
+
+	// BeginPasskey begins adding a passkey for r.UserID under Register's
+	// rules (the step-up when the user has a credential, none while an
+	// operator's reset holds; r's key, platform, push token and data are
+	// unused), counted against the register limit. It returns the
+	// creation options ({"publicKey": …}) and the ceremony's ID, whose
+	// state the store keeps until FinishPasskey takes it, once.
+	BeginPasskey func(svc any, ctx context.Context, r CompatRegistration) (options []byte, ceremonyID string, err error)
+	// FinishPasskey verifies response for registration ceremony id of
+	// userID and stores the passkey (store.KindPasskey).
+	FinishPasskey func(svc any, ctx context.Context, id, userID string, response []byte, clientIP string) (store.Credential, error)
+	// PasskeyOptions returns the request options ({"publicKey": …}) of a
+	// passkey answer to compat challenge id: userID's pending tracked
+	// one, or, for userID "", an unclaimed in-app one (any passkey may
+	// answer it: discoverable), counted against the ceremony limit.
+	PasskeyOptions func(svc any, ctx context.Context, id, userID, clientIP string) ([]byte, error)
+	// AnswerPasskey approves compat challenge id (as for PasskeyOptions)
+	// with the passkey assertion response, claiming it for the passkey's
+	// user first when it has none, and returns the approved challenge and
+	// the passkey.
+	AnswerPasskey func(svc any, ctx context.Context, id, userID string, response []byte, clientIP string) (store.Challenge, store.Credential, error)
+	// Passkey returns passkey id (CredentialID of its raw ID); the root's
+	// ErrNotFound when there is none.
+	Passkey func(svc any, ctx context.Context, id string) (store.Credential, error)
 }
 
 // CompatRegistration is a compat credential to add.
