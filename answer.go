@@ -35,6 +35,14 @@ type AnswerResult struct {
 	State       string `json:"state"`
 }
 
+// appendJSON appends r's JSON as writeJSON writes it, by hand
+// (TestAnswerResult_AppendJSONAsEncoder).
+func (r AnswerResult) appendJSON(b []byte) []byte {
+	b = protocol.AppendJSONString(append(b, `{"challengeId":`...), r.ChallengeID)
+	b = protocol.AppendJSONString(append(b, `,"state":`...), r.State)
+	return append(b, "}\n"...)
+}
+
 // Respond records a device's approval or denial. The server rebuilds the
 // signed message from the stored challenge and verifies it with the key of
 // the named credential, which must belong to the challenge's user; a

@@ -73,7 +73,7 @@ func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeRaw(w, http.StatusOK, res.appendJSON(make([]byte, 0, 64+len(res.ChallengeID))))
 }
 
 func (s *Service) handleFetch(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -212,7 +213,7 @@ func (s *Service) Require(action string, opts ...RequireOption) func(http.Handle
 				s.writeDenial(w, r, d)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), validationKey{}, v)))
+			next.ServeHTTP(w, r.WithContext(&validationContext{Context: r.Context(), v: v}))
 		})
 	}
 }
@@ -413,13 +414,38 @@ func digestOf(d Details) []byte {
 
 type validationKey struct{}
 
+// validationContext is the gated handler's context: its parent with the
+// validation. One allocation, where context.WithValue makes two (the
+// context and the boxed Validation).
+type validationContext struct {
+	context.Context
+	v Validation
+}
+
+// Value is the validation, by pointer, for validationKey; otherwise the
+// parent's value.
+func (c *validationContext) Value(key any) any {
+	if key == (validationKey{}) {
+		return &c.v
+	}
+	return c.Context.Value(key)
+}
+
+// String names the context as context.WithValue's do.
+func (c *validationContext) String() string {
+	return fmt.Sprint(c.Context) + ".WithValue(deviceauth.Validation)"
+}
+
 // FromContext returns the validation of the gated request whose context
 // this is: State StateChallengeSucceeded with the credential and method
 // that approved, or StateAllow when the policy let the action through
 // without a challenge. ok is false outside Require.
 func FromContext(ctx context.Context) (Validation, bool) {
-	v, ok := ctx.Value(validationKey{}).(Validation)
-	return v, ok
+	v, ok := ctx.Value(validationKey{}).(*Validation)
+	if !ok {
+		return Validation{}, false
+	}
+	return *v, true
 }
 
 // isStepUp reports whether err asks for a step-up challenge.

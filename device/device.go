@@ -171,19 +171,31 @@ type Challenge struct {
 
 // UnmarshalJSON decodes a challenge, its nonce from base64url.
 func (ch *Challenge) UnmarshalJSON(b []byte) error {
-	type plain Challenge
-	var v struct {
-		plain
-		Nonce string `json:"nonce"`
-	}
+	var v challengeJSON
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
+	return v.challenge(ch)
+}
+
+// challengeJSON is a challenge as the server sends it: Challenge's members
+// and the nonce as base64url. Decoding into it directly, not through
+// Challenge.UnmarshalJSON, reads the JSON once.
+type challengeJSON struct {
+	plainChallenge
+	Nonce string `json:"nonce"`
+}
+
+// plainChallenge is Challenge without its UnmarshalJSON method.
+type plainChallenge Challenge
+
+// challenge sets *ch to v, its nonce decoded.
+func (v *challengeJSON) challenge(ch *Challenge) error {
 	n, err := protocol.DecodeBase64(v.Nonce)
 	if err != nil {
 		return fmt.Errorf("device: challenge nonce: %w", err)
 	}
-	*ch = Challenge(v.plain)
+	*ch = Challenge(v.plainChallenge)
 	ch.Nonce = n
 	return nil
 }
@@ -194,8 +206,12 @@ func (ch *Challenge) UnmarshalJSON(b []byte) error {
 // fetch. A payload that names another credential is refused, as the
 // server would refuse its answer.
 func (c *Client) InAppChallenge(payload []byte) (Challenge, error) {
+	var v challengeJSON
 	var ch Challenge
-	if err := json.Unmarshal(payload, &ch); err != nil {
+	if err := json.Unmarshal(payload, &v); err != nil {
+		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
+	}
+	if err := v.challenge(&ch); err != nil {
 		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
 	}
 	switch {
@@ -263,19 +279,22 @@ func (c *Client) respond(ctx context.Context, ch Challenge, decision, reason, co
 	if err != nil {
 		return Result{}, err
 	}
-	body := map[string]string{"credentialId": c.CredentialID, "decision": decision, "signature": protocol.EncodeBase64(sig)}
-	if reason != "" {
-		body["denyReason"] = reason
-	}
-	if code != "" {
-		body["verificationCode"] = code
-	}
-	if format != "" {
-		body["signatureFormat"] = format
-	}
+	body := &responseBody{CredentialID: c.CredentialID, Decision: decision, DenyReason: reason,
+		VerificationCode: code, SignatureFormat: format, Signature: protocol.EncodeBase64(sig)}
 	var res Result
 	err = c.do(ctx, http.MethodPost, "/v1/challenges/"+url.PathEscape(ch.ID)+"/response", body, false, &res)
 	return res, err
+}
+
+// responseBody is the JSON body of a response (docs/protocol.md), its
+// members in the order the protocol lists them.
+type responseBody struct {
+	CredentialID     string `json:"credentialId"`
+	Decision         string `json:"decision"`
+	DenyReason       string `json:"denyReason,omitempty"`
+	VerificationCode string `json:"verificationCode,omitempty"`
+	SignatureFormat  string `json:"signatureFormat,omitempty"`
+	Signature        string `json:"signature"`
 }
 
 // QRCode is what a QR code of a deviceauth server carries.

@@ -215,24 +215,24 @@ func CanonicalJSON(d Details) []byte {
 		n += len(`{"label":"","value":""},`) + len(f.Label) + len(f.Value)
 	}
 	b := make([]byte, 0, n) // normalised details need no escapes: one allocation
-	b = appendJSONString(append(b, `{"message":`...), d.Message)
+	b = AppendJSONString(append(b, `{"message":`...), d.Message)
 	b = append(b, `,"fields":[`...)
 	for i, f := range d.Fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(append(b, `{"label":`...), f.Label)
-		b = appendJSONString(append(b, `,"value":`...), f.Value)
+		b = AppendJSONString(append(b, `{"label":`...), f.Label)
+		b = AppendJSONString(append(b, `,"value":`...), f.Value)
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
 }
 
-// appendJSONString appends s as a JSON string the way encoding/json does
+// AppendJSONString appends s as a JSON string the way encoding/json does
 // without HTML escaping: `"` and `\` escaped, control characters as \b,
 // \f, \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029, an
 // invalid UTF-8 byte as U+FFFD (FuzzCanonicalJSONAsEncoder).
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0

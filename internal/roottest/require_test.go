@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,8 +63,7 @@ func newGatedEnv(t *testing.T, opts []deviceauth.RequireOption, envOpts ...envOp
 
 // transfer sends the gated request and returns the recorder.
 func (g *gatedEnv) transfer(user, token, amount string) *httptest.ResponseRecorder {
-	body := `{"amount":"` + amount + `","payee":"Bob"}`
-	req := httptest.NewRequest(http.MethodPost, "/transfer", strings.NewReader(body))
+	req := transferRequest(`{"amount":"` + amount + `","payee":"Bob"}`)
 	if user != "" {
 		req.Header.Set("X-User", user)
 	}
@@ -73,6 +73,15 @@ func (g *gatedEnv) transfer(user, token, amount string) *httptest.ResponseRecord
 	rec := httptest.NewRecorder()
 	g.handler.ServeHTTP(rec, req)
 	return rec
+}
+
+// transferRequest is the request httptest.NewRequest makes for POST
+// /transfer with body, built as a server hands it over (no request text
+// parsed first, as the device's requests through handlerTransport).
+func transferRequest(body string) *http.Request {
+	return &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/transfer"}, RequestURI: "/transfer",
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, 2), Host: "example.com",
+		RemoteAddr: "192.0.2.1:1234", Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body))}
 }
 
 func denialOf(t *testing.T, rec *httptest.ResponseRecorder) deviceauth.DenialBody {
