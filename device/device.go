@@ -279,10 +279,10 @@ func (c *Client) respond(ctx context.Context, ch Challenge, decision, reason, co
 	if err != nil {
 		return Result{}, err
 	}
-	body := &responseBody{CredentialID: c.CredentialID, Decision: decision, DenyReason: reason,
+	body := responseBody{CredentialID: c.CredentialID, Decision: decision, DenyReason: reason,
 		VerificationCode: code, SignatureFormat: format, Signature: protocol.EncodeBase64(sig)}
 	var res Result
-	err = c.do(ctx, http.MethodPost, "/v1/challenges/"+url.PathEscape(ch.ID)+"/response", body, false, &res)
+	err = c.do(ctx, http.MethodPost, "/v1/challenges/"+url.PathEscape(ch.ID)+"/response", body.appendJSON(nil), false, &res)
 	return res, err
 }
 
@@ -295,6 +295,24 @@ type responseBody struct {
 	VerificationCode string `json:"verificationCode,omitempty"`
 	SignatureFormat  string `json:"signatureFormat,omitempty"`
 	Signature        string `json:"signature"`
+}
+
+// appendJSON appends b's JSON, written by hand as encoding/json writes it
+// but for <, > and & left unescaped (TestResponseBody_AppendJSONAsEncoder).
+func (b responseBody) appendJSON(dst []byte) []byte {
+	dst = protocol.AppendJSONString(append(dst, `{"credentialId":`...), b.CredentialID)
+	dst = protocol.AppendJSONString(append(dst, `,"decision":`...), b.Decision)
+	if b.DenyReason != "" {
+		dst = protocol.AppendJSONString(append(dst, `,"denyReason":`...), b.DenyReason)
+	}
+	if b.VerificationCode != "" {
+		dst = protocol.AppendJSONString(append(dst, `,"verificationCode":`...), b.VerificationCode)
+	}
+	if b.SignatureFormat != "" {
+		dst = protocol.AppendJSONString(append(dst, `,"signatureFormat":`...), b.SignatureFormat)
+	}
+	dst = protocol.AppendJSONString(append(dst, `,"signature":`...), b.Signature)
+	return append(dst, '}')
 }
 
 // QRCode is what a QR code of a deviceauth server carries.
@@ -412,10 +430,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("device: server answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-// do sends a request and decodes a 2xx JSON answer into out.
+// do sends a request and decodes a 2xx JSON answer into out. A body that
+// is a []byte is sent as it is: JSON already.
 func (c *Client) do(ctx context.Context, method, path string, body any, signed bool, out any) error {
 	var raw []byte
-	if body != nil {
+	if b, ok := body.([]byte); ok {
+		raw = b
+	} else if body != nil {
 		var err error
 		if raw, err = json.Marshal(body); err != nil {
 			return err

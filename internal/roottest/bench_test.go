@@ -77,6 +77,18 @@ func BenchmarkValidate(b *testing.B) {
 	})
 }
 
+// steadyStore keeps the cycle benchmarks' memstore at about one size
+// whatever b.N, as a server's store is between expiries: before every
+// benchBatch-th cycle the clock passes the earlier challenges' expiry and
+// retention, and the store deletes them in the calls that follow (a cost
+// the cycles pay, as a server's do). Without it the store, its maps and
+// the heap grow with b.N.
+func steadyStore(e *env, i int) {
+	if i%benchBatch == benchBatch-1 {
+		e.clock.Advance(2 * time.Hour)
+	}
+}
+
 // benchBatch is how many approved challenges inBatches prepares at a time.
 const benchBatch = 256
 
@@ -144,8 +156,10 @@ func BenchmarkChallengeCycleHTTP(b *testing.B) {
 			g := newGatedBenchEnv(b)
 			d := g.enrol("alice", alg)
 			d.HTTPClient = &http.Client{Transport: handlerTransport{g.mux}}
+			d.Now = g.clock.Now
 			ctx := context.Background()
-			for b.Loop() {
+			for i := 0; b.Loop(); i++ {
+				steadyStore(g.env, i)
 				httpCycle(b, ctx, g, d)
 			}
 		})
@@ -215,8 +229,10 @@ func BenchmarkChallengeCycleInAppHTTP(b *testing.B) {
 			g := newGatedBenchEnv(b)
 			d := g.enrol("alice", alg)
 			d.HTTPClient = &http.Client{Transport: handlerTransport{g.mux}}
+			d.Now = g.clock.Now
 			ctx := context.Background()
-			for b.Loop() {
+			for i := 0; b.Loop(); i++ {
+				steadyStore(g.env, i)
 				inAppCycle(b, ctx, g, d)
 			}
 		})
@@ -303,9 +319,9 @@ func gatedRequests(tb testing.TB, g *gatedEnv, d keyedDevice, n int) []*http.Req
 }
 
 // TestRequire_AllocationsOverValidate pins what Require adds to Validate:
-// at most 20 allocations per request (resolver, body buffering, the
-// details extractor, the context). The response recorder is made outside
-// the measured function.
+// at most 12 allocations per request (8 measured, 10 under the race detector:
+// the body buffered, the details extractor, the context handed to the handler).
+// The response recorder is made outside the measured function.
 func TestRequire_AllocationsOverValidate(t *testing.T) {
 	g := newGatedBenchEnv(t)
 	d := g.enrolKeyed("alice")
@@ -333,8 +349,8 @@ func TestRequire_AllocationsOverValidate(t *testing.T) {
 		i++
 	})
 	t.Logf("allocations: Validate %.0f, Require %.0f", validate, require)
-	if require-validate > 20 {
-		t.Fatalf("Require allocates %.0f more than Validate (%.0f vs %.0f), want at most 20", require-validate, require, validate)
+	if require-validate > 12 {
+		t.Fatalf("Require allocates %.0f more than Validate (%.0f vs %.0f), want at most 12", require-validate, require, validate)
 	}
 }
 
@@ -385,10 +401,16 @@ func benchLogging(c *deviceauth.Config) {
 
 // TestInApp_AllocationBudget pins the allocations of the one-signature
 // in-app cycle through HTTP, device side included (BenchmarkChallengeCycleInAppHTTP
-// /ES256): at most half of the 757 that the two-signature cycle allocated
-// when in-app verification was built on it.
+// /ES256): at most 200 (191 measured; 205 before its JSON was written by
+// hand), well under half of the 757 that the two-signature cycle
+// allocated when in-app verification was built on it. Under the race
+// detector, 240 (216 measured).
 func TestInApp_AllocationBudget(t *testing.T) {
-	checkCycleAllocations(t, "the in-app cycle", 757/2, inAppCycle)
+	budget := 200
+	if raceEnabled {
+		budget = 240
+	}
+	checkCycleAllocations(t, "the in-app cycle", budget, inAppCycle)
 }
 
 // inAppCycle runs one in-app cycle of the benchmarks: Track in-app (as the

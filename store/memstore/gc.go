@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"container/heap"
 	"slices"
 	"time"
 
@@ -20,7 +19,7 @@ func (s *Store) collectGarbage(now time.Time) {
 		if len(s.garbage) == 0 || s.garbage[0].at.After(now) {
 			return
 		}
-		e := heap.Pop(&s.garbage).(gcEntry)
+		e := s.garbage.pop()
 		// The entry may be stale: the record is gone, or was renewed (a
 		// counter's new window, a nonce claimed again) and queued again.
 		switch e.kind {
@@ -80,21 +79,45 @@ type gcEntry struct {
 	key  string
 }
 
-// gcQueue is a min-heap of gcEntry by at.
+// gcQueue is a min-heap of gcEntry by at, kept by hand rather than
+// through container/heap, whose Push and Pop box every entry.
 type gcQueue []gcEntry
 
+// add queues an entry.
 func (q *gcQueue) add(at time.Time, kind gcKind, key string) {
-	heap.Push(q, gcEntry{at: at, kind: kind, key: key})
+	*q = append(*q, gcEntry{at: at, kind: kind, key: key})
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h[i].at.Before(h[parent].at) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
 }
 
-func (q gcQueue) Len() int           { return len(q) }
-func (q gcQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
-func (q gcQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *gcQueue) Push(x any)        { *q = append(*q, x.(gcEntry)) }
-func (q *gcQueue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = gcEntry{} // drop the key string
-	*q = old[:len(old)-1]
+// pop removes and returns the earliest entry; the queue must not be empty.
+func (q *gcQueue) pop() gcEntry {
+	h := *q
+	e, n := h[0], len(h)-1
+	h[0] = h[n]
+	h[n] = gcEntry{} // drop the key string
+	h = h[:n]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && h[l].at.Before(h[least].at) {
+			least = l
+		}
+		if r < n && h[r].at.Before(h[least].at) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+	*q = h
 	return e
 }

@@ -109,3 +109,32 @@ func TestWatch_ContextDoneUnregisters(t *testing.T) {
 		t.Fatalf("after the context ended: %d challenges watched, want 0", n)
 	}
 }
+
+// TestGCQueue_PopsInOrder: whatever order entries are queued in, including
+// equal deadlines, pop returns them earliest first, each once.
+func TestGCQueue_PopsInOrder(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var q gcQueue
+	want := map[string]time.Time{}
+	for i := range 500 {
+		at := base.Add(time.Duration((i*7919)%97) * time.Second) // scattered, with repeats
+		key := fmt.Sprint(i)
+		q.add(at, gcChallenge, key)
+		want[key] = at
+	}
+	var last time.Time
+	for len(q) > 0 {
+		e := q.pop()
+		if e.at.Before(last) {
+			t.Fatalf("popped %v after %v", e.at, last)
+		}
+		if at, ok := want[e.key]; !ok || !at.Equal(e.at) {
+			t.Fatalf("popped %q at %v: not queued so, or twice", e.key, e.at)
+		}
+		delete(want, e.key)
+		last = e.at
+	}
+	if len(want) != 0 {
+		t.Fatalf("%d entries never popped", len(want))
+	}
+}
