@@ -227,9 +227,15 @@ func (c *Client) InAppChallenge(payload []byte) (Challenge, error) {
 
 // Challenge fetches challenge id with a signed request.
 func (c *Client) Challenge(ctx context.Context, id string) (Challenge, error) {
+	var v challengeJSON // not through Challenge.UnmarshalJSON: the JSON is read once
+	if err := c.do(ctx, http.MethodGet, "/v1/challenges/"+url.PathEscape(id), nil, true, &v); err != nil {
+		return Challenge{}, err
+	}
 	var ch Challenge
-	err := c.do(ctx, http.MethodGet, "/v1/challenges/"+url.PathEscape(id), nil, true, &ch)
-	return ch, err
+	if err := v.challenge(&ch); err != nil {
+		return Challenge{}, fmt.Errorf("device: decoding answer: %w", err)
+	}
+	return ch, nil
 }
 
 // Pending lists the user's pending challenges, oldest first, with a signed
