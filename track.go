@@ -109,32 +109,20 @@ func (c InAppChallenge) MarshalJSON() ([]byte, error) {
 	if y := c.ExpiresAt.Year(); y < 0 || y > 9999 {
 		return nil, errors.New("deviceauth: InAppChallenge.ExpiresAt: year outside [0,9999]")
 	}
-	n := len(`{"challengeId":"","action":"","details":{"message":"","fields":null},"expiresAt":"","credentialId":"","nonce":""}`) +
-		len(c.ChallengeID) + len(c.Action) + len(c.Details.Message) + len(time.RFC3339Nano) + 8 + len(c.CredentialID) +
-		base64.RawURLEncoding.EncodedLen(len(c.Nonce))
-	for _, f := range c.Details.Fields {
-		n += len(`{"label":"","value":""},`) + len(f.Label) + len(f.Value)
-	}
+	n := len(`{"challengeId":"","action":"","details":,"expiresAt":"","credentialId":"","nonce":""}`) +
+		len(c.ChallengeID) + len(c.Action) + protocol.CanonicalJSONSize(c.Details) + len(time.RFC3339Nano) + 8 +
+		len(c.CredentialID) + base64.RawURLEncoding.EncodedLen(len(c.Nonce))
 	b := make([]byte, 0, n)
 	b = protocol.AppendJSONString(append(b, `{"challengeId":`...), c.ChallengeID)
 	b = protocol.AppendJSONString(append(b, `,"action":`...), c.Action)
-	b = protocol.AppendJSONString(append(b, `,"details":{"message":`...), c.Details.Message)
-	b = append(b, `,"fields":`...)
-	if c.Details.Fields == nil {
-		b = append(b, "null"...)
+	b = append(b, `,"details":`...)
+	if c.Details.Fields == nil { // as encoding/json writes it; CanonicalJSON writes []
+		b = protocol.AppendJSONString(append(b, `{"message":`...), c.Details.Message)
+		b = append(b, `,"fields":null}`...)
 	} else {
-		b = append(b, '[')
-		for i, f := range c.Details.Fields {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = protocol.AppendJSONString(append(b, `{"label":`...), f.Label)
-			b = protocol.AppendJSONString(append(b, `,"value":`...), f.Value)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+		b = protocol.AppendCanonicalJSON(b, c.Details)
 	}
-	b = c.ExpiresAt.AppendFormat(append(b, `},"expiresAt":"`...), time.RFC3339Nano)
+	b = c.ExpiresAt.AppendFormat(append(b, `,"expiresAt":"`...), time.RFC3339Nano)
 	b = append(b, '"')
 	if c.CredentialID != "" {
 		b = protocol.AppendJSONString(append(b, `,"credentialId":`...), c.CredentialID)

@@ -210,11 +210,22 @@ func DetailsDigest(d Details) [32]byte {
 // {"message":…,"fields":[{"label":…,"value":…},…]}, fields always an array, no HTML escaping.
 // It takes details from NormalizeDetails and does not check them again.
 func CanonicalJSON(d Details) []byte {
+	// normalised details need no escapes: one allocation
+	return AppendCanonicalJSON(make([]byte, 0, CanonicalJSONSize(d)), d)
+}
+
+// CanonicalJSONSize is the length of CanonicalJSON(d) for normalised
+// details (escapes make it longer).
+func CanonicalJSONSize(d Details) int {
 	n := len(`{"message":"","fields":[]}`) + len(d.Message)
 	for _, f := range d.Fields {
 		n += len(`{"label":"","value":""},`) + len(f.Label) + len(f.Value)
 	}
-	b := make([]byte, 0, n) // normalised details need no escapes: one allocation
+	return n
+}
+
+// AppendCanonicalJSON appends CanonicalJSON(d) to b.
+func AppendCanonicalJSON(b []byte, d Details) []byte {
 	b = AppendJSONString(append(b, `{"message":`...), d.Message)
 	b = append(b, `,"fields":[`...)
 	for i, f := range d.Fields {
