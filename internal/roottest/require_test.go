@@ -144,6 +144,40 @@ func TestRequire_ValidToken_HandlerRunsWithValidation(t *testing.T) {
 	}
 }
 
+// TestRequire_HandlerContextKeepsTheRequests: the context Require hands the
+// handler carries the validation and is still the request's: its values,
+// and its cancellation reaching the handler.
+func TestRequire_HandlerContextKeepsTheRequests(t *testing.T) {
+	type appKey struct{}
+	g := newGatedEnv(t, nil)
+	d := g.enrol("alice", "ES256")
+	b := denialOf(t, g.transfer("alice", "", "10"))
+	approve(t, d, b.ChallengeID, b.VerificationCode)
+	var appValue any
+	var v deviceauth.Validation
+	var ok, canceled bool
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), appKey{}, "app"))
+	h := g.svc.Require("transfer", transferDetailsFunc)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		appValue = r.Context().Value(appKey{})
+		v, ok = deviceauth.FromContext(r.Context())
+		cancel()
+		<-r.Context().Done() // would block for ever if the cancellation did not reach it
+		canceled = errors.Is(r.Context().Err(), context.Canceled)
+		w.WriteHeader(http.StatusOK)
+	}))
+	req := transferRequest(`{"amount":"10","payee":"Bob"}`).WithContext(ctx)
+	req.Header.Set("X-User", "alice")
+	req.Header.Set(deviceauth.TokenHeader, b.Token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || appValue != "app" || !ok || !v.Valid || v.ChallengeID != b.ChallengeID || !canceled {
+		t.Fatalf("status %d, app value %v, FromContext %+v %v, canceled %v", rec.Code, appValue, v, ok, canceled)
+	}
+	if _, ok := deviceauth.FromContext(ctx); ok {
+		t.Fatal("FromContext found a validation in the request's own context")
+	}
+}
+
 func TestRequire_BadToken_403ChallengeFailed_NoRetrack(t *testing.T) {
 	cases := []struct {
 		name string
