@@ -95,7 +95,7 @@ func (s *Service) handleFetch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeView(w, &v)
 }
 
 // PendingList is the JSON of GET /v1/challenges.

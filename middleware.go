@@ -349,7 +349,12 @@ func (s *Service) writeDenial(w http.ResponseWriter, r *http.Request, d *Denial)
 	if d.Header != "" {
 		w.Header()["Www-Authenticate"] = []string{d.Header} // the canonical key: Set would make it again
 	}
-	writeJSON(w, d.Status, d.Body)
+	b, err := d.Body.appendJSON(make([]byte, 0, d.Body.jsonSize()))
+	if err != nil {
+		writeJSON(w, d.Status, d.Body) // encoding/json's answer to a time it refuses
+		return
+	}
+	writeRaw(w, d.Status, b)
 }
 
 // bufferBody reads r's body up to the limit and puts it back for the

@@ -106,29 +106,22 @@ type InAppChallenge struct {
 // encoder makes a dozen; TestInAppChallenge_MarshalAsEncoder), except that
 // <, > and & are not escaped as \u003c, \u003e and \u0026.
 func (c InAppChallenge) MarshalJSON() ([]byte, error) {
-	if y := c.ExpiresAt.Year(); y < 0 || y > 9999 {
-		return nil, errors.New("deviceauth: InAppChallenge.ExpiresAt: year outside [0,9999]")
-	}
 	n := len(`{"challengeId":"","action":"","details":,"expiresAt":"","credentialId":"","nonce":""}`) +
 		len(c.ChallengeID) + len(c.Action) + protocol.CanonicalJSONSize(c.Details) + len(time.RFC3339Nano) + 8 +
 		len(c.CredentialID) + base64.RawURLEncoding.EncodedLen(len(c.Nonce))
 	b := make([]byte, 0, n)
 	b = protocol.AppendJSONString(append(b, `{"challengeId":`...), c.ChallengeID)
 	b = protocol.AppendJSONString(append(b, `,"action":`...), c.Action)
-	b = append(b, `,"details":`...)
-	if c.Details.Fields == nil { // as encoding/json writes it; CanonicalJSON writes []
-		b = protocol.AppendJSONString(append(b, `{"message":`...), c.Details.Message)
-		b = append(b, `,"fields":null}`...)
-	} else {
-		b = protocol.AppendCanonicalJSON(b, c.Details)
+	b = appendDetailsJSON(append(b, `,"details":`...), c.Details)
+	b, err := appendJSONTime(append(b, `,"expiresAt":`...), c.ExpiresAt)
+	if err != nil {
+		return nil, fmt.Errorf("deviceauth: InAppChallenge.ExpiresAt: %w", err)
 	}
-	b = c.ExpiresAt.AppendFormat(append(b, `,"expiresAt":"`...), time.RFC3339Nano)
-	b = append(b, '"')
 	if c.CredentialID != "" {
 		b = protocol.AppendJSONString(append(b, `,"credentialId":`...), c.CredentialID)
 	}
-	b = base64.RawURLEncoding.AppendEncode(append(b, `,"nonce":"`...), c.Nonce)
-	return append(b, `"}`...), nil
+	b = appendBase64JSON(append(b, `,"nonce":`...), c.Nonce)
+	return append(b, '}'), nil
 }
 
 // TrackResult is Track's answer.

@@ -308,15 +308,9 @@ type responseBody struct {
 func (b responseBody) appendJSON(dst []byte) []byte {
 	dst = protocol.AppendJSONString(append(dst, `{"credentialId":`...), b.CredentialID)
 	dst = protocol.AppendJSONString(append(dst, `,"decision":`...), b.Decision)
-	if b.DenyReason != "" {
-		dst = protocol.AppendJSONString(append(dst, `,"denyReason":`...), b.DenyReason)
-	}
-	if b.VerificationCode != "" {
-		dst = protocol.AppendJSONString(append(dst, `,"verificationCode":`...), b.VerificationCode)
-	}
-	if b.SignatureFormat != "" {
-		dst = protocol.AppendJSONString(append(dst, `,"signatureFormat":`...), b.SignatureFormat)
-	}
+	dst = protocol.AppendOptionalJSONString(dst, `,"denyReason":`, b.DenyReason)
+	dst = protocol.AppendOptionalJSONString(dst, `,"verificationCode":`, b.VerificationCode)
+	dst = protocol.AppendOptionalJSONString(dst, `,"signatureFormat":`, b.SignatureFormat)
 	dst = protocol.AppendJSONString(append(dst, `,"signature":`...), b.Signature)
 	return append(dst, '}')
 }

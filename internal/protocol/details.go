@@ -239,6 +239,16 @@ func AppendCanonicalJSON(b []byte, d Details) []byte {
 	return append(b, "]}"...)
 }
 
+// AppendOptionalJSONString appends member (a key as written, such as
+// `,"name":`) and s as a JSON string when s is not empty: a member that
+// encoding/json leaves out under omitempty when it is.
+func AppendOptionalJSONString(b []byte, member, s string) []byte {
+	if s == "" {
+		return b
+	}
+	return AppendJSONString(append(b, member...), s)
+}
+
 // AppendJSONString appends s as a JSON string the way encoding/json does
 // without HTML escaping: `"` and `\` escaped, control characters as \b,
 // \f, \n, \r, \t or \u00XX, U+2028 and U+2029 as \u2028 and \u2029, an

@@ -1,0 +1,115 @@
+package deviceauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sameAsEncoder fails t unless got, written by hand, is what json.Encoder
+// writes for v but for <, > and & left unescaped: HTML-escaped, the same
+// bytes, and decoded, the same values.
+func sameAsEncoder(t *testing.T, got []byte, v any) {
+	t.Helper()
+	var want bytes.Buffer
+	if err := json.NewEncoder(&want).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	var escaped bytes.Buffer
+	json.HTMLEscape(&escaped, got)
+	if !bytes.Equal(escaped.Bytes(), want.Bytes()) {
+		t.Fatalf("by hand (HTML-escaped)\n %s\nencoding/json\n %s", escaped.Bytes(), want.Bytes())
+	}
+	var a, b any
+	if err := json.Unmarshal(got, &a); err != nil {
+		t.Fatalf("by hand: invalid JSON %s: %v", got, err)
+	}
+	if err := json.Unmarshal(want.Bytes(), &b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("decoded\n %v\nwant\n %v", a, b)
+	}
+}
+
+// FuzzAppendJSONAsEncoder: a fetched challenge (ChallengeView) and a
+// refusal (DenialBody) are written as json.Encoder writes them, but for
+// <, > and & left unescaped, whatever their strings hold.
+func FuzzAppendJSONAsEncoder(f *testing.F) {
+	f.Add("ch_abc", "transfer", "PENDING", "PUSH", "203.0.113.7", "Mozilla/5.0 <x> & y", "https://a.example", []byte{1, 2, 3},
+		"Send €10", "Amount", "10\u2028\x01\"\\", int64(1767225600123456789), int64(1767225900000000000), true, true)
+	f.Add("", "", "", "", "", "", "", []byte(nil), "", "", "", int64(0), int64(0), false, false)
+	f.Add("ch_\xff", "a\tb", "\u2029", "\x7f", "", "\U0001F600", "", []byte{0}, "", "", "", int64(-62135596800000000), int64(1), false, true)
+	f.Fuzz(func(t *testing.T, id, action, state, method, ip, agent, origin string, nonce []byte,
+		message, label, value string, created, expires int64, code, withFields bool) {
+		d := Details{Message: message}
+		if withFields {
+			d.Fields = []Field{{Label: label, Value: value}, {Label: value, Value: label}}
+		}
+		at, until := time.Unix(0, created).UTC(), time.Unix(0, expires).UTC()
+		v := ChallengeView{ChallengeID: id, Action: action, State: state, Nonce: nonce, Details: d,
+			VerificationCodeRequired: code, Method: method, ClientIP: ip, UserAgent: agent, Origin: origin,
+			CreatedAt: at, ExpiresAt: until}
+		got, err := v.appendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameAsEncoder(t, got, v)
+
+		body := DenialBody{Error: action, Message: message, State: ActionState(state), ChallengeID: id, Token: agent,
+			VerificationCode: label, ActionID: origin}
+		if code {
+			body.ExpiresAt = until
+		}
+		if withFields {
+			body.Methods = []Method{Method(method), Method(value)}
+		}
+		got, err = body.appendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameAsEncoder(t, got, body)
+	})
+}
+
+// TestAppendJSON_FarTimes: a time encoding/json refuses is refused, not
+// written, and the handlers then answer as encoding/json made them.
+func TestAppendJSON_FarTimes(t *testing.T) {
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := ChallengeView{ChallengeID: "ch_x", ExpiresAt: far}
+	if b, err := v.appendJSON(nil); !errors.Is(err, errJSONTime) {
+		t.Fatalf("ChallengeView.appendJSON = %s, %v, want errJSONTime", b, err)
+	}
+	d := DenialBody{Error: "challenge_required", ExpiresAt: far}
+	if b, err := d.appendJSON(nil); !errors.Is(err, errJSONTime) {
+		t.Fatalf("DenialBody.appendJSON = %s, %v, want errJSONTime", b, err)
+	}
+	if _, err := json.Marshal(d); err == nil {
+		t.Fatal("json.Marshal accepted it")
+	}
+}
+
+// TestAppendJSON_SizesHoldTheJSON: the buffers the handlers size for a
+// view and a refusal of usual content take their JSON without growing.
+func TestAppendJSON_SizesHoldTheJSON(t *testing.T) {
+	at := time.Date(2026, 12, 5, 20, 0, 0, 123456789, time.UTC)
+	v := ChallengeView{ChallengeID: "ch_AAAAAAAAAAAAAAAAAAAAAA", Action: "transfer", State: "PENDING", Nonce: make([]byte, 32),
+		Details:                  Details{Message: "Send 10 EUR to Bob", Fields: []Field{{Label: "Amount", Value: "10 EUR"}, {Label: "Payee", Value: "Bob"}}},
+		VerificationCodeRequired: true, Method: "PUSH", ClientIP: "2001:db8::1", UserAgent: "Mozilla/5.0", Origin: "https://shop.example",
+		CreatedAt: at, ExpiresAt: at.Add(5 * time.Minute)}
+	buf := make([]byte, 0, v.jsonSize())
+	if b, err := v.appendJSON(buf); err != nil || &b[:1][0] != &buf[:1][0] {
+		t.Fatalf("ChallengeView's JSON (%d bytes) outgrew its buffer of %d (err %v)", len(b), cap(buf), err)
+	}
+	d := DenialBody{Error: "challenge_required", Message: "approve the challenge on your device, then retry with the token",
+		State: StateChallengeRequired, ChallengeID: v.ChallengeID, Token: "tok_" + strings.Repeat("A", 120), ExpiresAt: at,
+		Methods: []Method{MethodPush, MethodQRCode, MethodPasskey}, VerificationCode: "42", ActionID: v.ChallengeID}
+	buf = make([]byte, 0, d.jsonSize())
+	if b, err := d.appendJSON(buf); err != nil || &b[:1][0] != &buf[:1][0] {
+		t.Fatalf("DenialBody's JSON (%d bytes) outgrew its buffer of %d (err %v)", len(b), cap(buf), err)
+	}
+}
