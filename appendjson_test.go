@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -111,5 +114,79 @@ func TestAppendJSON_SizesHoldTheJSON(t *testing.T) {
 	buf = make([]byte, 0, d.jsonSize())
 	if b, err := d.appendJSON(buf); err != nil || &b[:1][0] != &buf[:1][0] {
 		t.Fatalf("DenialBody's JSON (%d bytes) outgrew its buffer of %d (err %v)", len(b), cap(buf), err)
+	}
+}
+
+// FuzzRespondBodyScanAsStrict: the response body's scan accepts nothing
+// the strict decoder refuses, and reads what it accepts to the values the
+// strict decoder reads; the body the device package writes takes the scan.
+func FuzzRespondBodyScanAsStrict(f *testing.F) {
+	f.Add([]byte(`{"credentialId":"cr_a","decision":"approve","signature":"AAEC"}`))
+	f.Add([]byte(`{"credentialId":"cr_a","decision":"deny","denyReason":"NOT_ME","verificationCode":"12","signatureFormat":"raw","signature":"_-8"}`))
+	f.Add([]byte(`{"credentialId":"cr_a","decision":"approve","signature":"AAEC","signature":"AAEC"}`))
+	f.Add([]byte(`{"credentialId":"cr_a","decision":"approve","signature":"AA=="}`))
+	f.Add([]byte(`{"credentialId":"\u00e9","decision":"approve","signature":""}`))
+	f.Add([]byte("{\"credentialId\":\"\xff\",\"decision\":\"approve\",\"signature\":\"\"}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var scanned respondBody
+		if !scanned.scan(data) {
+			if !reflect.DeepEqual(scanned, respondBody{}) {
+				t.Fatalf("a refused scan changed the body: %+v", scanned)
+			}
+			return
+		}
+		var strict respondBody
+		if err := decodeJSON(data, &strict); err != nil {
+			t.Fatalf("scan accepted %q, which the strict decoder refuses: %v", data, err)
+		}
+		if !reflect.DeepEqual(scanned, strict) {
+			t.Fatalf("%q: scan read %+v, the strict decoder %+v", data, scanned, strict)
+		}
+	})
+}
+
+// updateShapes rewrites device/testdata/server from what the server writes.
+var updateShapes = flag.Bool("update-shapes", false, "rewrite device/testdata/server")
+
+// TestAppendJSON_ShapesTheDeviceScans: the server writes a fetched
+// challenge, an in-app payload and a response's result exactly as
+// device/testdata/server holds them, which the device package's tests
+// prove its scans read (TestScan_ServerShapes): a change of either side
+// fails one of the two.
+func TestAppendJSON_ShapesTheDeviceScans(t *testing.T) {
+	at := time.Date(2026, 12, 5, 20, 0, 0, 123456789, time.UTC)
+	nonce := make([]byte, 32)
+	for i := range nonce {
+		nonce[i] = byte(i * 7)
+	}
+	details := Details{Message: "Send €10.00 to Bob", Fields: []Field{{Label: "Amount", Value: "€10.00"}, {Label: "Payee", Value: "Bob"}}}
+	view := ChallengeView{ChallengeID: "ch_AAAAAAAAAAAAAAAAAAAAAA", Action: "transfer", State: "PENDING", Nonce: nonce, Details: details,
+		VerificationCodeRequired: true, Method: "PUSH", ClientIP: "203.0.113.7", UserAgent: "Mozilla/5.0 (X11; Linux x86_64)",
+		CreatedAt: at, ExpiresAt: at.Add(5 * time.Minute)}
+	fetched, err := view.appendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inApp, err := InAppChallenge{ChallengeID: "ia_AAAAAAAAAAAAAAAAAAAAAA", Nonce: nonce, Action: "transfer", Details: details,
+		ExpiresAt: at.Add(5 * time.Minute), CredentialID: "cr_BBBBBBBBBBBBBBBBBBBBBB"}.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := AnswerResult{ChallengeID: "ia_AAAAAAAAAAAAAAAAAAAAAA", State: "APPROVED"}.appendJSON(nil)
+	for name, got := range map[string][]byte{"fetched.json": fetched, "inapp.json": inApp, "result.json": result} {
+		path := filepath.Join("device", "testdata", "server", name)
+		if *updateShapes {
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: the server writes\n %s\nthe file holds\n %s\n(go test -run ShapesTheDeviceScans -update-shapes . rewrites it; the device's scans must then read it)", name, got, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/deviceauth/deviceauth/internal/protocol"
 	"github.com/deviceauth/deviceauth/store"
 )
 
@@ -55,9 +56,40 @@ type respondBody struct {
 	Signature        base64URL `json:"signature"`
 }
 
+// scan reads data when it is a response body as the device package
+// writes it (members in the protocol's order, no whitespace, strings
+// without escapes), and reports false, with b unchanged, for anything
+// else, which the strict decoder then reads. It accepts nothing the strict
+// decoder refuses, and decodes what it accepts to the same values
+// (FuzzRespondBodyScanAsStrict).
+func (b *respondBody) scan(data []byte) bool {
+	sc := protocol.NewScanner(data)
+	var v respondBody
+	v.CredentialID = sc.Member(`{"credentialId":`)
+	v.Decision = sc.Member(`,"decision":`)
+	v.DenyReason = sc.OptionalMember(`,"denyReason":`)
+	v.VerificationCode = sc.OptionalMember(`,"verificationCode":`)
+	v.SignatureFormat = sc.OptionalMember(`,"signatureFormat":`)
+	sig := sc.Member(`,"signature":`)
+	if !sc.End() {
+		return false
+	}
+	var err error
+	if v.Signature, err = protocol.DecodeBase64(sig); err != nil {
+		return false
+	}
+	*b = v
+	return true
+}
+
 func (s *Service) handleRespond(w http.ResponseWriter, r *http.Request) {
 	var b respondBody
-	if !s.readJSON(w, r, &b) {
+	body, err := s.readBody(w, r)
+	if err == nil && !b.scan(body) {
+		err = decodeJSON(body, &b)
+	}
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if b.CredentialID == "" || b.Decision == "" || len(b.Signature) == 0 {

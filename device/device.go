@@ -208,8 +208,10 @@ func (v *challengeJSON) challenge(ch *Challenge) error {
 func (c *Client) InAppChallenge(payload []byte) (Challenge, error) {
 	var v challengeJSON
 	var ch Challenge
-	if err := json.Unmarshal(payload, &v); err != nil {
-		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
+	if !v.scanInApp(payload) {
+		if err := json.Unmarshal(payload, &v); err != nil {
+			return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
+		}
 	}
 	if err := v.challenge(&ch); err != nil {
 		return Challenge{}, fmt.Errorf("device: in-app challenge: %w", err)
@@ -495,7 +497,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, signed b
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := decode(data, out); err != nil {
 		return fmt.Errorf("device: decoding answer: %w", err)
 	}
 	return nil
