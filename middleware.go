@@ -213,7 +213,7 @@ func (s *Service) Require(action string, opts ...RequireOption) func(http.Handle
 				s.writeDenial(w, r, d)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(&validationContext{Context: r.Context(), v: v}))
+			next.ServeHTTP(w, gatedRequest(r, v))
 		})
 	}
 }
@@ -418,6 +418,23 @@ func digestOf(d Details) []byte {
 }
 
 type validationKey struct{}
+
+// gated is the request a gated handler gets and its context, allocated
+// together.
+type gated struct {
+	r   http.Request
+	ctx validationContext
+}
+
+// gatedRequest is r with a context that carries v, in one allocation:
+// r.WithContext's copy of the request is made on the stack and copied
+// into the value that also holds the context (the request and the
+// context.WithValue of before were two, and the boxed Validation a third).
+func gatedRequest(r *http.Request, v Validation) *http.Request {
+	g := &gated{ctx: validationContext{Context: r.Context(), v: v}}
+	g.r = *r.WithContext(&g.ctx)
+	return &g.r
+}
 
 // validationContext is the gated handler's context: its parent with the
 // validation. One allocation, where context.WithValue makes two (the
