@@ -207,7 +207,7 @@ func testInAppBindings(t *testing.T, warm bool) {
 		t.Fatalf("answer over other details: %v", err)
 	}
 	forged = ch
-	forged.Nonce = append([]byte{1}, ch.Nonce[1:]...)
+	forged.Nonce = append([]byte{ch.Nonce[0] ^ 1}, ch.Nonce[1:]...) // another nonce whatever its first byte was
 	if _, err := d.Approve(ctx, forged, ""); apiCode(err) != "invalid_response" {
 		t.Fatalf("answer over another nonce: %v", err)
 	}
