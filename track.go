@@ -103,7 +103,7 @@ type InAppChallenge struct {
 // binary member of the protocol.
 //
 // It writes what encoding/json would, by hand (one allocation where the
-// encoder makes a dozen; TestInAppChallenge_MarshalAsEncoder), except that
+// encoder makes a dozen; FuzzInAppChallengeMarshalAsEncoder), except that
 // <, > and & are not escaped as \u003c, \u003e and \u0026.
 func (c InAppChallenge) MarshalJSON() ([]byte, error) {
 	n := len(`{"challengeId":"","action":"","details":,"expiresAt":"","credentialId":"","nonce":""}`) +
@@ -117,9 +117,7 @@ func (c InAppChallenge) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deviceauth: InAppChallenge.ExpiresAt: %w", err)
 	}
-	if c.CredentialID != "" {
-		b = protocol.AppendJSONString(append(b, `,"credentialId":`...), c.CredentialID)
-	}
+	b = protocol.AppendOptionalJSONString(b, `,"credentialId":`, c.CredentialID)
 	b = appendBase64JSON(append(b, `,"nonce":`...), c.Nonce)
 	return append(b, '}'), nil
 }

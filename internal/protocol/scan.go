@@ -41,9 +41,9 @@ func (s *Scanner) Next(l string) bool {
 	return true
 }
 
-// Quoted reads a JSON string without escapes or control characters and of
+// quoted reads a JSON string without escapes or control characters and of
 // valid UTF-8, and returns it with its quotes.
-func (s *Scanner) Quoted() []byte {
+func (s *Scanner) quoted() []byte {
 	if s.failed || s.i >= len(s.b) || s.b[s.i] != '"' {
 		s.failed = true
 		return nil
@@ -65,11 +65,11 @@ func (s *Scanner) Quoted() []byte {
 	return nil
 }
 
-// String reads a string as Quoted does and returns its value, a part of
+// String reads a string as quoted does and returns its value, a part of
 // one copy of the scanned bytes that every String shares.
 func (s *Scanner) String() string {
 	start := s.i
-	q := s.Quoted()
+	q := s.quoted()
 	if len(q) <= 2 {
 		return ""
 	}
@@ -107,7 +107,7 @@ func (s *Scanner) Bool() bool {
 // Time reads a string as time.Time's UnmarshalJSON reads it.
 func (s *Scanner) Time() time.Time {
 	var t time.Time
-	if q := s.Quoted(); q != nil && t.UnmarshalJSON(q) != nil {
+	if q := s.quoted(); q != nil && t.UnmarshalJSON(q) != nil {
 		s.failed = true
 	}
 	return t
